@@ -1,0 +1,48 @@
+# certkit: two commands for a fresh machine
+#   make demo   venv + install + a demo Notary layout (certkit init) + certkit renew + the result
+#   make test   venv + test deps (+ Debian's notary/openssl when root) + the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= demo
+
+.PHONY: venv deps demo test test-slow typecheck bench bench-renew bench-expiry clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+# The real Notary binaries and openssl for the end-to-end tests (Debian/Ubuntu, as root).
+deps:
+	@if command -v notary-server >/dev/null && command -v openssl >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq notary openssl >/dev/null; \
+	else echo "note: install Debian's 'notary' and 'openssl' packages for the end-to-end tests"; fi
+
+demo: venv
+	rm -rf $(DEMO)
+	$(BIN)/certkit init $(DEMO)
+	$(BIN)/certkit renew $(DEMO)
+	@echo; echo "== certificates in $(DEMO)/fixtures =="; \
+	for f in $(DEMO)/fixtures/*.crt; do printf '%-55s ' "$$f"; openssl x509 -noout -enddate -in "$$f" 2>/dev/null || echo; done
+
+test: venv deps
+	$(BIN)/python -m pytest -q
+
+test-slow: venv deps
+	$(BIN)/python -m pytest -q -m slow
+
+typecheck: venv
+	$(BIN)/python -m mypy
+
+bench: bench-renew
+
+bench-renew: venv deps
+	$(BIN)/python bench/bench_renew.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) build dist .pytest_cache .mypy_cache

@@ -1,0 +1,100 @@
+"""The command-line layer: thin click commands over the core modules.
+
+Subcommands are imported only when invoked, so `certkit check-expiry` from cron does
+not pay for the renewal machinery (and vice versa).  Every CertkitError becomes one
+line on stderr and its documented exit code; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import click
+
+from certkit import __version__
+
+_COMMANDS = {
+    "init": ("certkit.cli.renew_cmd", "init_command"),
+    "renew": ("certkit.cli.renew_cmd", "renew_command"),
+    "check-expiry": ("certkit.cli.expiry_cmd", "check_expiry_command"),
+    "compose": ("certkit.cli.compose_cmd", "compose_command"),
+}
+
+EXIT_CODES_HELP = """\b
+Exit codes (renew, init, compose):
+  0   success            10  not a Notary layout
+  1   internal error     11  invalid profile file
+  2   usage error        12  unusable key/certificate on disk
+                         13  cannot write (read-only, symlink escape)
+                         14  new material failed validation
+check-expiry uses the Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+
+
+class _State:
+    debug = False
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(c for c in _COMMANDS if _available(c))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None or not _available(cmd_name):
+            return None
+        module = importlib.import_module(target[0])
+        command = getattr(module, target[1])
+        assert isinstance(command, click.Command)
+        return command
+
+
+def _available(name: str) -> bool:
+    module = _COMMANDS[name][0]
+    return importlib.util.find_spec(module) is not None
+
+
+@click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="certkit")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """certkit: keep Notary's TLS certificates valid, trusted and mounted.
+
+    \b
+    certkit init DIR            make a fresh Notary certificate set in DIR
+    certkit renew [NOTARY_DIR]  renew what is due in a Notary checkout
+    certkit check-expiry PATH   check expiry, chains and hostnames (cron, CI)
+    certkit compose [DIR]       make compose mount the renewed files
+    """
+    _State.debug = debug or os.environ.get("CERTKIT_DEBUG") == "1"
+
+
+def main(argv: list[str] | None = None) -> None:
+    from certkit.errors import CertkitError
+
+    try:
+        # standalone_mode=False: click returns ctx.exit()'s code instead of exiting.
+        code = cli.main(args=argv, prog_name="certkit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("certkit: aborted", err=True)
+        sys.exit(1)
+    except CertkitError as exc:
+        if _State.debug:
+            raise
+        click.echo(f"certkit: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("certkit: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: one line, and the way to the traceback
+        if _State.debug:
+            raise
+        click.echo(f"certkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

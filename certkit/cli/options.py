@@ -1,0 +1,65 @@
+"""Options and parameter types shared by several commands (defined once, stacked as decorators)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+
+from certkit.durations import Duration, parse_duration
+from certkit.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DurationType(click.ParamType):
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Duration:
+        if isinstance(value, Duration):
+            return value
+        try:
+            return parse_duration(str(value))
+        except UsageError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class MomentType(click.ParamType):
+    """An ISO date or date-time (UTC unless an offset is given)."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        from dateutil import parser
+
+        try:
+            moment = parser.isoparse(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date; use e.g. 2027-01-31 or 2027-01-31T12:00:00Z", param, ctx)
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+DURATION = DurationType()
+MOMENT = MomentType()
+
+profile_option = click.option(
+    "--profile", "profile_source", metavar="FILE|NAME", default=None,
+    help="PKI profile: a TOML file (may say extends = \"notary\") or a built-in name. Default: notary.",
+)
+dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would be done; write nothing.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+def notary_dir_argument(func: F) -> F:
+    return click.argument(
+        "notary_dir", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
+    )(func)
+
+
+def utc_now() -> datetime:
+    """The only place the CLI reads the clock; the core always takes `now` as a parameter."""
+    return datetime.now(timezone.utc)

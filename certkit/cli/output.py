@@ -1,0 +1,63 @@
+"""Rendering core results for people (tables) and programs (JSON)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from certkit.renew import RenewResult
+
+
+def _date(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
+
+
+def renew_table(result: RenewResult) -> str:
+    rows = [(f.path, f.action, _date(f.not_after), "; ".join(r for r in f.reasons if r)) for f in result.files]
+    headers = ("FILE", "ACTION", "NOT AFTER", "WHY")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:3])]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [row[i].ljust(widths[i]) for i in range(3)]
+        text = "  ".join(cells)
+        if row is not headers and row[1] != "kept" and row[3]:
+            text += "  " + row[3]
+        elif row is headers:
+            text += "  " + headers[3]
+        lines.append(text.rstrip())
+    done = [f for f in result.files if f.action not in ("kept",)]
+    verb = "would change" if result.dry_run else "changed"
+    summary = f"{len(done)} file(s) {verb}, {len(result.files) - len(done)} kept"
+    if not done:
+        summary = "nothing is due; no file changed"
+    lines.append("")
+    lines.append(summary + (" (dry run: nothing written)" if result.dry_run else ""))
+    for notice in result.notices:
+        lines.append(click.style("note: ", bold=True) + notice)
+    return "\n".join(lines)
+
+
+def renew_json(result: RenewResult) -> dict[str, Any]:
+    return {
+        "root": str(result.root),
+        "profile": result.profile,
+        "ca_store": str(result.ca_store),
+        "dry_run": result.dry_run,
+        "changed": result.changed,
+        "renewed": result.renewed,
+        "files": [
+            {
+                "path": f.path,
+                "kind": f.kind,
+                "action": f.action,
+                "certificate": f.certificate,
+                "not_after": f.not_after.isoformat() if f.not_after else None,
+                "reasons": [r for r in f.reasons if r],
+            }
+            for f in result.files
+        ],
+        "notices": result.notices,
+    }

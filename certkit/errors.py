@@ -1,0 +1,49 @@
+"""One error hierarchy: every failure a user can cause is a CertkitError.
+
+The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``;
+the codes are documented in the README and in ``certkit --help``.
+"""
+
+from __future__ import annotations
+
+
+class CertkitError(Exception):
+    """Base class: a failure with a one-line explanation and an exit code."""
+
+    exit_code = 1
+
+
+class UsageError(CertkitError):
+    """A command-line value certkit cannot use (bad duration, bad option mix)."""
+
+    exit_code = 2
+
+
+class NotALayoutError(CertkitError):
+    """The folder is not a Notary checkout (or not the layout the profile describes)."""
+
+    exit_code = 10
+
+
+class ProfileError(CertkitError):
+    """The PKI profile file is invalid."""
+
+    exit_code = 11
+
+
+class MaterialError(CertkitError):
+    """An existing key or certificate cannot be used (corrupt, encrypted, wrong type)."""
+
+    exit_code = 12
+
+
+class FilesystemError(CertkitError):
+    """certkit may not or cannot write where it must (read-only, symlink escape, permissions)."""
+
+    exit_code = 13
+
+
+class ValidationError(CertkitError):
+    """Freshly built material failed its own checks; nothing was written."""
+
+    exit_code = 14

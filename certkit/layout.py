@@ -1,0 +1,43 @@
+"""The Notary checkout layout: recognising it and keeping the CA store out of images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from certkit.errors import NotALayoutError
+from certkit.profile import Profile
+
+
+def require_layout(root: Path, profile: Profile) -> None:
+    """Refuse a folder that does not look like the profile's layout (a Notary checkout)."""
+    if not root.exists():
+        raise NotALayoutError(f"{root}: no such folder; give the path of your Notary checkout, or run `certkit init {root}`")
+    if not root.is_dir():
+        raise NotALayoutError(f"{root}: not a folder; give the path of your Notary checkout")
+    if any((root / marker).exists() for marker in profile.markers):
+        return
+    raise NotALayoutError(
+        f"{root}: not a Notary checkout (none of {', '.join(profile.markers[:3])} found); "
+        f"give the checkout's path, use --profile for another layout, or run `certkit init {root}` "
+        "to create a fresh Notary certificate set there"
+    )
+
+
+def ca_store_path(root: Path, profile: Profile, override: Path | None) -> Path:
+    return override if override is not None else root / profile.ca_store
+
+
+def ignore_entry(root: Path, ca_store: Path) -> str | None:
+    """The .dockerignore/.gitignore line for a CA store inside ``root`` (None when outside).
+
+    Notary's compose files build the server and signer with `context: .` and the
+    Dockerfiles copy the whole checkout into the image, so a key anywhere in the checkout
+    would end up in an image unless .dockerignore excludes it.
+    """
+    real_root = os.path.realpath(root)
+    real_store = os.path.realpath(ca_store)
+    if os.path.commonpath([real_root, real_store]) != real_root:
+        return None
+    relative = Path(os.path.relpath(real_store, real_root)).parts[0]
+    return f"/{relative}/" if relative != "." else None

@@ -1,0 +1,374 @@
+"""The declarative PKI profile: which certificates exist and where they are written.
+
+A profile is a TOML file (see certkit/profiles/notary.toml, the built-in default).
+``load_profile`` turns it into frozen dataclasses and rejects anything invalid with
+a ProfileError naming the file, the field and the reason.  A user profile may say
+``extends = "notary"`` and then only list what it adds or changes: each
+``[certificates.NAME]`` table is merged field by field over the base one, and
+``enabled = false`` drops a certificate of the base.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from certkit.durations import parse_duration
+from certkit.errors import CertkitError, ProfileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+BUILTIN_PROFILES = ("notary",)
+
+# Validity is given in days/hours only, so any fixed anchor gives the exact length.
+_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+# Names as in cryptography's x509.KeyUsage, plus the OpenSSL spelling of content_commitment.
+KEY_USAGES = frozenset({
+    "digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+    "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only",
+})
+_KEY_USAGE_ALIASES = {"non_repudiation": "content_commitment"}
+EXTENDED_KEY_USAGES = frozenset({
+    "server_auth", "client_auth", "code_signing", "email_protection", "time_stamping", "ocsp_signing",
+})
+SUBJECT_ATTRIBUTES = ("C", "ST", "L", "O", "OU", "CN", "emailAddress")
+CURVES = ("P-256", "P-384", "P-521")
+_CERT_FIELDS = frozenset({
+    "issuer", "ca", "path_length", "key", "subject", "validity", "key_usage", "extended_key_usage",
+    "sans", "cert_file", "key_file", "chain", "copies", "enabled",
+})
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    type: str  # "rsa" or "ecdsa"
+    size: int = 0  # RSA modulus bits
+    curve: str = ""  # ECDSA curve name, "P-256" ...
+
+    def describe(self) -> str:
+        return f"RSA-{self.size}" if self.type == "rsa" else f"ECDSA {self.curve}"
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    name: str
+    issuer: str  # "self" or the name of another certificate
+    key: KeySpec
+    subject: tuple[tuple[str, str], ...]
+    validity: timedelta
+    validity_text: str
+    ca: bool
+    path_length: int | None
+    key_usage: frozenset[str]
+    extended_key_usage: tuple[str, ...]
+    sans: tuple[str, ...]  # "DNS:name" or "IP:address"
+    cert_file: str
+    key_file: str | None
+    chain: tuple[str, ...]  # certificates appended after the leaf in cert_file
+    copies: tuple[str, ...]
+
+    @property
+    def self_signed(self) -> bool:
+        return self.issuer == "self"
+
+    @property
+    def key_location(self) -> str:
+        """'ca-store', 'file' or 'discarded': where this certificate's private key lives."""
+        if self.ca:
+            return "ca-store"
+        return "file" if self.key_file else "discarded"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    source: str  # file path or "built-in"
+    markers: tuple[str, ...]
+    ca_store: str
+    certificates: tuple[CertSpec, ...]  # issuers always before what they sign
+
+    def get(self, name: str) -> CertSpec:
+        for spec in self.certificates:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def children(self, name: str) -> list[CertSpec]:
+        return [s for s in self.certificates if s.issuer == name]
+
+
+def load_profile(source: str | Path | None = None) -> Profile:
+    """Load a built-in profile by name (default "notary") or a TOML file by path."""
+    if source is None or str(source) in BUILTIN_PROFILES:
+        name = str(source or "notary")
+        return _build(_builtin_data(name), f"built-in profile {name!r}")
+    path = Path(source)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from exc
+    data = _parse_toml(raw, str(path))
+    base_name = data.pop("extends", None)
+    if base_name is not None:
+        if base_name not in BUILTIN_PROFILES:
+            raise ProfileError(
+                f"profile {path}: extends = {base_name!r}: unknown base (built-in: {', '.join(BUILTIN_PROFILES)})"
+            )
+        data = _merge(_builtin_data(str(base_name)), data)
+    return _build(data, f"profile {path}")
+
+
+def _builtin_data(name: str) -> dict[str, Any]:
+    raw = resources.files("certkit.profiles").joinpath(f"{name}.toml").read_bytes()
+    return _parse_toml(raw, f"built-in profile {name!r}")
+
+
+def _parse_toml(raw: bytes, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{where}: not UTF-8 text ({exc.reason})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{where}: invalid TOML: {exc}") from exc
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if key == "certificates" and isinstance(value, dict):
+            certs = {name: dict(fields) for name, fields in base.get("certificates", {}).items()}
+            for name, fields in value.items():
+                if not isinstance(fields, dict):
+                    raise ProfileError(f"certificates.{name}: must be a table")
+                certs[name] = {**certs.get(name, {}), **fields}
+            merged["certificates"] = certs
+        else:
+            merged[key] = value
+    return merged
+
+
+def _build(data: dict[str, Any], where: str) -> Profile:
+    try:
+        profile = _build_unchecked(data)
+    except ProfileError as exc:
+        raise ProfileError(f"{where}: {exc}") from None
+    return replace(profile, source=where)
+
+
+def _build_unchecked(data: dict[str, Any]) -> Profile:
+    known = {"name", "description", "markers", "ca_store", "certificates"}
+    for key in data:
+        if key not in known:
+            raise ProfileError(f"unknown top-level field {key!r} (known: {', '.join(sorted(known))})")
+    certs_data = data.get("certificates")
+    if not isinstance(certs_data, dict) or not certs_data:
+        raise ProfileError("certificates: at least one [certificates.NAME] table is required")
+    specs = {}
+    for name, fields in certs_data.items():
+        if not isinstance(fields, dict):
+            raise ProfileError(f"certificates.{name}: must be a table")
+        if fields.get("enabled", True) is False:
+            continue
+        specs[name] = _cert_spec(name, fields)
+    _check_references(specs)
+    ordered = _topological(specs)
+    _check_paths(ordered)
+    ca_store = _rel_path(data.get("ca_store", ".certkit/ca"), "ca_store")
+    markers = tuple(_rel_path(m, "markers") for m in _str_list(data.get("markers", []), "markers"))
+    if not markers:
+        markers = tuple(s.cert_file for s in ordered)
+    return Profile(
+        name=str(data.get("name", "custom")),
+        description=str(data.get("description", "")),
+        source="",
+        markers=markers,
+        ca_store=ca_store,
+        certificates=tuple(ordered),
+    )
+
+
+def _cert_spec(name: str, f: dict[str, Any]) -> CertSpec:
+    where = f"certificates.{name}"
+    for key in f:
+        if key not in _CERT_FIELDS:
+            raise ProfileError(f"{where}.{key}: unknown field (known: {', '.join(sorted(_CERT_FIELDS))})")
+    for required in ("issuer", "key", "subject", "validity", "cert_file"):
+        if required not in f:
+            raise ProfileError(f"{where}.{required}: missing")
+    ca = f.get("ca", False)
+    if not isinstance(ca, bool):
+        raise ProfileError(f"{where}.ca: must be true or false")
+    path_length = f.get("path_length")
+    if path_length is not None and (not isinstance(path_length, int) or path_length < 0 or not ca):
+        raise ProfileError(f"{where}.path_length: must be a non-negative integer, and only on a CA")
+    usages = []
+    for usage in _str_list(f.get("key_usage", []), f"{where}.key_usage"):
+        usage = _KEY_USAGE_ALIASES.get(usage, usage)
+        if usage not in KEY_USAGES:
+            raise ProfileError(f"{where}.key_usage: unknown usage {usage!r} (known: {', '.join(sorted(KEY_USAGES))})")
+        usages.append(usage)
+    if ca and "key_cert_sign" not in usages:
+        raise ProfileError(f"{where}.key_usage: a CA needs key_cert_sign")
+    ekus = _str_list(f.get("extended_key_usage", []), f"{where}.extended_key_usage")
+    for eku in ekus:
+        if eku not in EXTENDED_KEY_USAGES:
+            raise ProfileError(
+                f"{where}.extended_key_usage: unknown usage {eku!r} (known: {', '.join(sorted(EXTENDED_KEY_USAGES))})"
+            )
+    sans = tuple(_check_san(s, f"{where}.sans") for s in _str_list(f.get("sans", []), f"{where}.sans"))
+    try:
+        validity_text = str(f["validity"])
+        duration = parse_duration(validity_text)
+    except CertkitError as exc:
+        raise ProfileError(f"{where}.validity: {exc}") from None
+    if duration.delta.months or duration.delta.years:
+        raise ProfileError(f"{where}.validity: use days or hours (e.g. 750d, 43800h), not months or years")
+    validity = duration.approx_timedelta(_EPOCH)
+    if validity <= timedelta(0):
+        raise ProfileError(f"{where}.validity: must be longer than zero")
+    key_file = f.get("key_file")
+    if key_file is not None:
+        key_file = _rel_path(key_file, f"{where}.key_file")
+        if ca:
+            raise ProfileError(
+                f"{where}.key_file: a CA key is kept in the CA store, never beside the certificates"
+            )
+    return CertSpec(
+        name=name,
+        issuer=_str(f["issuer"], f"{where}.issuer"),
+        key=_key_spec(f["key"], f"{where}.key"),
+        subject=_subject(f["subject"], f"{where}.subject"),
+        validity=validity,
+        validity_text=validity_text,
+        ca=ca,
+        path_length=path_length,
+        key_usage=frozenset(usages),
+        extended_key_usage=tuple(ekus),
+        sans=sans,
+        cert_file=_rel_path(f["cert_file"], f"{where}.cert_file"),
+        key_file=key_file,
+        chain=tuple(_str_list(f.get("chain", []), f"{where}.chain")),
+        copies=tuple(_rel_path(c, f"{where}.copies") for c in _str_list(f.get("copies", []), f"{where}.copies")),
+    )
+
+
+def _key_spec(value: Any, where: str) -> KeySpec:
+    if not isinstance(value, dict):
+        raise ProfileError(f"{where}: must be a table like {{ type = \"rsa\", size = 2048 }}")
+    kind = value.get("type")
+    if kind == "rsa":
+        size = value.get("size", 2048)
+        if not isinstance(size, int) or size < 2048 or size > 16384 or size % 8:
+            raise ProfileError(f"{where}.size: RSA size must be a multiple of 8 between 2048 and 16384")
+        return KeySpec("rsa", size=size)
+    if kind == "ecdsa":
+        curve = value.get("curve", "P-256")
+        if curve not in CURVES:
+            raise ProfileError(f"{where}.curve: unknown curve {curve!r} (known: {', '.join(CURVES)})")
+        return KeySpec("ecdsa", curve=curve)
+    raise ProfileError(f"{where}.type: must be \"rsa\" or \"ecdsa\", not {kind!r}")
+
+
+def _subject(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or not value:
+        raise ProfileError(f"{where}: must be a table like {{ O = \"Docker\", CN = \"name\" }}")
+    for attr, text in value.items():
+        if attr not in SUBJECT_ATTRIBUTES:
+            raise ProfileError(f"{where}.{attr}: unknown attribute (known: {', '.join(SUBJECT_ATTRIBUTES)})")
+        if not isinstance(text, str) or not text:
+            raise ProfileError(f"{where}.{attr}: must be a non-empty string")
+        if attr == "C" and len(text) != 2:
+            raise ProfileError(f"{where}.C: a country is two letters")
+    return tuple((str(a), str(t)) for a, t in value.items())
+
+
+def _check_san(text: str, where: str) -> str:
+    kind, sep, value = text.partition(":")
+    if not sep or not value or kind not in ("DNS", "IP"):
+        raise ProfileError(f"{where}: {text!r}: write \"DNS:name\" or \"IP:address\"")
+    if kind == "IP":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ProfileError(f"{where}: {text!r}: not an IP address") from None
+    return text
+
+
+def _check_references(specs: dict[str, CertSpec]) -> None:
+    for spec in specs.values():
+        if spec.issuer != "self":
+            issuer = specs.get(spec.issuer)
+            if issuer is None:
+                raise ProfileError(
+                    f"certificates.{spec.name}.issuer: unknown certificate {spec.issuer!r} "
+                    f"(known: self, {', '.join(specs)})"
+                )
+            if not issuer.ca:
+                raise ProfileError(f"certificates.{spec.name}.issuer: {spec.issuer!r} is not a CA (ca = true)")
+        for name in spec.chain:
+            if name not in specs:
+                raise ProfileError(f"certificates.{spec.name}.chain: unknown certificate {name!r}")
+
+
+def _topological(specs: dict[str, CertSpec]) -> list[CertSpec]:
+    ordered: list[CertSpec] = []
+    placed: set[str] = set()
+    visiting: set[str] = set()
+
+    def place(spec: CertSpec) -> None:
+        if spec.name in placed:
+            return
+        if spec.name in visiting:
+            raise ProfileError(f"certificates.{spec.name}.issuer: issuers form a loop")
+        visiting.add(spec.name)
+        if spec.issuer != "self":
+            place(specs[spec.issuer])
+        visiting.discard(spec.name)
+        placed.add(spec.name)
+        ordered.append(spec)
+
+    for spec in specs.values():
+        place(spec)
+    return ordered
+
+
+def _check_paths(specs: list[CertSpec]) -> None:
+    seen: dict[str, str] = {}
+    for spec in specs:
+        for path in (spec.cert_file, spec.key_file, *spec.copies):
+            if path is None:
+                continue
+            if path in seen:
+                raise ProfileError(f"certificates.{spec.name}: {path} is also written by {seen[path]}")
+            seen[path] = spec.name
+
+
+def _rel_path(value: Any, where: str) -> str:
+    text = _str(value, where)
+    path = PurePosixPath(text)
+    if path.is_absolute() or ".." in path.parts or text.strip() != text:
+        raise ProfileError(f"{where}: {text!r} must be a relative path inside the Notary folder")
+    return str(path)
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ProfileError(f"{where}: must be a non-empty string")
+    return value
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ProfileError(f"{where}: must be a list of strings")
+    return list(value)
+

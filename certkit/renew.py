@@ -1,0 +1,248 @@
+"""`certkit renew` and `certkit init`: plan, build in memory, validate, then write.
+
+Nothing is written until the whole new set is built and has passed validation; then
+every file goes through storage.atomic_write.  Returns a RenewResult; never prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from cryptography import x509
+
+from certkit import keys as keymod
+from certkit import storage
+from certkit.durations import Duration
+from certkit.errors import FilesystemError, NotALayoutError
+from certkit.issuance import build_certificate
+from certkit.keys import PrivateKey
+from certkit.layout import ca_store_path, ignore_entry, require_layout
+from certkit.pem import to_pem
+from certkit.planning import CertState, Plan, make_plan, read_state
+from certkit.profile import Profile
+from certkit.validation import validate_set
+
+
+@dataclass
+class FileOutcome:
+    path: str  # relative to the Notary folder when inside it
+    kind: str  # "certificate", "key", "ca-key", "copy", "ignore-file"
+    action: str  # "created", "renewed", "kept", "updated"; with dry_run: "would create", ...
+    certificate: str = ""  # the profile name it belongs to
+    not_after: datetime | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RenewResult:
+    root: Path
+    profile: str
+    ca_store: Path
+    dry_run: bool
+    files: list[FileOutcome]
+    notices: list[str]
+    plan: Plan
+
+    @property
+    def changed(self) -> bool:
+        return any(f.action in ("created", "renewed", "updated") for f in self.files)
+
+    @property
+    def renewed(self) -> list[str]:
+        return [d.name for d in self.plan.decisions if d.renew]
+
+
+def renew(
+    root: Path,
+    profile: Profile,
+    now: datetime,
+    within: Duration,
+    *,
+    force: bool = False,
+    rotate_keys: bool = False,
+    dry_run: bool = False,
+    ca_store: Path | None = None,
+    require_notary_layout: bool = True,
+) -> RenewResult:
+    if require_notary_layout:
+        require_layout(root, profile)
+    store = ca_store_path(root, profile, ca_store)
+    if store.exists() and store.is_symlink():
+        raise FilesystemError(f"{store}: the CA store is a symlink; make it a real folder (mode 0700)")
+    states = read_state(profile, root, store, load_leaf_keys=not rotate_keys)
+    plan = make_plan(profile, states, now, within, force=force, rotate_keys=rotate_keys)
+    if dry_run:
+        return _result(root, profile, store, plan, states, {}, set(), dry_run=True, written_ignores=[])
+
+    fs_root = storage.Root(root)
+    new_keys = _generate_keys(plan)
+    certs, keys = _issue(profile, plan, states, new_keys, now)
+    validate_set(profile, certs, keys, now)
+    writes = _files_to_write(profile, plan, states, certs, new_keys, root, store)
+    # Resolve and probe every destination before the first write, so a symlink escape or
+    # a read-only folder fails with nothing changed.
+    resolved = [(_destination(fs_root, store, path), data, mode) for path, data, mode in writes]
+    for folder in sorted({dest.parent for dest, _, _ in resolved}):
+        storage.probe_writable(folder)
+    written_ignores = _protect_store(root, store) if writes else []
+    changed_paths: set[Path] = set()
+    for dest, data, mode in resolved:
+        if dest.parent == Path(_real(store)) or dest.parent == store:
+            storage.ensure_dir(dest.parent, private=True)
+        else:
+            storage.ensure_dir(dest.parent)
+        storage.atomic_write(dest, data, mode)
+        changed_paths.add(dest)
+    return _result(root, profile, store, plan, states, certs, changed_paths, dry_run=False, written_ignores=written_ignores)
+
+
+def _generate_keys(plan: Plan) -> dict[str, PrivateKey]:
+    wanted = [d for d in plan.decisions if d.renew and d.new_key]
+    made = keymod.generate_many([d.spec.key for d in wanted])
+    return {d.name: key for d, key in zip(wanted, made)}
+
+
+def _issue(
+    profile: Profile,
+    plan: Plan,
+    states: dict[str, CertState],
+    new_keys: dict[str, PrivateKey],
+    now: datetime,
+) -> tuple[dict[str, list[x509.Certificate]], dict[str, PrivateKey]]:
+    leaves: dict[str, x509.Certificate] = {}
+    keys: dict[str, PrivateKey] = {}
+    for spec in profile.certificates:  # issuers come first
+        decision = plan.get(spec.name)
+        state = states[spec.name]
+        key = new_keys.get(spec.name) or state.key
+        if key is not None:
+            keys[spec.name] = key
+        if not decision.renew:
+            assert state.leaf is not None
+            leaves[spec.name] = state.leaf
+            continue
+        assert key is not None
+        if spec.self_signed:
+            leaves[spec.name] = build_certificate(spec, key, None, key, now)
+        else:
+            leaves[spec.name] = build_certificate(spec, key, leaves[spec.issuer], keys[spec.issuer], now)
+    certs = {
+        spec.name: [leaves[spec.name], *(leaves[name] for name in spec.chain)] for spec in profile.certificates
+    }
+    return certs, keys
+
+
+def _files_to_write(
+    profile: Profile,
+    plan: Plan,
+    states: dict[str, CertState],
+    certs: dict[str, list[x509.Certificate]],
+    new_keys: dict[str, PrivateKey],
+    root: Path,
+    store: Path,
+) -> list[tuple[str | Path, bytes, int]]:
+    writes: list[tuple[str | Path, bytes, int]] = []
+    for spec in profile.certificates:
+        decision = plan.get(spec.name)
+        state = states[spec.name]
+        # The key goes first: a crash between the two leaves a new key beside a
+        # certificate that no longer matches it, which the next run detects and re-issues.
+        if decision.renew and spec.name in new_keys and state.key_path is not None:
+            writes.append((state.key_path, keymod.to_pem(new_keys[spec.name]), storage.KEY_MODE))
+        cert_pem = to_pem(certs[spec.name])
+        if decision.renew:
+            writes.append((spec.cert_file, cert_pem, storage.CERT_MODE))
+        for copy in spec.copies:
+            if decision.renew or storage.read_bytes(root / copy) != cert_pem:
+                writes.append((copy, cert_pem, storage.CERT_MODE))
+    return writes
+
+
+def _destination(fs_root: storage.Root, store: Path, path: str | Path) -> Path:
+    if isinstance(path, Path) and _inside(path, store):
+        return path  # the CA store may be outside the Notary folder (--ca-store)
+    relative = path if isinstance(path, str) else str(path.relative_to(fs_root.path))
+    return fs_root.resolve(relative)
+
+
+def _protect_store(root: Path, store: Path) -> list[str]:
+    entry = ignore_entry(root, store)
+    if entry is None:
+        return []
+    written = []
+    for name in (".dockerignore", ".gitignore"):
+        target = storage.Root(root).resolve(name)
+        if storage.ensure_line(target, entry, "certkit: CA private keys must never reach an image or a repository"):
+            written.append(name)
+    return written
+
+
+def _result(
+    root: Path,
+    profile: Profile,
+    store: Path,
+    plan: Plan,
+    states: dict[str, CertState],
+    certs: dict[str, list[x509.Certificate]],
+    changed_paths: set[Path],
+    *,
+    dry_run: bool,
+    written_ignores: list[str],
+) -> RenewResult:
+    files: list[FileOutcome] = []
+
+    def shown(path: Path | str) -> str:
+        path = Path(path) if isinstance(path, str) else path
+        try:
+            return str(path.relative_to(root)) if path.is_absolute() else str(path)
+        except ValueError:
+            return str(path)
+
+    for name in written_ignores:
+        files.append(FileOutcome(name, "ignore-file", "updated", reasons=["keeps the CA store out of images and git"]))
+    for decision in plan.decisions:
+        spec = decision.spec
+        state = states[spec.name]
+        existed = state.leaf is not None or state.cert_problem != "missing"
+        if decision.renew:
+            action = "renewed" if existed else "created"
+        else:
+            action = "kept"
+        if dry_run and action != "kept":
+            action = "would " + ("renew" if action == "renewed" else "create")
+        leaf = certs[spec.name][0] if certs else state.leaf
+        not_after = leaf.not_valid_after_utc if (leaf is not None and (not dry_run or not decision.renew)) else None
+        files.append(FileOutcome(shown(spec.cert_file), "certificate", action, spec.name, not_after, decision.reasons))
+        if state.key_path is not None:
+            if decision.new_key:
+                key_action = ("would create" if dry_run else "created")
+                reasons = [decision.key_reason]
+            else:
+                key_action, reasons = "kept", []
+            kind = "ca-key" if spec.ca else "key"
+            files.append(FileOutcome(shown(state.key_path), kind, key_action, spec.name, reasons=reasons))
+        for copy in spec.copies:
+            copy_path = root / copy
+            if dry_run:
+                current = storage.read_bytes(copy_path)
+                pending = decision.renew or (state.certs is not None and current != to_pem(state.certs))
+                copy_action = "would update" if pending else "kept"
+            else:
+                copy_action = "updated" if _real(copy_path) in {_real(p) for p in changed_paths} else "kept"
+            files.append(FileOutcome(copy, "copy", copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"]))
+    return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _real(path: Path) -> Path:
+    import os
+
+    return Path(os.path.realpath(path))
+
+
+__all__ = ["renew", "RenewResult", "FileOutcome", "NotALayoutError"]

@@ -1,0 +1,131 @@
+"""Writing files safely: atomic replace, exact modes, no symlink escapes.
+
+Every write goes to a temporary file in the destination folder, created with its final
+mode (0600 for keys: the key is never readable by others, not even for an instant),
+fsynced, then renamed over the destination with os.replace, and the folder fsynced.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from certkit.errors import FilesystemError
+
+KEY_MODE = 0o600
+CERT_MODE = 0o644
+PRIVATE_DIR_MODE = 0o700
+
+
+class Root:
+    """A folder certkit may write inside; every path is checked against it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.real = Path(os.path.realpath(path))
+
+    def resolve(self, relative: str) -> Path:
+        """The real path to write for ``relative``, refusing anything that leaves the root.
+
+        A symlink inside the root that points inside the root is followed (the file it
+        names is replaced); one that points elsewhere is refused, so certkit can never be
+        tricked into overwriting a file outside the Notary folder.
+        """
+        candidate = self.path / relative
+        real = Path(os.path.realpath(candidate))
+        if real != self.real and self.real not in real.parents:
+            raise FilesystemError(
+                f"{candidate}: resolves to {real}, outside {self.path}; certkit does not write "
+                "through symlinks that leave the target folder (replace the link with a real file)"
+            )
+        return real
+
+
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` atomically with exactly ``mode``."""
+    folder = path.parent
+    temp = folder / f".{path.name}.certkit-{secrets.token_hex(4)}.tmp"
+    try:
+        # O_EXCL + final mode at creation: the umask can only tighten it, fchmod then
+        # sets it exactly (a key is never looser than 0600 at any moment).
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except OSError as exc:
+        try:
+            temp.unlink()
+        except OSError:
+            pass
+        raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc}); check the folder's permissions and free space") from exc
+    fsync_dir(folder)
+
+
+def fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def ensure_dir(path: Path, mode: int = 0o755, private: bool = False) -> None:
+    """Create ``path`` (and parents); a private folder is forced to 0700."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE if private else mode)
+        if private:
+            os.chmod(path, PRIVATE_DIR_MODE)
+    except OSError as exc:
+        raise FilesystemError(f"{path}: cannot create folder ({exc.strerror or exc})") from exc
+
+
+def probe_writable(folder: Path) -> None:
+    """Fail early, before anything changes, when ``folder`` (or its nearest existing parent) is not writable."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FilesystemError(f"{existing}: is not a folder, so {folder} cannot be created")
+    probe = existing / f".certkit-probe-{secrets.token_hex(4)}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise FilesystemError(
+            f"{existing}: not writable ({exc.strerror or exc}); run certkit as a user who may write there, "
+            "or make the folder writable"
+        ) from exc
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """The file's bytes, or None when it does not exist."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def ensure_line(path: Path, line: str, comment: str) -> bool:
+    """Append ``line`` to a text file (e.g. .gitignore) unless present; True when changed."""
+    current = read_bytes(path)
+    text = current.decode("utf-8", errors="replace") if current is not None else ""
+    wanted = {line.strip(), line.strip().rstrip("/"), "/" + line.strip(), "/" + line.strip().rstrip("/")}
+    if any(existing.strip() in wanted for existing in text.splitlines()):
+        return False
+    prefix = "" if not text or text.endswith("\n") else "\n"
+    atomic_write(path, (text + prefix + f"# {comment}\n{line}\n").encode("utf-8"), 0o644)
+    return True

@@ -1,0 +1,52 @@
+"""End to end with the real Notary (Debian's notary 0.7.0): Go's crypto/x509 judges the files.
+
+The same test runs on certkit's output (must publish) and on the expired reference set
+(must fail with the x509 expiry error): proof that the test can fail.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from certkit.cli import main
+from tests.notary_harness import NotaryClientError, notary_services, publish_and_list
+
+pytestmark = pytest.mark.e2e
+
+
+def _renew(folder: Path, *args: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["renew", str(folder), *args])
+    assert exit_info.value.code == 0
+
+
+def test_certkit_set_publishes_with_real_notary(tmp_path: Path) -> None:
+    layout = tmp_path / "notary"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["init", str(layout)])
+    assert exit_info.value.code == 0
+    with notary_services(layout, tls_dir="fixtures") as services:
+        # The client trusts the copy certkit keeps beside its config, as Notary's own client does.
+        listing = publish_and_list(tmp_path, services, layout / "cmd" / "notary" / "root-ca.crt")
+    assert "v1" in listing
+
+
+def test_renewed_reference_checkout_publishes(tmp_path: Path, reference_dir: Path) -> None:
+    layout = tmp_path / "notary"
+    shutil.copytree(reference_dir, layout)
+    _renew(layout)
+    with notary_services(layout, tls_dir="fixtures") as services:
+        listing = publish_and_list(tmp_path, services, layout / "cmd" / "notary" / "root-ca.crt")
+    assert "v1" in listing.split()
+
+
+def test_expired_reference_set_fails_with_x509_expiry(tmp_path: Path, reference_dir: Path) -> None:
+    layout = tmp_path / "notary"
+    shutil.copytree(reference_dir, layout)
+    with notary_services(layout, tls_dir="fixtures") as services:
+        with pytest.raises(NotaryClientError) as failure:
+            publish_and_list(tmp_path, services, layout / "cmd" / "notary" / "root-ca.crt")
+    assert "x509: certificate has expired or is not yet valid" in failure.value.output
