@@ -124,7 +124,10 @@ def make_plan(
         key_reason = _key_reason(spec, state, rotate_keys)
         if key_reason:
             new_key[spec.name] = key_reason
-        reasons = _own_reasons(spec, state, states, now, deadline, force, key_reason)
+        # A CA whose key is not in the store (a fresh clone: the script deleted it) is
+        # not due by itself; it is re-made only when something below needs signing.
+        own_key_reason = "" if (spec.ca and state.key is None) else key_reason
+        reasons = _own_reasons(spec, state, states, now, deadline, force, own_key_reason)
         if reasons:
             due[spec.name] = reasons
 

@@ -117,6 +117,8 @@ def read_bytes(path: Path) -> bytes | None:
         return path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise FilesystemError(f"{path}: cannot read ({exc.strerror or exc}); check its permissions") from exc
 
 
 def ensure_line(path: Path, line: str, comment: str) -> bool:

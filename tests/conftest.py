@@ -20,3 +20,38 @@ def reference_dir() -> Path:
             pytest.fail(f"{path} is missing; it is required under CI=true")
         pytest.skip(f"{path} not present (a fresh clone has no ../shared/notary-reference)")
     return path
+
+
+@pytest.fixture(scope="session")
+def fresh_layout_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `certkit init` per test session (RSA-4096 keys are slow); copy it before changing it."""
+    from datetime import datetime, timezone
+
+    from certkit.profile import load_profile
+    from certkit.scaffold import init_layout
+
+    folder = tmp_path_factory.mktemp("template") / "notary"
+    init_layout(folder, load_profile(), datetime.now(timezone.utc))
+    return folder
+
+
+@pytest.fixture
+def fresh_layout(tmp_path: Path, fresh_layout_template: Path) -> Path:
+    """A private copy of a freshly initialised Notary layout (modes preserved)."""
+    import shutil
+
+    target = tmp_path / "notary"
+    shutil.copytree(fresh_layout_template, target, symlinks=True)
+    return target
+
+
+@pytest.fixture
+def reference_copy(tmp_path: Path, reference_dir: Path) -> Path:
+    """A writable copy of the real (expired) Notary checkout files."""
+    import shutil
+
+    target = tmp_path / "notary-ref"
+    shutil.copytree(reference_dir, target)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+    return target

@@ -89,6 +89,12 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"certkit: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a file system refusal certkit did not anticipate: still one line
+        if _State.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"certkit: error: {where}{exc.strerror or exc}; check the path and its permissions", err=True)
+        sys.exit(13)
     except KeyboardInterrupt:
         click.echo("certkit: interrupted", err=True)
         sys.exit(130)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from certkit.errors import ProfileError
+from certkit.profile import load_profile
+
+
+def test_builtin_profile_orders_issuers_first() -> None:
+    profile = load_profile()
+    names = [s.name for s in profile.certificates]
+    for spec in profile.certificates:
+        if not spec.self_signed:
+            assert names.index(spec.issuer) < names.index(spec.name)
+    assert profile.get("notary-server").validity == timedelta(days=750)
+    assert profile.get("database-ca").validity == timedelta(hours=43800)
+    assert profile.get("root-ca").key_location == "ca-store"
+    assert profile.get("notary-server").key_location == "file"
+    assert profile.get("self-signed-docker").key_location == "discarded"
+
+
+def test_extends_merges_fields_and_can_disable(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('extends = "notary"\n[certificates.notary-escrow]\nenabled = false\n'
+                    '[certificates.notary-server]\nvalidity = "90d"\nkey = { type = "ecdsa" }\n')
+    profile = load_profile(path)
+    assert "notary-escrow" not in [s.name for s in profile.certificates]
+    server = profile.get("notary-server")
+    assert server.validity == timedelta(days=90)
+    assert server.key.describe() == "ECDSA P-256"
+    assert server.sans == load_profile().get("notary-server").sans
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ('extends = "nope"', "unknown base"),
+        ('extends = "notary"\nfoo = 1', "unknown top-level field 'foo'"),
+        ('extends = "notary"\n[certificates.root-ca]\nkey_file = "fixtures/root.key"', "CA key is kept in the CA store"),
+        ('extends = "notary"\n[certificates.root-ca]\nissuer = "notary-server"', "not a CA"),
+        ('extends = "notary"\n[certificates.root-ca]\nissuer = "intermediate-ca"', "loop"),
+        ('extends = "notary"\n[certificates.notary-signer]\ncert_file = "fixtures/notary-server.crt"', "also written by"),
+        ('extends = "notary"\n[certificates.notary-signer]\nvalidity = "6 months"', "days or hours"),
+        ('extends = "notary"\n[certificates.notary-signer]\nsubject = { C = "USA" }', "two letters"),
+        ('extends = "notary"\n[certificates.notary-signer]\nkey_usage = ["sign_everything"]', "unknown usage"),
+        ('extends = "notary"\n[certificates.notary-signer]\nkey = { type = "rsa", size = 1024 }', "multiple of 8 between 2048"),
+        ('extends = "notary"\n[certificates.notary-signer]\nsans = ["IP:999.1.1.1"]', "not an IP address"),
+        ('extends = "notary"\n[certificates.notary-signer]\nfavourite = "blue"', "notary-signer.favourite: unknown field"),
+        ("[certificates]", "at least one"),
+    ],
+)
+def test_invalid_profiles(tmp_path: Path, body: str, needle: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(body)
+    with pytest.raises(ProfileError) as error:
+        load_profile(path)
+    assert needle in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_missing_profile_file(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="cannot read profile"):
+        load_profile(tmp_path / "absent.toml")
