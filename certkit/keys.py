@@ -6,9 +6,7 @@ so independent keys are made in separate processes, one per core.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Union
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -43,6 +41,10 @@ def generate_many(specs: list[KeySpec]) -> list[PrivateKey]:
     workers = min(len(slow), os.cpu_count() or 1)
     keys: list[PrivateKey | None] = [None] * len(specs)
     if workers >= 2:
+        # Imported here: a routine renewal makes no key and should not pay for them.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         # fork: the children need nothing but this module, and start in ~1 ms.
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

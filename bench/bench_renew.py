@@ -1,0 +1,98 @@
+"""Benchmark: `certkit renew` against the openssl command-line baseline, alternating runs.
+
+Three timings per round, on fresh copies of a Notary checkout (../shared/notary-reference,
+or a `certkit init` layout with its CA store removed when that is absent):
+
+  baseline  bench/baseline_openssl.sh: the whole set with the openssl CLI, step by step
+  fresh     `certkit renew --force` on a fresh checkout: new CA and database keys
+            (no CA store yet; the database keys are removed, as cfssl makes new ones),
+            service leaf keys reused as the script does
+  routine   `certkit renew --within 800d` on a checkout certkit renewed before: CA kept,
+            leaf keys reused (what cron does every time something is due)
+
+Prints medians and the ratios baseline/fresh and baseline/routine.
+Usage: python bench/bench_renew.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REFERENCE = HERE.parent.parent / "shared" / "notary-reference"
+CERTKIT = str(Path(sys.executable).parent / "certkit")
+DB_KEYS = ("fixtures/database/notary-server-key.pem", "fixtures/database/notary-signer-key.pem",
+           "notarysql/postgresql-initdb.d/server.key")
+
+
+def source_checkout(work: Path) -> Path:
+    if (REFERENCE / "fixtures" / "root-ca.crt").exists():
+        return REFERENCE
+    made = work / "source"
+    subprocess.run([CERTKIT, "init", str(made)], check=True, capture_output=True)
+    shutil.rmtree(made / ".certkit")
+    return made
+
+
+def fresh_copy(source: Path, target: Path) -> Path:
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+    return target
+
+
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    if shutil.which("openssl") is None:
+        sys.exit("openssl is needed for the baseline")
+    times: dict[str, list[float]] = {"baseline": [], "fresh": [], "routine": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        source = source_checkout(work)
+        renewed = fresh_copy(source, work / "renewed")
+        subprocess.run([CERTKIT, "renew", str(renewed)], check=True, capture_output=True)
+        for round_ in range(args.rounds):
+            base = fresh_copy(source, work / "base")
+            times["baseline"].append(timed(["bash", str(HERE / "baseline_openssl.sh"), str(base)]))
+            fresh = fresh_copy(source, work / "fresh")
+            for key in DB_KEYS:
+                (fresh / key).unlink(missing_ok=True)
+            times["fresh"].append(timed([CERTKIT, "renew", "--force", "--no-compose", str(fresh)]
+                                        if _has_no_compose() else [CERTKIT, "renew", "--force", str(fresh)]))
+            routine = fresh_copy(renewed, work / "routine")
+            times["routine"].append(timed([CERTKIT, "renew", "--within", "800d", str(routine)]))
+            print(f"round {round_ + 1}/{args.rounds}: " + "  ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()),
+                  flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print()
+    print(f"machine: {os.cpu_count()} cores; {subprocess.run(['openssl', 'version'], capture_output=True, text=True).stdout.strip()}")
+    print(f"median baseline (openssl CLI, whole set)      {med['baseline']:.3f} s")
+    print(f"median certkit renew --force (fresh set)      {med['fresh']:.3f} s   ratio {med['baseline'] / med['fresh']:.1f}x  (target >= 4x)")
+    print(f"median certkit renew --within 800d (routine)  {med['routine']:.3f} s   ratio {med['baseline'] / med['routine']:.1f}x  (target >= 15x)")
+
+
+def _has_no_compose() -> bool:
+    result = subprocess.run([CERTKIT, "renew", "--help"], capture_output=True, text=True)
+    return "--no-compose" in result.stdout
+
+
+if __name__ == "__main__":
+    main()
