@@ -73,4 +73,9 @@ def parse_duration(text: str) -> Duration:
         raise UsageError(
             f"unknown duration {text!r}: use a number and a unit, e.g. 30d, 2w, 12h, 6 months, 1y"
         )
-    return Duration(text, relativedelta(**fields).normalized())
+    delta = relativedelta(
+        years=fields.get("years", 0), months=fields.get("months", 0), weeks=fields.get("weeks", 0),
+        days=fields.get("days", 0), hours=fields.get("hours", 0), minutes=fields.get("minutes", 0),
+        seconds=fields.get("seconds", 0),
+    )
+    return Duration(text, delta.normalized())

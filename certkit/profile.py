@@ -135,7 +135,7 @@ def _builtin_data(name: str) -> dict[str, Any]:
 
 def _parse_toml(raw: bytes, where: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        return dict(tomllib.loads(raw.decode("utf-8")))
     except UnicodeDecodeError as exc:
         raise ProfileError(f"{where}: not UTF-8 text ({exc.reason})") from exc
     except tomllib.TOMLDecodeError as exc:

@@ -6,6 +6,7 @@ every file goes through storage.atomic_write.  Returns a RenewResult; never prin
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from cryptography import x509
 from certkit import keys as keymod
 from certkit import storage
 from certkit.durations import Duration
-from certkit.errors import FilesystemError, NotALayoutError
+from certkit.errors import FilesystemError
 from certkit.issuance import build_certificate
 from certkit.keys import PrivateKey
 from certkit.layout import ca_store_path, ignore_entry, require_layout
@@ -88,11 +89,9 @@ def renew(
         storage.probe_writable(folder)
     written_ignores = _protect_store(root, store) if writes else []
     changed_paths: set[Path] = set()
+    real_store = _real(store)
     for dest, data, mode in resolved:
-        if dest.parent == Path(_real(store)) or dest.parent == store:
-            storage.ensure_dir(dest.parent, private=True)
-        else:
-            storage.ensure_dir(dest.parent)
+        storage.ensure_dir(dest.parent, private=_real(dest.parent) == real_store)
         storage.atomic_write(dest, data, mode)
         changed_paths.add(dest)
     return _result(root, profile, store, plan, states, certs, changed_paths, dry_run=False, written_ignores=written_ignores)
@@ -240,9 +239,4 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _real(path: Path) -> Path:
-    import os
-
     return Path(os.path.realpath(path))
-
-
-__all__ = ["renew", "RenewResult", "FileOutcome", "NotALayoutError"]

@@ -14,7 +14,7 @@ from certkit.errors import UsageError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class DurationType(click.ParamType):
+class DurationType(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
     name = "DURATION"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Duration:
@@ -26,7 +26,7 @@ class DurationType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class MomentType(click.ParamType):
+class MomentType(click.ParamType):  # type: ignore[type-arg]
     """An ISO date or date-time (UTC unless an offset is given)."""
 
     name = "DATE"
