@@ -47,3 +47,21 @@ class ValidationError(CertkitError):
     """Freshly built material failed its own checks; nothing was written."""
 
     exit_code = 14
+
+
+class LockedError(CertkitError):
+    """Another certkit process holds the renewal lock of this Notary folder."""
+
+    exit_code = 16
+
+
+class HookError(CertkitError):
+    """A --pre/--post/--deploy hook was not found or failed (a valid renewal is kept)."""
+
+    exit_code = 17
+
+
+class ClientConfigError(CertkitError):
+    """An existing client configuration (~/.notary/config.json) cannot be merged safely; it was left untouched."""
+
+    exit_code = 18
