@@ -1,0 +1,184 @@
+"""`certkit check-expiry`: the thin command over certkit.expiry, endpoints and reporting."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Iterator
+
+import click
+
+from certkit.cli import options
+from certkit.durations import Duration
+from certkit.errors import CertkitError, UsageError
+
+UNKNOWN = 3
+
+HELP_EPILOG = """\b
+Exit codes (Nagios plugin convention; the worst finding wins,
+CRITICAL > UNKNOWN > WARNING > OK):
+  0  OK        everything valid beyond --warn
+  1  WARNING   something expires within --warn
+  2  CRITICAL  expires within --crit, expired, not yet valid, broken chain,
+               key mismatch, STALE (server not reloaded), hostname not covered
+  3  UNKNOWN   unreadable input, unreachable endpoint, usage error
+
+\b
+Examples:
+  certkit check-expiry --quiet /srv/notary          # cron: mail only on problems
+  certkit check-expiry --crit 14d NOTARY_DIR && docker compose up -d
+  certkit check-expiry --connect notary-server:4443 NOTARY_DIR
+  certkit check-expiry --format prometheus --output /var/lib/node_exporter/certkit.prom NOTARY_DIR"""
+
+
+class NagiosCommand(click.Command):
+    """Usage errors exit 3 (UNKNOWN), as a Nagios plugin must, not click's 2 (= CRITICAL)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            setattr(exc, "exit_code", UNKNOWN)  # an instance attribute click reads when exiting
+            raise
+
+
+@click.command("check-expiry", cls=NagiosCommand, epilog=HELP_EPILOG)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--connect", "endpoints", metavar="HOST:PORT", multiple=True,
+              help="Also check the chain a TLS server serves (repeatable). With PATHs, a served leaf "
+                   "that differs from the newest file with the same subject is STALE.")
+@click.option("--servername", metavar="NAME", default=None,
+              help="SNI name to send, and the name the served leaf must cover (default: HOST).")
+@click.option("--warn", type=options.DURATION, default="30d", show_default=True,
+              help="WARNING when a certificate expires within this (30d, 2w, 12h, 6 months).")
+@click.option("--crit", type=options.DURATION, default="7d", show_default=True,
+              help="CRITICAL when a certificate expires within this.")
+@click.option("--at", "at", type=options.MOMENT, default=None, metavar="DATE",
+              help="Judge as of this moment instead of now (2027-01-31, 2027-01-31T12:00:00Z).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "prometheus", "nagios"]),
+              default="table", show_default=True, help="Output format.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Write the report to FILE atomically (for node_exporter's textfile collector) instead of stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing when everything is OK; otherwise only the problems.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
+              help="Connect and handshake timeout for --connect.")
+@click.option("--color/--no-color", default=None, help="Colour the status column (default: only on a terminal).")
+@click.pass_context
+def check_expiry_command(ctx: click.Context, paths: tuple[Path, ...], endpoints: tuple[str, ...],
+                         servername: str | None, warn: Duration, crit: Duration, at: datetime | None, fmt: str,
+                         output: Path | None, quiet: bool, timeout: float, color: bool | None) -> None:
+    """Check certificates in PATHs (files or folders, default .) and on live endpoints.
+
+    Reads PEM bundles (every certificate, in order) and DER files, recursively;
+    other files are skipped. Keys are matched to their certificates (X.crt/X.key,
+    X.pem/X-key.pem, cert.pem/key.pem). In a Notary checkout it also checks what
+    the services use, from fixtures/*-config*.json, cmd/notary/config.json and
+    cmd/escrow/config.toml: key pairs, chains to the roots the server and client
+    trust, the signer's client CA, and the names peers dial.
+    """
+    try:
+        code = _run(paths, endpoints, servername, warn, crit, at, fmt, output, quiet, timeout, color)
+    except CertkitError as exc:
+        click.echo(f"certkit: check-expiry: {exc}", err=True)
+        code = UNKNOWN
+    ctx.exit(code)
+
+
+def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | None, warn: Duration,
+         crit: Duration, at: datetime | None, fmt: str, output: Path | None, quiet: bool, timeout: float,
+         color: bool | None) -> int:
+    from certkit.endpoints import fetch_chain, parse_address
+    from certkit.expiry import Checker, Note, Thresholds
+    from certkit.notary_config import find_layout_root, notary_notes
+    from certkit.reporting import JsonReport, NagiosReport, PrometheusReport, Report, Summary, TableReport
+
+    now = at if at is not None else options.utc_now()
+    if warn.after(now) < crit.after(now):
+        raise UsageError(f"--warn {warn} is shorter than --crit {crit}; the warning window must include the critical one")
+    for address in endpoints:
+        parse_address(address)  # a usage error before anything is fetched
+    if not paths and not endpoints:
+        paths = (Path("."),)
+    served = [fetch_chain(address, servername=servername, timeout=timeout) for address in endpoints]
+
+    notes: dict[str, list[Note]] = {}
+    shown: dict[str, str] = {}
+    config_findings = []
+    for path in paths:
+        root = find_layout_root(path) if path.is_dir() else None
+        if root is not None:
+            result = notary_notes(root, now)
+            result.merge_into(notes, shown)
+            config_findings.extend(result.findings)
+
+    thresholds = Thresholds(warn, crit)
+    checker = Checker(now, thresholds, served=served, notes=notes, note_paths=shown)
+    summary = Summary()
+    with _destination(output) as out:
+        report: Report
+        if fmt == "json":
+            report = JsonReport(out, now=now, thresholds=thresholds, quiet=quiet)
+        elif fmt == "prometheus":
+            report = PrometheusReport(out, now=now, quiet=quiet and output is None)
+        elif fmt == "nagios":
+            report = NagiosReport(out, now=now, thresholds=thresholds, quiet=quiet)
+        else:
+            use_color = color if color is not None else (output is None and _is_terminal(out))
+            report = TableReport(out, color=use_color, quiet=quiet)
+        for finding in checker.run(list(paths)):
+            summary.add(finding)
+            report.add(finding)
+        for finding in config_findings:
+            summary.add(finding)
+            report.add(finding)
+        report.finish(summary)
+    return summary.status.value
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextmanager
+def _destination(output: Path | None) -> Iterator[IO[str]]:
+    """stdout, or FILE written atomically: a temporary file in the same folder, fsynced,
+    then renamed over FILE, so node_exporter never scrapes a half-written file (its
+    textfile collector documentation asks for exactly this)."""
+    if output is None:
+        yield _stdout()
+        return
+    from certkit.storage import fsync_dir
+
+    folder = output.parent if str(output.parent) else Path(".")
+    temp = folder / f".{output.name}.certkit-{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise CertkitError(f"{output}: cannot write ({exc.strerror or exc})") from exc
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, output)
+    except BaseException as exc:
+        try:
+            temp.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise CertkitError(f"{output}: cannot write ({exc.strerror or exc})") from exc
+        raise
+    fsync_dir(folder)
+
+
+def _stdout() -> IO[str]:
+    return sys.stdout  # looked up at call time, so CliRunner's redirection applies

@@ -1,0 +1,308 @@
+"""The output formats of `certkit check-expiry`: table, JSON, Prometheus textfile, Nagios.
+
+Each report takes findings one at a time and writes to a text stream it is given, so a
+check of 10,000 files never holds them all: the table and JSON stream rows as they come,
+Prometheus spools each metric family to a temporary file (the text format wants a
+family's samples together), and Nagios keeps only counts and the first few problems.
+No click, no clock, no printing to the terminal here: the CLI owns the streams.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime, timezone
+from typing import IO, Any, Protocol
+
+from cryptography import x509
+
+from certkit.expiry import Finding, Status, Thresholds, fingerprint, san_strings, worst
+
+JSON_SCHEMA = "certkit.check-expiry/1"
+FORMATS = ("table", "json", "prometheus", "nagios")
+
+_COLOURS = {Status.OK: "\x1b[32m", Status.WARNING: "\x1b[33m", Status.CRITICAL: "\x1b[1;31m", Status.UNKNOWN: "\x1b[35m"}
+_RESET = "\x1b[0m"
+_NAGIOS_SHOWN = 5  # problems named on the Nagios status line; the rest are counted
+
+
+class Summary:
+    """Counts per status and the worst one: all a run needs to decide its exit code."""
+
+    def __init__(self) -> None:
+        self.counts = {status: 0 for status in Status}
+        self.problems: list[Finding] = []  # only the first few, for the Nagios line
+        self.problem_count = 0
+        self.min_seconds_left: int | None = None
+
+    def add(self, finding: Finding) -> None:
+        status = finding.status
+        self.counts[status] += 1
+        if status is not Status.OK:
+            self.problem_count += 1
+            if len(self.problems) < _NAGIOS_SHOWN:
+                self.problems.append(finding)
+        if finding.seconds_left is not None:
+            if self.min_seconds_left is None or finding.seconds_left < self.min_seconds_left:
+                self.min_seconds_left = finding.seconds_left
+
+    @property
+    def status(self) -> Status:
+        return worst(s for s, n in self.counts.items() if n)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        counts = ", ".join(f"{self.counts[s]} {s.name}" for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK))
+        return f"{self.total} checked: {counts} -> {self.status.name} (exit {self.status.value})"
+
+
+class Report(Protocol):
+    def add(self, finding: Finding) -> None: ...
+
+    def finish(self, summary: Summary) -> None: ...
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def subject_text(cert: x509.Certificate | None) -> str | None:
+    return cert.subject.rfc4514_string() if cert is not None else None
+
+
+def short_subject(cert: x509.Certificate | None) -> str:
+    if cert is None:
+        return ""
+    cns = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return f"CN={cns[0].value!s}" if cns else cert.subject.rfc4514_string()
+
+
+def serial_text(cert: x509.Certificate | None) -> str | None:
+    return f"{cert.serial_number:X}" if cert is not None else None
+
+
+def record(finding: Finding) -> dict[str, Any]:
+    """One JSON object of the documented schema (docs/check-expiry.md)."""
+    cert = finding.cert
+    return {
+        "source": finding.source,
+        "path": finding.path,
+        "index": finding.index,
+        "subject": subject_text(cert),
+        "issuer": cert.issuer.rfc4514_string() if cert is not None else None,
+        "serial": serial_text(cert),
+        "fingerprint_sha256": fingerprint(cert) if cert is not None else None,
+        "sans": san_strings(cert) if cert is not None else [],
+        "not_before": _iso(cert.not_valid_before_utc) if cert is not None else None,
+        "not_after": _iso(cert.not_valid_after_utc) if cert is not None else None,
+        "seconds_left": finding.seconds_left,
+        "status": finding.status.name,
+        "reasons": [r.text for r in finding.reasons],
+        "codes": [r.code for r in finding.reasons],
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- table
+
+
+class TableReport:
+    """Fixed-width columns, so rows can be written as they are found."""
+
+    HEADER = f"{'STATUS':<8}  {'DAYS':>6}  {'NOT AFTER (UTC)':<16}  CERTIFICATE  REASON"
+
+    def __init__(self, out: IO[str], *, color: bool = False, quiet: bool = False) -> None:
+        self.out = out
+        self.color = color
+        self.quiet = quiet
+        self._started = False
+
+    def add(self, finding: Finding) -> None:
+        status = finding.status
+        if self.quiet and status is Status.OK:
+            return
+        if not self._started:
+            self.out.write(self.HEADER + "\n")
+            self._started = True
+        cert = finding.cert
+        days = "" if finding.seconds_left is None else str(int(finding.seconds_left / 86400))  # toward 0, as "N days ago"
+        not_after = f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}" if cert is not None else "-"
+        where = finding.path + (f"#{finding.index}" if finding.index is not None else "")
+        subject = short_subject(cert)
+        name = f"{status.name:<8}"
+        if self.color:
+            name = f"{_COLOURS[status]}{name}{_RESET}"
+        line = f"{name}  {days:>6}  {not_after:<16}  {where}"
+        if subject:
+            line += f" ({subject})"
+        if finding.reasons:
+            line += "  " + "; ".join(r.text for r in finding.reasons)
+        self.out.write(line + "\n")
+
+    def finish(self, summary: Summary) -> None:
+        if self.quiet and summary.status is Status.OK:
+            return
+        if summary.total == 0:
+            self.out.write("no certificates found\n")
+            return
+        self.out.write("\n" + summary.line() + "\n")
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+class JsonReport:
+    """One JSON document, written incrementally: {"schema", "checked_at", "thresholds",
+    "certificates": [...], "summary"}.  The keys come in a fixed order."""
+
+    def __init__(self, out: IO[str], *, now: datetime, thresholds: Thresholds, quiet: bool = False) -> None:
+        self.out = out
+        self.quiet = quiet
+        self.head = (
+            '{"schema": ' + json.dumps(JSON_SCHEMA)
+            + ', "checked_at": ' + json.dumps(_iso(now))
+            + ', "thresholds": ' + json.dumps({"warn": str(thresholds.warn), "crit": str(thresholds.crit)})
+            + ', "certificates": ['
+        )
+        self._count = 0
+
+    def add(self, finding: Finding) -> None:
+        if self.quiet and finding.status is Status.OK:
+            return
+        if self._count == 0:
+            self.out.write(self.head + "\n")
+        else:
+            self.out.write(",\n")
+        self.out.write("  " + json.dumps(record(finding)))
+        self._count += 1
+
+    def finish(self, summary: Summary) -> None:
+        if self.quiet and summary.status is Status.OK:
+            return
+        if self._count == 0:
+            self.out.write(self.head)
+        summary_obj = {
+            "status": summary.status.name,
+            "exit_code": summary.status.value,
+            "counts": {s.name: summary.counts[s] for s in Status},
+            "total": summary.total,
+        }
+        self.out.write("\n], \"summary\": " + json.dumps(summary_obj) + "}\n")
+
+
+# --------------------------------------------------------------------------- Prometheus
+
+
+_FAMILIES = (
+    ("certkit_cert_not_after_timestamp_seconds", "gauge",
+     "notAfter of the certificate, seconds since the Unix epoch"),
+    ("certkit_cert_not_before_timestamp_seconds", "gauge",
+     "notBefore of the certificate, seconds since the Unix epoch"),
+    ("certkit_cert_status", "gauge",
+     "certkit check-expiry status of the certificate or input: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"),
+    ("certkit_check_status", "gauge",
+     "worst status of the whole check (the exit code): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"),
+    ("certkit_check_findings", "gauge", "number of certificates and inputs checked, by status"),
+    ("certkit_check_timestamp_seconds", "gauge", "the moment the certificates were judged as of (--at or now)"),
+)
+
+
+class PrometheusReport:
+    """node_exporter textfile-collector format (Prometheus text exposition 0.0.4)."""
+
+    def __init__(self, out: IO[str], *, now: datetime, quiet: bool = False) -> None:
+        self.out = out
+        self.now = now
+        self.quiet = quiet
+        # One spool per per-certificate family: samples of a family must be contiguous.
+        self._spools = [tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(3)]
+
+    def add(self, finding: Finding) -> None:
+        cert = finding.cert
+        labels = _labels({
+            "path": finding.path,
+            "index": "" if finding.index is None else str(finding.index),
+            "subject": subject_text(cert) or "",
+            "serial": serial_text(cert) or "",
+        })
+        if cert is not None:
+            self._spools[0].write(f"{_FAMILIES[0][0]}{{{labels}}} {cert.not_valid_after_utc.timestamp():.0f}\n")
+            self._spools[1].write(f"{_FAMILIES[1][0]}{{{labels}}} {cert.not_valid_before_utc.timestamp():.0f}\n")
+        self._spools[2].write(f"{_FAMILIES[2][0]}{{{labels}}} {finding.status.value}\n")
+
+    def finish(self, summary: Summary) -> None:
+        try:
+            if self.quiet and summary.status is Status.OK:
+                return
+            for (name, kind, help_text), spool in zip(_FAMILIES, self._spools):
+                self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+                spool.seek(0)
+                while chunk := spool.read(1 << 16):
+                    self.out.write(chunk)
+            for name, kind, help_text in _FAMILIES[3:]:
+                self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+            self.out.write(f"certkit_check_status {summary.status.value}\n")
+            for status in Status:
+                self.out.write(f'certkit_check_findings{{status="{status.name}"}} {summary.counts[status]}\n')
+            self.out.write(f"certkit_check_timestamp_seconds {self.now.timestamp():.0f}\n")
+        finally:
+            for spool in self._spools:
+                spool.close()
+
+
+def _labels(values: dict[str, str]) -> str:
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in values.items())
+
+
+def _escape(value: str) -> str:
+    # The text format escapes exactly these three in label values.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+# --------------------------------------------------------------------------- Nagios
+
+
+class NagiosReport:
+    """One status line with perfdata (Nagios plugin guidelines):
+    ``CERTKIT CRITICAL - 3 critical, ...: path expired ... | 'certificates'=19;;;0 ...``"""
+
+    def __init__(self, out: IO[str], *, now: datetime, thresholds: Thresholds, quiet: bool = False) -> None:
+        self.out = out
+        self.quiet = quiet
+        self.warn_s = int(thresholds.warn.approx_timedelta(now).total_seconds())
+        self.crit_s = int(thresholds.crit.approx_timedelta(now).total_seconds())
+
+    def add(self, finding: Finding) -> None:
+        pass  # the Summary keeps what the line needs
+
+    def finish(self, summary: Summary) -> None:
+        status = summary.status
+        if self.quiet and status is Status.OK:
+            return
+        c = summary.counts
+        text = (f"CERTKIT {status.name} - {c[Status.CRITICAL]} critical, {c[Status.WARNING]} warning, "
+                f"{c[Status.UNKNOWN]} unknown, {c[Status.OK]} ok")
+        if summary.total == 0:
+            text += ", no certificates found"
+        shown = []
+        for finding in summary.problems:
+            where = finding.path + (f"#{finding.index}" if finding.index else "")
+            shown.append(f"{where}: {finding.reasons[0].text if finding.reasons else finding.status.name}")
+        if shown:
+            more = summary.problem_count - len(shown)
+            text += ": " + "; ".join(shown) + (f" (+{more} more)" if more > 0 else "")
+        text = text.replace("|", "/")  # a "|" would start the perfdata
+        perf = [
+            f"'certificates'={summary.total};;;0",
+            f"'critical'={c[Status.CRITICAL]};;;0",
+            f"'warning'={c[Status.WARNING]};;;0",
+            f"'unknown'={c[Status.UNKNOWN]};;;0",
+        ]
+        if summary.min_seconds_left is not None:
+            perf.append(f"'min_seconds_left'={summary.min_seconds_left}s;{self.warn_s}:;{self.crit_s}:")
+        self.out.write(text + " | " + " ".join(perf) + "\n")
