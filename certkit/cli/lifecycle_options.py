@@ -1,0 +1,44 @@
+"""Options for `certkit renew` that come with the lock and the hooks (stack them as decorators).
+
+    @lifecycle_options.hook_options    # --pre-hook, --post-hook, --deploy-hook, --hook-timeout
+    @lifecycle_options.wait_options    # --wait, --wait-timeout
+
+The command then receives pre_hook, post_hook, deploy_hook, hook_timeout, wait, wait_timeout.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def hook_options(func: F) -> F:
+    decorators = [
+        click.option("--pre-hook", metavar="CMD", default=None,
+                     help="Shell command run before renewing; if it fails nothing is renewed."),
+        click.option("--deploy-hook", metavar="CMD", default=None,
+                     help="Shell command run only when files were written (e.g. restart the services). "
+                          "Gets CERTKIT_RENEWED_FILES, CERTKIT_RENEWED_CERTS, CERTKIT_NOTARY_DIR."),
+        click.option("--post-hook", metavar="CMD", default=None,
+                     help="Shell command run after every attempt, even a failed one."),
+        click.option("--hook-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+                     help="Stop a hook that runs longer than this (exit 124). Default: no limit."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def wait_options(func: F) -> F:
+    decorators = [
+        click.option("--wait", is_flag=True,
+                     help="If another certkit is renewing this folder, wait for it instead of failing (exit 16)."),
+        click.option("--wait-timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+                     help="With --wait, give up after this many seconds (exit 16). Default: wait as long as it takes."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
