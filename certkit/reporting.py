@@ -244,12 +244,15 @@ class PrometheusReport:
                 spool.seek(0)
                 while chunk := spool.read(1 << 16):
                     self.out.write(chunk)
-            for name, kind, help_text in _FAMILIES[3:]:
+            totals = [
+                [f"{summary.status.value}"],
+                [f'{{status="{status.name}"}} {summary.counts[status]}' for status in Status],
+                [f"{self.now.timestamp():.0f}"],
+            ]
+            for (name, kind, help_text), samples in zip(_FAMILIES[3:], totals):
                 self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-            self.out.write(f"certkit_check_status {summary.status.value}\n")
-            for status in Status:
-                self.out.write(f'certkit_check_findings{{status="{status.name}"}} {summary.counts[status]}\n')
-            self.out.write(f"certkit_check_timestamp_seconds {self.now.timestamp():.0f}\n")
+                for sample in samples:
+                    self.out.write(name + ("" if sample.startswith("{") else " ") + sample + "\n")
         finally:
             for spool in self._spools:
                 spool.close()

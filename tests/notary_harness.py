@@ -161,3 +161,45 @@ class NotaryClientError(Exception):
         super().__init__(f"notary {step} failed: {output}")
         self.step = step
         self.output = output
+
+
+@dataclass
+class NotaryServer:
+    """notary-server alone (local trust service: no signer), restartable on the same port."""
+
+    folder: Path
+    port: int
+    config: str
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def restart(self) -> None:
+        """Stop and start again on the same port: the way a renewed certificate gets loaded."""
+        _stop(self.process)
+        self.process = _start([require_binary("notary-server"), f"-config={self.config}"], self.folder, self.log,
+                              dict(os.environ))
+        wait_for_port(self.port, self.process, self.log)
+
+
+@contextlib.contextmanager
+def notary_server_only(folder: Path, *, tls_dir: str = ".") -> Iterator[NotaryServer]:
+    """Start notary-server with ``trust_service.type = "local"`` (it signs in-process, so no
+    notary-signer is needed) and the TLS files in ``folder/tls_dir``; always stopped."""
+    server_bin = require_binary("notary-server")
+    port = free_port()
+    t = tls_dir.rstrip("/")
+    config = {
+        "server": {"http_addr": f"127.0.0.1:{port}", "tls_key_file": f"{t}/notary-server.key",
+                   "tls_cert_file": f"{t}/notary-server.crt"},
+        "trust_service": {"type": "local"},
+        "logging": {"level": "info"}, "storage": {"backend": "memory"},
+    }
+    name = "server-only.json"
+    (folder / name).write_text(json.dumps(config))
+    log = folder / "server-only.log"
+    server = NotaryServer(folder, port, name, log, _start([server_bin, f"-config={name}"], folder, log, dict(os.environ)))
+    try:
+        wait_for_port(port, server.process, log)
+        yield server
+    finally:
+        _stop(server.process)
