@@ -20,15 +20,20 @@ _COMMANDS = {
     "renew": ("certkit.cli.renew_cmd", "renew_command"),
     "check-expiry": ("certkit.cli.expiry_cmd", "check_expiry_command"),
     "compose": ("certkit.cli.compose_cmd", "compose_command"),
+    "schedule": ("certkit.cli.schedule_cmd", "schedule_command"),
+    "trust": ("certkit.cli.trust_cmd", "trust_command"),
 }
 
 EXIT_CODES_HELP = """\b
-Exit codes (renew, init, compose):
+Exit codes (renew, init, compose, trust, schedule):
   0   success            10  not a Notary layout
   1   internal error     11  invalid profile file
   2   usage error        12  unusable key/certificate on disk
                          13  cannot write (read-only, symlink escape)
                          14  new material failed validation
+                         16  another certkit is renewing this folder
+                         17  a hook was not found or failed
+                         18  client config cannot be merged (trust)
 check-expiry uses the Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
 
 
@@ -66,6 +71,8 @@ def cli(debug: bool) -> None:
     certkit renew [NOTARY_DIR]  renew what is due in a Notary checkout
     certkit check-expiry PATH   check expiry, chains and hostnames (cron, CI)
     certkit compose [DIR]       make compose mount the renewed files
+    certkit trust [NOTARY_DIR]  make Docker and the notary client trust the root
+    certkit schedule            print a cron line or write systemd units
     """
     _State.debug = debug or os.environ.get("CERTKIT_DEBUG") == "1"
 

@@ -1,0 +1,86 @@
+"""`certkit schedule`: a crontab line or systemd units that renew daily."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from certkit.cli import options
+
+if TYPE_CHECKING:
+    from certkit.durations import Duration
+
+
+@click.command("schedule")
+@options.notary_dir_argument
+@click.option("--cron", "mode", flag_value="cron", help="Print a crontab line (user crontab format).")
+@click.option("--systemd", "mode", flag_value="systemd",
+              help="Write certkit-renew.service and certkit-renew.timer into --output-dir.")
+@click.option("--minute", type=click.IntRange(0, 59), default=None,
+              help="cron: the minute to run at. Default: random (spreads hosts over the hour).")
+@click.option("--hour", type=click.IntRange(0, 23), default=3, show_default=True, help="cron: the hour to run at.")
+@click.option("--seed", type=int, default=None, hidden=True, help="Seed for the random minute (tests).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="systemd: where to write the unit files.")
+@click.option("--on-calendar", default="daily", show_default=True, help="systemd: the timer's OnCalendar= value.")
+@click.option("--randomized-delay", type=options.DURATION, default="1h", show_default=True,
+              help="systemd: the timer's RandomizedDelaySec= window.")
+@click.option("--certkit-path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The certkit executable the job runs. Default: this certkit (absolute path).")
+def schedule_command(notary_dir: Path, mode: str | None, minute: int | None, hour: int, seed: int | None,
+                     output_dir: Path, on_calendar: str, randomized_delay: Duration,
+                     certkit_path: Path | None) -> None:
+    """Run `certkit renew NOTARY_DIR`, then `certkit check-expiry --quiet NOTARY_DIR`, every day.
+
+    \b
+    certkit schedule --cron /srv/notary          print a crontab line; add it with
+        (crontab -l; certkit schedule --cron /srv/notary) | crontab -
+    certkit schedule --systemd /srv/notary --output-dir /etc/systemd/system
+        then: systemctl daemon-reload && systemctl enable --now certkit-renew.timer
+    """
+    import random
+
+    from certkit import schedule
+    from certkit.errors import UsageError
+
+    if mode is None:
+        raise UsageError("choose --cron (print a crontab line) or --systemd (write unit files)")
+    command = [os.path.abspath(certkit_path)] if certkit_path is not None else certkit_command()
+    planned = schedule.job(command, notary_dir)
+    if mode == "cron":
+        chosen = minute if minute is not None else schedule.random_minute(random.Random(seed) if seed is not None else None)
+        click.echo("# certkit: renew the Notary TLS certificates daily; cron mails only problems")
+        click.echo(schedule.cron_line(planned, minute=chosen, hour=hour))
+        return
+    anchor = options.utc_now()
+    delay = int(randomized_delay.approx_timedelta(anchor).total_seconds())
+    units = schedule.systemd_units(planned, on_calendar=on_calendar, randomized_delay=delay)
+    for path in schedule.write_units(units, output_dir):
+        click.echo(f"wrote {path}")
+    target = output_dir.resolve()
+    if target != Path("/etc/systemd/system"):
+        click.echo(f"install: cp {target / schedule.SERVICE} {target / schedule.TIMER} /etc/systemd/system/")
+    click.echo(f"enable:  systemctl daemon-reload && systemctl enable --now {schedule.TIMER}")
+
+
+def certkit_command() -> list[str]:
+    """How the scheduled job starts this certkit, as an absolute command.
+
+    The console script (sys.argv[0]) when that is what runs; it is made absolute but
+    symlinks are kept, because a link such as ~/.local/bin/certkit (pipx) is the stable
+    name that survives upgrades.  Else `certkit` on PATH; else this Python's `-m certkit`.
+    """
+    import shutil
+
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if (argv0 is not None and argv0.name.startswith("certkit") and argv0.suffix != ".py"
+            and argv0.is_file() and os.access(argv0, os.X_OK)):
+        return [os.path.abspath(argv0)]
+    found = shutil.which("certkit")
+    if found:
+        return [os.path.abspath(found)]
+    return [sys.executable, "-m", "certkit"]

@@ -1,0 +1,240 @@
+"""`certkit schedule`: the crontab line, the systemd units (checked by systemd-analyze when present), pre-commit hooks."""
+
+from __future__ import annotations
+
+import random
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from certkit import schedule
+from certkit.cli import _COMMANDS, main
+from certkit.cli.schedule_cmd import certkit_command
+from certkit.errors import NotALayoutError, UsageError
+
+REPO = Path(__file__).resolve().parent.parent
+CERTKIT = str(Path(sys.executable).with_name("certkit"))  # the venv's console script
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def _parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:
+    """Sections of a unit file as (key, value) lists: systemd allows repeated keys (ExecStart)."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current = None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = line.strip("[]")
+            sections[current] = []
+            continue
+        key, _, value = line.partition("=")
+        assert current is not None, line
+        sections[current].append((key, value))
+    return sections
+
+
+def _systemd_words(value: str) -> list[str]:
+    """Undo _systemd_arg for the cases it produces (double quotes, backslash, %%, $$)."""
+    return [w.replace("%%", "%").replace("$$", "$") for w in shlex.split(value, posix=True)]
+
+
+# --- cron -----------------------------------------------------------------------------------
+
+def test_cron_line_runs_renew_then_check_with_absolute_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(capsys, "schedule", "--cron", str(tmp_path), "--minute", "17", "--hour", "4",
+                          "--certkit-path", CERTKIT)
+    assert code == 0, err
+    comment, line = out.splitlines()
+    assert comment.startswith("# ")
+    assert line == (f"17 4 * * * {CERTKIT} renew {tmp_path.resolve()} >/dev/null; "
+                    f"{CERTKIT} check-expiry --quiet {tmp_path.resolve()}")
+
+
+def test_random_minute_is_seedable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ("schedule", "--cron", str(tmp_path), "--certkit-path", CERTKIT)
+    lines = set()
+    _, first, _ = _cli(capsys, *args, "--seed", "42")
+    _, second, _ = _cli(capsys, *args, "--seed", "42")
+    assert first == second
+    assert first.splitlines()[1].split()[0] == str(random.Random(42).randrange(60))
+    for seed in range(20):
+        _, out, _ = _cli(capsys, *args, "--seed", str(seed))
+        lines.add(out.splitlines()[1].split()[0])
+    assert len(lines) > 5  # really random across seeds
+    assert all(0 <= int(m) <= 59 for m in lines)
+
+
+def test_cron_line_quotes_spaces_and_escapes_percent(tmp_path: Path) -> None:
+    folder = tmp_path / "my notary%1"
+    folder.mkdir()
+    line = schedule.cron_line(schedule.job([CERTKIT], folder), minute=0)
+    command = line.split(" ", 5)[5]
+    assert "\\%" in command and "%1" not in command.replace("\\%1", "")
+    # cron turns \% back into %, then hands the rest to /bin/sh:
+    renew, check = command.replace("\\%", "%").split(" >/dev/null; ")
+    assert shlex.split(renew) == [CERTKIT, "renew", str(folder.resolve())]
+    assert shlex.split(check) == [CERTKIT, "check-expiry", "--quiet", str(folder.resolve())]
+
+
+@pytest.mark.parametrize(("minute", "hour"), [(60, 3), (-1, 3), (0, 24)])
+def test_cron_line_refuses_out_of_range_times(tmp_path: Path, minute: int, hour: int) -> None:
+    with pytest.raises(UsageError):
+        schedule.cron_line(schedule.job([CERTKIT], tmp_path), minute=minute, hour=hour)
+
+
+def test_cli_requires_a_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(capsys, "schedule", str(tmp_path))
+    assert code == 2 and out == ""
+    assert err == "certkit: error: choose --cron (print a crontab line) or --systemd (write unit files)\n"
+
+
+def test_cli_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(capsys, "schedule", "--cron", str(tmp_path / "absent"))
+    assert code == NotALayoutError.exit_code == 10
+    assert err.count("\n") == 1 and "no such folder" in err
+
+
+def test_job_refuses_a_relative_certkit(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="absolute path"):
+        schedule.job(["certkit"], tmp_path)
+
+
+def test_certkit_command_prefers_the_running_console_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", [CERTKIT, "schedule"])
+    assert certkit_command() == [CERTKIT]
+    monkeypatch.setattr(sys, "argv", [str(REPO / "certkit" / "__main__.py")])  # python -m certkit
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert certkit_command() == [sys.executable, "-m", "certkit"]
+    monkeypatch.setenv("PATH", str(Path(CERTKIT).parent))
+    assert certkit_command() == [CERTKIT]
+
+
+# --- systemd --------------------------------------------------------------------------------
+
+def _write_units(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> Path:
+    out_dir = tmp_path / "units"
+    code, out, err = _cli(capsys, "schedule", "--systemd", str(folder), "--output-dir", str(out_dir),
+                          "--certkit-path", CERTKIT, *extra)
+    assert code == 0, err
+    assert f"wrote {out_dir / schedule.SERVICE}" in out
+    assert "systemctl enable --now certkit-renew.timer" in out
+    return out_dir
+
+
+def test_systemd_units_have_the_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = _write_units(tmp_path, tmp_path, capsys)
+    assert sorted(p.name for p in out_dir.iterdir()) == [schedule.SERVICE, schedule.TIMER]
+    assert all((p.stat().st_mode & 0o777) == 0o644 for p in out_dir.iterdir())
+    service = _parse_unit((out_dir / schedule.SERVICE).read_text())
+    assert dict(service["Service"])["Type"] == "oneshot"
+    starts = [_systemd_words(v) for k, v in service["Service"] if k == "ExecStart"]
+    folder = str(tmp_path.resolve())
+    assert starts == [[CERTKIT, "renew", folder], [CERTKIT, "check-expiry", "--quiet", folder]]
+    timer = _parse_unit((out_dir / schedule.TIMER).read_text())
+    assert dict(timer["Timer"]) == {"OnCalendar": "daily", "RandomizedDelaySec": "3600s", "Persistent": "true"}
+    assert dict(timer["Install"]) == {"WantedBy": "timers.target"}
+
+
+def test_systemd_options_reach_the_timer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = _write_units(tmp_path, tmp_path, capsys, "--on-calendar", "*-*-* 04:00:00",
+                           "--randomized-delay", "30min")
+    timer = dict(_parse_unit((out_dir / schedule.TIMER).read_text())["Timer"])
+    assert timer["OnCalendar"] == "*-*-* 04:00:00"
+    assert timer["RandomizedDelaySec"] == "1800s"
+
+
+def test_systemd_escapes_spaces_percent_and_dollar(tmp_path: Path) -> None:
+    folder = tmp_path / "a b%c$d"
+    folder.mkdir()
+    units = schedule.systemd_units(schedule.job([CERTKIT], folder))
+    service = _parse_unit(units[schedule.SERVICE])
+    renew = next(v for k, v in service["Service"] if k == "ExecStart")
+    assert "%%c$$d" in renew
+    assert _systemd_words(renew) == [CERTKIT, "renew", str(folder.resolve())]
+    assert "%%c" in dict(service["Unit"])["Description"]
+
+
+def _verify(*paths: Path) -> subprocess.CompletedProcess[str]:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        # Not a CI requirement: the configparser-style checks above cover the keys.
+        pytest.skip("systemd-analyze not installed (apt-get install -y systemd); unit keys are checked without it")
+    return subprocess.run([analyze, "verify", "--man=no", *map(str, paths)], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_systemd_analyze_accepts_the_units(tmp_path: Path) -> None:
+    folder = tmp_path / "notary dir%x"
+    folder.mkdir()
+    out_dir = tmp_path / "units"
+    schedule.write_units(schedule.systemd_units(schedule.job([CERTKIT], folder)), out_dir)
+    result = _verify(out_dir / schedule.SERVICE, out_dir / schedule.TIMER)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "certkit-renew" not in result.stderr  # no warning about our units
+
+
+def test_systemd_analyze_would_catch_a_broken_unit(tmp_path: Path) -> None:
+    # The check above can fail: a relative ExecStart is exactly what a PATH-less certkit would write.
+    out_dir = tmp_path / "units"
+    schedule.write_units(schedule.systemd_units(schedule.job([CERTKIT], tmp_path)), out_dir)
+    service = out_dir / schedule.SERVICE
+    service.write_text(service.read_text().replace(f"ExecStart={CERTKIT}", "ExecStart=bin/certkit"))
+    result = _verify(service, out_dir / schedule.TIMER)
+    assert result.returncode != 0
+    assert "bin/certkit" in result.stderr
+
+
+def test_systemd_refuses_a_bad_calendar(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        schedule.systemd_units(schedule.job([CERTKIT], tmp_path), on_calendar="daily\nExecStart=/bin/evil")
+
+
+def test_systemd_output_dir_not_writable_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err = _cli(capsys, "schedule", "--systemd", str(tmp_path), "--output-dir", str(blocker / "units"),
+                          "--certkit-path", CERTKIT)
+    assert code == 13
+    assert err.startswith("certkit: error: ") and err.count("\n") == 1
+
+
+# --- pre-commit -----------------------------------------------------------------------------
+
+def _load_yaml(path: Path) -> object:
+    try:
+        from ruamel.yaml import YAML
+    except ImportError:
+        yaml = pytest.importorskip("yaml", reason="needs ruamel.yaml or PyYAML to read .pre-commit-hooks.yaml")
+        return yaml.safe_load(path.read_text())
+    return YAML(typ="safe").load(path.read_text())
+
+
+def test_pre_commit_hooks_manifest() -> None:
+    manifest = REPO / ".pre-commit-hooks.yaml"
+    hooks = _load_yaml(manifest)
+    assert isinstance(hooks, list)
+    by_id = {hook["id"]: hook for hook in hooks}
+    assert set(by_id) == {"certkit-check-expiry", "certkit-compose-check"}
+    assert by_id["certkit-check-expiry"]["entry"] == "certkit check-expiry"
+    assert by_id["certkit-compose-check"]["entry"] == "certkit compose --check"
+    for hook in hooks:
+        assert hook["language"] == "python"
+        assert hook["pass_filenames"] is False and hook["always_run"] is True
+        program, command = hook["entry"].split()[:2]
+        assert program == "certkit" and command in _COMMANDS
+    tool = shutil.which("pre-commit")
+    if tool is not None:  # the framework's own schema check, where it is installed
+        result = subprocess.run([tool, "validate-manifest", str(manifest)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
