@@ -1,0 +1,95 @@
+"""`certkit trust`: install the root CA for the Docker CLI and the notary client."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from certkit.cli import options
+
+if TYPE_CHECKING:
+    from certkit.trust import TrustResult
+
+
+@click.command("trust")
+@options.notary_dir_argument
+@click.option("--server", default=None, metavar="URL",
+              help="The Notary server as clients reach it: https://HOST:PORT. [default: https://notary-server:4443]")
+@click.option("--root", "root_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The root CA to trust. Default: NOTARY_DIR/fixtures/root-ca.crt.")
+@click.option("--docker-config", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The Docker CLI's config folder. Default: $DOCKER_CONFIG, else HOME/.docker.")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The home folder holding .notary (and .docker). Default: $HOME.")
+@click.option("--hosts", "edit_hosts", is_flag=True,
+              help="Add '127.0.0.1 HOST' to the hosts file when HOST does not resolve (needs root).")
+@click.option("--hosts-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("/etc/hosts"),
+              show_default=True, help="The hosts file --hosts edits.")
+@options.json_option
+def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, docker_config: Path | None,
+                  home: Path | None, edit_hosts: bool, hosts_file: Path, as_json: bool) -> None:
+    """Make Docker Content Trust and the notary client trust NOTARY_DIR's root CA.
+
+    \b
+    Docker CLI:    DOCKER_CONFIG/tls/HOST:PORT/ca.crt
+    notary client: ~/.notary/certkit-root-ca.crt, and ~/.notary/config.json's
+                   remote_server.url / remote_server.root_ca (other keys kept)
+    Prints the `export DOCKER_CONTENT_TRUST...` lines (the output can be eval'ed) and,
+    when HOST does not resolve, the hosts line to add (--hosts adds it).
+    Run it again after the root CA itself is replaced.
+    """
+    from certkit import trust
+
+    parsed = trust.parse_server(server if server is not None else trust.DEFAULT_SERVER)
+    root = root_file if root_file is not None else trust.layout_root(notary_dir)
+    home_dir = home if home is not None else Path.home()
+    docker_dir = docker_config if docker_config is not None else trust.docker_config_dir(home_dir, os.environ)
+    result = trust.install_trust(root, parsed, home=home_dir, docker_config=docker_dir, now=options.utc_now(),
+                                 edit_hosts=edit_hosts, hosts_file=hosts_file)
+    if as_json:
+        click.echo(json.dumps(_as_json(result), indent=2))
+    else:
+        click.echo(_as_text(result))
+
+
+def _as_text(result: TrustResult) -> str:
+    # Every line but the exports is a shell comment, so `eval "$(certkit trust)"` works.
+    lines = [
+        f"# root CA {result.root_subject} (until {result.root_not_after:%Y-%m-%d}) from {result.root}",
+        f"# docker: {result.docker_ca.path} ({result.docker_ca.action})",
+        f"# notary: {result.notary_root.path} ({result.notary_root.action})",
+        f"# notary: {result.notary_config.path} ({result.notary_config.action}): "
+        f"remote_server.url={result.server.url}, root_ca={result.notary_root.path}",
+    ]
+    if result.hosts_file is not None:
+        lines.append(f"# hosts: {result.hosts_file.path} ({result.hosts_file.action})")
+    if result.hosts_line is not None:
+        lines.append(f"# {result.server.host} does not resolve; add this line to /etc/hosts "
+                     "(or run `certkit trust --hosts` as root):")
+        lines.append(f"#   {result.hosts_line}")
+    lines.extend(result.exports)
+    return "\n".join(lines)
+
+
+def _as_json(result: TrustResult) -> dict[str, Any]:
+    def change(item: Any) -> dict[str, str] | None:
+        return None if item is None else {"path": str(item.path), "action": item.action}
+
+    return {
+        "server": result.server.url,
+        "root": str(result.root),
+        "root_subject": result.root_subject,
+        "root_not_after": result.root_not_after.isoformat(),
+        "docker_ca": change(result.docker_ca),
+        "notary_root": change(result.notary_root),
+        "notary_config": change(result.notary_config),
+        "resolves": result.resolves,
+        "hosts_line": result.hosts_line,
+        "hosts_file": change(result.hosts_file),
+        "exports": result.exports,
+        "changed": result.changed,
+    }
