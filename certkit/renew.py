@@ -13,17 +13,21 @@ from pathlib import Path
 
 from cryptography import x509
 
+from certkit import generations, storage, transaction
 from certkit import keys as keymod
-from certkit import storage
 from certkit.durations import Duration
 from certkit.errors import FilesystemError
 from certkit.issuance import build_certificate
 from certkit.keys import PrivateKey
 from certkit.layout import ca_store_path, ignore_entry, require_layout
 from certkit.pem import to_pem
-from certkit.planning import CertState, Plan, make_plan, read_state
+from certkit.planning import CertState, Plan, ca_key_path, make_plan, read_state
 from certkit.profile import Profile
 from certkit.validation import validate_set
+
+
+STATE_FOLDER = ".certkit"  # lock, transactions, generations; the default CA store is inside
+DEFAULT_KEEP = 3
 
 
 @dataclass
@@ -66,14 +70,28 @@ def renew(
     dry_run: bool = False,
     ca_store: Path | None = None,
     require_notary_layout: bool = True,
+    keep: int = DEFAULT_KEEP,
 ) -> RenewResult:
+    """Renew what is due; the caller holds the renewal lock (certkit.lock) when not dry_run."""
     if require_notary_layout:
         require_layout(root, profile)
     store = ca_store_path(root, profile, ca_store)
     if store.exists() and store.is_symlink():
         raise FilesystemError(f"{store}: the CA store is a symlink; make it a real folder (mode 0700)")
+    state_dir = root / STATE_FOLDER
+    notices: list[str] = []
+    if dry_run:
+        if transaction.pending(state_dir):
+            notices.append("an interrupted renewal is pending; the next real run completes or discards it first")
+    else:
+        recovery = transaction.recover(state_dir, _folders(profile, root, store))
+        if recovery.rolled_forward:
+            notices.append("completed a renewal that was interrupted (crash or kill) before this run")
+        if recovery.discarded:
+            notices.append("discarded the unfinished staging of an interrupted renewal; the old set was intact")
     states = read_state(profile, root, store, load_leaf_keys=not rotate_keys)
     plan = make_plan(profile, states, now, within, force=force, rotate_keys=rotate_keys)
+    plan.notices[:0] = notices
     if dry_run:
         return _result(root, profile, store, plan, states, {}, set(), dry_run=True, written_ignores=[])
 
@@ -82,19 +100,99 @@ def renew(
     certs, keys = _issue(profile, plan, states, new_keys, now)
     validate_set(profile, certs, keys, now)
     writes = _files_to_write(profile, plan, states, certs, new_keys, root, store)
+    if not writes:
+        return _result(root, profile, store, plan, states, certs, set(), dry_run=False, written_ignores=[])
     # Resolve and probe every destination before the first write, so a symlink escape or
     # a read-only folder fails with nothing changed.
-    resolved = [(_destination(fs_root, store, path), data, mode) for path, data, mode in writes]
-    for folder in sorted({dest.parent for dest, _, _ in resolved}):
+    live = [transaction.Write(_destination(fs_root, store, path), data, mode) for path, data, mode in writes]
+    for folder in sorted({w.target.parent for w in live} | {state_dir}):
         storage.probe_writable(folder)
-    written_ignores = _protect_store(root, store) if writes else []
-    changed_paths: set[Path] = set()
+    # Before any key reaches the disk: keep the state folder and CA store out of images and git.
+    written_ignores = _protect_store(root, store)
+    storage.ensure_dir(state_dir, private=True)
     real_store = _real(store)
-    for dest, data, mode in resolved:
-        storage.ensure_dir(dest.parent, private=_real(dest.parent) == real_store)
-        storage.atomic_write(dest, data, mode)
-        changed_paths.add(dest)
+    for folder in sorted({w.target.parent for w in live}):
+        storage.ensure_dir(folder, private=_real(folder) == real_store)
+    snapshot = _generation_writes(profile, root, store, state_dir, live)
+    generations.prepare_folders(snapshot)
+    transaction.run(state_dir, live + snapshot)
+    generations.prune(state_dir, keep)
+    changed_paths = {w.target for w in live}
     return _result(root, profile, store, plan, states, certs, changed_paths, dry_run=False, written_ignores=written_ignores)
+
+
+def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: Path | None = None) -> RollbackResult:
+    """Make an earlier generation live again, all or nothing; the caller holds the lock."""
+    require_layout(root, profile)
+    state_dir = root / STATE_FOLDER
+    store = ca_store_path(root, profile, ca_store)
+    transaction.recover(state_dir, _folders(profile, root, store))
+    previous = generations.live_number(state_dir)
+    target = generations.rollback_target(state_dir, to)
+    files = generations.load(state_dir, target, root)
+    fs_root = storage.Root(root)
+    writes = []
+    for item in files:
+        real = _real(item.target)
+        if not (_inside(real, fs_root.real) or _inside(real, _real(store))):
+            raise FilesystemError(f"{real}: generation {target} names a file outside {root}; refusing to write it")
+        writes.append(transaction.Write(real, item.data, item.mode))
+    for folder in sorted({w.target.parent for w in writes}):
+        storage.probe_writable(folder)
+        storage.ensure_dir(folder, private=_real(folder) == _real(store))
+    transaction.run(state_dir, [*writes, generations.live_marker(state_dir, target)])
+    shown = [str(w.target.relative_to(fs_root.real)) if _inside(w.target, fs_root.real) else str(w.target) for w in writes]
+    return RollbackResult(root, previous, target, shown, generations.numbers(state_dir))
+
+
+@dataclass
+class RollbackResult:
+    root: Path
+    previous: int | None  # the generation that was live
+    live: int  # the generation live now
+    files: list[str]
+    kept: list[int]
+
+
+def _generation_writes(
+    profile: Profile, root: Path, store: Path, state_dir: Path, live: list[transaction.Write]
+) -> list[transaction.Write]:
+    """Snapshots for rollback: the set after this renewal, and the set before certkit's first one."""
+    changed = {w.target: w for w in live}
+    after: list[generations.LiveFile] = []
+    before: list[generations.LiveFile] = []
+    for target in _profile_targets(profile, root, store):
+        old = storage.read_bytes(target)
+        old_mode = target.stat().st_mode & 0o777 if old is not None else 0
+        if old is not None:
+            before.append(generations.LiveFile(target, old, old_mode))
+        if target in changed:
+            after.append(generations.LiveFile(target, changed[target].data, changed[target].mode))
+        elif old is not None:
+            after.append(generations.LiveFile(target, old, old_mode))
+    existing = generations.numbers(state_dir)
+    number = (existing[-1] + 1) if existing else 1
+    writes = []
+    if not existing and before:
+        writes += generations.snapshot_writes(state_dir, 0, root, before, live=False)
+    writes += generations.snapshot_writes(state_dir, number, root, after, live=True)
+    return writes
+
+
+def _profile_targets(profile: Profile, root: Path, store: Path) -> list[Path]:
+    targets = []
+    for spec in profile.certificates:
+        paths = [root / spec.cert_file, *(root / c for c in spec.copies)]
+        if spec.ca:
+            paths.append(ca_key_path(store, spec))
+        elif spec.key_file:
+            paths.append(root / spec.key_file)
+        targets += [_real(p) for p in paths]
+    return targets
+
+
+def _folders(profile: Profile, root: Path, store: Path) -> list[Path]:
+    return sorted({p.parent for p in _profile_targets(profile, root, store)} | {_real(root)})
 
 
 def _generate_keys(plan: Plan) -> dict[str, PrivateKey]:
@@ -167,14 +265,17 @@ def _destination(fs_root: storage.Root, store: Path, path: str | Path) -> Path:
 
 
 def _protect_store(root: Path, store: Path) -> list[str]:
-    entry = ignore_entry(root, store)
-    if entry is None:
-        return []
     written = []
+    entries = {f"/{STATE_FOLDER}/"}
+    store_entry = ignore_entry(root, store)
+    if store_entry is not None:
+        entries.add(store_entry)
     for name in (".dockerignore", ".gitignore"):
         target = storage.Root(root).resolve(name)
-        if storage.ensure_line(target, entry, "certkit: CA private keys must never reach an image or a repository"):
-            written.append(name)
+        for entry in sorted(entries):
+            if storage.ensure_line(target, entry, "certkit: CA private keys must never reach an image or a repository"):
+                if name not in written:
+                    written.append(name)
     return written
 
 

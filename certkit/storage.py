@@ -7,8 +7,10 @@ fsynced, then renamed over the destination with os.replace, and the folder fsync
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import signal
 from pathlib import Path
 
 from certkit.errors import FilesystemError
@@ -16,6 +18,29 @@ from certkit.errors import FilesystemError
 KEY_MODE = 0o600
 CERT_MODE = 0o644
 PRIVATE_DIR_MODE = 0o700
+
+# Fault injection for the crash-consistency tests (tests/test_crash.py): with
+# CERTKIT_FAILPOINT="kill:N" the process SIGKILLs itself at its N-th write, fsync or
+# rename; "enospc:N", "eio:N", "eperm:N" raise that OSError there instead.  Unset, this
+# costs one dictionary lookup per file operation.
+_FAILPOINT = os.environ.get("CERTKIT_FAILPOINT", "")
+_operations = 0
+
+
+def checkpoint(operation: str) -> None:
+    """Count a file-system step; trigger the configured failpoint when its turn comes."""
+    global _operations
+    if not _FAILPOINT:
+        return
+    _operations += 1
+    kind, _, when = _FAILPOINT.partition(":")
+    if not when.isdigit() or _operations != int(when):
+        return
+    if kind == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    codes = {"enospc": errno.ENOSPC, "eio": errno.EIO, "eperm": errno.EPERM}
+    if kind in codes:
+        raise OSError(codes[kind], f"{os.strerror(codes[kind])} (injected at {operation})")
 
 
 class Root:
@@ -44,29 +69,54 @@ class Root:
 
 def atomic_write(path: Path, data: bytes, mode: int) -> None:
     """Write ``data`` to ``path`` atomically with exactly ``mode``."""
-    folder = path.parent
-    temp = folder / f".{path.name}.certkit-{secrets.token_hex(4)}.tmp"
+    temp = path.parent / f".{path.name}.certkit-{secrets.token_hex(4)}.tmp"
+    write_new(temp, data, mode)
     try:
-        # O_EXCL + final mode at creation: the umask can only tighten it, fchmod then
-        # sets it exactly (a key is never looser than 0600 at any moment).
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except OSError as exc:
+        replace(temp, path)
+    except FilesystemError:
         try:
             temp.unlink()
         except OSError:
             pass
-        raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc}); check the folder's permissions and free space") from exc
-    fsync_dir(folder)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (which must not exist) with ``data``, exactly ``mode``, fsynced."""
+    try:
+        # O_EXCL + final mode at creation: the umask can only tighten it, fchmod then
+        # sets it exactly (a key is never looser than 0600 at any moment).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except OSError as exc:
+        raise FilesystemError(f"{path.parent / path.name.lstrip('.')}: cannot write ({exc.strerror or exc}); "
+                              "check the folder's permissions and free space") from exc
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            checkpoint(f"write {path.name}")
+            written = os.write(fd, view)
+            view = view[written:]
+        checkpoint(f"fsync {path.name}")
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc}); check free space and the disk") from exc
+    os.close(fd)
+
+
+def replace(source: Path, target: Path) -> None:
+    """os.replace with the failpoint and a clear error."""
+    try:
+        checkpoint(f"rename {target.name}")
+        os.replace(source, target)
+    except OSError as exc:
+        raise FilesystemError(f"{target}: cannot replace ({exc.strerror or exc})") from exc
 
 
 def fsync_dir(folder: Path) -> None:
@@ -75,9 +125,10 @@ def fsync_dir(folder: Path) -> None:
     except OSError:
         return
     try:
+        checkpoint(f"fsync {folder.name}/")
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:
+        raise FilesystemError(f"{folder}: cannot flush the folder to disk ({exc.strerror or exc})") from exc
     finally:
         os.close(fd)
 
