@@ -65,3 +65,15 @@ class ClientConfigError(CertkitError):
     """An existing client configuration (~/.notary/config.json) cannot be merged safely; it was left untouched."""
 
     exit_code = 18
+
+
+class ComposeError(CertkitError):
+    """A compose file certkit cannot read, analyse or edit safely; nothing was written."""
+
+    exit_code = 15
+
+
+class RollbackError(CertkitError):
+    """There is no kept generation to roll back to."""
+
+    exit_code = 19

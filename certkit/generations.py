@@ -16,18 +16,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from certkit.errors import CertkitError, FilesystemError
+from certkit.errors import FilesystemError, RollbackError
 from certkit.transaction import Write
 
 GENERATIONS = "generations"
 LIVE = "LIVE"
 MANIFEST = "manifest.json"
-
-
-class RollbackError(CertkitError):
-    """There is no generation to roll back to."""
-
-    exit_code = 18
 
 
 @dataclass(frozen=True)

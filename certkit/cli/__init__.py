@@ -22,10 +22,11 @@ _COMMANDS = {
     "compose": ("certkit.cli.compose_cmd", "compose_command"),
     "schedule": ("certkit.cli.schedule_cmd", "schedule_command"),
     "trust": ("certkit.cli.trust_cmd", "trust_command"),
+    "rollback": ("certkit.cli.rollback_cmd", "rollback_command"),
 }
 
 EXIT_CODES_HELP = """\b
-Exit codes (renew, init, compose, trust, schedule):
+Exit codes (renew, init, rollback, compose, trust, schedule):
   0   success            10  not a Notary layout
   1   internal error     11  invalid profile file
   2   usage error        12  unusable key/certificate on disk
@@ -34,6 +35,7 @@ Exit codes (renew, init, compose, trust, schedule):
                          16  another certkit is renewing this folder
                          17  a hook was not found or failed
                          18  client config cannot be merged (trust)
+                         19  no generation to roll back to (rollback)
 check-expiry uses the Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
 
 

@@ -1,0 +1,56 @@
+"""`certkit rollback`: make an earlier generation of the certificate set live again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from certkit.cli import options
+
+
+@click.command("rollback")
+@options.notary_dir_argument
+@click.option("--to", "to", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Generation to make live (default: the one before the live one). 0 is the set certkit first found.")
+@click.option("--list", "list_only", is_flag=True, help="List the kept generations and which one is live.")
+@click.option("--ca-store", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for CA private keys, if renew used --ca-store.")
+@click.option("--wait", is_flag=True, help="If another certkit is renewing this folder, wait for it.")
+@options.profile_option
+@options.json_option
+def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store: Path | None, wait: bool,
+                     profile_source: str | None, as_json: bool) -> None:
+    """Switch NOTARY_DIR back to an earlier generation, all files at once.
+
+    Every renewal keeps the complete set it made as a generation (renew --keep, default 3),
+    plus generation 0, the set certkit first found. Services read TLS files at start:
+    restart them afterwards.
+    """
+    from certkit import generations
+    from certkit.lock import renewal_lock
+    from certkit.profile import load_profile
+    from certkit.renew import STATE_FOLDER, rollback
+
+    state_dir = notary_dir / STATE_FOLDER
+    if list_only:
+        live = generations.live_number(state_dir)
+        kept = generations.numbers(state_dir)
+        if as_json:
+            click.echo(json.dumps({"live": live, "generations": kept}))
+        else:
+            for number in kept:
+                click.echo(f"{number}{'  (live)' if number == live else ''}")
+            if not kept:
+                click.echo("no generations kept yet (certkit renew records one per renewal)")
+        return
+    profile = load_profile(profile_source)
+    with renewal_lock(notary_dir, wait=wait):
+        result = rollback(notary_dir, profile, to=to, ca_store=ca_store)
+    if as_json:
+        click.echo(json.dumps({"previous": result.previous, "live": result.live, "files": result.files,
+                               "generations": result.kept}, indent=2))
+        return
+    click.echo(f"generation {result.live} is live (was {result.previous}); {len(result.files)} file(s) restored")
+    click.echo("restart the services to load them: docker compose up -d --force-recreate (Notary reads TLS files at start)")
