@@ -90,6 +90,7 @@ def renew(
         if recovery.discarded:
             notices.append("discarded the unfinished staging of an interrupted renewal; the old set was intact")
     states = read_state(profile, root, store, load_leaf_keys=not rotate_keys)
+    notices += _tighten_key_modes(states, root, dry_run)
     plan = make_plan(profile, states, now, within, force=force, rotate_keys=rotate_keys)
     plan.notices[:0] = notices
     if dry_run:
@@ -193,6 +194,27 @@ def _profile_targets(profile: Profile, root: Path, store: Path) -> list[Path]:
 
 def _folders(profile: Profile, root: Path, store: Path) -> list[Path]:
     return sorted({p.parent for p in _profile_targets(profile, root, store)} | {_real(root)})
+
+
+def _tighten_key_modes(states: dict[str, CertState], root: Path, dry_run: bool) -> list[str]:
+    """A private key readable by group or others is set to 0600 (reported), even when kept."""
+    notices = []
+    for state in states.values():
+        path = state.key_path
+        if path is None or path.is_symlink() or not path.is_file():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            if not dry_run:
+                try:
+                    os.chmod(path, storage.KEY_MODE)
+                except OSError as exc:
+                    raise FilesystemError(f"{path}: private key is mode {mode:04o} and cannot be set to 0600 "
+                                          f"({exc.strerror or exc}); fix its permissions") from exc
+            shown = path.relative_to(root) if _inside(path, root) else path
+            notices.append(f"{shown}: private key was mode {mode:04o}, readable by others; "
+                           + ("would set 0600" if dry_run else "set to 0600"))
+    return notices
 
 
 def _generate_keys(plan: Plan) -> dict[str, PrivateKey]:
