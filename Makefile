@@ -39,10 +39,14 @@ test-slow: venv deps
 typecheck: venv
 	$(BIN)/python -m mypy
 
-bench: bench-renew
+bench: bench-renew bench-expiry
 
 bench-renew: venv deps
 	$(BIN)/python bench/bench_renew.py
+
+# check-expiry on 10,000 files vs a shell loop of `openssl x509 -checkend` (alternating rounds).
+bench-expiry: venv deps
+	$(BIN)/python bench/bench_expiry.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist .pytest_cache .mypy_cache

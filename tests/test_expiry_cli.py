@@ -282,3 +282,12 @@ def test_copy_of_reference_with_renewed_leaf_is_ok_then_key_mismatch(reference_d
     assert result.exit_code == 2
     bad = [r for r in json.loads(result.output)["certificates"] if r["status"] != "OK"]
     assert [(os.path.relpath(r["path"], layout), r["codes"]) for r in bad] == [("fixtures/notary-signer.crt", ["key-mismatch"])]
+
+
+def test_quiet_never_empties_the_output_file(tmp_path: Path, ca: Issued) -> None:
+    folder = _set(tmp_path / "certs", ca, a=timedelta(days=100))
+    out = tmp_path / "certkit.prom"
+    result = check(*AT, "--quiet", "--format", "prometheus", "--output", str(out), str(folder))
+    assert (result.exit_code, result.output) == (0, "")
+    families = {f.name: f for f in text_string_to_metric_families(out.read_text())}
+    assert [s.value for s in families["certkit_cert_status"].samples] == [0]

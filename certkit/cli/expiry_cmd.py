@@ -118,12 +118,14 @@ def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | 
     thresholds = Thresholds(warn, crit)
     checker = Checker(now, thresholds, served=served, notes=notes, note_paths=shown)
     summary = Summary()
+    # --quiet is for cron's mail: it silences stdout, never the file --output asks for.
+    quiet = quiet and output is None
     with _destination(output) as out:
         report: Report
         if fmt == "json":
             report = JsonReport(out, now=now, thresholds=thresholds, quiet=quiet)
         elif fmt == "prometheus":
-            report = PrometheusReport(out, now=now, quiet=quiet and output is None)
+            report = PrometheusReport(out, now=now, quiet=quiet)
         elif fmt == "nagios":
             report = NagiosReport(out, now=now, thresholds=thresholds, quiet=quiet)
         else:
