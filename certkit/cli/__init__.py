@@ -32,6 +32,7 @@ Exit codes (renew, init, rollback, compose, trust, schedule):
   2   usage error        12  unusable key/certificate on disk
                          13  cannot write (read-only, symlink escape)
                          14  new material failed validation
+                         15  compose file unusable, or compose --check failed
                          16  another certkit is renewing this folder
                          17  a hook was not found or failed
                          18  client config cannot be merged (trust)

@@ -1,0 +1,767 @@
+"""Making renewed certificates reach the containers of a compose project, and proving it.
+
+Notary's compose files build the server and signer from the checkout, and the Dockerfiles
+copy the checkout (``fixtures/`` included) into the image at the WORKDIR: the containers
+read the certificates of build time, so renewing the files on the host changes nothing
+until the image is rebuilt.  This module works out, per service, which container paths
+hold the TLS files it reads (from the ``-config`` file named in its command, absolute
+paths in its environment and command, and its existing volumes), whether each is served
+by a read-only bind mount of the host's folder, and plans the folder mounts that make it
+so.  It never prints: it returns dataclasses the CLI renders.
+
+Folders are mounted, never single files: certkit replaces files by atomic rename, and a
+single-file bind mount keeps showing the old inode after a rename (moby/moby#22627).
+No mount may expose the CA store (the CA private keys).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Mapping
+
+from certkit import storage
+from certkit.compose_files import (
+    OVERRIDE_FILES,
+    OVERRIDE_MARKER,
+    ComposeFile,
+    Mount,
+    Project,
+    Service,
+    discover,
+    load_project,
+    override_path_for,
+    project_env,
+)
+from certkit.errors import ComposeError
+from certkit.profile import Profile
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+# Notary's server.Dockerfile, signer.Dockerfile and escrow.Dockerfile (notary commit 17729700)
+# all say `WORKDIR /go/src/github.com/theupdateframework/notary` and copy the checkout there.
+# Used only when the Dockerfile named under `build:` is not on disk; the output says so.
+NOTARY_WORKDIR = "/go/src/github.com/theupdateframework/notary"
+KNOWN_DOCKERFILES = {
+    "server.Dockerfile": NOTARY_WORKDIR,
+    "signer.Dockerfile": NOTARY_WORKDIR,
+    "escrow.Dockerfile": NOTARY_WORKDIR,
+}
+
+# Config keys that name TLS files in notary-server/-signer/escrow configs; any other string
+# value that looks like a certificate or key path counts too.
+_TLS_KEYS = frozenset({
+    "tls_cert_file", "tls_key_file", "client_ca_file", "tls_ca_file", "tls_client_cert", "tls_client_key",
+    "client_cert_file", "client_key_file", "root_ca", "ca_file", "cert_file", "key_file",
+})
+_TLS_EXT = re.compile(r"\.(pem|crt|cert|key)$", re.IGNORECASE)
+# Absolute paths inside a longer string, e.g. postgres URLs: ...&sslrootcert=/go/src/.../ca.pem&...
+_EMBEDDED_PATH = re.compile(r"(?:(?<=[=\s,:'\"])|^)(/[^\s&;?,'\"=]+\.(?:pem|crt|cert|key))(?=$|[\s&;?,'\"])",
+                            re.IGNORECASE)
+_CONFIG_FLAG = re.compile(r"(?:^|[\s'\"])--?config(?:=|\s+)['\"]?([^\s'\";&|]+)")
+
+MOUNTED = "mounted"  # a read-only bind mount of a host folder: the container sees the host's file
+MOUNTED_RW = "mounted-rw"  # the same, but writable from the container
+MOUNTED_FILE = "mounted-file"  # a single-file bind mount: goes stale after a rename (moby/moby#22627)
+BAKED = "baked"  # copied into the image at build time from the build context
+IMAGE = "image"  # whatever the image holds; not from this folder
+VOLUME = "volume"  # a named or anonymous volume
+STATUS_TEXT = {
+    MOUNTED: "mounted read-only from the host",
+    MOUNTED_RW: "mounted read-write from the host",
+    MOUNTED_FILE: "single-file mount: stale after a renewal (moby/moby#22627)",
+    BAKED: "baked into the image at build time",
+    IMAGE: "inside the image, not from this folder",
+    VOLUME: "in a Docker volume, not from this folder",
+}
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """One file a service reads, and where the container gets it from."""
+
+    container_path: str
+    kind: str  # "config", "certificate", "key", "file"
+    via: str  # how certkit found it
+    status: str  # one of the constants above
+    host_path: Path | None  # the host file behind it (for BAKED: the build-context copy)
+    mount: Mount | None  # the mount that serves it, if any
+
+
+@dataclass
+class ServiceAnalysis:
+    name: str
+    workdir: str | None
+    workdir_source: str
+    image_root: tuple[str, Path] | None  # (container folder, host folder) the image copies, if known
+    reads: list[FileRead] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def reads_tls(self) -> bool:
+        return any(r.kind != "config" for r in self.reads)
+
+
+@dataclass(frozen=True)
+class PlannedMount:
+    service: str
+    source: Path  # host folder (absolute)
+    target: str  # container folder
+    replaces: Mount | None  # the existing mount at the same target
+    serves: tuple[str, ...]  # container paths of the files it brings
+    reason: str  # why it is needed, for comments and output
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    service: str
+    container_path: str
+    kind: str
+    status: str
+    host_path: str  # relative to the project folder when inside it
+    not_after: datetime | None
+    managed: bool  # renewed by certkit's profile
+    problems: tuple[str, ...]
+
+
+@dataclass
+class CheckReport:
+    directory: Path
+    files: list[Path]
+    rows: list[CheckRow]
+    problems: list[str]  # project-wide problems (CA store exposed, services certkit cannot analyse)
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not any(r.problems for r in self.rows)
+
+
+@dataclass
+class ComposeOutcome:
+    directory: Path
+    files: list[Path]  # the compose files read
+    mode: str  # "override" or "in-place"
+    mounts: list[PlannedMount]
+    written: list[Path]
+    backups: list[Path]
+    diff: str
+    dry_run: bool
+    restart: list[str]  # services to recreate so they see the new mounts/files
+    tls_services: list[str]  # every service that reads TLS files
+    command: str  # the exact `docker compose ... up -d --force-recreate` line
+    notes: list[str]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.diff)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the caller knows that the files do not say."""
+
+    profile: Profile
+    ca_store: Path | None = None  # default: <directory>/<profile.ca_store>
+    container_dirs: Mapping[str, str] = field(default_factory=dict)  # service -> folder; "" -> all others
+    environ: Mapping[str, str] = field(default_factory=dict)  # the shell environment for ${VAR}
+
+
+# -- choosing files ------------------------------------------------------------------------------
+
+def select_files(directory: Path, files: Iterable[Path] = ()) -> tuple[list[Path], bool]:
+    """The compose files to read and whether they were discovered (no -f)."""
+    given = [f if f.is_absolute() else directory / f for f in files]
+    if given:
+        for path in given:
+            if not path.exists():
+                raise ComposeError(f"{path}: no such compose file")
+        return [Path(os.path.normpath(p)) for p in given], False
+    found = discover(directory)
+    if not found:
+        raise ComposeError(
+            f"{directory}: no compose file ({', '.join(n for n in ('compose.yaml', 'docker-compose.yml'))}, ...); "
+            "name one with -f"
+        )
+    return found, True
+
+
+# -- analysis ------------------------------------------------------------------------------------
+
+def analyse(project: Project, options: Options) -> dict[str, ServiceAnalysis]:
+    """For every service: its working folder and every file it reads, with where each comes from."""
+    return {name: _analyse_service(project, service, options) for name, service in project.services.items()}
+
+
+def _analyse_service(project: Project, service: Service, options: Options) -> ServiceAnalysis:
+    workdir, source = _workdir(service, options)
+    image_root: tuple[str, Path] | None = None
+    if service.build_context is not None and workdir is not None:
+        # Assumption (true of Notary's Dockerfiles): the image holds the build context at the WORKDIR,
+        # so <WORKDIR>/x in the container is <context>/x on the host as of build time.
+        image_root = (workdir, service.build_context)
+    elif workdir is not None and source.startswith("--container-dir"):
+        image_root = (workdir, project.directory)
+    analysis = ServiceAnalysis(service.name, workdir, source, image_root)
+    seen: set[str] = set()
+
+    def add(path: str, kind: str, via: str, relative_to: str | None) -> FileRead | None:
+        container = _container_path(path, relative_to, service, via)
+        if container in seen:
+            return None
+        seen.add(container)
+        read = _locate(service, analysis, container, kind, via)
+        analysis.reads.append(read)
+        return read
+
+    words = " ".join([*service.entrypoint, *service.command])
+    for match in _CONFIG_FLAG.finditer(words):
+        config = add(match.group(1), "config", "command -config", workdir)
+        if config is not None:
+            _read_config(config, analysis, add)
+    for key, value in sorted(service.environment.items()):
+        for match in _EMBEDDED_PATH.finditer(value):
+            add(match.group(1), _kind(match.group(1)), f"environment {key}", workdir)
+    for token in re.split(r"[\s=;&|'\",]+", words):
+        if _TLS_EXT.search(token) and "://" not in token:
+            add(token, _kind(token), "command", workdir)
+    for mount in sorted(service.mounts.values(), key=lambda m: m.target):
+        # A folder mount with no known reader still brings TLS files (postgres reads its server.crt
+        # from /docker-entrypoint-initdb.d); one that already serves known reads needs no guessing.
+        if mount.type != "bind" or any(_under(r.container_path, mount.target) for r in analysis.reads):
+            continue
+        host = Path(mount.source)
+        if host.is_dir():
+            for child in sorted(host.iterdir()):
+                if child.is_file() and _TLS_EXT.search(child.name):
+                    add(str(PurePosixPath(mount.target) / child.name), _kind(child.name),
+                        f"volume {relative_text(host, project.directory)}:{mount.target}", None)
+        elif host.is_file() and _TLS_EXT.search(host.name):
+            add(mount.target, _kind(host.name), f"volume {relative_text(host, project.directory)}:{mount.target}", None)
+    return analysis
+
+
+def _workdir(service: Service, options: Options) -> tuple[str | None, str]:
+    if service.working_dir:
+        return service.working_dir, "working_dir"
+    if service.name in options.container_dirs:
+        return options.container_dirs[service.name], f"--container-dir {service.name}="
+    if service.dockerfile is not None:
+        if service.dockerfile.is_file():
+            workdir = dockerfile_workdir(service.dockerfile, service.build_target)
+            if workdir is not None:
+                return workdir, f"WORKDIR in {service.dockerfile.name}"
+        elif service.dockerfile.name in KNOWN_DOCKERFILES:
+            return (KNOWN_DOCKERFILES[service.dockerfile.name],
+                    f"WORKDIR of Notary's {service.dockerfile.name} (built-in fact: the Dockerfile is not in this folder)")
+    if "" in options.container_dirs:
+        return options.container_dirs[""], "--container-dir"
+    if service.dockerfile is not None:
+        return None, f"{service.dockerfile.name} sets no WORKDIR certkit can read"
+    return None, f"image {service.image or '?'} with no build: its WORKDIR is unknown"
+
+
+def dockerfile_workdir(path: Path, target: str | None = None) -> str | None:
+    """The WORKDIR in effect at the end of the build stage (``target`` or the last one)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ComposeError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    stages: dict[str, str | None] = {}
+    current: str | None = None
+    stage = ""
+    for line in re.sub(r"\\\r?\n", " ", text).splitlines():
+        words = line.strip().split(None, 1)
+        if not words or words[0].startswith("#"):
+            continue
+        instruction, rest = words[0].upper(), (words[1] if len(words) > 1 else "").strip()
+        if instruction == "FROM":
+            if stage and stage == target:
+                break
+            args = [a for a in rest.split() if not a.startswith("--")]
+            # A stage built FROM an earlier stage inherits its WORKDIR; any other base image's is unknown.
+            current = stages.get(args[0].lower()) if args else None
+            stage = args[2].lower() if len(args) >= 3 and args[1].lower() == "as" else ""
+        elif instruction == "WORKDIR":
+            value = rest.strip("\"'")
+            if "$" in value:
+                raise ComposeError(f"{path}: WORKDIR {value} uses a variable; give the folder with --container-dir")
+            current = str(PurePosixPath(current or "/") / value)
+        if stage:
+            stages[stage] = current
+    return current
+
+
+def _container_path(path: str, relative_to: str | None, service: Service, via: str) -> str:
+    if path.startswith("/"):
+        return os.path.normpath(path)
+    if relative_to is None:
+        raise ComposeError(
+            f"service {service.name!r}: {via} names the relative path {path}, but certkit cannot tell the "
+            f"container's working folder ({'image ' + service.image + ' with no build:' if service.image and not service.dockerfile else 'no WORKDIR known'}); "
+            f"give it with --container-dir {service.name}=/folder/in/container"
+        )
+    return os.path.normpath(str(PurePosixPath(relative_to) / path))
+
+
+def _locate(service: Service, analysis: ServiceAnalysis, container: str, kind: str, via: str) -> FileRead:
+    # The most specific mount wins, as in the container's mount table.
+    best: Mount | None = None
+    for mount in service.mounts.values():
+        if _under(container, mount.target) and (best is None or len(mount.target) > len(best.target)):
+            best = mount
+    if best is not None:
+        if best.type != "bind":
+            return FileRead(container, kind, via, VOLUME, None, best)
+        host = Path(best.source) / os.path.relpath(container, best.target) if container != best.target \
+            else Path(best.source)
+        if Path(best.source).is_file():
+            return FileRead(container, kind, via, MOUNTED_FILE, host, best)
+        return FileRead(container, kind, via, MOUNTED if best.read_only else MOUNTED_RW, host, best)
+    if analysis.image_root is not None and _under(container, analysis.image_root[0]):
+        host = analysis.image_root[1] / os.path.relpath(container, analysis.image_root[0])
+        return FileRead(container, kind, via, BAKED if service.build_context else IMAGE, host, None)
+    return FileRead(container, kind, via, IMAGE, None, None)
+
+
+def _read_config(config: FileRead, analysis: ServiceAnalysis, add: Any) -> None:
+    """Collect the TLS paths of a Notary config; relative ones are relative to the config's folder."""
+    if config.host_path is None:
+        analysis.notes.append(f"{config.container_path}: comes from the image; certkit cannot read it")
+        return
+    if not config.host_path.is_file():
+        analysis.notes.append(f"{config.container_path}: the host file {config.host_path} does not exist")
+        return
+    try:
+        raw = config.host_path.read_bytes()
+        data: Any
+        if config.host_path.suffix == ".toml":
+            data = tomllib.loads(raw.decode("utf-8"))
+        else:
+            data = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        analysis.notes.append(f"{config.host_path}: cannot read it as a config ({exc}); its TLS paths are unknown")
+        return
+    folder = str(PurePosixPath(config.container_path).parent)
+    name = config.host_path.name
+    for key, value in _strings(data):
+        if not value:
+            continue
+        if "://" not in value and (key in _TLS_KEYS or _TLS_EXT.search(value)):
+            add(value, _kind(value), f"{name}: {key}", folder)
+            continue
+        # Absolute paths inside longer values, e.g. a postgres db_url's sslrootcert=/.../ca.pem.
+        for match in _EMBEDDED_PATH.finditer(value):
+            add(match.group(1), _kind(match.group(1)), f"{name}: {key}", folder)
+
+
+def _strings(data: Any, key: str = "") -> Iterable[tuple[str, str]]:
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _strings(v, str(k))
+    elif isinstance(data, list):
+        for v in data:
+            yield from _strings(v, key)
+    elif isinstance(data, str):
+        yield key, data
+
+
+def _kind(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith(".key") or lower.endswith("-key.pem") or PurePosixPath(lower).name == "key.pem":
+        return "key"
+    return "certificate" if _TLS_EXT.search(lower) else "file"
+
+
+def _under(path: str, folder: str) -> bool:
+    folder = folder.rstrip("/") or "/"
+    return path == folder or path.startswith(folder + "/") or folder == "/"
+
+
+def relative_text(path: Path, directory: Path) -> str:
+    try:
+        return "./" + str(path.relative_to(directory)) if path != directory else "."
+    except ValueError:
+        return str(path)
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+def plan(project: Project, analyses: Mapping[str, ServiceAnalysis], options: Options) -> list[PlannedMount]:
+    """The folder mounts that make every TLS file a service reads the host's current one."""
+    store = ca_store_path(project.directory, options)
+    planned: list[PlannedMount] = []
+    for name, analysis in analyses.items():
+        service = project.services[name]
+        if not analysis.reads_tls:
+            continue
+        candidates: dict[str, tuple[Path, Mount | None, list[str], str]] = {}
+        for read in analysis.reads:
+            if read.status == MOUNTED:
+                continue
+            if read.status == MOUNTED_FILE:
+                assert read.mount is not None
+                raise ComposeError(
+                    f"service {name!r} mounts the single file {read.mount.source} at {read.mount.target}: after a "
+                    "renewal (an atomic rename) the container keeps the old file (moby/moby#22627); "
+                    "mount its folder instead, then run certkit compose again"
+                )
+            if read.status == MOUNTED_RW:
+                assert read.mount is not None
+                # Make the existing folder mount read-only in place (same target: replace, not duplicate).
+                target, source, reason = read.mount.target, Path(read.mount.source), "was mounted read-write"
+            elif read.host_path is not None and analysis.image_root is not None:
+                target = str(PurePosixPath(read.container_path).parent)
+                source = read.host_path.parent
+                reason = ("was baked into the image at build time" if read.status == BAKED
+                          else "came from the image, not this folder")
+            else:
+                where = f"the Docker volume {read.mount.source or '(anonymous)'}" if read.mount else "the image"
+                raise ComposeError(
+                    f"service {name!r} reads {read.container_path} ({read.via}) from {where}, and certkit cannot "
+                    f"tell which host folder should replace it; mount the folder yourself or give "
+                    f"--container-dir {name}=/folder/in/container (the folder holding this checkout's files)"
+                )
+            entry = candidates.setdefault(target, (source, service.mounts.get(target), [], reason))
+            entry[2].append(read.container_path)
+        # Keep the top-most folders: a mount of fixtures/ also brings fixtures/database/.
+        for target in sorted(candidates, key=lambda t: (t.count("/"), t)):
+            source, replaces, serves, reason = candidates[target]
+            parent = next((p for p in planned if p.service == name and _under(target, p.target)
+                           and p.replaces is None and replaces is None), None)
+            if parent is not None:
+                planned[planned.index(parent)] = PlannedMount(
+                    name, parent.source, parent.target, None, tuple(sorted({*parent.serves, *serves})), parent.reason)
+                continue
+            planned.append(PlannedMount(name, source, target, replaces, tuple(sorted(serves)), reason))
+    for mount in planned:
+        if mount.source.is_file():
+            raise ComposeError(f"service {mount.service!r}: {mount.source} is a file; certkit mounts folders only "
+                               "(moby/moby#22627)")
+        problem = ca_exposure(mount.source, store)
+        if problem:
+            raise ComposeError(
+                f"service {mount.service!r}: mounting {mount.source} at {mount.target} would {problem}; keep the "
+                "TLS files in their own folder (e.g. fixtures/) or move the CA store outside (--ca-store)"
+            )
+    for name, service in project.services.items():
+        for existing in service.mounts.values():
+            if existing.type == "bind" and existing.source:
+                problem = ca_exposure(Path(existing.source), store)
+                if problem:
+                    raise ComposeError(f"service {name!r}: its existing mount {existing.source}:{existing.target} "
+                                       f"would {problem}; remove that mount before running certkit compose")
+    return planned
+
+
+def ca_store_path(directory: Path, options: Options) -> Path:
+    return options.ca_store if options.ca_store is not None else directory / options.profile.ca_store
+
+
+def ca_exposure(source: Path, store: Path) -> str | None:
+    """Why mounting ``source`` would put the CA store in a container, or None."""
+    real_source = Path(os.path.realpath(source))
+    real_store = Path(os.path.realpath(store))
+    if real_source == real_store or real_source in real_store.parents:
+        return f"expose the CA store {store} (CA private keys)"
+    if real_store in real_source.parents:
+        return f"mount part of the CA store {store}"
+    return None
+
+
+# -- check ---------------------------------------------------------------------------------------
+
+def check(directory: Path, files: Iterable[Path], options: Options, now: datetime) -> CheckReport:
+    """Does every service see the host's current TLS files, and are they valid at ``now``?"""
+    paths, discovered = select_files(directory, files)
+    env = project_env(paths[0].parent, options.environ)
+    project = load_project(paths, env)
+    analyses = analyse(project, options)
+    managed = _managed_paths(project.directory, options.profile)
+    store = ca_store_path(project.directory, options)
+    rows: list[CheckRow] = []
+    problems: list[str] = []
+    notes: list[str] = []
+    for name, analysis in analyses.items():
+        for note in analysis.notes:
+            notes.append(f"{name}: {note}")
+        if analysis.reads:
+            notes.append(f"{name}: working folder {analysis.workdir or 'unknown'} ({analysis.workdir_source})")
+        for read in analysis.reads:
+            row_problems: list[str] = []
+            not_after = None
+            if read.status in (BAKED, IMAGE, VOLUME, MOUNTED_FILE):
+                row_problems.append(STATUS_TEXT[read.status])
+            if read.host_path is not None:
+                if not read.host_path.is_file():
+                    row_problems.append("missing on the host")
+                elif read.kind == "certificate":
+                    not_after = _not_after(read.host_path)
+                    if not_after is not None and not_after <= now:
+                        row_problems.append(f"expired on {not_after:%Y-%m-%d}")
+            rows.append(CheckRow(
+                name, read.container_path, read.kind, read.status,
+                relative_text(read.host_path, project.directory) if read.host_path else "",
+                not_after, bool(read.host_path and os.path.realpath(read.host_path) in managed), tuple(row_problems),
+            ))
+        for mount in project.services[name].mounts.values():
+            if mount.type == "bind" and mount.source:
+                exposure = ca_exposure(Path(mount.source), store)
+                if exposure:
+                    problems.append(f"{name}: the mount {mount.source}:{mount.target} would {exposure}")
+    if discovered is False and any(r.problems for r in rows):
+        base = [p for p in paths if not p.read_text(errors="replace").startswith(OVERRIDE_MARKER)]
+        ours = override_path_for(base[0]) if base else None
+        if ours is not None and ours not in paths and ours.is_file():
+            notes.append(f"certkit's override {ours.name} exists but was not given: add -f {ours.name}")
+    return CheckReport(project.directory, paths, rows, problems, notes)
+
+
+def _not_after(path: Path) -> datetime | None:
+    from cryptography import x509
+
+    try:
+        data = path.read_bytes()
+        if b"-----BEGIN CERTIFICATE-----" not in data:
+            return None
+        return x509.load_pem_x509_certificate(data).not_valid_after_utc
+    except (OSError, ValueError):
+        return None
+
+
+def _managed_paths(directory: Path, profile: Profile) -> set[str]:
+    paths: set[str] = set()
+    for spec in profile.certificates:
+        for rel in (spec.cert_file, spec.key_file, *spec.copies):
+            if rel:
+                paths.add(os.path.realpath(directory / rel))
+    return paths
+
+
+# -- applying ------------------------------------------------------------------------------------
+
+def apply(directory: Path, files: Iterable[Path], options: Options, *, in_place: bool = False,
+          dry_run: bool = False) -> ComposeOutcome:
+    """Make every TLS-reading service mount the renewed host folders read-only.
+
+    Default: (re)write certkit's override next to the base file.  ``in_place``: edit the files
+    themselves (round-trip, see compose_edit).  A second run changes nothing.
+    """
+    paths, discovered = select_files(directory, files)
+    texts = {p: _read_text(p) for p in paths}
+    ours = [p for p in paths if texts[p].startswith(OVERRIDE_MARKER)]
+    base_files = [p for p in paths if p not in ours] if not in_place else paths
+    if not base_files:
+        raise ComposeError(f"{', '.join(map(str, paths))}: only certkit's own override given; name the base file too")
+    env = project_env(base_files[0].parent, options.environ)
+    project = load_project(base_files, env, texts)
+    analyses = analyse(project, options)
+    mounts = plan(project, analyses, options)
+    tls_services = [n for n, a in analyses.items() if a.reads_tls]
+    notes = [f"{n}: working folder {a.workdir} ({a.workdir_source})" for n, a in analyses.items()
+             if a.reads_tls and a.workdir and "built-in" in a.workdir_source]
+    if in_place:
+        from certkit.compose_edit import edit_files
+
+        new_texts = edit_files(project, mounts, env) if mounts else {}
+        if new_texts:
+            _verify(paths, {**texts, **new_texts}, env, options)
+        outputs = {p: (texts[p], t) for p, t in new_texts.items() if t != texts[p]}
+        command_files = [] if discovered else paths
+    else:
+        target = _override_target(base_files, paths, discovered, texts)
+        old = texts.get(target) if target in texts else (_read_text(target) if target.exists() else None)
+        new = render_override(project, mounts, base_files) if mounts else None
+        outputs = {}
+        if new is not None and new != old:
+            outputs[target] = (old or "", new)
+        if new is None and old is not None:
+            notes.append(f"{target.name}: nothing left to mount; the existing override is kept as it is")
+        with_override = mounts or old is not None
+        command_files = [] if discovered else [*base_files, *([target] if with_override else [])]
+    diff = "".join(_diff(p, old, new, project.directory) for p, (old, new) in outputs.items())
+    written: list[Path] = []
+    backups: list[Path] = []
+    if outputs and not dry_run:
+        written, backups = _write(outputs, project.directory, backup=in_place)
+    # Only a changed mount needs a recreate; unchanged files mean the containers already have them.
+    restart = [n for n in project.services if outputs and any(m.service == n for m in mounts)]
+    return ComposeOutcome(
+        project.directory, paths, "in-place" if in_place else "override", mounts, written, backups, diff, dry_run,
+        restart, tls_services, up_command(project.directory, command_files, restart or tls_services), notes,
+    )
+
+
+def apply_after_renew(root: Path, profile: Profile, *, renewed: Iterable[str] = (), ca_store: Path | None = None,
+                      environ: Mapping[str, str] | None = None) -> ComposeOutcome | None:
+    """The compose step of `certkit renew`: None when ``root`` has no compose file.
+
+    ``renewed`` are the paths (relative to ``root``) the renewal changed; services reading
+    them are listed for a restart too, since Notary reads its TLS files only at start.
+    """
+    if not discover(root):
+        return None
+    options = Options(profile, ca_store, {}, dict(os.environ) if environ is None else environ)
+    outcome = apply(root, (), options)
+    changed = {os.path.realpath(root / p) for p in renewed}
+    if changed:
+        paths, _ = select_files(root)
+        project = load_project(paths, project_env(root, options.environ))
+        readers = {n for n, a in analyse(project, options).items()
+                   if any(r.host_path and os.path.realpath(r.host_path) in changed for r in a.reads)}
+        outcome.restart = [n for n in project.services if n in readers or n in outcome.restart]
+        outcome.command = up_command(root, [], outcome.restart or outcome.tls_services)
+    return outcome
+
+
+def up_command(directory: Path, files: list[Path], services: list[str]) -> str:
+    flags = "".join(f" -f {relative_text(p, directory).removeprefix('./')}" for p in files)
+    return f"docker compose{flags} up -d --force-recreate {' '.join(services)}".rstrip()
+
+
+def _override_target(base_files: list[Path], paths: list[Path], discovered: bool, texts: dict[Path, str]) -> Path:
+    target = override_path_for(base_files[0])
+    if discovered:
+        foreign = [p for p in paths if p not in base_files[:1] and not texts[p].startswith(OVERRIDE_MARKER)]
+        if foreign:
+            raise ComposeError(
+                f"{foreign[0]}: an override not written by certkit; Docker Compose loads only one override file, "
+                "so certkit will not add another or overwrite it: run with --in-place to edit the files themselves"
+            )
+        existing = [base_files[0].parent / n for n in OVERRIDE_FILES if (base_files[0].parent / n).is_file()]
+        if existing and existing[0] != target:
+            raise ComposeError(f"{existing[0]}: Docker Compose would load this override instead of {target.name}; "
+                               "run with --in-place, or remove it")
+    if target.exists() and not _read_text(target).startswith(OVERRIDE_MARKER):
+        raise ComposeError(f"{target}: exists and was not written by certkit; certkit will not overwrite it "
+                           "(run with --in-place to edit the compose files themselves)")
+    return target
+
+
+def render_override(project: Project, mounts: list[PlannedMount], base_files: list[Path]) -> str:
+    from certkit.templates import render
+
+    services = []
+    for name in project.services:
+        own = sorted((m for m in mounts if m.service == name), key=lambda m: m.target)
+        if own:
+            services.append({"name": yaml_scalar(name), "mounts": [{
+                "source": yaml_scalar(compose_text(relative_text(m.source, project.directory))),
+                "target": yaml_scalar(compose_text(m.target)),
+                "reason": m.reason,
+                "serves": _serves_text(m),
+            } for m in own]})
+    return render("compose/override.yml.j2", marker=OVERRIDE_MARKER,
+                  sources=[relative_text(p, project.directory).removeprefix("./") for p in base_files], services=services)
+
+
+def _serves_text(mount: PlannedMount) -> str:
+    names = [str(PurePosixPath(p).relative_to(mount.target)) if _under(p, mount.target) and p != mount.target
+             else PurePosixPath(p).name for p in mount.serves]
+    text = ", ".join(names[:4])
+    return text + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_./~@+-][A-Za-z0-9_./~@+:=-]*$")
+
+
+def yaml_scalar(text: str) -> str:
+    """``text`` as a YAML scalar: plain when unambiguous, else double-quoted (JSON strings are valid YAML)."""
+    if _PLAIN.match(text) and text.lower() not in ("true", "false", "yes", "no", "on", "off", "null", "~") \
+            and not re.match(r"^[-+]?[0-9]", text):
+        return text
+    return json.dumps(text)
+
+
+def compose_text(path: str) -> str:
+    """A literal path as Compose text: ``$`` would start a variable, so it is written ``$$``."""
+    return path.replace("$", "$$")
+
+
+def _verify(paths: list[Path], texts: dict[Path, str], env: Mapping[str, str], options: Options) -> None:
+    """Re-read the edited files as Compose would: nothing may be left to mount."""
+    project = load_project(paths, env, texts)
+    left = plan(project, analyse(project, options), options)
+    if left:
+        raise ComposeError(
+            "internal: the in-place edit would still leave " + ", ".join(f"{m.service}:{m.target}" for m in left)
+            + " unmounted; nothing was written (run without --in-place to write an override instead)"
+        )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except IsADirectoryError:
+        raise ComposeError(f"{path}: is a folder, not a compose file") from None
+    except OSError as exc:
+        raise ComposeError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ComposeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _diff(path: Path, old: str, new: str, directory: Path) -> str:
+    name = relative_text(path, directory).removeprefix("./")
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                 f"a/{name}" if old else "/dev/null", f"b/{name}")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def _write(outputs: Mapping[Path, tuple[str, str]], directory: Path, *, backup: bool) -> tuple[list[Path], list[Path]]:
+    """Check every destination first, then back up and write each one atomically."""
+    root = storage.Root(directory)
+    plans: list[tuple[Path, Path, int, str, str]] = []
+    for path, (old, new) in outputs.items():
+        # A compose file that is a symlink is edited where it points, but never outside the folder.
+        real = root.resolve(os.path.relpath(path, directory))
+        mode = 0o644
+        if real.exists():
+            mode = real.stat().st_mode & 0o777
+            # atomic_write renames over the file, which needs only the folder to be writable: honour
+            # a read-only file (mode without any write bit) explicitly, even for root.
+            if not mode & 0o222 or not os.access(real, os.W_OK):
+                raise ComposeError(f"{path}: the file is read-only; certkit leaves it unchanged (make it writable, "
+                                   "or run without --in-place to write an override)")
+        storage.probe_writable(real.parent)
+        plans.append((path, real, mode, old, new))
+    written: list[Path] = []
+    backups: list[Path] = []
+    for path, real, mode, old, new in plans:
+        if backup and real.exists():
+            copy = _backup_name(real)
+            storage.atomic_write(copy, old.encode("utf-8"), mode)
+            backups.append(copy)
+        storage.atomic_write(real, new.encode("utf-8"), mode)
+        written.append(path)
+    return written, backups
+
+
+def _backup_name(path: Path) -> Path:
+    candidate = path.with_name(path.name + ".certkit-bak")
+    number = 2
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.certkit-bak.{number}")
+        number += 1
+    return candidate
+
+
+def load(directory: Path, files: Iterable[Path], options: Options) -> tuple[Project, dict[str, ServiceAnalysis]]:
+    """The merged project and its analysis (for callers that only want to look)."""
+    paths, _ = select_files(directory, files)
+    project = load_project(paths, project_env(paths[0].parent, options.environ))
+    return project, analyse(project, options)
+
+
+__all__ = [
+    "ComposeFile", "ComposeOutcome", "CheckReport", "CheckRow", "FileRead", "Options", "PlannedMount",
+    "ServiceAnalysis", "analyse", "apply", "apply_after_renew", "check", "plan", "select_files",
+]

@@ -1,0 +1,442 @@
+"""Reading compose files the way Docker Compose v2 does: discovery, parsing, interpolation, merging.
+
+Only the parts certkit needs to know which files a container reads are modelled: build,
+image, working_dir, command, entrypoint, environment and volumes, merged across ``-f``
+files and ``extends`` by the Compose Specification's merge rules
+(https://github.com/compose-spec/compose-spec/blob/main/13-merge.md): mappings are merged,
+``volumes`` by their container target, ``environment`` by variable, ``command`` and
+``entrypoint`` replaced.  Parsing uses ruamel.yaml with duplicate keys refused, as Compose
+does; every problem a user can cause becomes a ComposeError naming the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from certkit.errors import ComposeError
+
+# compose-go cli/options.go: DefaultFileNames and DefaultOverrideFileNames, in order of
+# preference.  Compose loads the first base file found and then the first override found.
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
+                  "docker-compose.override.yaml")
+
+# The first line of every override certkit writes; certkit regenerates only files that carry it.
+OVERRIDE_MARKER = "# certkit-compose-override"
+
+
+@dataclass(frozen=True)
+class ComposeFile:
+    path: Path
+    text: str
+    data: Any  # the ruamel round-trip document (a CommentedMap)
+    certkit_override: bool
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One entry of a service's ``volumes``, normalised (short and long syntax alike)."""
+
+    type: str  # "bind", "volume", "tmpfs", ...
+    source: str  # absolute host path for a bind mount; the volume name otherwise ("" when anonymous)
+    target: str
+    read_only: bool
+    declared_in: Path
+
+
+@dataclass
+class Service:
+    """A service as Compose will run it, after extends, merging and interpolation."""
+
+    name: str
+    defined_in: list[Path] = field(default_factory=list)  # the -f files that mention it, in order
+    image: str | None = None
+    build_context: Path | None = None
+    dockerfile: Path | None = None
+    build_target: str | None = None
+    working_dir: str | None = None
+    command: list[str] = field(default_factory=list)
+    entrypoint: list[str] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    mounts: dict[str, Mount] = field(default_factory=dict)  # by container target
+
+
+@dataclass(frozen=True)
+class Project:
+    directory: Path  # where relative paths of the -f files resolve: the first file's folder
+    files: tuple[ComposeFile, ...]
+    services: dict[str, Service]
+
+
+def discover(directory: Path) -> list[Path]:
+    """The files `docker compose` loads in ``directory`` without -f: one base file and its override.
+
+    Unlike Compose, certkit does not climb to parent folders: it works on the Notary folder given.
+    """
+    base = [directory / name for name in DEFAULT_FILES if (directory / name).is_file()]
+    if not base:
+        return []
+    overrides = [directory / name for name in OVERRIDE_FILES if (directory / name).is_file()]
+    return [base[0], *overrides[:1]]
+
+
+def override_path_for(base: Path) -> Path:
+    """Where certkit writes the override for ``base``: docker-compose.yml -> docker-compose.override.yml."""
+    stem, dot, ext = base.name.rpartition(".")
+    if not dot or ext not in ("yml", "yaml"):
+        return base.with_name(base.name + ".override.yml")
+    return base.with_name(f"{stem}.override.{ext}")
+
+
+def read_compose_file(path: Path, text: str | None = None) -> ComposeFile:
+    """Read and parse one compose file, refusing anything Docker Compose would also refuse."""
+    if text is None:
+        try:
+            raw = path.read_bytes()
+        except IsADirectoryError:
+            raise ComposeError(f"{path}: is a folder, not a compose file") from None
+        except OSError as exc:
+            raise ComposeError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ComposeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    data = parse_yaml(text, path)
+    if data is None:
+        raise ComposeError(f"{path}: empty file; a compose file needs a `services:` mapping")
+    if not hasattr(data, "items"):
+        raise ComposeError(f"{path}: the top level must be a mapping with `services:`")
+    services = data.get("services")
+    if services is not None and not hasattr(services, "items"):
+        raise ComposeError(f"{path}: `services` must be a mapping of service names")
+    for name, body in (services or {}).items():
+        if body is not None and not hasattr(body, "items"):
+            raise ComposeError(f"{path}: service {name!r} must be a mapping")
+    return ComposeFile(path, text, data, text.startswith(OVERRIDE_MARKER))
+
+
+def yaml_loader() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False  # Compose refuses them too; a silent "last one wins" hides mistakes
+    return yaml
+
+
+def parse_yaml(text: str, path: Path) -> Any:
+    try:
+        return yaml_loader().load(text)
+    except MarkedYAMLError as exc:
+        raise ComposeError(_yaml_message(exc, path)) from None
+    except YAMLError as exc:
+        raise ComposeError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _yaml_message(exc: MarkedYAMLError, path: Path) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = (exc.problem or "").strip()
+    context = (exc.context or "").strip()
+    if "single document" in context:
+        return f"{where}: several YAML documents (---); a compose file holds exactly one"
+    if "\\t" in problem or "'\t'" in problem:
+        return f"{where}: a tab where YAML needs spaces (YAML indents with spaces only)"
+    if problem.startswith("found duplicate key"):
+        return f"{where}: {problem.split(' with value')[0]} (Compose refuses duplicate keys too)"
+    text = f"{context}: {problem}" if context and problem else (problem or context or "invalid YAML")
+    return f"{where}: invalid YAML: {text}"
+
+
+# -- interpolation ---------------------------------------------------------------------------
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Compose's variable substitution: $$, $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:+a}, ${VAR+a}, ${VAR:?e}.
+
+    An unset variable without a default becomes "" (Compose warns and does the same).
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char != "$":
+            out.append(char)
+            i += 1
+            continue
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        if nxt == "$":
+            out.append("$")
+            i += 2
+        elif nxt == "{":
+            end = _closing_brace(text, i + 2)
+            if end < 0:
+                raise ComposeError(f"unterminated ${{ in {text!r}")
+            out.append(_expand(text[i + 2:end], env))
+            i = end + 1
+        else:
+            match = _NAME.match(text, i + 1)
+            if match is None:
+                out.append("$")
+                i += 1
+            else:
+                out.append(env.get(match.group(), ""))
+                i = match.end()
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth = 1
+    for index in range(start, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
+
+
+def _expand(body: str, env: Mapping[str, str]) -> str:
+    match = _NAME.match(body)
+    if match is None:
+        raise ComposeError(f"invalid variable ${{{body}}}")
+    name, rest = match.group(), body[match.end():]
+    value = env.get(name)
+    for op in (":-", ":+", ":?", "-", "+", "?"):
+        if rest.startswith(op):
+            word = interpolate(rest[len(op):], env)
+            set_ = value is not None and (value != "" or ":" not in op)
+            if op.endswith("-"):
+                return value if set_ and value is not None else word
+            if op.endswith("+"):
+                return word if set_ else ""
+            if not set_:
+                raise ComposeError(f"required variable {name} is not set: {word}")
+            return value or ""
+    if rest:
+        raise ComposeError(f"invalid variable ${{{body}}}")
+    return value or ""
+
+
+def project_env(directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """Variables Compose substitutes: the ``.env`` file of the project folder, then the shell's (which win)."""
+    values: dict[str, str] = {}
+    dotenv = directory / ".env"
+    if dotenv.is_file():
+        for line in dotenv.read_text(encoding="utf-8", errors="replace").splitlines():
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            key, _, value = line.removeprefix("export ").partition("=")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            values[key.strip()] = value
+    values.update(environ)
+    return values
+
+
+# -- loading a project -----------------------------------------------------------------------
+
+def load_project(files: list[Path], env: Mapping[str, str], texts: Mapping[Path, str] | None = None) -> Project:
+    """Parse ``files`` (in -f order) and merge their services as Compose does.
+
+    ``texts`` replaces the content of some files (used to re-check an edit before writing it).
+    """
+    if not files:
+        raise ComposeError("no compose file given")
+    texts = texts or {}
+    parsed = tuple(read_compose_file(p, texts.get(p)) for p in files)
+    # Compose resolves relative paths of every -f file against the project folder, the first file's.
+    directory = files[0].parent
+    services: dict[str, Service] = {}
+    cache: dict[Path, ComposeFile] = {f.path: f for f in parsed}
+    for compose_file in parsed:
+        for name, body in (compose_file.data.get("services") or {}).items():
+            name = str(name)
+            loaded = _load_service(compose_file, name, body, directory, env, cache, ())
+            current = services.get(name)
+            merged = loaded if current is None else _merge(current, loaded)
+            merged.defined_in = [*(current.defined_in if current else []), compose_file.path]
+            services[name] = merged
+    return Project(directory, parsed, services)
+
+
+def _load_service(compose_file: ComposeFile, name: str, body: Any, base_dir: Path, env: Mapping[str, str],
+                  cache: dict[Path, ComposeFile], seen: tuple[tuple[Path, str], ...]) -> Service:
+    if (compose_file.path, name) in seen:
+        raise ComposeError(f"{compose_file.path}: service {name!r}: `extends` loops back to itself")
+    raw = plain(body or {})
+    raw = _interpolated(raw, env, f"{compose_file.path}: service {name!r}")
+    service = _normalise(name, raw, base_dir, compose_file.path)
+    extends = raw.get("extends")
+    if extends is None:
+        return service
+    if isinstance(extends, str):
+        extends = {"service": extends}
+    if not isinstance(extends, dict) or "service" not in extends:
+        raise ComposeError(f"{compose_file.path}: service {name!r}: `extends` needs a `service`")
+    parent_name = str(extends["service"])
+    parent_file = compose_file
+    parent_dir = base_dir
+    if extends.get("file"):
+        parent_path = Path(os.path.normpath(compose_file.path.parent / str(extends["file"])))
+        if parent_path not in cache:
+            cache[parent_path] = read_compose_file(parent_path)
+        parent_file = cache[parent_path]
+        # Paths in an extended file are relative to that file (compose-go resolves them there).
+        parent_dir = parent_path.parent
+    parent_body = (parent_file.data.get("services") or {}).get(parent_name)
+    if parent_body is None:
+        raise ComposeError(f"{compose_file.path}: service {name!r} extends {parent_name!r}, "
+                           f"which {parent_file.path} does not define")
+    parent = _load_service(parent_file, parent_name, parent_body, parent_dir, env, cache,
+                           (*seen, (compose_file.path, name)))
+    parent.name = name
+    return _merge(parent, service)
+
+
+def plain(node: Any) -> Any:
+    """ruamel's round-trip objects as plain dicts/lists/strings (merge keys ``<<`` resolved)."""
+    if hasattr(node, "items"):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [plain(v) for v in node]
+    if node is None or isinstance(node, (bool, int, float)):
+        return node
+    return str(node)
+
+
+def _interpolated(value: Any, env: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, str):
+        try:
+            return interpolate(value, env)
+        except ComposeError as exc:
+            raise ComposeError(f"{where}: {exc}") from None
+    if isinstance(value, dict):
+        return {k: _interpolated(v, env, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolated(v, env, where) for v in value]
+    return value
+
+
+def _normalise(name: str, raw: dict[str, Any], base_dir: Path, declared_in: Path) -> Service:
+    service = Service(name)
+    if raw.get("image") is not None:
+        service.image = str(raw["image"])
+    build = raw.get("build")
+    if isinstance(build, str):
+        build = {"context": build}
+    if isinstance(build, dict):
+        context = str(build.get("context") or ".")
+        if "://" in context or context.startswith("git@"):
+            service.build_context = None  # a remote context: nothing on this disk to read
+        else:
+            service.build_context = _host_path(context, base_dir)
+            service.dockerfile = service.build_context / str(build.get("dockerfile") or "Dockerfile")
+        if build.get("target"):
+            service.build_target = str(build["target"])
+    if raw.get("working_dir"):
+        service.working_dir = str(raw["working_dir"])
+    service.command = _words(raw.get("command"))
+    service.entrypoint = _words(raw.get("entrypoint"))
+    service.environment = _environment(raw.get("environment"))
+    for item in raw.get("volumes") or []:
+        mount = parse_volume(item, base_dir, declared_in)
+        if mount is not None:
+            service.mounts[mount.target] = mount
+    return service
+
+
+def _merge(base: Service, over: Service) -> Service:
+    """Compose merge rules for the fields certkit reads: scalars replaced, volumes by target, env by key."""
+    merged = Service(over.name or base.name, list(base.defined_in))
+    merged.image = over.image or base.image
+    merged.build_context = over.build_context or base.build_context
+    merged.dockerfile = over.dockerfile or base.dockerfile
+    merged.build_target = over.build_target or base.build_target
+    merged.working_dir = over.working_dir or base.working_dir
+    merged.command = over.command or base.command
+    merged.entrypoint = over.entrypoint or base.entrypoint
+    merged.environment = {**base.environment, **over.environment}
+    merged.mounts = {**base.mounts, **over.mounts}
+    return merged
+
+
+def _words(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    try:
+        return shlex.split(str(value))
+    except ValueError:
+        return str(value).split()
+
+
+def _environment(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    result: dict[str, str] = {}
+    for item in value or []:
+        key, _, val = str(item).partition("=")
+        result[key] = val
+    return result
+
+
+def _host_path(text: str, base_dir: Path) -> Path:
+    return Path(os.path.normpath(base_dir / os.path.expanduser(text)))
+
+
+def split_short_volume(text: str) -> list[str]:
+    """Split ``SRC:TARGET[:MODE]`` on colons, but not on those inside ``${VAR:-default}``."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "$" and text[i + 1:i + 2] == "{":
+            depth += 1
+            current.append("${")
+            i += 2
+            continue
+        if char == "}" and depth:
+            depth -= 1
+        if char == ":" and not depth:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def parse_volume(item: Any, base_dir: Path, declared_in: Path) -> Mount | None:
+    """A short (``./src:/target:ro``) or long (mapping) volume entry, already interpolated."""
+    if isinstance(item, str):
+        parts = split_short_volume(item)
+        if len(parts) == 1:
+            return Mount("volume", "", parts[0], False, declared_in)
+        source, target = parts[0], parts[1]
+        mode = parts[2].split(",") if len(parts) > 2 else []
+        bind = source.startswith((".", "/", "~"))
+        return Mount("bind" if bind else "volume", str(_host_path(source, base_dir)) if bind else source,
+                     target, "ro" in mode, declared_in)
+    if isinstance(item, dict) and item.get("target"):
+        kind = str(item.get("type") or "volume")
+        source = str(item.get("source") or "")
+        if kind == "bind" and source:
+            source = str(_host_path(source, base_dir))
+        read_only = item.get("read_only") in (True, "true", "True")
+        return Mount(kind, source, str(item["target"]), read_only, declared_in)
+    return None

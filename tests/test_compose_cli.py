@@ -1,0 +1,84 @@
+"""`certkit compose` from the command line: output, exit codes, one-line errors, files left alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from certkit.cli import main
+from tests.compose_helpers import NOTARY_WD, copy_reference, write
+
+
+@pytest.fixture
+def notary(reference_dir: Path, tmp_path: Path) -> Path:
+    return copy_reference(reference_dir, tmp_path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(["compose", *args])
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def test_compose_writes_override_and_prints_the_command(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(notary))
+    assert code == 0, err
+    assert "wrote docker-compose.override.yml" in out
+    assert "  docker compose up -d --force-recreate server signer" in out
+    assert "built-in fact" in out  # says where the WORKDIR came from
+    code, out, _ = run(capsys, str(notary))
+    assert code == 0 and "no change" in out
+
+
+def test_dry_run_prints_a_unified_diff_only(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, str(notary), "--dry-run", "--in-place")
+    assert code == 0
+    assert "--- a/docker-compose.yml\n+++ b/docker-compose.yml\n" in out
+    assert f"+        target: {NOTARY_WD}/fixtures" in out
+    assert not (notary / "docker-compose.yml.certkit-bak").exists()
+    assert not (notary / "docker-compose.override.yml").exists()
+
+
+def test_check_exit_codes_and_json(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, str(notary), "--check")
+    assert code == 15
+    assert "baked into the image at build time" in out and out.rstrip().splitlines()[-1].startswith("FAILED")
+    run(capsys, str(notary))
+    code, out, _ = run(capsys, str(notary), "--check", "--json")
+    report = json.loads(out)
+    assert code == 15  # mounted now, but the reference leaves expired in 2023
+    assert {r["status"] for r in report["rows"]} == {"mounted"}
+    assert {p for r in report["rows"] for p in r["problems"]} == {"expired on 2023-04-22"}
+
+
+def test_bad_file_is_one_line_on_stderr(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(notary, "docker-compose.yml", "services:\n  server:\n    image: a\n    image: b\n")
+    before = path.read_bytes()
+    code, out, err = run(capsys, str(notary), "--in-place")
+    assert code == 15 and out == ""
+    assert err.count("\n") == 1 and err.startswith("certkit: error: ") and "duplicate key" in err
+    assert path.read_bytes() == before
+
+
+def test_missing_container_dir_is_explained(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(notary, "docker-compose.yml", "services:\n  escrow:\n    image: notary:escrow\n"
+                                        "    command: escrow -config=cmd/escrow/config.toml\n")
+    code, _, err = run(capsys, str(notary))
+    assert code == 15 and "--container-dir escrow=" in err
+    code, out, err = run(capsys, str(notary), "--container-dir", f"escrow={NOTARY_WD}")
+    assert code == 0, err
+    code, _, err = run(capsys, str(notary), "--container-dir", "relative/dir")
+    assert code == 2 and "absolute" in err
+
+
+def test_check_does_not_combine_with_in_place(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, str(notary), "--check", "--in-place")
+    assert code == 2 and "--check" in err
+
+
+def test_no_compose_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, str(tmp_path))
+    assert code == 15 and "no compose file" in err and "-f" in err
