@@ -42,6 +42,8 @@ PEM_KEY_RE = re.compile(
 )
 _PEM_CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.*?(?:-----END CERTIFICATE-----|\Z)", re.DOTALL)
 
+_VCS_FOLDERS = frozenset({".git", ".hg", ".svn"})
+
 STALE_TEXT = "renewed on disk, not reloaded by the server: restart it"
 
 
@@ -323,11 +325,9 @@ class Checker:
         self.notes = notes or {}
         self.note_paths = note_paths or {}  # real path -> path to show when not met in the walk
         self.max_bytes = max_bytes
-        self.files_seen = 0
         self._used_notes: set[str] = set()
         self._stale = _ServedIndex()
         self._visited_dirs: set[tuple[int, int]] = set()
-        self._key_cache: dict[tuple[str, int, int], object] = {}
         for chain in self.served:
             if chain.chain:
                 leaf = _load_der(chain.chain[0])
@@ -378,6 +378,8 @@ class Checker:
             yield self._unreadable(folder, exc, what="cannot list folder")
             return
         for name, path in entries:
+            if name in _VCS_FOLDERS:
+                continue  # a Notary clone's .git holds thousands of objects and no live certificate
             try:
                 child = os.stat(path)
             except OSError as exc:
@@ -416,7 +418,6 @@ class Checker:
             if claims or exc.errno == errno.ELOOP:
                 yield self._unreadable(path, exc)
             return
-        self.files_seen += 1
         if real is None and self.notes:
             real = os.path.realpath(path)
         notes = self.notes.get(real, []) if real else []

@@ -341,3 +341,9 @@ def test_layout_root_detection(reference_dir: Path, tmp_path: Path) -> None:
     assert find_layout_root(reference_dir) == reference_dir
     assert find_layout_root(reference_dir / "fixtures") == reference_dir
     assert find_layout_root(tmp_path) is None
+
+
+def test_vcs_folders_are_not_walked(tmp_path: Path, ca: Issued) -> None:
+    make_leaf("old.example", ca, *around(NOW, expires_in=timedelta(days=-9))).write(tmp_path / ".git" / "old.crt")
+    make_leaf("svc.example", ca, *around(NOW, expires_in=timedelta(days=90))).write(tmp_path / "svc.crt")
+    assert [os.path.basename(f.path) for f in run([tmp_path])] == ["svc.crt"]
