@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,22 @@ def test_check_does_not_combine_with_in_place(notary: Path, capsys: pytest.Captu
 def test_no_compose_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, str(tmp_path))
     assert code == 15 and "no compose file" in err and "-f" in err
+
+
+def test_renew_runs_the_compose_step_unless_told_not_to(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.rmtree(notary / ".certkit")  # the placeholder CA key of copy_reference is not a real key
+    with pytest.raises(SystemExit) as info:
+        main(["renew", str(notary), "--no-compose"])
+    out, err = capsys.readouterr()
+    assert info.value.code == 0, err
+    assert "compose" not in out and not (notary / "docker-compose.override.yml").exists()
+    with pytest.raises(SystemExit) as info:
+        main(["renew", str(notary), "--force", "--json"])
+    out, err = capsys.readouterr()
+    assert info.value.code == 0, err
+    data = json.loads(out)  # one JSON document: the renewal and its compose step
+    assert data["compose"]["written"] == [str(notary / "docker-compose.override.yml")]
+    assert data["compose"]["command"] == "docker compose up -d --force-recreate server signer"
+    # Renewed and mounted: the pre-deploy check passes now.
+    code, out, _ = run(capsys, str(notary), "--check")
+    assert code == 0, out

@@ -104,6 +104,22 @@ def outcome_text(outcome: ComposeOutcome) -> str:
     return "\n".join(lines)
 
 
+def renew_compose_text(outcome: ComposeOutcome) -> str:
+    """The compose part of `certkit renew`'s output: what was written and the exact restart line."""
+    lines = [""]
+    for path in outcome.written:
+        lines.append(f"compose: wrote {os.path.relpath(path, outcome.directory)} (read-only folder mounts, "
+                     "so the containers see the renewed files)")
+    if not outcome.written:
+        lines.append("compose: the services already mount the renewed folders read-only")
+    for note in outcome.notes:
+        lines.append(click.style("note: ", bold=True) + note)
+    if outcome.restart or outcome.tls_services:
+        lines.append(f"restart them (Notary reads TLS files only at start), in {outcome.directory}:")
+        lines.append(f"  {outcome.command}")
+    return "\n".join(lines)
+
+
 def outcome_json(outcome: ComposeOutcome) -> dict[str, Any]:
     return {
         "directory": str(outcome.directory),
