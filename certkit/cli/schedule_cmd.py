@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 def schedule_command(notary_dir: Path, mode: str | None, minute: int | None, hour: int, seed: int | None,
                      output_dir: Path, on_calendar: str, randomized_delay: Duration,
                      certkit_path: Path | None) -> None:
-    """Run `certkit renew NOTARY_DIR`, then `certkit check-expiry --quiet NOTARY_DIR`, every day.
+    """Renew NOTARY_DIR daily: print a crontab line or write systemd units.
+
+    The job runs `certkit renew NOTARY_DIR`, then `certkit check-expiry --quiet NOTARY_DIR`,
+    with absolute paths.
 
     \b
     certkit schedule --cron /srv/notary          print a crontab line; add it with
