@@ -2,13 +2,15 @@
 
 Two renewals of the same folder at once (cron plus a person, two timers) could each
 re-issue the set and leave files from both runs.  The lock is a non-blocking
-``fcntl.flock`` on ``NOTARY_DIR/.certkit/lock``, as certbot's ``lock`` module does:
+``fcntl.flock`` on the Notary folder itself (its directory descriptor), in the spirit of
+certbot's ``lock`` module:
 
 - the kernel drops a flock when the holding process dies, however it dies (SIGKILL,
   OOM), so a lock left by a dead process never blocks anyone and needs no clean-up;
-- the file itself is never deleted: unlinking it would let a newcomer lock a fresh
-  inode while an older waiter still holds the old one, so both would "hold" the lock;
-- the holder writes its pid into the file, only so the refusal message can name it.
+- locking the folder creates nothing, so a renewal refused for bad input leaves the
+  folder exactly as it was (no lock file appears in a checkout certkit never changed);
+- the holder writes its pid into ``NOTARY_DIR/.certkit/lock`` when that state folder
+  exists, only so the refusal message can name it; that note is never the lock.
 """
 
 from __future__ import annotations
@@ -60,60 +62,57 @@ def renewal_lock(folder: Path, wait: bool, timeout: float | None = None) -> Iter
         LockedError: (exit 16) the lock is held and ``wait`` is false, or the wait timed out.
         FilesystemError: (exit 13) the folder is missing or the lock file cannot be opened.
     """
-    path = _prepare(folder)
-    fd = _open(path)
+    if not folder.is_dir():
+        raise FilesystemError(f"{folder}: no such folder; cannot take the renewal lock there")
+    note = lock_path(folder)
+    fd = _open_folder(folder)
     acquired = False
     try:
-        _acquire(fd, folder, wait, timeout)
+        _acquire(fd, folder, note, wait, timeout)
         acquired = True
-        _record_pid(fd, os.getpid())
-        yield HeldLock(path, os.getpid())
+        _record_pid(note, os.getpid())
+        yield HeldLock(note, os.getpid())
     finally:
         if acquired:
-            # Clear the pid while still holding the lock, so a later reader never names
-            # a process that has finished.
-            _record_pid(fd, None)
+            # Remove the note while still holding the lock, so a later reader never names
+            # a process that has finished and a run leaves no trace.
+            _record_pid(note, None)
         os.close(fd)  # closing the last descriptor releases the flock
 
 
 def holder_pid(folder: Path) -> int | None:
-    """The pid recorded in the lock file (the last holder, or the current one), if any."""
+    """The pid holding the lock of ``folder`` (from /proc/locks, else the pid note), if any."""
+    return _kernel_holder(folder) or _read_pid(lock_path(folder))
+
+
+def _kernel_holder(folder: Path) -> int | None:
+    """The pid the kernel lists for a flock on ``folder`` (Linux /proc/locks), if any."""
     try:
-        text = lock_path(folder).read_text(encoding="ascii", errors="replace")
+        st = os.stat(folder)
+        lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
         return None
-    return _parse_pid(text)
+    wanted = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 23276 fe:00:2148127 0 EOF"
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted and fields[4].isdigit():
+            pid = int(fields[4])
+            return pid if pid > 0 else None
+    return None
 
 
-def _prepare(folder: Path) -> Path:
-    if not folder.is_dir():
-        raise FilesystemError(f"{folder}: no such folder; cannot take the renewal lock there")
-    path = lock_path(folder)
-    if not path.parent.exists():
-        # .certkit also holds the CA store: private from the start.
-        storage.ensure_dir(path.parent, private=True)
-    return path
-
-
-def _open(path: Path) -> int:
+def _open_folder(folder: Path) -> int:
     # O_CLOEXEC (Python's default since PEP 446, stated because it matters here): a hook,
     # or a daemon a hook starts, must not inherit the descriptor, or the lock would
-    # outlive certkit.  O_NOFOLLOW: never lock through a symlink.
-    flags = os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    # outlive certkit.  A read-only folder can still be locked: flock needs no write access.
     try:
-        return os.open(path, os.O_RDWR | flags, 0o600)
+        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM) and path.exists():
-            # A read-only folder can still be locked (flock needs no write access); the
-            # pid is then simply not recorded.
-            try:
-                return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError:
-                pass
-        raise FilesystemError(f"{path}: cannot open the renewal lock ({exc.strerror or exc})") from exc
+        raise FilesystemError(f"{folder}: cannot open to lock it ({exc.strerror or exc})") from exc
 
 
-def _acquire(fd: int, folder: Path, wait: bool, timeout: float | None) -> None:
+def _acquire(fd: int, folder: Path, note: Path, wait: bool, timeout: float | None) -> None:
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = _FIRST_POLL
     while True:
@@ -124,7 +123,7 @@ def _acquire(fd: int, folder: Path, wait: bool, timeout: float | None) -> None:
             pass
         except OSError as exc:
             raise FilesystemError(f"{folder}: cannot lock ({exc.strerror or exc}); is it on a file system without locks?") from exc
-        holder = _read_pid(fd)
+        holder = _kernel_holder(folder) or _read_pid(note)
         who = f"pid {holder}" if holder is not None else "pid unknown"
         if not wait:
             raise LockedError(f"another certkit is renewing {folder} ({who}); try again later or use --wait")
@@ -137,9 +136,9 @@ def _acquire(fd: int, folder: Path, wait: bool, timeout: float | None) -> None:
         pause = min(pause * 2, _MAX_POLL)
 
 
-def _read_pid(fd: int) -> int | None:
+def _read_pid(note: Path) -> int | None:
     try:
-        return _parse_pid(os.pread(fd, 32, 0).decode("ascii", errors="replace"))
+        return _parse_pid(note.read_text(encoding="ascii", errors="replace"))
     except OSError:
         return None
 
@@ -149,10 +148,23 @@ def _parse_pid(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _record_pid(fd: int, pid: int | None) -> None:
+def _record_pid(note: Path, pid: int | None) -> None:
+    """Write the pid note (or remove it), only where certkit's state folder already exists."""
+    if not note.parent.is_dir() or note.parent.is_symlink():
+        return
+    if pid is None:
+        try:
+            note.unlink()
+        except OSError:
+            pass
+        return
     try:
-        os.ftruncate(fd, 0)
-        if pid is not None:
-            os.pwrite(fd, f"{pid}\n".encode("ascii"), 0)
+        fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError:
-        pass  # a read-only lock file: the lock still works, only the message loses the pid
+        return  # a read-only state folder: the lock still works, only the note is missing
+    try:
+        os.write(fd, f"{pid}\n".encode("ascii"))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -62,6 +62,7 @@ def _release(holder: subprocess.Popen[str]) -> None:
 
 @pytest.fixture
 def holder(tmp_path: Path):  # type: ignore[no-untyped-def]
+    (tmp_path / ".certkit").mkdir(mode=0o700)  # as after a first renewal: the pid note has a home
     process = _start_holder(tmp_path)
     try:
         yield process
@@ -124,12 +125,12 @@ def test_lock_of_a_sigkilled_holder_does_not_block(tmp_path: Path, holder: subpr
 
 
 def test_pid_is_recorded_while_held_and_cleared_after(tmp_path: Path) -> None:
+    (tmp_path / ".certkit").mkdir(mode=0o700)  # the pid note is kept only where certkit's state folder exists
     with renewal_lock(tmp_path, wait=False) as lock:
         assert lock.path == tmp_path / ".certkit" / "lock"
         assert lock.path.read_text() == f"{os.getpid()}\n"
         assert stat.S_IMODE(lock.path.stat().st_mode) == 0o600
-    assert lock.path.exists()  # never deleted: see certkit/lock.py
-    assert lock.path.read_text() == ""
+    assert not lock.path.exists()  # the note goes with the holder; the lock itself is the folder
     assert holder_pid(tmp_path) is None
     with renewal_lock(tmp_path, wait=False):  # released: free again
         pass
@@ -155,9 +156,12 @@ def test_hooks_started_inside_the_lock_do_not_inherit_it(tmp_path: Path) -> None
         daemon.wait()
 
 
-def test_certkit_folder_is_created_private(tmp_path: Path) -> None:
+def test_locking_creates_nothing(tmp_path: Path) -> None:
+    """The lock is the folder itself: a refused renewal must leave a checkout exactly as it was."""
+    (tmp_path / "keep.txt").write_text("x")
     with renewal_lock(tmp_path, wait=False):
-        assert stat.S_IMODE((tmp_path / ".certkit").stat().st_mode) == 0o700
+        assert holder_pid(tmp_path) == os.getpid()  # named by the kernel's lock table
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
 def test_existing_certkit_folder_keeps_its_mode(tmp_path: Path) -> None:

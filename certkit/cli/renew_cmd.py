@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from certkit.cli import options
+from certkit.cli import lifecycle_options, options
 from certkit.durations import Duration
 from certkit.profile import load_profile
 
@@ -29,29 +29,62 @@ if TYPE_CHECKING:
 @click.option("--no-compose", is_flag=True,
               help="Skip the compose step (by default, in a folder with compose files, renew makes the "
                    "services mount the renewed folders read-only, as `certkit compose` does).")
+@click.option("--keep", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Generations to keep for `certkit rollback`.")
+@lifecycle_options.hook_options
+@lifecycle_options.wait_options
 @options.profile_option
 @options.dry_run_option
 @options.json_option
-def renew_command(notary_dir: Path, within: Duration, force: bool, rotate_keys: bool, ca_store: Path | None,
-                  no_compose: bool, profile_source: str | None, dry_run: bool, as_json: bool) -> None:
+@click.pass_context
+def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force: bool, rotate_keys: bool,
+                  ca_store: Path | None, no_compose: bool, keep: int, pre_hook: str | None, deploy_hook: str | None,
+                  post_hook: str | None, hook_timeout: float | None, wait: bool, wait_timeout: float | None,
+                  profile_source: str | None, dry_run: bool, as_json: bool) -> None:
     """Renew the Notary certificate set in NOTARY_DIR (default: current folder).
 
     Renews what is missing, invalid, or expiring within --within, and leaves the rest
     byte-for-byte untouched. Leaf keys are reused; CA keys are kept in the CA store so
     renewals keep the root clients trust. A CA that is re-made re-issues all below it.
+
+    A renewal is one transaction: killed at any moment, the set stays wholly old or is
+    completed by the next run. One renewal per folder at a time (a lock); each keeps a
+    generation for `certkit rollback`.
     """
+    from certkit.hooks import HookSet, run_with_hooks
+    from certkit.layout import require_layout
+    from certkit.lock import renewal_lock
     from certkit.renew import renew
 
     profile = load_profile(profile_source)
-    result = renew(notary_dir, profile, options.utc_now(), within,
-                   force=force, rotate_keys=rotate_keys, dry_run=dry_run, ca_store=ca_store)
-    if dry_run or no_compose or not result.changed:
-        _show(result, as_json)
-        return
-    compose, error = _compose_step(notary_dir, profile, result, ca_store)
-    _show(result, as_json, compose)
-    if error is not None:
-        raise error
+    compose: list[ComposeOutcome | None] = [None]
+    compose_error: list[Exception | None] = [None]
+
+    def attempt() -> RenewResult:
+        result = renew(notary_dir, profile, options.utc_now(), within, force=force, rotate_keys=rotate_keys,
+                       dry_run=dry_run, ca_store=ca_store, keep=keep)
+        if not (dry_run or no_compose or not result.changed):
+            compose[0], compose_error[0] = _compose_step(notary_dir, profile, result, ca_store)
+        return result
+
+    hooks = HookSet(pre=pre_hook, post=post_hook, deploy=deploy_hook)
+    # The layout is checked before the lock, which creates NOTARY_DIR/.certkit: a wrong
+    # folder must be left exactly as it was.  A dry run writes nothing, so takes no lock.
+    require_layout(notary_dir, profile)
+    if dry_run:
+        run = run_with_hooks(hooks, notary_dir, attempt, dry_run=True, timeout=hook_timeout)
+    else:
+        with renewal_lock(notary_dir, wait=wait, timeout=wait_timeout):
+            run = run_with_hooks(hooks, notary_dir, attempt, timeout=hook_timeout)
+    if run.result is not None:
+        _show(run.result, as_json, compose[0])
+    for line in run.problems:
+        click.echo(f"certkit: error: {line}", err=True)
+    if run.error is not None:
+        raise run.error
+    if compose_error[0] is not None:
+        raise compose_error[0]
+    ctx.exit(run.exit_code)
 
 
 def _compose_step(notary_dir: Path, profile: Profile, result: RenewResult,
