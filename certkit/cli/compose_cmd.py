@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @click.command("compose")
 @options.notary_dir_argument
 @click.option("-f", "--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Compose file (repeatable, in order, as with docker compose -f). "
+              help="Compose file, relative to NOTARY_DIR (repeatable, in order, as with docker compose -f). "
                    "Default: the folder's compose.yaml / docker-compose.yml and its override.")
 @click.option("--in-place", is_flag=True,
               help="Edit the compose files themselves (a .certkit-bak backup is written first) "
