@@ -29,6 +29,23 @@ from certkit.errors import FilesystemError, LockedError
 
 LOCK_FILE = ".certkit/lock"
 
+# A flock belongs to the open file description, which fork() shares: a forked child (the
+# key-generation workers) would keep the lock alive after certkit itself is SIGKILLed.
+# O_CLOEXEC covers exec; this covers fork: the child closes its copies at once.
+_HELD: set[int] = set()
+
+
+def _close_inherited() -> None:
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited)
+
 # Polling while --wait: short first (a dry run holds the lock for well under a second),
 # then capped so a long wait costs nothing.
 _FIRST_POLL = 0.05
@@ -66,6 +83,7 @@ def renewal_lock(folder: Path, wait: bool, timeout: float | None = None) -> Iter
         raise FilesystemError(f"{folder}: no such folder; cannot take the renewal lock there")
     note = lock_path(folder)
     fd = _open_folder(folder)
+    _HELD.add(fd)
     acquired = False
     try:
         _acquire(fd, folder, note, wait, timeout)
@@ -77,6 +95,7 @@ def renewal_lock(folder: Path, wait: bool, timeout: float | None = None) -> Iter
             # Remove the note while still holding the lock, so a later reader never names
             # a process that has finished and a run leaves no trace.
             _record_pid(note, None)
+        _HELD.discard(fd)
         os.close(fd)  # closing the last descriptor releases the flock
 
 

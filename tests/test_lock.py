@@ -188,3 +188,31 @@ def test_certkit_symlink_leaving_the_folder_is_refused(tmp_path: Path) -> None:
         with renewal_lock(notary, wait=False):
             pass
     assert list(elsewhere.iterdir()) == []
+
+
+def test_forked_children_do_not_keep_the_lock(tmp_path: Path) -> None:
+    """Key generation forks workers; if certkit is SIGKILLed, they must not hold its lock."""
+    import signal
+
+    code = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from certkit.lock import renewal_lock\n"
+        "with renewal_lock(Path(sys.argv[1]), wait=False):\n"
+        "    child = os.fork()\n"
+        "    if child == 0:\n"
+        "        time.sleep(60)\n"
+        "        os._exit(0)\n"
+        "    print(child, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    try:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        with renewal_lock(tmp_path, wait=False):  # free although the forked child lives on
+            pass
+    finally:
+        os.kill(child_pid, signal.SIGKILL)
