@@ -27,8 +27,8 @@ demo: venv
 	rm -rf $(DEMO)
 	$(BIN)/certkit init $(DEMO)
 	$(BIN)/certkit renew $(DEMO)
-	@echo; echo "== certificates in $(DEMO)/fixtures =="; \
-	for f in $(DEMO)/fixtures/*.crt; do printf '%-55s ' "$$f"; openssl x509 -noout -enddate -in "$$f" 2>/dev/null || echo; done
+	@echo; echo "== certkit check-expiry $(DEMO) =="
+	$(BIN)/certkit check-expiry $(DEMO)
 
 test: venv deps
 	$(BIN)/python -m pytest -q

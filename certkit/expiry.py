@@ -42,7 +42,9 @@ PEM_KEY_RE = re.compile(
 )
 _PEM_CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.*?(?:-----END CERTIFICATE-----|\Z)", re.DOTALL)
 
-_VCS_FOLDERS = frozenset({".git", ".hg", ".svn"})
+# Folders walked past: version-control history, and certkit's own state folder (its
+# generations are earlier, replaced sets kept for rollback, not what any service uses).
+_SKIPPED_FOLDERS = frozenset({".git", ".hg", ".svn", ".certkit"})
 
 STALE_TEXT = "renewed on disk, not reloaded by the server: restart it"
 
@@ -378,7 +380,7 @@ class Checker:
             yield self._unreadable(folder, exc, what="cannot list folder")
             return
         for name, path in entries:
-            if name in _VCS_FOLDERS:
+            if name in _SKIPPED_FOLDERS:
                 continue  # a Notary clone's .git holds thousands of objects and no live certificate
             try:
                 child = os.stat(path)

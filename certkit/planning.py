@@ -79,7 +79,7 @@ def read_state(profile: Profile, root: Path, ca_store: Path, *, load_leaf_keys: 
     """
     states: dict[str, CertState] = {}
     for spec in profile.certificates:
-        if spec.ca:
+        if spec.key_location == "ca-store":
             key_path: Path | None = ca_key_path(ca_store, spec)
         elif spec.key_file:
             key_path = root / spec.key_file
@@ -94,7 +94,7 @@ def read_state(profile: Profile, root: Path, ca_store: Path, *, load_leaf_keys: 
                 state.certs = parse_certificates(data)
             except NotACertificate as exc:
                 state.cert_problem = f"unreadable ({exc})"
-        if key_path is not None and (spec.ca or load_leaf_keys):
+        if key_path is not None and (spec.key_location == "ca-store" or load_leaf_keys):
             key_data = read_bytes(key_path)
             if key_data is not None:
                 shown = _shown(key_path, root)
@@ -126,7 +126,7 @@ def make_plan(
             new_key[spec.name] = key_reason
         # A CA whose key is not in the store (a fresh clone: the script deleted it) is
         # not due by itself; it is re-made only when something below needs signing.
-        own_key_reason = "" if (spec.ca and state.key is None) else key_reason
+        own_key_reason = "" if (spec.key_location == "ca-store" and state.key is None) else key_reason
         reasons = _own_reasons(spec, state, states, now, deadline, force, own_key_reason)
         if reasons:
             due[spec.name] = reasons
@@ -160,12 +160,12 @@ def make_plan(
         if needs_key and not key_reason:
             key_reason = "new key for every issuance" if spec.key_location == "discarded" else "no key on disk"
         decisions.append(Decision(spec, renew, due.get(spec.name, []), needs_key if renew else False, key_reason if renew else ""))
-        if renew and needs_key and spec.ca and spec.self_signed:
+        if renew and needs_key and spec.key_location == "ca-store" and spec.self_signed:
             notices.append(
                 f"new root CA {spec.name} ({spec.cert_file}): every client must trust the new root "
                 "(the notary client's root-ca.crt, ~/.docker/tls/<server>/, ~/.notary)"
             )
-        if not renew and spec.ca and state.key is None and state.certs:
+        if not renew and spec.key_location == "ca-store" and state.key is None and state.certs:
             notices.append(
                 f"{spec.name}: its private key is not in the CA store; the next renewal that needs it "
                 "will make a new CA"
@@ -177,8 +177,8 @@ def _key_reason(spec: CertSpec, state: CertState, rotate_keys: bool) -> str:
     if spec.key_location == "discarded":
         return ""
     if state.key is None:
-        return "no key in the CA store" if spec.ca else "key file missing"
-    if rotate_keys and not spec.ca:
+        return "no key in the CA store" if spec.key_location == "ca-store" else "key file missing"
+    if rotate_keys and spec.key_location != "ca-store":
         return "--rotate-keys"
     if not keymod.matches_spec(state.key, spec.key):
         return f"key is {keymod.describe(state.key)}, the profile asks for {spec.key.describe()}"

@@ -83,9 +83,9 @@ class CertSpec:
     @property
     def key_location(self) -> str:
         """'ca-store', 'file' or 'discarded': where this certificate's private key lives."""
-        if self.ca:
-            return "ca-store"
-        return "file" if self.key_file else "discarded"
+        if self.key_file:
+            return "file"
+        return "ca-store" if self.ca else "discarded"
 
 
 @dataclass(frozen=True)
@@ -239,10 +239,6 @@ def _cert_spec(name: str, f: dict[str, Any]) -> CertSpec:
     key_file = f.get("key_file")
     if key_file is not None:
         key_file = _rel_path(key_file, f"{where}.key_file")
-        if ca:
-            raise ProfileError(
-                f"{where}.key_file: a CA key is kept in the CA store, never beside the certificates"
-            )
     return CertSpec(
         name=name,
         issuer=_str(f["issuer"], f"{where}.issuer"),
@@ -306,6 +302,14 @@ def _check_san(text: str, where: str) -> str:
 
 def _check_references(specs: dict[str, CertSpec]) -> None:
     for spec in specs.values():
+        # A CA key beside the certificates would be mounted into containers.  The one
+        # exception is a self-signed certificate that signs nothing (rethinkdb's *.rdb):
+        # its CA flag only lets peers use it as its own trust anchor; its key is a TLS key.
+        if spec.ca and spec.key_file and (spec.issuer != "self" or any(s.issuer == spec.name for s in specs.values())):
+            raise ProfileError(
+                f"certificates.{spec.name}.key_file: a CA key is kept in the CA store, never beside the certificates "
+                "(only a self-signed certificate that signs nothing may have a key_file)"
+            )
         if spec.issuer != "self":
             issuer = specs.get(spec.issuer)
             if issuer is None:

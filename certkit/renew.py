@@ -184,7 +184,7 @@ def _profile_targets(profile: Profile, root: Path, store: Path) -> list[Path]:
     targets = []
     for spec in profile.certificates:
         paths = [root / spec.cert_file, *(root / c for c in spec.copies)]
-        if spec.ca:
+        if spec.key_location == "ca-store":
             paths.append(ca_key_path(store, spec))
         elif spec.key_file:
             paths.append(root / spec.key_file)
@@ -343,7 +343,7 @@ def _result(
                 reasons = [decision.key_reason]
             else:
                 key_action, reasons = "kept", []
-            kind = "ca-key" if spec.ca else "key"
+            kind = "ca-key" if spec.key_location == "ca-store" else "key"
             files.append(FileOutcome(shown(state.key_path), kind, key_action, spec.name, reasons=reasons))
         for copy in spec.copies:
             copy_path = root / copy

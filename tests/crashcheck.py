@@ -25,9 +25,11 @@ PAIRS = [(f"fixtures/{n}.crt", f"fixtures/{n}.key") for n in LEAVES] + [
     ("fixtures/root-ca.crt", ".certkit/ca/root-ca.key"),
     ("fixtures/intermediate-ca.crt", ".certkit/ca/intermediate-ca.key"),
     ("fixtures/database/ca.pem", ".certkit/ca/database-ca.key"),
+    ("fixtures/rethinkdb/cert.pem", "fixtures/rethinkdb/key.pem"),
 ]
 COPIES = [("fixtures/root-ca.crt", "cmd/notary/root-ca.crt"),
-          ("fixtures/database/ca.pem", "notarysql/postgresql-initdb.d/root.crt")]
+          ("fixtures/database/ca.pem", "notarysql/postgresql-initdb.d/root.crt"),
+          ("fixtures/rethinkdb/cert.pem", "fixtures/rethinkdb/ca.pem")]
 END = b"-----END CERTIFICATE-----\n"
 
 

@@ -50,3 +50,21 @@ def test_expired_reference_set_fails_with_x509_expiry(tmp_path: Path, reference_
         with pytest.raises(NotaryClientError) as failure:
             publish_and_list(tmp_path, services, layout / "cmd" / "notary" / "root-ca.crt")
     assert "x509: certificate has expired or is not yet valid" in failure.value.output
+
+
+def test_rethinkdb_certificate_is_accepted_by_go(tmp_path: Path, fresh_layout: Path) -> None:
+    """The renewed *.rdb certificate (self-signed, its own CA file) passes Go's crypto/x509.
+
+    notary-server serves it, and the real notary client, trusting ca.pem, publishes through it.
+    """
+    from tests.notary_harness import notary_server_only
+
+    served = tmp_path / "served"
+    served.mkdir()
+    rdb = fresh_layout / "fixtures" / "rethinkdb"
+    shutil.copy(rdb / "cert.pem", served / "notary-server.crt")
+    shutil.copy(rdb / "key.pem", served / "notary-server.key")
+    with notary_server_only(served) as server:
+        services = type("Endpoint", (), {"server_url": f"https://localhost:{server.port}"})()
+        listing = publish_and_list(tmp_path, services, rdb / "ca.pem")  # type: ignore[arg-type]
+    assert "v1" in listing.split()

@@ -205,3 +205,32 @@ def test_openssl_rejects_a_leaf_from_another_root(fresh_layout: Path, tmp_path: 
     result = subprocess.run([openssl, "verify", "-CAfile", str(fixtures / "database/ca.pem"),
                              str(fixtures / "secure.example.com.crt")], capture_output=True, text=True)
     assert result.returncode != 0
+
+
+def test_rethinkdb_set(fresh_layout: Path) -> None:
+    """Not made by Notary's script, but shipped with the checkout (expired April 2026)."""
+    [cert] = load(fresh_layout, "fixtures/rethinkdb/cert.pem")
+    assert cert.subject == name(("CN", "*.rdb")) == cert.issuer
+    assert_key(cert, "rsa", 2048)
+    assert_validity(cert, 3650)
+    assert_is_ca(cert, path_length=None)
+    assert_key_usage(cert, digital_signature=True, key_encipherment=True, key_cert_sign=True)
+    assert_eku(cert, SERVER_AUTH, CLIENT_AUTH)
+    assert_sans(cert, ["*.rdb", "rdb-proxy.rdb", "rdb-01.rdb", "rdb-02.rdb", "rdb-03.rdb", "rdb-proxy", "localhost"],
+                ["127.0.0.1"])
+    cert.verify_directly_issued_by(cert)
+    assert (fresh_layout / "fixtures/rethinkdb/ca.pem").read_bytes() == (fresh_layout / "fixtures/rethinkdb/cert.pem").read_bytes()
+    assert (fresh_layout / "fixtures/rethinkdb/key.pem").stat().st_mode & 0o777 == 0o600
+    # The name notary-server dials is in the SANs.  (cryptography's strict RFC 5280 verifier
+    # refuses a CA:TRUE end-entity outright; Go and OpenSSL accept the self-signed anchor, see
+    # test_e2e_notary.py::test_rethinkdb_certificate_is_accepted_by_go and the openssl check below.)
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        if IN_CI:
+            pytest.fail("openssl missing under CI=true")
+        pytest.skip("openssl not installed")
+    rdb = fresh_layout / "fixtures/rethinkdb"
+    for host in ("rdb-proxy.rdb", "rdb-01.rdb", "rdb-02.rdb", "rdb-03.rdb"):  # the names rethink.yml dials
+        result = subprocess.run([openssl, "verify", "-CAfile", str(rdb / "ca.pem"), "-verify_hostname", host,
+                                 str(rdb / "cert.pem")], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
