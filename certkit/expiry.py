@@ -241,7 +241,7 @@ def load_public_of_private_key(data: bytes, where: str) -> object:
     if match is None:
         raise KeyProblem(f"{where}: no PEM private key in the file")
     if match.group(1) == b"ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in match.group(0):
-        raise KeyProblem(f"encrypted private key: cannot check that it matches its certificate without the passphrase")
+        raise KeyProblem("encrypted private key: cannot check that it matches its certificate without the passphrase")
     try:
         key = serialization.load_pem_private_key(match.group(0), password=None, unsafe_skip_rsa_key_validation=True)
     except TypeError:

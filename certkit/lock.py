@@ -16,7 +16,6 @@ certbot's ``lock`` module:
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import time

@@ -8,13 +8,11 @@ carries the intermediate on disk, every copy equals its original.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 
-from tests.notary_harness import IN_CI
+from tests.notary_harness import require_binary
 
 LEAVES = ("notary-server", "notary-signer", "notary-escrow", "secure.example.com")
 BUNDLES = ("notary-server", "notary-signer", "notary-escrow")
@@ -34,12 +32,7 @@ END = b"-----END CERTIFICATE-----\n"
 
 
 def openssl() -> str:
-    path = shutil.which("openssl")
-    if path is None:
-        if IN_CI:
-            pytest.fail("openssl is required under CI=true")
-        pytest.skip("openssl not installed")
-    return path
+    return require_binary("openssl", "openssl")
 
 
 def _run(*args: str, data: bytes | None = None) -> bytes:

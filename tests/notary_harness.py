@@ -24,11 +24,11 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def require_binary(name: str) -> str:
+def require_binary(name: str, package: str = "notary") -> str:
     """The binary's path; a skip with a reason when absent, but a failure under CI=true."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} not found: install Debian's notary package (apt-get install -y notary)"
+        message = f"{name} not found: install Debian's {package} package (apt-get install -y {package})"
         if IN_CI:
             pytest.fail(message + " -- required under CI=true")
         pytest.skip(message)

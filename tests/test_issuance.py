@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import verification
 
-from tests.notary_harness import IN_CI
+from tests.notary_harness import require_binary
 from tests.pkiasserts import (
     CLIENT_AUTH, CODE_SIGNING, DOCKER_PREFIX, SERVER_AUTH, assert_aki, assert_eku, assert_is_ca,
     assert_is_leaf, assert_key, assert_key_usage, assert_sans, assert_ski, assert_validity,
@@ -169,11 +168,7 @@ def test_chains_verify_with_cryptography_policy_builder(fresh_layout: Path) -> N
 
 
 def test_chains_verify_with_openssl(fresh_layout: Path) -> None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        if IN_CI:
-            pytest.fail("openssl missing under CI=true")
-        pytest.skip("openssl not installed")
+    openssl = require_binary("openssl", "openssl")
     fixtures = fresh_layout / "fixtures"
     for cn in ("notary-server", "notary-signer", "notary-escrow", "secure.example.com"):
         leaf_only = fresh_layout / f"{cn}.leaf.pem"
@@ -196,11 +191,7 @@ def test_chains_verify_with_openssl(fresh_layout: Path) -> None:
 
 def test_openssl_rejects_a_leaf_from_another_root(fresh_layout: Path, tmp_path: Path) -> None:
     """The openssl check above can fail: a leaf checked against the database CA is refused."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        if IN_CI:
-            pytest.fail("openssl missing under CI=true")
-        pytest.skip("openssl not installed")
+    openssl = require_binary("openssl", "openssl")
     fixtures = fresh_layout / "fixtures"
     result = subprocess.run([openssl, "verify", "-CAfile", str(fixtures / "database/ca.pem"),
                              str(fixtures / "secure.example.com.crt")], capture_output=True, text=True)
@@ -224,11 +215,7 @@ def test_rethinkdb_set(fresh_layout: Path) -> None:
     # The name notary-server dials is in the SANs.  (cryptography's strict RFC 5280 verifier
     # refuses a CA:TRUE end-entity outright; Go and OpenSSL accept the self-signed anchor, see
     # test_e2e_notary.py::test_rethinkdb_certificate_is_accepted_by_go and the openssl check below.)
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        if IN_CI:
-            pytest.fail("openssl missing under CI=true")
-        pytest.skip("openssl not installed")
+    openssl = require_binary("openssl", "openssl")
     rdb = fresh_layout / "fixtures/rethinkdb"
     for host in ("rdb-proxy.rdb", "rdb-01.rdb", "rdb-02.rdb", "rdb-03.rdb"):  # the names rethink.yml dials
         result = subprocess.run([openssl, "verify", "-CAfile", str(rdb / "ca.pem"), "-verify_hostname", host,

@@ -9,7 +9,6 @@ import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from cryptography import x509
 
