@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping
 
-from certkit import storage
+from certkit import layout, storage
 from certkit.compose_files import (
     OVERRIDE_FILES,
     OVERRIDE_MARKER,
@@ -464,7 +464,7 @@ def plan(project: Project, analyses: Mapping[str, ServiceAnalysis], options: Opt
 
 
 def ca_store_path(directory: Path, options: Options) -> Path:
-    return options.ca_store if options.ca_store is not None else directory / options.profile.ca_store
+    return layout.ca_store_path(directory, options.profile, options.ca_store)
 
 
 def ca_exposure(source: Path, store: Path) -> str | None:
@@ -620,6 +620,16 @@ def apply_after_renew(root: Path, profile: Profile, *, renewed: Iterable[str] = 
                    if any(r.host_path and os.path.realpath(r.host_path) in changed for r in a.reads)}
         outcome.restart = [n for n in project.services if n in readers or n in outcome.restart]
         outcome.command = up_command(root, [], outcome.restart or outcome.tls_services)
+    # Notary ships docker-compose.postgresql.yml and docker-compose.rethink.yml besides the
+    # default file; renew handles the default one only, so name the others.
+    used = {os.path.realpath(p) for p in outcome.files}
+    others = sorted(p.name for pattern in ("docker-compose*.y*ml", "compose*.y*ml") for p in root.glob(pattern)
+                    if os.path.realpath(p) not in used and ".override." not in p.name and not p.name.endswith(".certkit-bak"))
+    if others:
+        outcome.notes.append(
+            f"not handled by renew: {', '.join(others)}; if you start Notary with one of them, run "
+            f"`certkit compose -f {others[0]}` once so it mounts the renewed files too"
+        )
     return outcome
 
 

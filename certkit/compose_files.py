@@ -328,7 +328,21 @@ def _interpolated(value: Any, env: Mapping[str, str], where: str) -> Any:
     return value
 
 
+# The shapes the Compose specification allows for the fields certkit reads; anything else
+# is refused here, with the file and service named, instead of failing later.
+_SHAPES: dict[str, tuple[type, ...]] = {
+    "volumes": (list,), "environment": (dict, list), "command": (str, list), "entrypoint": (str, list),
+    "build": (str, dict), "working_dir": (str,), "image": (str,),
+}
+
+
 def _normalise(name: str, raw: dict[str, Any], base_dir: Path, declared_in: Path) -> Service:
+    for key, shapes in _SHAPES.items():
+        value = raw.get(key)
+        if value is not None and not isinstance(value, shapes):
+            allowed = " or ".join({list: "a list", dict: "a mapping", str: "a string"}[t] for t in shapes)
+            raise ComposeError(f"{declared_in}: service {name!r}: `{key}` must be {allowed}, "
+                               f"not {type(value).__name__} {value!r}")
     service = Service(name)
     if raw.get("image") is not None:
         service.image = str(raw["image"])

@@ -23,6 +23,7 @@ _UNITS: dict[str, str] = {
     "y": "years", "yr": "years", "year": "years", "years": "years",
 }
 
+MAX_DAYS = 100 * 366  # far beyond any certificate; keeps date arithmetic from overflowing
 _PART = re.compile(r"\s*(\d+)\s*([a-zA-Z]+)\s*,?")
 
 
@@ -73,6 +74,11 @@ def parse_duration(text: str) -> Duration:
         raise UsageError(
             f"unknown duration {text!r}: use a number and a unit, e.g. 30d, 2w, 12h, 6 months, 1y"
         )
+    approx_days = (fields.get("years", 0) * 366 + fields.get("months", 0) * 31 + fields.get("weeks", 0) * 7
+                   + fields.get("days", 0) + fields.get("hours", 0) / 24 + fields.get("minutes", 0) / 1440
+                   + fields.get("seconds", 0) / 86400)
+    if approx_days > MAX_DAYS:
+        raise UsageError(f"duration {text!r} is too long: at most {MAX_DAYS // 366} years")
     delta = relativedelta(
         years=fields.get("years", 0), months=fields.get("months", 0), weeks=fields.get("weeks", 0),
         days=fields.get("days", 0), hours=fields.get("hours", 0), minutes=fields.get("minutes", 0),

@@ -86,9 +86,13 @@ def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
 
 
 def prune(state_dir: Path, keep: int) -> list[int]:
-    """Delete all but the ``keep`` newest generations (the live one always stays)."""
+    """Delete all but the ``keep`` newest generations.
+
+    The live one always stays, and so does generation 0, the set certkit first found:
+    the one way back to the files as they were before certkit ever changed them.
+    """
     live = live_number(state_dir)
-    existing = numbers(state_dir)
+    existing = [n for n in numbers(state_dir) if n != 0]
     doomed = [n for n in existing[:-keep] if n != live] if keep > 0 else [n for n in existing if n != live]
     for number in doomed:
         shutil.rmtree(folder(state_dir) / str(number), ignore_errors=True)
@@ -102,10 +106,12 @@ def rollback_target(state_dir: Path, to: int | None) -> int:
         if to not in existing:
             raise RollbackError(f"generation {to} does not exist (kept: {', '.join(map(str, existing)) or 'none'})")
         return to
-    older = [n for n in existing if live is not None and n < live]
+    if live is None:
+        raise RollbackError(f"{state_dir.parent}: certkit has not renewed anything here yet; nothing to roll back to")
+    older = [n for n in existing if n < live]
     if not older:
         raise RollbackError(
-            f"{state_dir}: no generation older than the live one ({live}) is kept; nothing to roll back to"
+            f"{state_dir.parent}: no generation older than the live one ({live}) is kept; nothing to roll back to"
         )
     return older[-1]
 

@@ -122,5 +122,6 @@ def same_public_key(a: PrivateKey | PublicKey, b: object) -> bool:
 
 
 def _short(exc: Exception) -> str:
+    """The first sentence of an exception's message (OpenSSL's run on for several lines)."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:120]
+    return text.split(". ")[0].rstrip(".")

@@ -24,8 +24,42 @@ def require_layout(root: Path, profile: Profile) -> None:
     )
 
 
+STATE_FOLDER = ".certkit"  # lock note, transactions, generations; the default CA store is inside
+CA_STORE_RECORD = "ca-store"  # the file name inside STATE_FOLDER  # where `renew --ca-store DIR` put the CA keys, for every later command
+
+
 def ca_store_path(root: Path, profile: Profile, override: Path | None) -> Path:
-    return override if override is not None else root / profile.ca_store
+    """The CA store: --ca-store when given, else the one a renewal recorded, else the profile's.
+
+    Remembering a --ca-store matters: a later `certkit renew` without it would otherwise not
+    find the CA keys and make a new root, and `certkit compose` would not know which
+    folder must never be mounted.
+    """
+    if override is not None:
+        return override
+    recorded = recorded_ca_store(root)
+    return recorded if recorded is not None else root / profile.ca_store
+
+
+def recorded_ca_store(root: Path) -> Path | None:
+    try:
+        text = (root / STATE_FOLDER / CA_STORE_RECORD).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not text:
+        return None
+    path = Path(text)
+    return path if path.is_absolute() else root / path
+
+
+def ca_store_record(root: Path, store: Path) -> bytes:
+    """The record of ``store``: relative to ``root`` when inside it, else absolute."""
+    real_root, real_store = os.path.realpath(root), os.path.realpath(store)
+    if os.path.commonpath([real_root, real_store]) == real_root:
+        text = os.path.relpath(real_store, real_root)
+    else:
+        text = real_store
+    return f"{text}\n".encode()
 
 
 def ignore_entry(root: Path, ca_store: Path) -> str | None:
@@ -39,5 +73,5 @@ def ignore_entry(root: Path, ca_store: Path) -> str | None:
     real_store = os.path.realpath(ca_store)
     if os.path.commonpath([real_root, real_store]) != real_root:
         return None
-    relative = Path(os.path.relpath(real_store, real_root)).parts[0]
+    relative = Path(os.path.relpath(real_store, real_root)).as_posix()
     return f"/{relative}/" if relative != "." else None

@@ -44,7 +44,7 @@ SUBJECT_ATTRIBUTES = ("C", "ST", "L", "O", "OU", "CN", "emailAddress")
 CURVES = ("P-256", "P-384", "P-521")
 _CERT_FIELDS = frozenset({
     "issuer", "ca", "path_length", "key", "subject", "validity", "key_usage", "extended_key_usage",
-    "sans", "cert_file", "key_file", "chain", "copies", "enabled",
+    "sans", "cert_file", "key_file", "chain", "copies", "enabled", "trust_hint",
 })
 
 
@@ -75,6 +75,7 @@ class CertSpec:
     key_file: str | None
     chain: tuple[str, ...]  # certificates appended after the leaf in cert_file
     copies: tuple[str, ...]
+    trust_hint: str = ""  # for a root: who must trust a new one, and how (shown when it changes)
 
     @property
     def self_signed(self) -> bool:
@@ -255,6 +256,7 @@ def _cert_spec(name: str, f: dict[str, Any]) -> CertSpec:
         key_file=key_file,
         chain=tuple(_str_list(f.get("chain", []), f"{where}.chain")),
         copies=tuple(_rel_path(c, f"{where}.copies") for c in _str_list(f.get("copies", []), f"{where}.copies")),
+        trust_hint=_str(f["trust_hint"], f"{where}.trust_hint") if "trust_hint" in f else "",
     )
 
 

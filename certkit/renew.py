@@ -19,14 +19,13 @@ from certkit.durations import Duration
 from certkit.errors import FilesystemError
 from certkit.issuance import build_certificate
 from certkit.keys import PrivateKey
-from certkit.layout import ca_store_path, ignore_entry, require_layout
+from certkit.layout import CA_STORE_RECORD, STATE_FOLDER, ca_store_path, ca_store_record, ignore_entry, require_layout
 from certkit.pem import to_pem
 from certkit.planning import CertState, Plan, ca_key_path, make_plan, read_state
 from certkit.profile import Profile
 from certkit.validation import validate_set
 
 
-STATE_FOLDER = ".certkit"  # lock, transactions, generations; the default CA store is inside
 DEFAULT_KEEP = 3
 
 
@@ -114,12 +113,16 @@ def renew(
     real_store = _real(store)
     for folder in sorted({w.target.parent for w in live}):
         storage.ensure_dir(folder, private=_real(folder) == real_store)
+    created_paths = frozenset(w.target for w in live if not os.path.lexists(w.target))
     snapshot = _generation_writes(profile, root, store, state_dir, live)
     generations.prepare_folders(snapshot)
+    if ca_store is not None:  # remembered, so later runs without --ca-store find the same keys
+        snapshot.append(transaction.Write(state_dir / CA_STORE_RECORD, ca_store_record(root, store), 0o600))
     transaction.run(state_dir, live + snapshot)
     generations.prune(state_dir, keep)
     changed_paths = {w.target for w in live}
-    return _result(root, profile, store, plan, states, certs, changed_paths, dry_run=False, written_ignores=written_ignores)
+    return _result(root, profile, store, plan, states, certs, changed_paths, dry_run=False,
+                   written_ignores=written_ignores, created_paths=created_paths)
 
 
 def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: Path | None = None) -> RollbackResult:
@@ -286,18 +289,21 @@ def _destination(fs_root: storage.Root, store: Path, path: str | Path) -> Path:
     return fs_root.resolve(relative)
 
 
-def _protect_store(root: Path, store: Path) -> list[str]:
-    written = []
+def _protect_store(root: Path, store: Path) -> list[tuple[str, str]]:
+    """Add the state folder and CA store to .dockerignore and .gitignore: [(file, created|updated)]."""
+    written: list[tuple[str, str]] = []
     entries = {f"/{STATE_FOLDER}/"}
     store_entry = ignore_entry(root, store)
-    if store_entry is not None:
-        entries.add(store_entry)
+    if store_entry is not None and not store_entry.startswith(f"/{STATE_FOLDER}/"):
+        entries.add(store_entry)  # a CA store elsewhere in the checkout (--ca-store)
     for name in (".dockerignore", ".gitignore"):
         target = storage.Root(root).resolve(name)
+        action = "updated" if target.exists() else "created"
+        changed = False
         for entry in sorted(entries):
-            if storage.ensure_line(target, entry, "certkit: CA private keys must never reach an image or a repository"):
-                if name not in written:
-                    written.append(name)
+            changed |= storage.ensure_line(target, entry, "certkit: CA private keys must never reach an image or a repository")
+        if changed:
+            written.append((name, action))
     return written
 
 
@@ -311,7 +317,8 @@ def _result(
     changed_paths: set[Path],
     *,
     dry_run: bool,
-    written_ignores: list[str],
+    written_ignores: list[tuple[str, str]],
+    created_paths: frozenset[Path] = frozenset(),
 ) -> RenewResult:
     files: list[FileOutcome] = []
 
@@ -322,8 +329,8 @@ def _result(
         except ValueError:
             return str(path)
 
-    for name in written_ignores:
-        files.append(FileOutcome(name, "ignore-file", "updated", reasons=["keeps the CA store out of images and git"]))
+    for name, ignore_action in written_ignores:
+        files.append(FileOutcome(name, "ignore-file", ignore_action, reasons=["keeps the CA store out of images and git"]))
     for decision in plan.decisions:
         spec = decision.spec
         state = states[spec.name]
@@ -341,6 +348,8 @@ def _result(
             if decision.new_key:
                 key_action = ("would create" if dry_run else "created")
                 reasons = [decision.key_reason]
+            elif state.key is None:
+                key_action, reasons = "missing", ["not needed yet: made when something must be signed"]
             else:
                 key_action, reasons = "kept", []
             kind = "ca-key" if spec.key_location == "ca-store" else "key"
@@ -352,7 +361,8 @@ def _result(
                 pending = decision.renew or (state.certs is not None and current != to_pem(state.certs))
                 copy_action = "would update" if pending else "kept"
             else:
-                copy_action = "updated" if _real(copy_path) in {_real(p) for p in changed_paths} else "kept"
+                real_copy = _real(copy_path)
+                copy_action = ("created" if real_copy in created_paths else "updated") if real_copy in changed_paths else "kept"
             files.append(FileOutcome(copy, "copy", copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"]))
     return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan)
 

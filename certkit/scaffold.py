@@ -42,6 +42,6 @@ def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: P
             storage.ensure_dir(target.parent)
             storage.atomic_write(target, render(template, **context).encode(), 0o644)
         readme = render("init/README.txt.j2", version=__version__, now=f"{now:%Y-%m-%d %H:%M} UTC",
-                        ca_store=profile.ca_store, directory=directory)
+                        ca_store=result.ca_store, directory=directory)
         storage.atomic_write(root.resolve("CERTKIT-README.txt"), readme.encode(), 0o644)
     return result

@@ -79,11 +79,14 @@ def problems(folder: Path) -> list[str]:
 
 
 def live_files(folder: Path) -> dict[str, str]:
-    """Hashes of the live set (not the .certkit bookkeeping, except the CA keys)."""
+    """Hashes of the live set: not the .certkit bookkeeping (except the CA keys), nor the
+    ignore files, which certkit completes before a renewal's transaction on purpose."""
     out = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
         if not path.is_file() or (rel.parts[0] == ".certkit" and rel.parts[:2] != (".certkit", "ca")):
+            continue
+        if str(rel) in (".dockerignore", ".gitignore"):
             continue
         out[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out

@@ -64,6 +64,21 @@ def test_bad_file_is_one_line_on_stderr(notary: Path, capsys: pytest.CaptureFixt
     assert path.read_bytes() == before
 
 
+@pytest.mark.parametrize(("body", "needle"), [
+    ("services:\n  server:\n    image: a\n    volumes: 7\n", "`volumes` must be a list, not int 7"),
+    ("services:\n  server:\n    image: a\n    environment: 5\n", "`environment` must be a mapping or a list"),
+    ("services:\n  server:\n    build: [1]\n", "`build` must be a string or a mapping"),
+])
+def test_wrongly_shaped_fields_are_one_line(notary: Path, capsys: pytest.CaptureFixture[str], body: str,
+                                            needle: str) -> None:
+    path = write(notary, "docker-compose.yml", body)
+    code, out, err = run(capsys, str(notary))
+    assert code == 15 and out == ""
+    assert err.count("\n") == 1 and needle in err and "service 'server'" in err
+    assert path.read_bytes() == body.encode()
+    assert not (notary / "docker-compose.override.yml").exists()
+
+
 def test_missing_container_dir_is_explained(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(notary, "docker-compose.yml", "services:\n  escrow:\n    image: notary:escrow\n"
                                         "    command: escrow -config=cmd/escrow/config.toml\n")
@@ -91,7 +106,7 @@ def test_renew_runs_the_compose_step_unless_told_not_to(notary: Path, capsys: py
         main(["renew", str(notary), "--no-compose"])
     out, err = capsys.readouterr()
     assert info.value.code == 0, err
-    assert "compose" not in out and not (notary / "docker-compose.override.yml").exists()
+    assert "compose: wrote" not in out and "--force-recreate server" not in out and not (notary / "docker-compose.override.yml").exists()
     with pytest.raises(SystemExit) as info:
         main(["renew", str(notary), "--force", "--json"])
     out, err = capsys.readouterr()

@@ -144,6 +144,11 @@ def test_every_step_every_fault(layout: Path, tmp_path: Path) -> None:
 
 
 def random_kills(layout: Path, tmp_path: Path, runs: int) -> dict[str, int]:
+    """Kill renewals at random moments: half over the whole run, half over its writing phase.
+
+    Most of a run is start-up and key generation; the writing phase (first file-system
+    step to exit) is short, so uniform kills alone would rarely land in it.
+    """
     before = live_files(layout)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("CERTKIT_FAILPOINT", None)
@@ -152,6 +157,11 @@ def random_kills(layout: Path, tmp_path: Path, runs: int) -> dict[str, int]:
     start = time.monotonic()
     assert certkit(timing, *renew_args()).returncode == 0
     duration = time.monotonic() - start
+    shutil.rmtree(timing)
+    shutil.copytree(layout, timing, symlinks=True)
+    start = time.monotonic()
+    assert certkit(timing, *renew_args(), failpoint="kill:1").returncode == -signal.SIGKILL
+    first_write = time.monotonic() - start
     rng = random.Random()
     stats = {"killed": 0, "finished": 0, "old": 0, "new": 0}
     for index in range(runs):
@@ -159,7 +169,11 @@ def random_kills(layout: Path, tmp_path: Path, runs: int) -> dict[str, int]:
         shutil.copytree(layout, work, symlinks=True)
         process = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(work)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        time.sleep(rng.uniform(0, duration * 1.1))  # the moment of the kill, not a readiness wait
+        if index % 2:
+            delay = rng.uniform(0, duration * 1.1)
+        else:
+            delay = rng.uniform(max(0.0, first_write - 0.05), duration + 0.05)
+        time.sleep(delay)  # the moment of the kill, not a readiness wait
         process.send_signal(signal.SIGKILL)
         code = process.wait()
         stats["killed" if code == -signal.SIGKILL else "finished"] += 1

@@ -33,3 +33,10 @@ def test_parse(text: str, expected: datetime) -> None:
 def test_rejects(text: str) -> None:
     with pytest.raises(UsageError, match="unknown duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "10000y", "101y", "99999999999999999s"])
+def test_rejects_absurd_lengths(text: str) -> None:
+    with pytest.raises(UsageError, match="too long"):
+        parse_duration(text)
+    assert parse_duration("100y").after(T0).year == 2127

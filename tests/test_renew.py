@@ -188,3 +188,21 @@ sans = ["DNS:notary.internal", "DNS:localhost"]
     # Same intermediate signs it; the root and intermediate are untouched.
     assert snapshot(fresh_layout)["fixtures/intermediate-ca.crt"] == before["fixtures/intermediate-ca.crt"]
     reg.verify_directly_issued_by(leaf(fresh_layout, "fixtures/intermediate-ca.crt"))
+
+
+def test_ca_store_elsewhere_is_remembered(fresh_layout: Path, tmp_path: Path) -> None:
+    """After `renew --ca-store DIR`, later runs without the option use DIR: no new root."""
+    store = fresh_layout / "fixtures" / "ca-keys"  # a bad place, but the user chose it
+    (fresh_layout / ".certkit" / "ca").rename(store)
+    code, out, err = run("renew", str(fresh_layout), "--ca-store", str(store), "--within", "800d", "--json")
+    assert code == 0, err
+    root_before = (fresh_layout / "fixtures/root-ca.crt").read_bytes()
+    # Both ignore files name the store itself, not its top folder (which would hide fixtures/).
+    assert "/fixtures/ca-keys/" in (fresh_layout / ".dockerignore").read_text().splitlines()
+    assert "/fixtures/" not in (fresh_layout / ".dockerignore").read_text().splitlines()
+    code, out, err = run("renew", str(fresh_layout), "--force", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (fresh_layout / "fixtures/root-ca.crt").read_bytes() != root_before  # re-issued (--force)...
+    assert not any("new root" in n for n in data["notices"])  # ...with the same key: clients keep trusting
+    assert not (fresh_layout / ".certkit/ca").exists()

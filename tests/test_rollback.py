@@ -54,19 +54,36 @@ def test_generation_zero_is_the_set_certkit_found(reference_copy: Path) -> None:
     assert code == 0, out
     after = live_files(reference_copy)
     # Every file of the checkout is back; only the CA keys certkit created stay (nothing is lost).
-    assert {k: v for k, v in after.items() if not k.startswith(".certkit/") and k not in (".dockerignore", ".gitignore")} == original
+    assert {k: v for k, v in after.items() if not k.startswith(".certkit/")} == original
 
 
 def test_keep_prunes_old_generations(fresh_layout: Path) -> None:
     for _ in range(4):
         renew(fresh_layout, load_profile(), NOW, parse_duration("0"), force=True, keep=2)
     code, out = invoke("rollback", str(fresh_layout), "--list", "--json")
-    assert json.loads(out) == {"live": 5, "generations": [4, 5]}
+    assert json.loads(out) == {"live": 5, "generations": [4, 5]}  # init found nothing: no generation 0
+
+
+def test_generation_zero_survives_pruning(reference_copy: Path) -> None:
+    original = live_files(reference_copy)
+    for _ in range(4):
+        renew(reference_copy, load_profile(), NOW, parse_duration("0"), force=True, keep=2)
+    code, out = invoke("rollback", str(reference_copy), "--list", "--json")
+    assert json.loads(out) == {"live": 4, "generations": [0, 3, 4]}
+    assert invoke("rollback", str(reference_copy), "--to", "0")[0] == 0
+    after = live_files(reference_copy)
+    assert {k: v for k, v in after.items() if not k.startswith(".certkit/")} == original
 
 
 def test_nothing_to_roll_back_to(fresh_layout: Path) -> None:
     code, out = invoke("rollback", str(fresh_layout))
     assert code == 19
     assert "no generation older than the live one" in out
+    never = fresh_layout.parent / "never"
+    never.mkdir()
+    (never / "fixtures").mkdir()
+    (never / "fixtures/root-ca.crt").write_bytes((fresh_layout / "fixtures/root-ca.crt").read_bytes())
+    code, out = invoke("rollback", str(never))
+    assert code == 19 and "has not renewed anything here yet" in out
     code, out = invoke("rollback", str(fresh_layout), "--to", "7")
     assert code == 19 and "generation 7 does not exist" in out

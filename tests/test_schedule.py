@@ -94,10 +94,12 @@ def test_cron_line_refuses_out_of_range_times(tmp_path: Path, minute: int, hour:
         schedule.cron_line(schedule.job([CERTKIT], tmp_path), minute=minute, hour=hour)
 
 
-def test_cli_requires_a_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(capsys, "schedule", str(tmp_path))
+@pytest.mark.parametrize("modes", [(), ("--cron", "--systemd")])
+def test_cli_requires_exactly_one_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str], modes: tuple[str, ...]) -> None:
+    code, out, err = _cli(capsys, "schedule", *modes, str(tmp_path))
     assert code == 2 and out == ""
-    assert err == "certkit: error: choose --cron (print a crontab line) or --systemd (write unit files)\n"
+    assert err == "certkit: error: choose one of --cron (print a crontab line) or --systemd (write unit files)\n"
+    assert list(tmp_path.iterdir()) == []  # no unit file written
 
 
 def test_cli_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,10 +72,11 @@ def cli(debug: bool) -> None:
     \b
     certkit init DIR            make a fresh Notary certificate set in DIR
     certkit renew [NOTARY_DIR]  renew what is due in a Notary checkout
+    certkit rollback [DIR]      switch back to an earlier generation
     certkit check-expiry PATH   check expiry, chains and hostnames (cron, CI)
     certkit compose [DIR]       make compose mount the renewed files
-    certkit trust [NOTARY_DIR]  make Docker and the notary client trust the root
-    certkit schedule            print a cron line or write systemd units
+    certkit trust [DIR]         make the Docker CLI and notary client trust the root
+    certkit schedule [DIR]      renew daily from cron or a systemd timer
     """
     _State.debug = debug or os.environ.get("CERTKIT_DEBUG") == "1"
 

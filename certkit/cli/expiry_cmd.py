@@ -91,7 +91,6 @@ def check_expiry_command(ctx: click.Context, paths: tuple[Path, ...], endpoints:
 def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | None, warn: Duration,
          crit: Duration, at: datetime | None, fmt: str, output: Path | None, quiet: bool, timeout: float,
          color: bool | None) -> int:
-    from certkit.endpoints import fetch_chain, parse_address
     from certkit.expiry import Checker, Note, Thresholds
     from certkit.notary_config import find_layout_root, notary_notes
     from certkit.reporting import JsonReport, NagiosReport, PrometheusReport, Report, Summary, TableReport
@@ -99,11 +98,15 @@ def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | 
     now = at if at is not None else options.utc_now()
     if warn.after(now) < crit.after(now):
         raise UsageError(f"--warn {warn} is shorter than --crit {crit}; the warning window must include the critical one")
-    for address in endpoints:
-        parse_address(address)  # a usage error before anything is fetched
-    if not paths and not endpoints:
+    served = []
+    if endpoints:  # ssl and socket only for the runs that connect (cron checks of files stay lighter)
+        from certkit.endpoints import fetch_chain, parse_address
+
+        for address in endpoints:
+            parse_address(address)  # a usage error before anything is fetched
+        served = [fetch_chain(address, servername=servername, timeout=timeout) for address in endpoints]
+    elif not paths:
         paths = (Path("."),)
-    served = [fetch_chain(address, servername=servername, timeout=timeout) for address in endpoints]
 
     notes: dict[str, list[Note]] = {}
     shown: dict[str, str] = {}

@@ -25,13 +25,14 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
     """Switch NOTARY_DIR back to an earlier generation, all files at once.
 
     Every renewal keeps the complete set it made as a generation (renew --keep, default 3),
-    plus generation 0, the set certkit first found. Services read TLS files at start:
-    restart them afterwards.
+    and generation 0, the set certkit first found, is always kept. Services read TLS files
+    at start: restart them afterwards.
     """
     from certkit import generations
     from certkit.lock import renewal_lock
     from certkit.profile import load_profile
-    from certkit.renew import STATE_FOLDER, rollback
+    from certkit.layout import STATE_FOLDER
+    from certkit.renew import rollback
 
     state_dir = notary_dir / STATE_FOLDER
     if list_only:

@@ -17,9 +17,8 @@ if TYPE_CHECKING:
 
 @click.command("schedule")
 @options.notary_dir_argument
-@click.option("--cron", "mode", flag_value="cron", help="Print a crontab line (user crontab format).")
-@click.option("--systemd", "mode", flag_value="systemd",
-              help="Write certkit-renew.service and certkit-renew.timer into --output-dir.")
+@click.option("--cron", is_flag=True, help="Print a crontab line (user crontab format).")
+@click.option("--systemd", is_flag=True, help="Write certkit-renew.service and certkit-renew.timer into --output-dir.")
 @click.option("--minute", type=click.IntRange(0, 59), default=None,
               help="cron: the minute to run at. Default: random (spreads hosts over the hour).")
 @click.option("--hour", type=click.IntRange(0, 23), default=3, show_default=True, help="cron: the hour to run at.")
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
               help="systemd: the timer's RandomizedDelaySec= window.")
 @click.option("--certkit-path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The certkit executable the job runs. Default: this certkit (absolute path).")
-def schedule_command(notary_dir: Path, mode: str | None, minute: int | None, hour: int, seed: int | None,
+def schedule_command(notary_dir: Path, cron: bool, systemd: bool, minute: int | None, hour: int, seed: int | None,
                      output_dir: Path, on_calendar: str, randomized_delay: Duration,
                      certkit_path: Path | None) -> None:
     """Renew NOTARY_DIR daily: print a crontab line or write systemd units.
@@ -50,8 +49,9 @@ def schedule_command(notary_dir: Path, mode: str | None, minute: int | None, hou
     from certkit import schedule
     from certkit.errors import UsageError
 
-    if mode is None:
-        raise UsageError("choose --cron (print a crontab line) or --systemd (write unit files)")
+    if cron == systemd:
+        raise UsageError("choose one of --cron (print a crontab line) or --systemd (write unit files)")
+    mode = "cron" if cron else "systemd"
     command = [os.path.abspath(certkit_path)] if certkit_path is not None else certkit_command()
     planned = schedule.job(command, notary_dir)
     if mode == "cron":
