@@ -334,13 +334,14 @@ _SHAPES: dict[str, tuple[type, ...]] = {
     "volumes": (list,), "environment": (dict, list), "command": (str, list), "entrypoint": (str, list),
     "build": (str, dict), "working_dir": (str,), "image": (str,),
 }
+_SHAPE_NAMES: dict[type, str] = {list: "a list", dict: "a mapping", str: "a string"}
 
 
 def _normalise(name: str, raw: dict[str, Any], base_dir: Path, declared_in: Path) -> Service:
     for key, shapes in _SHAPES.items():
         value = raw.get(key)
         if value is not None and not isinstance(value, shapes):
-            allowed = " or ".join({list: "a list", dict: "a mapping", str: "a string"}[t] for t in shapes)
+            allowed = " or ".join(_SHAPE_NAMES[t] for t in shapes)
             raise ComposeError(f"{declared_in}: service {name!r}: `{key}` must be {allowed}, "
                                f"not {type(value).__name__} {value!r}")
     service = Service(name)
