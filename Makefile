@@ -32,6 +32,7 @@ demo: venv
 
 test: venv deps
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m mypy
 
 test-slow: venv deps
 	$(BIN)/python -m pytest -q -m slow
