@@ -25,8 +25,8 @@ from typing import Iterable, Iterator, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from certkit import keys as keymod
 from certkit.durations import Duration
 
 # Larger than any real bundle (Mozilla's CA bundle is ~220 KB); a bigger file is read no
@@ -252,15 +252,7 @@ def load_public_of_private_key(data: bytes, where: str) -> object:
 
 
 def same_key(public: object, cert: x509.Certificate) -> bool:
-    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
-    theirs = cert.public_key()
-    if not isinstance(public, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey,
-                               ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-        return False
-    if not isinstance(theirs, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey,
-                               ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-        return False
-    return public.public_bytes(serialization.Encoding.DER, fmt) == theirs.public_bytes(serialization.Encoding.DER, fmt)
+    return keymod.same_public_key(public, cert.public_key())
 
 
 def paired_key_paths(cert_path: str) -> list[str]:

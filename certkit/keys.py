@@ -113,12 +113,17 @@ def describe(key: PrivateKey | PublicKey | object) -> str:
     return type(key).__name__
 
 
-def same_public_key(a: PrivateKey | PublicKey, b: object) -> bool:
-    pa = a.public_key() if isinstance(a, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)) else a
-    if not isinstance(b, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
-        return False
-    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
-    return pa.public_bytes(serialization.Encoding.DER, fmt) == b.public_bytes(serialization.Encoding.DER, fmt)
+def same_public_key(a: object, b: object) -> bool:
+    """True when ``a`` and ``b`` (private or public keys, any type) hold the same public key."""
+    def spki(key: object) -> bytes | None:
+        public = key.public_key() if hasattr(key, "private_bytes") else key  # type: ignore[attr-defined]
+        if not hasattr(public, "public_bytes"):
+            return None
+        der: bytes = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return der
+
+    mine = spki(a)
+    return mine is not None and mine == spki(b)
 
 
 def _short(exc: Exception) -> str:

@@ -7,11 +7,13 @@ fsynced, then renamed over the destination with os.replace, and the folder fsync
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
 import signal
 from pathlib import Path
+from typing import IO, Iterator
 
 from certkit.errors import FilesystemError
 
@@ -80,6 +82,34 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
             pass
         raise
     fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: int) -> Iterator[IO[str]]:
+    """Stream text into ``path`` atomically: a temporary file in the same folder with exactly
+    ``mode``, fsynced, renamed over ``path`` when the block ends without an exception."""
+    folder = path.parent
+    temp = folder / f".{path.name}.certkit-{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except OSError as exc:
+        raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        replace(temp, path)
+    except BaseException as exc:
+        try:
+            temp.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        raise
+    fsync_dir(folder)
 
 
 def write_new(path: Path, data: bytes, mode: int) -> None:

@@ -201,14 +201,14 @@ def test_forked_children_do_not_keep_the_lock(tmp_path: Path) -> None:
         "with renewal_lock(Path(sys.argv[1]), wait=False):\n"
         "    child = os.fork()\n"
         "    if child == 0:\n"
+        "        print('child', os.getpid(), flush=True)  # Python runs here after the at-fork hooks\n"
         "        time.sleep(60)\n"
         "        os._exit(0)\n"
-        "    print(child, flush=True)\n"
         "    time.sleep(60)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
-    child_pid = int(parent.stdout.readline())
+    child_pid = int(parent.stdout.readline().split()[1])  # the child is past fork: its hook has run
     try:
         parent.send_signal(signal.SIGKILL)
         parent.wait()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import sys
 from contextlib import contextmanager
 from datetime import datetime
@@ -159,30 +157,10 @@ def _destination(output: Path | None) -> Iterator[IO[str]]:
     if output is None:
         yield _stdout()
         return
-    from certkit.storage import fsync_dir
+    from certkit.storage import atomic_writer
 
-    folder = output.parent if str(output.parent) else Path(".")
-    temp = folder / f".{output.name}.certkit-{secrets.token_hex(4)}.tmp"
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise CertkitError(f"{output}: cannot write ({exc.strerror or exc})") from exc
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, output)
-    except BaseException as exc:
-        try:
-            temp.unlink()
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise CertkitError(f"{output}: cannot write ({exc.strerror or exc})") from exc
-        raise
-    fsync_dir(folder)
+    with atomic_writer(output, 0o644) as handle:
+        yield handle
 
 
 def _stdout() -> IO[str]:
