@@ -160,6 +160,9 @@ class ComposeOutcome:
     tls_services: list[str]  # every service that reads TLS files
     command: str  # the exact `docker compose ... up -d --force-recreate` line
     notes: list[str]
+    # What apply() worked out, kept so that apply_after_renew need not parse the files again.
+    services: list[str] = field(default_factory=list, repr=False)
+    analyses: dict[str, ServiceAnalysis] = field(default_factory=dict, repr=False)
 
     @property
     def changed(self) -> bool:
@@ -598,6 +601,7 @@ def apply(directory: Path, files: Iterable[Path], options: Options, *, in_place:
     return ComposeOutcome(
         project.directory, paths, "in-place" if in_place else "override", mounts, written, backups, diff, dry_run,
         restart, tls_services, up_command(project.directory, command_files, restart or tls_services), notes,
+        list(project.services), analyses,
     )
 
 
@@ -614,11 +618,9 @@ def apply_after_renew(root: Path, profile: Profile, *, renewed: Iterable[str] = 
     outcome = apply(root, (), options)
     changed = {os.path.realpath(root / p) for p in renewed}
     if changed:
-        paths, _ = select_files(root)
-        project = load_project(paths, project_env(root, options.environ))
-        readers = {n for n, a in analyse(project, options).items()
+        readers = {n for n, a in outcome.analyses.items()
                    if any(r.host_path and os.path.realpath(r.host_path) in changed for r in a.reads)}
-        outcome.restart = [n for n in project.services if n in readers or n in outcome.restart]
+        outcome.restart = [n for n in outcome.services if n in readers or n in outcome.restart]
         outcome.command = up_command(root, [], outcome.restart or outcome.tls_services)
     # Notary ships docker-compose.postgresql.yml and docker-compose.rethink.yml besides the
     # default file; renew handles the default one only, so name the others.

@@ -96,6 +96,7 @@ def renew(
         return _result(root, profile, store, plan, states, {}, set(), dry_run=True, written_ignores=[])
 
     fs_root = storage.Root(root)
+    _probe_used_keys(plan, states, root)
     new_keys = _generate_keys(plan)
     certs, keys = _issue(profile, plan, states, new_keys, now)
     validate_set(profile, certs, keys, now)
@@ -218,6 +219,23 @@ def _tighten_key_modes(states: dict[str, CertState], root: Path, dry_run: bool) 
             notices.append(f"{shown}: private key was mode {mode:04o}, readable by others; "
                            + ("would set 0600" if dry_run else "set to 0600"))
     return notices
+
+
+def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> None:
+    """A probe signature with every existing key this renewal relies on: the reused keys of
+    re-issued certificates and their issuers' keys (a damaged key loads fine unvalidated)."""
+    used: set[str] = set()
+    for decision in plan.decisions:
+        if decision.renew:
+            if not decision.new_key:
+                used.add(decision.name)
+            if not decision.spec.self_signed:
+                used.add(decision.spec.issuer)
+    for name in sorted(used):
+        state = states[name]
+        if state.key is not None and state.key_path is not None:
+            shown = str(state.key_path.relative_to(root)) if _inside(state.key_path, root) else str(state.key_path)
+            keymod.check_signs(state.key, shown)
 
 
 def _generate_keys(plan: Plan) -> dict[str, PrivateKey]:
