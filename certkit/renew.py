@@ -107,6 +107,7 @@ def renew(
     # a read-only folder fails with nothing changed.
     live = [transaction.Write(_destination(fs_root, store, path), data, mode) for path, data, mode in writes]
     for folder in sorted({w.target.parent for w in live} | {state_dir}):
+        storage.refuse_shared_folder(folder)
         storage.probe_writable(folder)
     # Before any key reaches the disk: keep the state folder and CA store out of images and git.
     written_ignores = _protect_store(root, store)
@@ -143,6 +144,7 @@ def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: P
             raise FilesystemError(f"{real}: generation {target} names a file outside {root}; refusing to write it")
         writes.append(transaction.Write(real, item.data, item.mode))
     for folder in sorted({w.target.parent for w in writes}):
+        storage.refuse_shared_folder(folder)
         storage.probe_writable(folder)
         storage.ensure_dir(folder, private=_real(folder) == _real(store))
     transaction.run(state_dir, [*writes, generations.live_marker(state_dir, target)])

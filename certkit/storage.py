@@ -164,13 +164,39 @@ def fsync_dir(folder: Path) -> None:
 
 
 def ensure_dir(path: Path, mode: int = 0o755, private: bool = False) -> None:
-    """Create ``path`` (and parents); a private folder is forced to 0700."""
+    """Create ``path`` and missing parents with exactly ``mode`` (whatever the umask: a
+    group-writable folder would be refused by the next renewal); a private folder is
+    forced to 0700 even when it exists."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE if private else mode)
+        for folder in reversed(missing):
+            folder.mkdir(mode=mode)
+            os.chmod(folder, mode)
         if private:
             os.chmod(path, PRIVATE_DIR_MODE)
+    except FileExistsError:
+        pass  # created meanwhile by someone else: the checks before writing still apply
     except OSError as exc:
         raise FilesystemError(f"{path}: cannot create folder ({exc.strerror or exc})") from exc
+
+
+def refuse_shared_folder(folder: Path) -> None:
+    """Refuse a folder that others may write: they could swap a key or plant a symlink
+    between certkit's checks and its renames (the sticky bit does not help: the files are ours)."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    mode = existing.stat().st_mode & 0o777
+    if mode & 0o022:
+        who = "everyone" if mode & 0o002 else "its group"
+        raise FilesystemError(
+            f"{existing}: writable by {who} (mode {mode:04o}); someone else could replace the keys certkit "
+            f"writes there: `chmod go-w {existing}` first"
+        )
 
 
 def probe_writable(folder: Path) -> None:

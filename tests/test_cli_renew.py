@@ -161,3 +161,35 @@ def test_help_documents_exit_codes() -> None:
     renew_help = certkit("renew", "--help").stdout
     for option in ("--within", "--force", "--rotate-keys", "--dry-run", "--json", "--profile", "--ca-store"):
         assert option in renew_help
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775])
+def test_folder_writable_by_others_is_refused(fresh_layout: Path, mode: int) -> None:
+    (fresh_layout / "fixtures").chmod(mode)
+    before = snapshot(fresh_layout)
+    result = certkit("renew", str(fresh_layout), "--force")
+    assert_one_line_error(result, 13, "fixtures", f"mode {mode:04o}", "chmod go-w")
+    assert snapshot(fresh_layout) == before
+
+
+def test_fixtures_folder_symlinked_elsewhere_is_refused(fresh_layout: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (fresh_layout / "fixtures").rename(elsewhere)
+    (fresh_layout / "fixtures").symlink_to(elsewhere)
+    before = snapshot(elsewhere)
+    result = certkit("renew", str(fresh_layout), "--force")
+    assert_one_line_error(result, 13, "outside", "symlink")
+    assert snapshot(elsewhere) == before
+
+
+def test_key_symlink_leaving_the_folder_is_refused(fresh_layout: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.key"
+    key = fresh_layout / "fixtures/notary-server.key"
+    outside.write_bytes(key.read_bytes())
+    outside.chmod(0o600)
+    key.unlink()
+    key.symlink_to(outside)
+    before = outside.read_bytes()
+    result = certkit("renew", str(fresh_layout), "--force", "--rotate-keys")
+    assert_one_line_error(result, 13, "outside", "symlink")
+    assert outside.read_bytes() == before

@@ -206,3 +206,18 @@ def test_ca_store_elsewhere_is_remembered(fresh_layout: Path, tmp_path: Path) ->
     assert (fresh_layout / "fixtures/root-ca.crt").read_bytes() != root_before  # re-issued (--force)...
     assert not any("new root" in n for n in data["notices"])  # ...with the same key: clients keep trusting
     assert not (fresh_layout / ".certkit/ca").exists()
+
+
+def test_folders_certkit_creates_ignore_the_umask(tmp_path: Path) -> None:
+    """Under umask 002 (Debian/Ubuntu user groups) init must not make group-writable folders,
+    which the next renewal would refuse."""
+    old = os.umask(0o002)
+    try:
+        from certkit.scaffold import init_layout
+
+        init_layout(tmp_path / "n", load_profile(), NOW)
+    finally:
+        os.umask(old)
+    for folder in [tmp_path / "n", *(p for p in (tmp_path / "n").rglob("*") if p.is_dir())]:
+        assert stat.S_IMODE(folder.stat().st_mode) & 0o022 == 0, folder
+    assert renew(tmp_path / "n", load_profile(), NOW, parse_duration("0"), force=True).changed
