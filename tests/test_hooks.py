@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,7 +10,6 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from certkit.cli import main
 from certkit.cli.lifecycle_options import hook_options, wait_options
 from certkit.durations import parse_duration
 from certkit.errors import HookError, NotALayoutError
@@ -31,20 +29,9 @@ from certkit.renew import RenewResult, renew
 NOW = datetime.now(timezone.utc)
 
 
-@pytest.fixture(scope="module")
-def initialized(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("hooks") / "notary"
-    with pytest.raises(SystemExit) as exit_info:
-        main(["init", str(folder)])
-    assert exit_info.value.code == 0
-    return folder
-
-
 @pytest.fixture
-def layout(initialized: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "notary"
-    shutil.copytree(initialized, copy, symlinks=True)
-    return copy
+def layout(fresh_layout: Path) -> Path:
+    return fresh_layout
 
 
 def _renewal(folder: Path, *, force: bool) -> RenewResult:

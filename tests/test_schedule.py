@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from certkit import schedule
-from certkit.cli import _COMMANDS, main
+from certkit.cli import _COMMANDS
+from tests.cli_helpers import run_cli
 from certkit.cli.schedule_cmd import certkit_command
 from certkit.errors import NotALayoutError, UsageError
 
@@ -20,12 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 CERTKIT = str(Path(sys.executable).with_name("certkit"))  # the venv's console script
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 1), out, err
+_cli = run_cli
 
 
 def _parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:

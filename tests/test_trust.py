@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certkit.cli import main
+from tests.cli_helpers import run_cli
 from certkit.errors import ClientConfigError, FilesystemError, MaterialError, UsageError
 from certkit.trust import (
     DEFAULT_SERVER,
@@ -41,13 +41,10 @@ def always(host: str, port: int) -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
-def initialized(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("trust") / "notary"
-    with pytest.raises(SystemExit) as exit_info:
-        main(["init", str(folder)])
-    assert exit_info.value.code == 0
-    return folder
+@pytest.fixture
+def initialized(fresh_layout_template: Path) -> Path:
+    """The session's `certkit init` layout; trust only reads it."""
+    return fresh_layout_template
 
 
 @pytest.fixture
@@ -64,12 +61,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 1), out, err
+_cli = run_cli
 
 
 # --- the server URL -------------------------------------------------------------------------
