@@ -28,6 +28,32 @@ STATE_FOLDER = ".certkit"  # lock note, transactions, generations; the default C
 CA_STORE_RECORD = "ca-store"  # the file name inside STATE_FOLDER  # where `renew --ca-store DIR` put the CA keys, for every later command
 
 
+CONTAINER_DIRS_RECORD = "container-dirs"  # `--container-dir` answers (JSON: service -> folder; "" = any service)
+MAX_RECORD_BYTES = 64 * 1024
+
+
+def recorded_container_dirs(root: Path) -> dict[str, str]:
+    """The remembered --container-dir answers; a record that is not certkit's shape is ignored."""
+    import json
+
+    try:
+        with (root / STATE_FOLDER / CONTAINER_DIRS_RECORD).open("rb") as handle:
+            data = json.loads(handle.read(MAX_RECORD_BYTES))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    # Only absolute container folders: the record is input like any other file in the checkout.
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and v.startswith("/")
+            and "\n" not in v and "\n" not in k}
+
+
+def container_dirs_record(container_dirs: dict[str, str]) -> bytes:
+    import json
+
+    return (json.dumps(dict(sorted(container_dirs.items())), indent=2) + "\n").encode()
+
+
 def ca_store_path(root: Path, profile: Profile, override: Path | None) -> Path:
     """The CA store: --ca-store when given, else the one a renewal recorded, else the profile's.
 
