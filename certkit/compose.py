@@ -137,6 +137,11 @@ class CheckReport:
         return not self.problems and not any(r.problems for r in self.rows)
 
 
+DISCOVERED = "discovered"  # no -f: the folder's default file and its override, as `docker compose` finds them
+GIVEN = "given"  # -f FILE ...
+FROM_ENV = "COMPOSE_FILE"  # the COMPOSE_FILE variable (the shell's, or the folder's .env)
+
+
 @dataclass
 class ComposeOutcome:
     directory: Path
@@ -155,6 +160,8 @@ class ComposeOutcome:
     services: list[str] = field(default_factory=list, repr=False)
     analyses: dict[str, ServiceAnalysis] = field(default_factory=dict, repr=False)
     compose_file_env: str | None = field(default=None, repr=False)  # COMPOSE_FILE=... the command needs
+    pending: dict[Path, tuple[str, str]] = field(default_factory=dict, repr=False)  # path -> (old, new) text
+    selection: str = field(default=DISCOVERED, repr=False)  # how the files were chosen: see select_files
 
     @property
     def changed(self) -> bool:
@@ -172,11 +179,6 @@ class Options:
 
 
 # -- choosing files ------------------------------------------------------------------------------
-
-DISCOVERED = "discovered"  # no -f: the folder's default file and its override, as `docker compose` finds them
-GIVEN = "given"  # -f FILE ...
-FROM_ENV = "COMPOSE_FILE"  # the COMPOSE_FILE variable (the shell's, or the folder's .env)
-
 
 def select_files(directory: Path, files: Iterable[Path] = (),
                  environ: Mapping[str, str] | None = None) -> tuple[list[Path], str]:
@@ -581,6 +583,14 @@ def apply(directory: Path, files: Iterable[Path], options: Options, *, in_place:
     Default: (re)write certkit's override next to the base file.  ``in_place``: edit the files
     themselves (round-trip, see compose_edit).  A second run changes nothing.
     """
+    outcome = prepare(directory, files, options, in_place=in_place)
+    if not dry_run:
+        write(outcome)
+    return outcome
+
+
+def prepare(directory: Path, files: Iterable[Path], options: Options, *, in_place: bool = False) -> ComposeOutcome:
+    """Everything :func:`apply` works out, with the new file contents held in memory (a dry run)."""
     paths, how = select_files(directory, files, options.environ)
     options = with_recorded_dirs(directory, options)
     texts = {p: _read_text(p) for p in paths}
@@ -623,47 +633,70 @@ def apply(directory: Path, files: Iterable[Path], options: Options, *, in_place:
             notes.append(f"COMPOSE_FILE does not list {target.name}, so Compose would not load it: "
                          f"set {compose_file_env} (in the shell or the folder's .env)")
     diff = "".join(_diff(p, old, new, project.directory) for p, (old, new) in outputs.items())
-    written: list[Path] = []
-    backups: list[Path] = []
-    if outputs and not dry_run:
-        written, backups = _write(outputs, project.directory, backup=in_place)
     # Only a changed mount needs a recreate; unchanged files mean the containers already have them.
     restart = [n for n in project.services if outputs and any(m.service == n for m in mounts)]
     return ComposeOutcome(
-        project.directory, paths, "in-place" if in_place else "override", mounts, written, backups, diff, dry_run,
+        project.directory, paths, "in-place" if in_place else "override", mounts, [], [], diff, True,
         restart, tls_services, up_command(project.directory, command_files, restart or tls_services, compose_file_env),
-        notes, list(project.services), analyses, compose_file_env,
+        notes, list(project.services), analyses, compose_file_env, outputs, how,
     )
+
+
+def write(outcome: ComposeOutcome) -> None:
+    """Write what :func:`prepare` worked out (atomically, backups first in place mode)."""
+    if outcome.pending:
+        outcome.written, outcome.backups = _write(outcome.pending, outcome.directory,
+                                                  backup=outcome.mode == "in-place")
+    outcome.dry_run = False
 
 
 def apply_after_renew(root: Path, profile: Profile, *, renewed: Iterable[str] = (), ca_store: Path | None = None,
                       environ: Mapping[str, str] | None = None,
                       container_dirs: Mapping[str, str] | None = None) -> list[ComposeOutcome]:
-    """The compose step of `certkit renew`, for every project of :func:`renew_projects`.
+    """The compose step of `certkit renew` in one go: :func:`prepare_after_renew`, then :func:`finish_after_renew`."""
+    outcomes = prepare_after_renew(root, profile, ca_store=ca_store, environ=environ, container_dirs=container_dirs)
+    return finish_after_renew(root, outcomes, renewed=renewed, container_dirs=container_dirs)
 
-    A project whose services read nothing the profile manages is left alone.  ``renewed`` are
-    the paths (relative to ``root``) the renewal changed; services reading them are listed for a
-    restart too, since Notary reads its TLS files only at start.  ``container_dirs`` given here
-    are remembered for the folder once every project was handled with them.
+
+def prepare_after_renew(root: Path, profile: Profile, *, ca_store: Path | None = None,
+                        environ: Mapping[str, str] | None = None,
+                        container_dirs: Mapping[str, str] | None = None) -> list[ComposeOutcome]:
+    """The compose step of `certkit renew`, worked out and not written, for every project of
+    :func:`renew_projects` (a project whose services read nothing the profile manages is left out).
+
+    renew calls it before it writes a single file, so a compose file or Dockerfile certkit cannot
+    handle stops the run with nothing changed, instead of after the certificates were replaced.
     """
     env = dict(os.environ) if environ is None else dict(environ)
     options = Options(profile, ca_store, dict(container_dirs or {}), env)
     managed = _managed_paths(root, profile)
-    changed = {os.path.realpath(root / p) for p in renewed}
     outcomes: list[ComposeOutcome] = []
-    projects = renew_projects(root, env)
-    for index, files in enumerate(projects):
-        given = files if index or project_env(root, env).get("COMPOSE_FILE", "").strip() else ()
-        if index and not _uses(load(root, given, options)[1], managed):
+    for index, files in enumerate(renew_projects(root, env)):
+        # The first project is the one `docker compose` finds by itself (discovery or COMPOSE_FILE).
+        outcome = prepare(root, files if index else (), options)
+        if index and not _uses(outcome.analyses, managed):
             continue  # another compose file of the folder that does not use the renewed set
-        outcome = apply(root, given, options)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def finish_after_renew(root: Path, outcomes: list[ComposeOutcome], *, renewed: Iterable[str] = (),
+                       container_dirs: Mapping[str, str] | None = None) -> list[ComposeOutcome]:
+    """Write the prepared compose step, and name the services to recreate.
+
+    ``renewed`` are the paths (relative to ``root``) the renewal changed; services reading them
+    are listed for a restart too, since Notary reads its TLS files only at start.
+    ``container_dirs`` given to this run are remembered for the folder.
+    """
+    changed = {os.path.realpath(root / p) for p in renewed}
+    for outcome in outcomes:
+        write(outcome)
         if changed:
             readers = {n for n, a in outcome.analyses.items()
                        if any(r.host_path and os.path.realpath(r.host_path) in changed for r in a.reads)}
             outcome.restart = [n for n in outcome.services if n in readers or n in outcome.restart]
-            outcome.command = up_command(root, _command_files(outcome, given), outcome.restart or outcome.tls_services,
+            outcome.command = up_command(root, _command_files(outcome), outcome.restart or outcome.tls_services,
                                          outcome.compose_file_env)
-        outcomes.append(outcome)
     if container_dirs:
         remember_container_dirs(root, container_dirs)
     return outcomes
@@ -673,9 +706,9 @@ def _uses(analyses: Mapping[str, ServiceAnalysis], paths: set[str]) -> bool:
     return any(r.host_path and os.path.realpath(r.host_path) in paths for a in analyses.values() for r in a.reads)
 
 
-def _command_files(outcome: ComposeOutcome, given: Iterable[Path]) -> list[Path]:
-    if not list(given) or outcome.compose_file_env:
-        return []
+def _command_files(outcome: ComposeOutcome) -> list[Path]:
+    if outcome.selection != GIVEN:
+        return []  # discovered, or COMPOSE_FILE: `docker compose` finds the same files by itself
     files = [p for p in outcome.files if not _read_text(p).startswith(OVERRIDE_MARKER)]
     overrides = [p for p in [*outcome.files, *outcome.written] if p not in files]
     return [*files, *dict.fromkeys(overrides)]

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from cryptography import x509
 
@@ -70,8 +71,13 @@ def renew(
     ca_store: Path | None = None,
     require_notary_layout: bool = True,
     keep: int = DEFAULT_KEEP,
+    before_write: Callable[[], None] | None = None,
 ) -> RenewResult:
-    """Renew what is due; the caller holds the renewal lock (certkit.lock) when not dry_run."""
+    """Renew what is due; the caller holds the renewal lock (certkit.lock) when not dry_run.
+
+    ``before_write`` runs once the new set is built and validated and before the first write,
+    only when something will be written; an error it raises leaves every file as it was.
+    """
     if require_notary_layout:
         require_layout(root, profile)
     store = ca_store_path(root, profile, ca_store)
@@ -103,6 +109,8 @@ def renew(
     writes = _files_to_write(profile, plan, states, certs, new_keys, root, store)
     if not writes:
         return _result(root, profile, store, plan, states, certs, set(), dry_run=False, written_ignores=[])
+    if before_write is not None:
+        before_write()
     # Resolve and probe every destination before the first write, so a symlink escape or
     # a read-only folder fails with nothing changed.
     live = [transaction.Write(_destination(fs_root, store, path), data, mode) for path, data, mode in writes]

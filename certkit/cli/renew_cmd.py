@@ -63,10 +63,21 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     compose_error: list[Exception | None] = [None]
 
     def attempt() -> RenewResult:
+        prepared: list[ComposeOutcome] = []
+
+        def prepare_compose() -> None:
+            # Before the first write: a compose file or Dockerfile certkit cannot handle stops the
+            # run with nothing changed, instead of after the certificates were replaced.
+            prepared.extend(_prepare_compose(notary_dir, profile, ca_store, answers))
+
+        with_compose = not no_compose
         result = renew(notary_dir, profile, options.utc_now(), within, force=force, rotate_keys=rotate_keys,
-                       dry_run=dry_run, ca_store=ca_store, keep=keep)
-        if not (dry_run or no_compose or not result.changed):
-            compose[0], compose_error[0] = _compose_step(notary_dir, profile, result, ca_store, answers)
+                       dry_run=dry_run, ca_store=ca_store, keep=keep,
+                       before_write=prepare_compose if with_compose else None)
+        if with_compose and dry_run and result.renewed:
+            prepare_compose()  # a dry run predicts a compose failure too
+        if prepared and result.changed:
+            compose[0], compose_error[0] = _finish_compose(notary_dir, prepared, result, answers)
         return result
 
     hooks = HookSet(pre=pre_hook, post=post_hook, deploy=deploy_hook)
@@ -89,20 +100,27 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     ctx.exit(run.exit_code)
 
 
-def _compose_step(notary_dir: Path, profile: Profile, result: RenewResult, ca_store: Path | None,
-                  container_dirs: dict[str, str]) -> tuple[list[ComposeOutcome], Exception | None]:
+def _prepare_compose(notary_dir: Path, profile: Profile, ca_store: Path | None,
+                     container_dirs: dict[str, str]) -> list[ComposeOutcome]:
     """Renewed files reach compose containers only through mounts: see certkit.compose."""
     import os
 
-    from certkit.compose import apply_after_renew
+    from certkit.compose import prepare_after_renew
+
+    return prepare_after_renew(notary_dir, profile, ca_store=ca_store, environ=dict(os.environ),
+                               container_dirs=container_dirs)
+
+
+def _finish_compose(notary_dir: Path, prepared: list[ComposeOutcome], result: RenewResult,
+                    container_dirs: dict[str, str]) -> tuple[list[ComposeOutcome], Exception | None]:
+    from certkit.compose import finish_after_renew
     from certkit.errors import CertkitError
 
     renewed = [f.path for f in result.files if f.action in ("created", "renewed", "updated")]
     try:
-        return apply_after_renew(notary_dir, profile, renewed=renewed, ca_store=ca_store,
-                                 environ=dict(os.environ), container_dirs=container_dirs), None
+        return finish_after_renew(notary_dir, prepared, renewed=renewed, container_dirs=container_dirs), None
     except CertkitError as exc:  # the renewal is done: show it, then this error with its own exit code
-        return [], type(exc)(f"the certificates were renewed, but the compose step failed: {exc} "
+        return [], type(exc)(f"the certificates were renewed, but writing the compose override failed: {exc} "
                              "(fix it, then run `certkit compose`)")
 
 
