@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping
 from certkit import layout, storage
 from certkit.dockerfiles import Copy, ImageFacts, read_image
 from certkit.compose_files import (
+    MAX_COMPOSE_BYTES,
     OVERRIDE_FILES,
     OVERRIDE_MARKER,
     ComposeFile,
@@ -41,6 +42,7 @@ from certkit.compose_files import (
     project_env,
 )
 from certkit.errors import ComposeError
+from certkit.readers import MIB, read_regular
 from certkit.profile import Profile
 
 if sys.version_info >= (3, 11):
@@ -240,9 +242,8 @@ def renew_projects(directory: Path, environ: Mapping[str, str]) -> list[list[Pat
 def _looks_like_compose(path: Path) -> bool:
     """A top-level ``services:`` key: compose files have one; codecov.yml, CI configs and the like do not."""
     try:
-        with path.open("rb") as handle:
-            head = handle.read(1 << 20)
-    except OSError:
+        head = read_regular(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")
+    except ComposeError:
         return False
     return re.search(rb"(?m)^services\s*:", head) is not None
 
@@ -363,17 +364,17 @@ def _read_config(config: FileRead, analysis: ServiceAnalysis, add: Any) -> None:
     if config.host_path is None:
         analysis.notes.append(f"{config.container_path}: comes from the image; certkit cannot read it")
         return
-    if not config.host_path.is_file():
+    if not os.path.lexists(config.host_path):
         analysis.notes.append(f"{config.container_path}: the host file {config.host_path} does not exist")
         return
     try:
-        raw = config.host_path.read_bytes()
+        raw = read_regular(config.host_path, MIB, ComposeError, "config")
         data: Any
         if config.host_path.suffix == ".toml":
             data = tomllib.loads(raw.decode("utf-8"))
         else:
             data = json.loads(raw)
-    except (OSError, ValueError) as exc:
+    except (ComposeError, ValueError) as exc:
         analysis.notes.append(f"{config.host_path}: cannot read it as a config ({exc}); its TLS paths are unknown")
         return
     folder = str(PurePosixPath(config.container_path).parent)
@@ -603,7 +604,7 @@ def prepare(directory: Path, files: Iterable[Path], options: Options, *, in_plac
     analyses = analyse(project, options)
     mounts = plan(project, analyses, options)
     tls_services = [n for n, a in analyses.items() if a.reads_tls]
-    notes: list[str] = []
+    notes = [f"{name}: {note}" for name, analysis in analyses.items() for note in analysis.notes]
     if in_place:
         from certkit.compose_edit import edit_files
 
@@ -751,20 +752,46 @@ def _override_target(base_files: list[Path], paths: list[Path], discovered: bool
 
 
 def render_override(project: Project, mounts: list[PlannedMount], base_files: list[Path]) -> str:
+    """certkit's override for ``mounts``, checked by parsing it back before anyone writes it.
+
+    Text from the checkout (file names, paths from configs) reaches the file only as YAML scalars
+    or as one-line comments with every line break escaped: a path in a config file must never be
+    able to add YAML of its own (say, `privileged: true`) to a file Compose loads.
+    """
     from certkit.templates import render
 
     services = []
+    expected: dict[str, list[dict[str, Any]]] = {}
     for name in project.services:
         own = sorted((m for m in mounts if m.service == name), key=lambda m: m.target)
         if own:
             services.append({"name": yaml_scalar(name), "mounts": [{
                 "source": yaml_scalar(compose_text(relative_text(m.source, project.directory))),
                 "target": yaml_scalar(compose_text(m.target)),
-                "reason": m.reason,
-                "serves": _serves_text(m),
+                "reason": comment_text(m.reason),
+                "serves": comment_text(_serves_text(m)),
             } for m in own]})
-    return render("compose/override.yml.j2", marker=OVERRIDE_MARKER,
-                  sources=[relative_text(p, project.directory).removeprefix("./") for p in base_files], services=services)
+            expected[name] = [{"type": "bind", "source": compose_text(relative_text(m.source, project.directory)),
+                               "target": compose_text(m.target), "read_only": True} for m in own]
+    text = render("compose/override.yml.j2", marker=OVERRIDE_MARKER, services=services,
+                  sources=[comment_text(relative_text(p, project.directory).removeprefix("./")) for p in base_files])
+    _check_override(text, expected, project.directory)
+    return text
+
+
+def comment_text(text: str) -> str:
+    """``text`` for a one-line YAML comment: every line break or control character escaped."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def _check_override(text: str, expected: dict[str, list[dict[str, Any]]], directory: Path) -> None:
+    from certkit.compose_files import parse_yaml, plain
+
+    data = plain(parse_yaml(text, directory / "docker-compose.override.yml"))
+    actual = {name: body.get("volumes") for name, body in (data.get("services") or {}).items()}
+    if set(data) != {"services"} or actual != expected or any(set(b) != {"volumes"} for b in data["services"].values()):
+        raise ComposeError("internal: the override certkit rendered does not parse back to exactly the planned "
+                           "mounts; nothing was written (please report this with --debug)")
 
 
 def _serves_text(mount: PlannedMount) -> str:
@@ -803,11 +830,7 @@ def _verify(paths: list[Path], texts: dict[Path, str], env: Mapping[str, str], o
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_bytes().decode("utf-8")
-    except IsADirectoryError:
-        raise ComposeError(f"{path}: is a folder, not a compose file") from None
-    except OSError as exc:
-        raise ComposeError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        return read_regular(path, MAX_COMPOSE_BYTES, ComposeError, "compose file").decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ComposeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 

@@ -22,12 +22,18 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from certkit.errors import ComposeError
+from certkit.readers import MIB, read_regular
 
 # compose-go cli/options.go: DefaultFileNames and DefaultOverrideFileNames, in order of
 # preference.  Compose loads the first base file found and then the first override found.
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 OVERRIDE_FILES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
                   "docker-compose.override.yaml")
+
+MAX_COMPOSE_BYTES = 4 * MIB  # far above any real compose file; a bigger one is not read
+# Expanded YAML nodes allowed per compose file: aliases make a "billion laughs" file tiny on disk
+# and enormous once expanded, which would hang renew while it holds the renewal lock.
+MAX_NODES = 200_000
 
 # The first line of every override certkit writes; certkit regenerates only files that carry it.
 OVERRIDE_MARKER = "# certkit-compose-override"
@@ -86,7 +92,9 @@ def discover(directory: Path) -> list[Path]:
 
     Unlike Compose, certkit does not climb to parent folders: it works on the Notary folder given.
     """
-    base = [directory / name for name in DEFAULT_FILES if (directory / name).is_file()]
+    # lexists, not is_file: a FIFO or dangling link under a default name is found, then refused by
+    # the reader with the reason, instead of "no compose file".
+    base = [directory / name for name in DEFAULT_FILES if os.path.lexists(directory / name)]
     if not base:
         return []
     overrides = [directory / name for name in OVERRIDE_FILES if (directory / name).is_file()]
@@ -104,12 +112,7 @@ def override_path_for(base: Path) -> Path:
 def read_compose_file(path: Path, text: str | None = None) -> ComposeFile:
     """Read and parse one compose file, refusing anything Docker Compose would also refuse."""
     if text is None:
-        try:
-            raw = path.read_bytes()
-        except IsADirectoryError:
-            raise ComposeError(f"{path}: is a folder, not a compose file") from None
-        except OSError as exc:
-            raise ComposeError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raw = read_regular(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -235,8 +238,9 @@ def project_env(directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """Variables Compose substitutes: the ``.env`` file of the project folder, then the shell's (which win)."""
     values: dict[str, str] = {}
     dotenv = directory / ".env"
-    if dotenv.is_file():
-        for line in dotenv.read_text(encoding="utf-8", errors="replace").splitlines():
+    if os.path.lexists(dotenv):
+        text = read_regular(dotenv, MIB, ComposeError, ".env file").decode("utf-8", errors="replace")
+        for line in text.splitlines():
             line = line.strip()
             if not line or line.startswith("#") or "=" not in line:
                 continue
@@ -326,7 +330,11 @@ def _load_service(compose_file: ComposeFile, name: str, body: Any, base_dir: Pat
     if (compose_file.path, name) in seen:
         raise ComposeError(f"{compose_file.path}: service {name!r}: `extends` loops back to itself")
     resets, overrides = _merge_tags(body)
-    raw = {k: v for k, v in plain(body or {}).items() if k not in resets}
+    try:
+        expanded = plain(body or {})
+    except ComposeError as exc:
+        raise ComposeError(f"{compose_file.path}: service {name!r}: {exc}") from None
+    raw = {k: v for k, v in expanded.items() if k not in resets}
     raw = _interpolated(raw, env, f"{compose_file.path}: service {name!r}")
     service = _normalise(name, raw, base_dir, compose_file.path)
     service.resets, service.overrides = resets, overrides
@@ -370,12 +378,20 @@ def _merge_tags(body: Any) -> tuple[set[str], set[str]]:
     return resets, overrides
 
 
-def plain(node: Any) -> Any:
-    """ruamel's round-trip objects as plain dicts/lists/strings (merge keys ``<<`` resolved)."""
+def plain(node: Any, budget: list[int] | None = None) -> Any:
+    """ruamel's round-trip objects as plain dicts/lists/strings (merge keys ``<<`` resolved).
+
+    Aliases are expanded, at most MAX_NODES nodes in all: past that the file is refused.
+    """
+    budget = [MAX_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ComposeError(f"more than {MAX_NODES} YAML nodes once aliases are expanded (an alias bomb?); "
+                           "certkit does not read such a file")
     if hasattr(node, "items"):
-        return {str(k): plain(v) for k, v in node.items()}
+        return {str(k): plain(v, budget) for k, v in node.items()}
     if isinstance(node, (list, tuple)):
-        return [plain(v) for v in node]
+        return [plain(v, budget) for v in node]
     if node is None or isinstance(node, (bool, int, float)):
         return node
     return str(node)

@@ -26,8 +26,9 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping
 
 from certkit.errors import ComposeError
+from certkit.readers import MIB, read_regular
 
-MAX_DOCKERFILE_BYTES = 1 << 20  # Dockerfiles are small; a bigger "Dockerfile" is not one
+MAX_DOCKERFILE_BYTES = MIB  # Dockerfiles are small; a bigger "Dockerfile" is not one
 
 
 @dataclass(frozen=True)
@@ -83,17 +84,9 @@ def read_image(dockerfile: Path, context: Path, *, target: str | None = None,
 
 
 def _read(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_DOCKERFILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ComposeError(f"{path}: the Dockerfile named under `build:` does not exist") from None
-    except IsADirectoryError:
-        raise ComposeError(f"{path}: is a folder; `build.dockerfile` must name a file") from None
-    except OSError as exc:
-        raise ComposeError(f"{path}: cannot read the Dockerfile ({exc.strerror or exc})") from exc
-    if len(data) > MAX_DOCKERFILE_BYTES:
-        raise ComposeError(f"{path}: larger than {MAX_DOCKERFILE_BYTES // 1024} KiB; not a Dockerfile certkit reads")
+    if not os.path.lexists(path):
+        raise ComposeError(f"{path}: the Dockerfile named under `build:` does not exist")
+    data = read_regular(path, MAX_DOCKERFILE_BYTES, ComposeError, "Dockerfile")
     return data.decode("utf-8", errors="replace")
 
 

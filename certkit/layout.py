@@ -36,10 +36,15 @@ def recorded_container_dirs(root: Path) -> dict[str, str]:
     """The remembered --container-dir answers; a record that is not certkit's shape is ignored."""
     import json
 
+    from certkit.errors import CertkitError
+    from certkit.readers import read_regular
+
+    path = root / STATE_FOLDER / CONTAINER_DIRS_RECORD
+    if not os.path.lexists(path):
+        return {}
     try:
-        with (root / STATE_FOLDER / CONTAINER_DIRS_RECORD).open("rb") as handle:
-            data = json.loads(handle.read(MAX_RECORD_BYTES))
-    except (OSError, ValueError):
+        data = json.loads(read_regular(path, MAX_RECORD_BYTES, CertkitError, "record"))
+    except (CertkitError, ValueError):
         return {}
     if not isinstance(data, dict):
         return {}
