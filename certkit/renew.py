@@ -20,7 +20,16 @@ from certkit.durations import Duration
 from certkit.errors import FilesystemError
 from certkit.issuance import build_certificate
 from certkit.keys import PrivateKey
-from certkit.layout import CA_STORE_RECORD, STATE_FOLDER, ca_store_path, ca_store_record, ignore_entry, require_layout
+from certkit.layout import (
+    CA_STORE_RECORD,
+    STATE_FOLDER,
+    ca_store_path,
+    ca_store_record,
+    check_ignore_files,
+    check_paths,
+    ignore_entry,
+    require_layout,
+)
 from certkit.pem import to_pem
 from certkit.planning import CertState, Plan, ca_key_path, make_plan, read_state
 from certkit.profile import Profile
@@ -83,6 +92,8 @@ def renew(
     store = ca_store_path(root, profile, ca_store)
     if store.exists() and store.is_symlink():
         raise FilesystemError(f"{store}: the CA store is a symlink; make it a real folder (mode 0700)")
+    check_paths(root, profile, store, store_given=ca_store is not None)
+    check_ignore_files(root, store, _ignore_entries(root, store))
     state_dir = root / STATE_FOLDER
     notices: list[str] = []
     if dry_run:
@@ -317,13 +328,19 @@ def _destination(fs_root: storage.Root, store: Path, path: str | Path) -> Path:
     return fs_root.resolve(relative)
 
 
-def _protect_store(root: Path, store: Path) -> list[tuple[str, str]]:
-    """Add the state folder and CA store to .dockerignore and .gitignore: [(file, created|updated)]."""
-    written: list[tuple[str, str]] = []
+def _ignore_entries(root: Path, store: Path) -> list[str]:
+    """The .dockerignore/.gitignore lines that keep the state folder and the CA store out."""
     entries = {f"/{STATE_FOLDER}/"}
     store_entry = ignore_entry(root, store)
     if store_entry is not None and not store_entry.startswith(f"/{STATE_FOLDER}/"):
         entries.add(store_entry)  # a CA store elsewhere in the checkout (--ca-store)
+    return sorted(entries)
+
+
+def _protect_store(root: Path, store: Path) -> list[tuple[str, str]]:
+    """Add the state folder and CA store to .dockerignore and .gitignore: [(file, created|updated)]."""
+    written: list[tuple[str, str]] = []
+    entries = _ignore_entries(root, store)
     for name in (".dockerignore", ".gitignore"):
         target = storage.Root(root).resolve(name)
         action = "updated" if target.exists() else "created"

@@ -93,3 +93,49 @@ def test_huge_compose_file_is_refused(notary: Path) -> None:
         handle.truncate(5 * 1024 * 1024)  # sparse: cheap on disk, over the 4 MiB cap
     result = certkit("compose", str(notary))
     assert_one_line_error(result, 15, "docker-compose.yml", "over certkit's limit of 4 MiB")
+
+
+# -- the CA store can never land where compose mounts, docker builds or git commits it --------------------
+
+@pytest.mark.parametrize("body, needle", [
+    ('[certificates.notary-server]\ncert_file = ".dockerignore"\n', "names a file git or docker reads"),
+    ('[certificates.notary-server]\nkey_file = ".gitignore"\n', "names a file git or docker reads"),
+    ('[certificates.notary-server]\nkey_file = ".git/hooks/pre-commit"\n', "names a file git or docker reads"),
+    ('[certificates.notary-server]\nkey_file = ".certkit/ca/root-ca.key"\n', "inside certkit's state folder or the CA store"),
+    ('ca_store = "."\n', "the CA store would be the checkout itself"),
+    ('ca_store = "fixtures/ca"\n', "shares the folder fixtures/ with the certificates"),
+])
+def test_profile_cannot_defeat_the_ca_key_protection(reference_copy: Path, tmp_path: Path, body: str,
+                                                     needle: str) -> None:
+    profile = write(tmp_path, "evil.toml", 'extends = "notary"\n' + body)
+    before = snapshot(reference_copy)
+    result = certkit("renew", "--profile", str(profile), "--no-compose", str(reference_copy))
+    assert_one_line_error(result, 11, needle)
+    assert snapshot(reference_copy) == before and not (reference_copy / ".certkit").exists()
+
+
+def test_ca_store_option_inside_a_mounted_folder_is_refused(reference_copy: Path) -> None:
+    before = snapshot(reference_copy)
+    result = certkit("renew", "--ca-store", str(reference_copy / "fixtures/ca"), str(reference_copy))
+    assert_one_line_error(result, 2, "--ca-store", "shares the folder fixtures/")
+    assert snapshot(reference_copy) == before
+
+
+@pytest.mark.parametrize("name, lines", [
+    (".dockerignore", "/.certkit/\n!/.certkit/ca/\n"),
+    (".gitignore", "/.certkit/\n!/.certkit/\n"),
+])
+def test_an_ignore_file_that_re_includes_the_store_is_refused(reference_copy: Path, name: str, lines: str) -> None:
+    write(reference_copy, name, lines)
+    before = snapshot(reference_copy)
+    result = certkit("renew", "--no-compose", str(reference_copy))
+    assert_one_line_error(result, 13, name, "re-includes the CA store .certkit/ca/")
+    assert snapshot(reference_copy) == before and not (reference_copy / ".certkit").exists()
+
+
+def test_an_ignore_file_that_only_half_excludes_gets_certkits_line(reference_copy: Path) -> None:
+    """git cannot re-include below an excluded folder: appending /.certkit/ at the end is enough there."""
+    write(reference_copy, ".gitignore", "/.certkit/*\n!/.certkit/ca/\n")
+    result = certkit("renew", "--no-compose", str(reference_copy))
+    assert result.returncode == 0, result.stderr
+    assert (reference_copy / ".gitignore").read_text().splitlines()[-1] == "/.certkit/"
