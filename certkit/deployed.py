@@ -31,6 +31,9 @@ from certkit.profile import Profile
 _COMPOSE_SUFFIXES = (".yml", ".yaml")
 _SERVICES_KEY = re.compile(rb"^services\s*:", re.MULTILINE)
 _OVERRIDE = re.compile(r"(^|\.)override\.ya?ml$")
+# What analysing a compose file can raise: certkit's ComposeError for anything it refuses, and
+# OSError/ValueError from a folder or file that changes under it; none may stop the check.
+_ANALYSIS_ERRORS = (CertkitError, OSError, ValueError)
 
 
 @dataclass
@@ -106,7 +109,7 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
         label = " + ".join(f.name for f in files)
         try:
             project = load_project(files, project_env(root, environ))
-        except CertkitError as exc:
+        except _ANALYSIS_ERRORS as exc:
             deployment.notes.append(f"{label}: not analysed ({_one_line(exc)}); files only it uses are listed as unused")
             continue
         for name, service in project.services.items():
@@ -115,7 +118,7 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
             options = compose.Options(profile=profile, environ=environ)
             try:
                 analyses = compose.analyse(single, options)
-            except CertkitError as exc:
+            except _ANALYSIS_ERRORS as exc:
                 dockerfile = service.dockerfile.name if service.dockerfile is not None else None
                 if dockerfile not in compose.KNOWN_DOCKERFILES:
                     failed.setdefault(f"service {name}: not analysed ({_one_line(exc)})", []).append(label)
@@ -126,7 +129,7 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
                                           container_dirs={name: compose.KNOWN_DOCKERFILES[dockerfile]})
                 try:
                     analyses = compose.analyse(single, options)
-                except CertkitError as again:
+                except _ANALYSIS_ERRORS as again:
                     failed.setdefault(f"service {name}: not analysed ({_one_line(again)})", []).append(label)
                     continue
             for read in analyses[name].reads:
