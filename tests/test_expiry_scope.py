@@ -154,6 +154,15 @@ def test_renewed_checkout_passes_from_the_shell_and_from_the_scheduled_jobs(
     assert (systemd.returncode, systemd.stdout) == (0, ""), systemd.stdout + systemd.stderr
 
 
+def test_the_fixtures_folder_of_a_checkout_is_scoped_too(renewed_checkout: Path) -> None:
+    result = certkit("check-expiry", "fixtures", cwd=renewed_checkout)
+    assert result.returncode == 0, result.stdout
+    rows = _rows(result.stdout, "fixtures")
+    assert rows["notary-server.crt"].startswith("OK")
+    compatibility = [p for p in rows if p.startswith("compatibility/")]
+    assert len(compatibility) == 1 and rows[compatibility[0]].startswith("UNUSED")
+
+
 def test_all_judges_the_test_fixtures_again(renewed_checkout: Path) -> None:
     result = certkit("check-expiry", "--all", ".", cwd=renewed_checkout)
     assert result.returncode == 2, result.stdout
