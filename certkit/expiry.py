@@ -411,6 +411,8 @@ class Checker:
             try:
                 child = os.stat(path)
             except OSError as exc:
+                if self.exclude and self.exclude.match(child_relative, is_dir=False):
+                    continue  # an excluded broken link or loop is not reported either
                 if exc.errno == errno.ELOOP:
                     yield Finding("file", path, None, None, None,
                                   [Reason("unreadable", Status.UNKNOWN, "symlink loop: the link never reaches a file")])

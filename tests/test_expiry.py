@@ -361,3 +361,17 @@ def test_vcs_folders_are_not_walked(tmp_path: Path, ca: Issued) -> None:
     make_leaf("old.example", ca, *around(NOW, expires_in=timedelta(days=-9))).write(tmp_path / ".git" / "old.crt")
     make_leaf("svc.example", ca, *around(NOW, expires_in=timedelta(days=90))).write(tmp_path / "svc.crt")
     assert [os.path.basename(f.path) for f in run([tmp_path])] == ["svc.crt"]
+
+
+def test_exclude_skips_files_folders_and_broken_links(tmp_path: Path, ca: Issued) -> None:
+    """--exclude matches below the folder argument; a folder argument's own name does not count."""
+    expired = make_leaf("old.example", ca, *around(NOW, expires_in=timedelta(days=-1)))
+    expired.write(tmp_path / "keep" / "live.crt")
+    expired.write(tmp_path / "testdata" / "a" / "old.crt")
+    expired.write(tmp_path / "keep" / "old.der.crt")
+    (tmp_path / "keep" / "gone.crt").symlink_to(tmp_path / "nowhere.crt")
+    everything = by_path(run([tmp_path]))
+    assert {key for key in everything} == {("live.crt", 0), ("old.crt", 0), ("old.der.crt", 0), ("gone.crt", None)}
+    kept = by_path(run([tmp_path], exclude=("testdata/", "*.der.crt", "keep/gone.crt")))
+    assert list(kept) == [("live.crt", 0)]
+    assert kept[("live.crt", 0)].status is Status.CRITICAL
