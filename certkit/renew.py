@@ -238,14 +238,16 @@ def key_mode(path: Path | None) -> int:
 
 
 def _loose_keys(states: dict[str, CertState]) -> list[tuple[Path, int]]:
-    """Private keys readable (or writable) beyond their owner and a reading group: [(path, mode)]."""
+    """Private keys readable (or writable) beyond their owner, or beyond a reading group for a
+    leaf key (see key_mode): [(path, mode)]."""
     loose = []
     for state in states.values():
         path = state.key_path
         if path is None or path.is_symlink() or not path.is_file():
             continue
         mode = path.stat().st_mode & 0o777
-        if mode & 0o077 not in (0, 0o040):
+        group_may_read = state.spec.key_location == "file"  # never a CA key
+        if mode & 0o077 not in ((0, 0o040) if group_may_read else (0,)):
             loose.append((path, mode))
     return loose
 
@@ -292,6 +294,9 @@ def _owner_notes(profile: Profile, plan: Plan, states: dict[str, CertState], roo
             notes.append(f"{shown}: {keeps} its owner {safety.user_name(st.st_uid)} and group "
                          f"{safety.group_name(st.st_gid)}, mode {mode:04o}: the container that reads it "
                          "must run as that user (or that group, with mode 0640)")
+        elif mode & 0o040:
+            notes.append(f"{shown}: {keeps} mode {mode:04o} and group {safety.group_name(st.st_gid)}: "
+                         "that group's members and containers may read it")
         elif spec.key_owner_hint:
             notes.append(f"{shown}: owned by {safety.user_name(st.st_uid)}, group {safety.group_name(st.st_gid)}, "
                          f"mode {mode:04o}; {spec.key_owner_hint}")
@@ -371,7 +376,8 @@ def _files_to_write(
         # The key goes first: a crash between the two leaves a new key beside a
         # certificate that no longer matches it, which the next run detects and re-issues.
         if decision.renew and spec.name in new_keys and state.key_path is not None:
-            writes.append((state.key_path, keymod.to_pem(new_keys[spec.name]), key_mode(state.key_path)))
+            mode = key_mode(state.key_path) if spec.key_location == "file" else storage.KEY_MODE
+            writes.append((state.key_path, keymod.to_pem(new_keys[spec.name]), mode))
         cert_pem = to_pem(certs[spec.name])
         if decision.renew:
             writes.append((spec.cert_file, cert_pem, storage.CERT_MODE))
