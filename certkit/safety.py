@@ -47,6 +47,12 @@ class _Findings:
     chmod: list[str] = field(default_factory=list)  # paths for `chmod go-w`
     chown: list[str] = field(default_factory=list)  # paths for `chown RUNNER`
     run_as_root: bool = False
+    private: dict[tuple[int, int], bool] = field(default_factory=dict)  # (gid, owner): one pass over passwd each
+
+    def private_group(self, gid: int, owner: int) -> bool:
+        if (gid, owner) not in self.private:
+            self.private[(gid, owner)] = private_group(gid, owner)
+        return self.private[(gid, owner)]
 
     def add(self, why: str, shown: str) -> None:
         self.problems.setdefault(why, []).append(shown)
@@ -150,7 +156,7 @@ def _check_entry(found: _Findings, path: Path, *, key: bool) -> None:
     if mode & 0o002:
         found.add("writable by everyone", f"{shown} ({mode:04o})")
         found.chmod.append(command_path)
-    elif mode & 0o020 and not private_group(st.st_gid, owner):
+    elif mode & 0o020 and not found.private_group(st.st_gid, owner):
         found.add(f"writable by {_group_why(st.st_gid, owner)}", f"{shown} ({mode:04o})")
         found.chmod.append(command_path)
 
