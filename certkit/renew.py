@@ -526,3 +526,36 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
+
+
+def remember_nothing_due(root: Path, profile: Profile, result: RenewResult, profile_id: str,
+                         profile_file: Path | None = None, *, compose: bool = True) -> bool:
+    """Record the state a successful real run left, for certkit.fastpath (the cron case).
+
+    Written only when the whole set is present and the record differs from the one on disk,
+    so a run with nothing due changes no byte.  Returns whether it wrote.
+    """
+    from certkit import fastpath
+
+    not_afters = [f.not_after for f in result.files if f.kind == "certificate"]
+    if result.dry_run or not not_afters or any(n is None for n in not_afters):
+        return False
+    absolute = Path(os.path.abspath(root))
+    files: list[Path] = []
+    for spec in profile.certificates:
+        files += [absolute / rel for rel in (spec.cert_file, spec.key_file, *spec.copies) if rel]
+        if spec.ca:
+            files.append(Path(os.path.abspath(ca_key_path(result.ca_store, spec))))
+    if profile_file is not None:
+        files.append(Path(os.path.abspath(profile_file)))
+    earliest = min(n for n in not_afters if n is not None)
+    data = fastpath.record(profile_id, Path(os.path.abspath(result.ca_store)), files, absolute, earliest,
+                           compose=compose)
+    target = absolute / STATE_FOLDER / fastpath.RECORD
+    if storage.read_bytes(target) == data or not (absolute / STATE_FOLDER).is_dir():
+        return False
+    try:
+        fastpath.write_record(target, data)
+    except OSError:
+        return False  # only a cache: the next run takes the full path
+    return True

@@ -10,9 +10,10 @@ import click
 
 from certkit.cli import lifecycle_options, options
 from certkit.durations import Duration
-from certkit.profile import load_profile
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from certkit.compose import ComposeOutcome
     from certkit.profile import Profile
     from certkit.renew import RenewResult
@@ -57,10 +58,19 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     them all); a group-writable clone made under umask 002 with your private group is
     fine. A replaced file keeps its owner and group.
     """
+    if not (force or rotate_keys or dry_run or as_json or pre_hook or deploy_hook or post_hook or container_dirs):
+        # The cron case: decided from certkit's record of the last run, before anything heavy is imported.
+        earliest = _nothing_due(notary_dir, profile_source, ca_store, within, compose=not no_compose)
+        if earliest is not None:
+            click.echo(f"nothing is due: the earliest certificate expires {earliest:%Y-%m-%d %H:%M} UTC, "
+                       f"beyond --within {within}; no file changed")
+            return
     from certkit.hooks import HookSet, run_with_hooks
     from certkit.layout import require_layout
     from certkit.lock import renewal_lock
-    from certkit.renew import renew
+    from certkit.profile import load_profile
+    from certkit.renew import remember_nothing_due, renew
+
 
     profile = load_profile(profile_source)
     answers = options.parse_container_dirs(container_dirs)
@@ -79,9 +89,12 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
         result = renew(notary_dir, profile, options.utc_now(), within, force=force, rotate_keys=rotate_keys,
                        dry_run=dry_run, ca_store=ca_store, keep=keep,
                        before_write=prepare_compose if with_compose else None)
-        if with_compose and dry_run and result.renewed:
-            prepare_compose()  # a dry run predicts a compose failure too
-        if prepared and result.changed:
+        if with_compose and not prepared:
+            # Nothing renewed, but the services must still see the set: files regenerated some other
+            # way (Notary's script) stay baked into the images until an override mounts them.
+            # A dry run predicts a compose failure the same way.
+            prepare_compose()
+        if prepared and not dry_run:
             compose[0], compose_error[0] = _finish_compose(notary_dir, prepared, result, answers)
         return result
 
@@ -94,6 +107,13 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     else:
         with renewal_lock(notary_dir, wait=wait, timeout=wait_timeout):
             run = run_with_hooks(hooks, notary_dir, attempt, timeout=hook_timeout)
+    if run.result is not None and run.error is None and not dry_run:
+        from certkit.fastpath import profile_id
+        from certkit.profile import BUILTIN_PROFILES
+
+        remember_nothing_due(notary_dir, profile, run.result, profile_id(profile_source, BUILTIN_PROFILES),
+                             None if profile_source in (None, *BUILTIN_PROFILES) else Path(str(profile_source)),
+                             compose=not no_compose and compose_error[0] is None)
     if run.result is not None:
         _show(run.result, as_json, compose[0])
     for line in run.problems:
@@ -103,6 +123,18 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     if compose_error[0] is not None:
         raise compose_error[0]
     ctx.exit(run.exit_code)
+
+
+def _nothing_due(notary_dir: Path, profile_source: str | None, ca_store: Path | None,
+                 within: Duration, *, compose: bool) -> datetime | None:
+    import os
+
+    from certkit.fastpath import nothing_due, profile_id
+
+    builtin = ("notary",)  # certkit.profile.BUILTIN_PROFILES, without importing the profile loader
+    store = Path(os.path.abspath(ca_store)) if ca_store is not None else None
+    return nothing_due(Path(os.path.abspath(notary_dir)), profile_id(profile_source, builtin), store,
+                       within.after(options.utc_now()), compose=compose)
 
 
 def _prepare_compose(notary_dir: Path, profile: Profile, ca_store: Path | None,
@@ -143,6 +175,8 @@ def init_command(directory: Path, ca_store: Path | None, profile_source: str | N
     """
     from certkit.scaffold import init_layout
 
+    from certkit.profile import load_profile
+
     result = init_layout(directory, load_profile(profile_source), options.utc_now(), ca_store=ca_store)
     _show(result, as_json)
 
@@ -159,8 +193,10 @@ def _show(result: RenewResult, as_json: bool, compose: list[ComposeOutcome] | No
         click.echo(json.dumps(data, indent=2))
         return
     click.echo(renew_table(result))
-    if compose:
+    # With nothing renewed and no override written, the compose step has nothing to say (cron).
+    shown = compose if result.changed else [o for o in (compose or []) if o.written]
+    if shown:
         from certkit.cli.compose_cmd import renew_compose_text
 
-        click.echo(renew_compose_text(compose))
+        click.echo(renew_compose_text(shown))
 
