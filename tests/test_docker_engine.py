@@ -76,11 +76,12 @@ def clone(reference_dir: Path, checkout: Path, port: int) -> None:
     (checkout / "memory.yml").write_text(MEMORY_YML.format(port=port))
 
 
-def certkit(checkout: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def certkit(checkout: Path, *args: str, env: dict[str, str], expect: int = 0) -> subprocess.CompletedProcess[str]:
     """certkit as a user runs it in the checkout, with the same shell environment as docker compose."""
     result = subprocess.run([sys.executable, "-m", "certkit", *args], cwd=checkout, env={**os.environ, **env},
                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, f"certkit {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+    assert result.returncode == expect, \
+        f"certkit {' '.join(args)} exited {result.returncode}, not {expect}:\n{result.stdout}{result.stderr}"
     return result
 
 
@@ -116,9 +117,12 @@ def test_renewed_certificates_reach_the_containers(engine: DockerEngine, golang_
         still = served(project, port)
         assert still == expired, "the bug did not show: the container served something else than the baked file"
         assert still.not_valid_after_utc == expired.not_valid_after_utc < now
-        # The notary client trusting the renewed root refuses it, as users saw.
+        # The notary client trusting the renewed root refuses it, as users saw; certkit's live check
+        # sees the served leaf is not the file on disk.
         with pytest.raises(NotaryClientError, match="x509: certificate"):
             publish_and_list(_client_folder(tmp_path / "client-a"), _Remote(port), checkout / "fixtures" / "root-ca.crt")
+        live = certkit(checkout, "check-expiry", "--connect", f"localhost:{port}", "fixtures", env=user_env, expect=2)
+        assert "STALE" in live.stdout, live.stdout
 
         # b. The README's fix, from the expired checkout as cloned (a renewal of files that are
         # already fresh has nothing to do): the images stay as built, their containers running.
@@ -136,6 +140,8 @@ def test_renewed_certificates_reach_the_containers(engine: DockerEngine, golang_
         # the containerised server, which signs through the containerised signer (mutual TLS).
         listing = publish_and_list(_client_folder(tmp_path / "client-b"), _Remote(port), checkout / "fixtures" / "root-ca.crt")
         assert "v1" in listing.split()
+        # The README's proof step: the served chain is the renewed one (exit 0, no STALE).
+        certkit(checkout, "check-expiry", "--connect", f"localhost:{port}", "fixtures", env=user_env)
 
 
 class _Remote:
