@@ -125,7 +125,10 @@ def docker_engine(data_root: Path, timeout: float = 60) -> Iterator[DockerEngine
             f"--exec-root={short / 'x'}", f"--pidfile={short / 'd.pid'}", f"--config-file={data_root / 'daemon.json'}",
             "--storage-driver=vfs",  # works on any file system, inside containers too
             "--iptables=false", "--ip6tables=false",  # leave the host's firewall alone
-            "--bridge=none"]  # no default docker0; compose makes its own networks
+            "--bridge=none",  # no default docker0; compose makes its own networks
+            # dockerd uses a running system containerd instead of starting its own: then a namespace
+            # of its own keeps this engine's containers apart from a system dockerd's ("moby").
+            f"--containerd-namespace={short.name}", f"--containerd-plugins-namespace={short.name}-plugins"]
     with open(log, "wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
@@ -147,7 +150,7 @@ def docker_engine(data_root: Path, timeout: float = 60) -> Iterator[DockerEngine
             # pid, and only if the pid still runs the same command (pids get reused).
             children = {pid: _cmdline(pid) for pid in descendants(process.pid)}
             _stop_daemon(process)
-            roots = [f"{short}/", f"{data_root}/"]
+            roots = [f"{short}/", f"{data_root}/", f"-namespace {short.name} "]
             for pid in processes_mentioning(roots):
                 children.setdefault(pid, _cmdline(pid))
             for pid, cmdline in children.items():
@@ -217,12 +220,13 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def processes_mentioning(roots: list[str]) -> list[int]:
-    """Processes whose command line names one of the engine's folders (containerd and its shims
-    take their socket paths on the command line): the ones a stopped engine must not leave behind."""
+def processes_mentioning(marks: list[str]) -> list[int]:
+    """Processes whose command line holds one of ``marks``: the engine's folders (containerd and
+    its shims take their socket paths on the command line) or its containerd namespace (a shim of
+    a system containerd): the ones a stopped engine must not leave behind."""
     return [int(entry.name) for entry in Path("/proc").iterdir()
             if entry.name.isdigit() and int(entry.name) != os.getpid()
-            and any(root in _cmdline(int(entry.name)) for root in roots)]
+            and any(mark in _cmdline(int(entry.name)) for mark in marks)]
 
 
 def _unmount_under(roots: list[Path]) -> None:
@@ -287,7 +291,7 @@ def golang_alpine_rootfs(dest: Path) -> Path:
                        "etc", "root", "go/bin", "go/src", PREBUILT.lstrip("/"), "dev", "proc", "sys"):
             _add_dir(tar, folder)
         _add_dir(tar, "tmp", mode=0o1777)
-        tar.add(busybox, "bin/busybox")
+        tar.add(os.path.realpath(busybox), "bin/busybox")
         for applet in applets:
             if applet != "bin/busybox":
                 _add_symlink(tar, applet, "/bin/busybox")

@@ -106,6 +106,7 @@ def test_renewed_certificates_reach_the_containers(engine: DockerEngine, golang_
         # a. The user's services, built from the expired checkout and serving its certificate.
         project.run("up", "-d", "--build")
         assert served(project, port) == expired
+        images = _image_ids(engine, project)
 
         # Regenerating the files without certkit's compose step, then the usual restart ...
         certkit(checkout, "renew", "--no-compose", env=user_env)
@@ -140,6 +141,7 @@ def test_renewed_certificates_reach_the_containers(engine: DockerEngine, golang_
         # the containerised server, which signs through the containerised signer (mutual TLS).
         listing = publish_and_list(_client_folder(tmp_path / "client-b"), _Remote(port), checkout / "fixtures" / "root-ca.crt")
         assert "v1" in listing.split()
+        assert _image_ids(engine, project) == images  # the mounts did it, not a rebuild
         # The README's proof step: the served chain is the renewed one (exit 0, no STALE).
         certkit(checkout, "check-expiry", "--connect", f"localhost:{port}", "fixtures", env=user_env)
 
@@ -149,6 +151,11 @@ class _Remote:
 
     def __init__(self, port: int) -> None:
         self.server_url = f"https://localhost:{port}"
+
+
+def _image_ids(engine: DockerEngine, project: ComposeProject) -> list[str]:
+    names = [f"{project.name}-{service}" for service in ("server", "signer")]
+    return engine.docker("image", "inspect", "--format", "{{.Id}}", *names).stdout.split()
 
 
 def _client_folder(path: Path) -> Path:
