@@ -122,7 +122,7 @@ def test_renewed_certificates_reach_the_containers(engine: DockerEngine, golang_
         # sees the served leaf is not the file on disk.
         with pytest.raises(NotaryClientError, match="x509: certificate"):
             publish_and_list(_client_folder(tmp_path / "client-a"), _Remote(port), checkout / "fixtures" / "root-ca.crt")
-        live = certkit(checkout, "check-expiry", "--connect", f"localhost:{port}", "fixtures", env=user_env, expect=2)
+        live = certkit(checkout, "check-expiry", "--connect", f"localhost:{port}", ".", env=user_env, expect=2)
         assert "STALE" in live.stdout, live.stdout
 
         # b. The README's fix, from the expired checkout as cloned (a renewal of files that are
@@ -143,7 +143,7 @@ def test_renewed_certificates_reach_the_containers(engine: DockerEngine, golang_
         assert "v1" in listing.split()
         assert _image_ids(engine, project) == images  # the mounts did it, not a rebuild
         # The README's proof step: the served chain is the renewed one (exit 0, no STALE).
-        certkit(checkout, "check-expiry", "--connect", f"localhost:{port}", "fixtures", env=user_env)
+        certkit(checkout, "check-expiry", "--connect", f"localhost:{port}", ".", env=user_env)
 
 
 class _Remote:
