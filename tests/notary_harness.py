@@ -17,7 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import pytest
 
@@ -52,6 +52,12 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeou
                 return
         time.sleep(0.05)  # poll interval, not a readiness guess
     raise RuntimeError(f"port {port} not listening after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+class NotaryRemote(Protocol):
+    """Where the notary client finds notary-server: started here, or in a container."""
+
+    server_url: str
 
 
 @dataclass
@@ -129,7 +135,7 @@ def notary_services(folder: Path, *, tls_dir: str = ".") -> Iterator[NotaryServi
         _stop(signer)
 
 
-def run_client(folder: Path, services: NotaryServices, root_ca: Path, *args: str,
+def run_client(folder: Path, services: NotaryRemote, root_ca: Path, *args: str,
                config: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the notary client with a config trusting ``root_ca`` (or the given config file)."""
     client = require_binary("notary")
@@ -145,7 +151,7 @@ def run_client(folder: Path, services: NotaryServices, root_ca: Path, *args: str
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def publish_and_list(folder: Path, services: NotaryServices, root_ca: Path, gun: str = "example.com/demo") -> str:
+def publish_and_list(folder: Path, services: NotaryRemote, root_ca: Path, gun: str = "example.com/demo") -> str:
     """init, add, publish and list a target; returns the `list` output. Raises on a failed step."""
     payload = folder / "payload.txt"
     payload.write_text("certkit end-to-end payload\n")
