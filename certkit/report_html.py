@@ -157,8 +157,9 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
         # Root first, then intermediates, then leaves; within a level by file.
         ordered = [row for _, row in sorted(rows, key=lambda r: (r[0], _ROLE_ORDER.get(r[1].role, 3), r[1].where))]
         status = worst(Status[row.status] for row in ordered)
-        groups.append((-status.severity, key, Group(key[1], notes[key], status.name, tuple(ordered))))
-    groups.sort(key=lambda g: (g[0], g[1]))
+        groups.append(((-status.severity, key[0], -len(ordered), key[1]), Group(key[1], notes[key], status.name, tuple(ordered))))
+    # Worst chains first; among equals the chains with a root present, then the bigger ones.
+    groups.sort(key=lambda g: g[0])
 
     ticks = tuple((pos(moment), label) for moment, label in _ticks(start, end))
     axis = Axis(_day(start), _day(end), pos(now), pos(crit_at), pos(warn_at), ticks)
@@ -167,7 +168,7 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
         warn=str(thresholds.warn), crit=str(thresholds.crit),
         summary_line=summary.line(), status=summary.status.name,
         counts=tuple((s.name, summary.counts[s]) for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK)),
-        axis=axis, groups=tuple(g for _, _, g in groups), total=summary.total,
+        axis=axis, groups=tuple(g for _, g in groups), total=summary.total,
     )
 
 
@@ -239,7 +240,7 @@ def _ticks(start: datetime, end: datetime) -> list[tuple[datetime, str]]:
     span_days = (end - start).days
     if span_days > 3 * 365:
         years = list(range(start.year + 1, end.year + 1))
-        step = max(1, len(years) // 10)
+        step = max(1, -(-len(years) // 7))  # ceil: at most 7 labels, so they never touch
         return [(datetime(y, 1, 1, tzinfo=timezone.utc), str(y)) for y in years[::step]]
     months = []
     year, month = start.year, start.month
@@ -251,7 +252,7 @@ def _ticks(start: datetime, end: datetime) -> list[tuple[datetime, str]]:
         if moment > end:
             break
         months.append((moment, f"{year}-{month:02d}"))
-    step = max(1, len(months) // 10)
+    step = max(1, -(-len(months) // 7))
     return months[::step]
 
 
