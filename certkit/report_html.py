@@ -144,13 +144,13 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
         if cert is None:
             key = (2, "Inputs that could not be read")
             notes[key] = "no certificate could be read from these"
-            grouped[key].append((9, _row(finding, "input", now, pos, start, end)))
+            grouped[key].append((9, _row(finding, "input", pos, start, end)))
             continue
         top, present, depth = chains.top(cert)
         name = top.rfc4514_string()
         key = (0 if present else 1, name)
         notes[key] = "root in the checked files" if present else "issuer not among the checked files"
-        grouped[key].append((depth, _row(finding, role(cert), now, pos, start, end)))
+        grouped[key].append((depth, _row(finding, role(cert), pos, start, end)))
 
     groups = []
     for key, rows in grouped.items():
@@ -201,8 +201,7 @@ class HtmlReport:
 # --------------------------------------------------------------------------- helpers
 
 
-def _row(finding: Finding, kind: str, now: datetime, pos: Callable[[datetime], float], start: datetime,
-         end: datetime) -> Row:
+def _row(finding: Finding, kind: str, pos: Callable[[datetime], float], start: datetime, end: datetime) -> Row:
     cert = finding.cert
     where = finding.path + (f"#{finding.index}" if finding.index is not None else "")
     reasons = tuple(r.text for r in finding.reasons)

@@ -209,6 +209,18 @@ def test_unreadable_input_gets_a_row_without_a_bar(tmp_path: Path) -> None:
     assert "truncated" in group[0]["bar"]
 
 
+def test_a_chain_whose_issuer_is_not_in_the_set_is_grouped_under_that_issuer(tmp_path: Path) -> None:
+    ca = make_ca("Absent Root", NOW - timedelta(days=100), NOW + timedelta(days=3000))
+    folder = tmp_path / "certs"
+    make_leaf("orphan.example", ca, *around(NOW, expires_in=timedelta(days=90))).write(folder / "orphan.crt")
+    make_ca("Present Root", NOW - timedelta(days=100), NOW + timedelta(days=3000)).write(folder / "root.crt")
+    html = check(*AT, "--format", "html", str(folder)).output
+    dom = parse(html)
+    assert [[(r["role"], r["file"].rsplit("/", 1)[1]) for r in g] for g in dom.groups] == [
+        [("root", "root.crt#0")], [("leaf", "orphan.crt#0")]]
+    assert "Chain: CN=Absent Root <span class=\"note\">(issuer not among the checked files)" in html
+
+
 @pytest.fixture
 def ca_set(tmp_path: Path) -> Path:
     ca = make_ca("Set Root", NOW - timedelta(days=100), NOW + timedelta(days=3000))
