@@ -36,6 +36,7 @@ test: venv deps
 
 test-slow: venv deps
 	$(BIN)/python -m pytest -q -m slow
+	CERTKIT_FUZZ_EXAMPLES=3000 $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 typecheck: venv
 	$(BIN)/python -m mypy

@@ -21,13 +21,15 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping
 
 from certkit import layout, storage
+from certkit.dockerfiles import Copy, ImageFacts, read_image
 from certkit.compose_files import (
+    MAX_COMPOSE_BYTES,
     OVERRIDE_FILES,
     OVERRIDE_MARKER,
     ComposeFile,
@@ -40,22 +42,13 @@ from certkit.compose_files import (
     project_env,
 )
 from certkit.errors import ComposeError
+from certkit.readers import MIB, read_regular
 from certkit.profile import Profile
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
-
-# Notary's server.Dockerfile, signer.Dockerfile and escrow.Dockerfile (notary commit 17729700)
-# all say `WORKDIR /go/src/github.com/theupdateframework/notary` and copy the checkout there.
-# Used only when the Dockerfile named under `build:` is not on disk; the output says so.
-NOTARY_WORKDIR = "/go/src/github.com/theupdateframework/notary"
-KNOWN_DOCKERFILES = {
-    "server.Dockerfile": NOTARY_WORKDIR,
-    "signer.Dockerfile": NOTARY_WORKDIR,
-    "escrow.Dockerfile": NOTARY_WORKDIR,
-}
 
 # Config keys that name TLS files in notary-server/-signer/escrow configs; any other string
 # value that looks like a certificate or key path counts too.
@@ -102,7 +95,7 @@ class ServiceAnalysis:
     name: str
     workdir: str | None
     workdir_source: str
-    image_root: tuple[str, Path] | None  # (container folder, host folder) the image copies, if known
+    image: ImageFacts | None  # which container paths show which host files, when certkit can tell
     reads: list[FileRead] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -146,6 +139,11 @@ class CheckReport:
         return not self.problems and not any(r.problems for r in self.rows)
 
 
+DISCOVERED = "discovered"  # no -f: the folder's default file and its override, as `docker compose` finds them
+GIVEN = "given"  # -f FILE ...
+FROM_ENV = "COMPOSE_FILE"  # the COMPOSE_FILE variable (the shell's, or the folder's .env)
+
+
 @dataclass
 class ComposeOutcome:
     directory: Path
@@ -163,6 +161,9 @@ class ComposeOutcome:
     # What apply() worked out, kept so that apply_after_renew need not parse the files again.
     services: list[str] = field(default_factory=list, repr=False)
     analyses: dict[str, ServiceAnalysis] = field(default_factory=dict, repr=False)
+    compose_file_env: str | None = field(default=None, repr=False)  # COMPOSE_FILE=... the command needs
+    pending: dict[Path, tuple[str, str]] = field(default_factory=dict, repr=False)  # path -> (old, new) text
+    selection: str = field(default=DISCOVERED, repr=False)  # how the files were chosen: see select_files
 
     @property
     def changed(self) -> bool:
@@ -181,21 +182,78 @@ class Options:
 
 # -- choosing files ------------------------------------------------------------------------------
 
-def select_files(directory: Path, files: Iterable[Path] = ()) -> tuple[list[Path], bool]:
-    """The compose files to read and whether they were discovered (no -f)."""
+def select_files(directory: Path, files: Iterable[Path] = (),
+                 environ: Mapping[str, str] | None = None) -> tuple[list[Path], str]:
+    """The compose files `docker compose` would read in ``directory``, and how they were chosen.
+
+    -f wins; else COMPOSE_FILE (from the shell or the folder's ``.env``, split on
+    COMPOSE_PATH_SEPARATOR, ``:`` by default), which replaces discovery entirely, as in Compose;
+    else the default file and its override.
+    """
     given = [f if f.is_absolute() else directory / f for f in files]
     if given:
         for path in given:
             if not path.exists():
                 raise ComposeError(f"{path}: no such compose file")
-        return [Path(os.path.normpath(p)) for p in given], False
+        return [Path(os.path.normpath(p)) for p in given], GIVEN
+    env = project_env(directory, environ or {})
+    listed = env.get("COMPOSE_FILE", "")
+    if listed.strip():
+        separator = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+        paths = [Path(os.path.normpath(directory / p)) for p in listed.split(separator) if p.strip()]
+        for path in paths:
+            if not path.is_file():
+                raise ComposeError(f"{path}: named by COMPOSE_FILE={listed}, but there is no such file; "
+                                   "fix COMPOSE_FILE (in the shell or the folder's .env)")
+        return paths, FROM_ENV
     found = discover(directory)
     if not found:
         raise ComposeError(
             f"{directory}: no compose file ({', '.join(n for n in ('compose.yaml', 'docker-compose.yml'))}, ...); "
             "name one with -f"
         )
-    return found, True
+    return found, DISCOVERED
+
+
+def renew_projects(directory: Path, environ: Mapping[str, str]) -> list[list[Path]]:
+    """The compose projects `certkit renew` looks after in a checkout: each a list of -f files.
+
+    With COMPOSE_FILE set, only that project (it is how the user starts the services).  Else the
+    default project, then every other compose file at the top of the folder on its own (Notary
+    ships docker-compose.postgresql.yml, docker-compose.rethink.yml and development.*.yml, each
+    started alone with -f), each with certkit's override for it when there is one.
+    """
+    if project_env(directory, environ).get("COMPOSE_FILE", "").strip():
+        return [select_files(directory, (), environ)[0]]
+    projects: list[list[Path]] = []
+    default = discover(directory)
+    if default:
+        projects.append(default)
+    taken = {p.name for p in default}
+    for path in sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]):
+        if path.name in taken or ".override." in path.name or not path.is_file() or not _looks_like_compose(path):
+            continue
+        ours = override_path_for(path)
+        own = [ours] if ours.is_file() and _read_text(ours).startswith(OVERRIDE_MARKER) else []
+        projects.append([path, *own])
+    return projects
+
+
+def _looks_like_compose(path: Path) -> bool:
+    """A top-level ``services:`` key: compose files have one; codecov.yml, CI configs and the like do not."""
+    try:
+        head = read_regular(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")
+    except ComposeError:
+        return False
+    return re.search(rb"(?m)^services\s*:", head) is not None
+
+
+def with_recorded_dirs(directory: Path, options: Options) -> Options:
+    """``options`` with the --container-dir answers remembered for ``directory`` (given ones win)."""
+    recorded = layout.recorded_container_dirs(directory)
+    if not recorded:
+        return options
+    return replace(options, container_dirs={**recorded, **options.container_dirs})
 
 
 # -- analysis ------------------------------------------------------------------------------------
@@ -206,15 +264,8 @@ def analyse(project: Project, options: Options) -> dict[str, ServiceAnalysis]:
 
 
 def _analyse_service(project: Project, service: Service, options: Options) -> ServiceAnalysis:
-    workdir, source = _workdir(service, options)
-    image_root: tuple[str, Path] | None = None
-    if service.build_context is not None and workdir is not None:
-        # Assumption (true of Notary's Dockerfiles): the image holds the build context at the WORKDIR,
-        # so <WORKDIR>/x in the container is <context>/x on the host as of build time.
-        image_root = (workdir, service.build_context)
-    elif workdir is not None and source.startswith("--container-dir"):
-        image_root = (workdir, project.directory)
-    analysis = ServiceAnalysis(service.name, workdir, source, image_root)
+    workdir, source, image = _image(project, service, options)
+    analysis = ServiceAnalysis(service.name, workdir, source, image)
     seen: set[str] = set()
 
     def add(path: str, kind: str, via: str, relative_to: str | None) -> FileRead | None:
@@ -253,55 +304,27 @@ def _analyse_service(project: Project, service: Service, options: Options) -> Se
     return analysis
 
 
-def _workdir(service: Service, options: Options) -> tuple[str | None, str]:
+def _image(project: Project, service: Service,
+           options: Options) -> tuple[str | None, str, ImageFacts | None]:
+    """The service's working folder, where that was learnt, and what its image copies from the host."""
+    given = options.container_dirs.get(service.name, options.container_dirs.get(""))
+    if given is not None:
+        # The user's answer: the container folder that holds this checkout's files.
+        flag = "--container-dir " + (f"{service.name}=" if service.name in options.container_dirs else "")
+        image = ImageFacts(None, "", given, (Copy(given, project.directory),))
+        return service.working_dir or given, f"{flag}{given}", image
+    if service.dockerfile is not None and service.build_context is not None:
+        image = read_image(service.dockerfile, service.build_context, target=service.build_target,
+                           build_args=service.build_args)
+        where = f"WORKDIR in {relative_text(service.dockerfile, project.directory).removeprefix('./')}"
+        if service.working_dir:
+            return service.working_dir, "working_dir", image
+        if image.workdir is None:
+            return None, f"{service.dockerfile.name} sets no WORKDIR (its base image's is unknown)", image
+        return image.workdir, where + (f" (stage {image.stage})" if image.stage else ""), image
     if service.working_dir:
-        return service.working_dir, "working_dir"
-    if service.name in options.container_dirs:
-        return options.container_dirs[service.name], f"--container-dir {service.name}="
-    if service.dockerfile is not None:
-        if service.dockerfile.is_file():
-            workdir = dockerfile_workdir(service.dockerfile, service.build_target)
-            if workdir is not None:
-                return workdir, f"WORKDIR in {service.dockerfile.name}"
-        elif service.dockerfile.name in KNOWN_DOCKERFILES:
-            return (KNOWN_DOCKERFILES[service.dockerfile.name],
-                    f"WORKDIR of Notary's {service.dockerfile.name} (built-in fact: the Dockerfile is not in this folder)")
-    if "" in options.container_dirs:
-        return options.container_dirs[""], "--container-dir"
-    if service.dockerfile is not None:
-        return None, f"{service.dockerfile.name} sets no WORKDIR certkit can read"
-    return None, f"image {service.image or '?'} with no build: its WORKDIR is unknown"
-
-
-def dockerfile_workdir(path: Path, target: str | None = None) -> str | None:
-    """The WORKDIR in effect at the end of the build stage (``target`` or the last one)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise ComposeError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    stages: dict[str, str | None] = {}
-    current: str | None = None
-    stage = ""
-    for line in re.sub(r"\\\r?\n", " ", text).splitlines():
-        words = line.strip().split(None, 1)
-        if not words or words[0].startswith("#"):
-            continue
-        instruction, rest = words[0].upper(), (words[1] if len(words) > 1 else "").strip()
-        if instruction == "FROM":
-            if stage and stage == target:
-                break
-            args = [a for a in rest.split() if not a.startswith("--")]
-            # A stage built FROM an earlier stage inherits its WORKDIR; any other base image's is unknown.
-            current = stages.get(args[0].lower()) if args else None
-            stage = args[2].lower() if len(args) >= 3 and args[1].lower() == "as" else ""
-        elif instruction == "WORKDIR":
-            value = rest.strip("\"'")
-            if "$" in value:
-                raise ComposeError(f"{path}: WORKDIR {value} uses a variable; give the folder with --container-dir")
-            current = str(PurePosixPath(current or "/") / value)
-        if stage:
-            stages[stage] = current
-    return current
+        return service.working_dir, "working_dir", None
+    return None, f"image {service.image or '?'} with no build: its WORKDIR is unknown", None
 
 
 def _container_path(path: str, relative_to: str | None, service: Service, via: str) -> str:
@@ -310,8 +333,8 @@ def _container_path(path: str, relative_to: str | None, service: Service, via: s
     if relative_to is None:
         raise ComposeError(
             f"service {service.name!r}: {via} names the relative path {path}, but certkit cannot tell the "
-            f"container's working folder ({'image ' + service.image + ' with no build:' if service.image and not service.dockerfile else 'no WORKDIR known'}); "
-            f"give it with --container-dir {service.name}=/folder/in/container"
+            f"container's working folder ({'image ' + service.image + ' with no build' if service.image and not service.dockerfile else 'no WORKDIR known'}); "
+            f"give it once with --container-dir {service.name}=/folder/in/container (certkit remembers it)"
         )
     return os.path.normpath(str(PurePosixPath(relative_to) / path))
 
@@ -330,9 +353,9 @@ def _locate(service: Service, analysis: ServiceAnalysis, container: str, kind: s
         if Path(best.source).is_file():
             return FileRead(container, kind, via, MOUNTED_FILE, host, best)
         return FileRead(container, kind, via, MOUNTED if best.read_only else MOUNTED_RW, host, best)
-    if analysis.image_root is not None and _under(container, analysis.image_root[0]):
-        host = analysis.image_root[1] / os.path.relpath(container, analysis.image_root[0])
-        return FileRead(container, kind, via, BAKED if service.build_context else IMAGE, host, None)
+    baked = analysis.image.host_path(container) if analysis.image is not None else None
+    if baked is not None:
+        return FileRead(container, kind, via, BAKED if service.build_context else IMAGE, baked, None)
     return FileRead(container, kind, via, IMAGE, None, None)
 
 
@@ -341,17 +364,17 @@ def _read_config(config: FileRead, analysis: ServiceAnalysis, add: Any) -> None:
     if config.host_path is None:
         analysis.notes.append(f"{config.container_path}: comes from the image; certkit cannot read it")
         return
-    if not config.host_path.is_file():
+    if not os.path.lexists(config.host_path):
         analysis.notes.append(f"{config.container_path}: the host file {config.host_path} does not exist")
         return
     try:
-        raw = config.host_path.read_bytes()
+        raw = read_regular(config.host_path, MIB, ComposeError, "config")
         data: Any
         if config.host_path.suffix == ".toml":
             data = tomllib.loads(raw.decode("utf-8"))
         else:
             data = json.loads(raw)
-    except (OSError, ValueError) as exc:
+    except (ComposeError, ValueError) as exc:
         analysis.notes.append(f"{config.host_path}: cannot read it as a config ({exc}); its TLS paths are unknown")
         return
     folder = str(PurePosixPath(config.container_path).parent)
@@ -422,7 +445,7 @@ def plan(project: Project, analyses: Mapping[str, ServiceAnalysis], options: Opt
                 assert read.mount is not None
                 # Make the existing folder mount read-only in place (same target: replace, not duplicate).
                 target, source, reason = read.mount.target, Path(read.mount.source), "was mounted read-write"
-            elif read.host_path is not None and analysis.image_root is not None:
+            elif read.host_path is not None and analysis.image is not None:
                 target = str(PurePosixPath(read.container_path).parent)
                 source = read.host_path.parent
                 reason = ("was baked into the image at build time" if read.status == BAKED
@@ -431,8 +454,9 @@ def plan(project: Project, analyses: Mapping[str, ServiceAnalysis], options: Opt
                 where = f"the Docker volume {read.mount.source or '(anonymous)'}" if read.mount else "the image"
                 raise ComposeError(
                     f"service {name!r} reads {read.container_path} ({read.via}) from {where}, and certkit cannot "
-                    f"tell which host folder should replace it; mount the folder yourself or give "
-                    f"--container-dir {name}=/folder/in/container (the folder holding this checkout's files)"
+                    f"tell which host folder should replace it; mount the folder yourself, or give once "
+                    f"--container-dir {name}=/folder/in/container (the folder holding this checkout's files; "
+                    "certkit remembers it)"
                 )
             entry = candidates.setdefault(target, (source, service.mounts.get(target), [], reason))
             entry[2].append(read.container_path)
@@ -485,7 +509,8 @@ def ca_exposure(source: Path, store: Path) -> str | None:
 
 def check(directory: Path, files: Iterable[Path], options: Options, now: datetime) -> CheckReport:
     """Does every service see the host's current TLS files, and are they valid at ``now``?"""
-    paths, discovered = select_files(directory, files)
+    paths, how = select_files(directory, files, options.environ)
+    options = with_recorded_dirs(directory, options)
     env = project_env(paths[0].parent, options.environ)
     project = load_project(paths, env)
     analyses = analyse(project, options)
@@ -521,7 +546,7 @@ def check(directory: Path, files: Iterable[Path], options: Options, now: datetim
                 exposure = ca_exposure(Path(mount.source), store)
                 if exposure:
                     problems.append(f"{name}: the mount {mount.source}:{mount.target} would {exposure}")
-    if discovered is False and any(r.problems for r in rows):
+    if how == GIVEN and any(r.problems for r in rows):
         base = [p for p in paths if not p.read_text(errors="replace").startswith(OVERRIDE_MARKER)]
         ours = override_path_for(base[0]) if base else None
         if ours is not None and ours not in paths and ours.is_file():
@@ -559,7 +584,16 @@ def apply(directory: Path, files: Iterable[Path], options: Options, *, in_place:
     Default: (re)write certkit's override next to the base file.  ``in_place``: edit the files
     themselves (round-trip, see compose_edit).  A second run changes nothing.
     """
-    paths, discovered = select_files(directory, files)
+    outcome = prepare(directory, files, options, in_place=in_place)
+    if not dry_run:
+        write(outcome)
+    return outcome
+
+
+def prepare(directory: Path, files: Iterable[Path], options: Options, *, in_place: bool = False) -> ComposeOutcome:
+    """Everything :func:`apply` works out, with the new file contents held in memory (a dry run)."""
+    paths, how = select_files(directory, files, options.environ)
+    options = with_recorded_dirs(directory, options)
     texts = {p: _read_text(p) for p in paths}
     ours = [p for p in paths if texts[p].startswith(OVERRIDE_MARKER)]
     base_files = [p for p in paths if p not in ours] if not in_place else paths
@@ -570,8 +604,7 @@ def apply(directory: Path, files: Iterable[Path], options: Options, *, in_place:
     analyses = analyse(project, options)
     mounts = plan(project, analyses, options)
     tls_services = [n for n, a in analyses.items() if a.reads_tls]
-    notes = [f"{n}: working folder {a.workdir} ({a.workdir_source})" for n, a in analyses.items()
-             if a.reads_tls and a.workdir and "built-in" in a.workdir_source]
+    notes = [f"{name}: {note}" for name, analysis in analyses.items() for note in analysis.notes]
     if in_place:
         from certkit.compose_edit import edit_files
 
@@ -579,9 +612,10 @@ def apply(directory: Path, files: Iterable[Path], options: Options, *, in_place:
         if new_texts:
             _verify(paths, {**texts, **new_texts}, env, options)
         outputs = {p: (texts[p], t) for p, t in new_texts.items() if t != texts[p]}
-        command_files = [] if discovered else paths
+        command_files = [] if how != GIVEN else paths
+        compose_file_env = None
     else:
-        target = _override_target(base_files, paths, discovered, texts)
+        target = _override_target(base_files, paths, how == DISCOVERED, texts)
         old = texts.get(target) if target in texts else (_read_text(target) if target.exists() else None)
         new = render_override(project, mounts, base_files) if mounts else None
         outputs = {}
@@ -589,55 +623,113 @@ def apply(directory: Path, files: Iterable[Path], options: Options, *, in_place:
             outputs[target] = (old or "", new)
         if new is None and old is not None:
             notes.append(f"{target.name}: nothing left to mount; the existing override is kept as it is")
-        with_override = mounts or old is not None
-        command_files = [] if discovered else [*base_files, *([target] if with_override else [])]
+        with_override = bool(mounts) or old is not None
+        command_files = [*base_files, *([target] if with_override else [])] if how == GIVEN else []
+        compose_file_env = None
+        if how == FROM_ENV and with_override and target not in paths:
+            # COMPOSE_FILE replaces discovery: Compose will not load the override unless it is listed.
+            listed = os.pathsep.join(relative_text(p, project.directory).removeprefix("./")
+                                     for p in [*paths, target])
+            compose_file_env = f"COMPOSE_FILE={listed}"
+            notes.append(f"COMPOSE_FILE does not list {target.name}, so Compose would not load it: "
+                         f"set {compose_file_env} (in the shell or the folder's .env)")
     diff = "".join(_diff(p, old, new, project.directory) for p, (old, new) in outputs.items())
-    written: list[Path] = []
-    backups: list[Path] = []
-    if outputs and not dry_run:
-        written, backups = _write(outputs, project.directory, backup=in_place)
     # Only a changed mount needs a recreate; unchanged files mean the containers already have them.
     restart = [n for n in project.services if outputs and any(m.service == n for m in mounts)]
     return ComposeOutcome(
-        project.directory, paths, "in-place" if in_place else "override", mounts, written, backups, diff, dry_run,
-        restart, tls_services, up_command(project.directory, command_files, restart or tls_services), notes,
-        list(project.services), analyses,
+        project.directory, paths, "in-place" if in_place else "override", mounts, [], [], diff, True,
+        restart, tls_services, up_command(project.directory, command_files, restart or tls_services, compose_file_env),
+        notes, list(project.services), analyses, compose_file_env, outputs, how,
     )
 
 
+def write(outcome: ComposeOutcome) -> None:
+    """Write what :func:`prepare` worked out (atomically, backups first in place mode)."""
+    if outcome.pending:
+        outcome.written, outcome.backups = _write(outcome.pending, outcome.directory,
+                                                  backup=outcome.mode == "in-place")
+    outcome.dry_run = False
+
+
 def apply_after_renew(root: Path, profile: Profile, *, renewed: Iterable[str] = (), ca_store: Path | None = None,
-                      environ: Mapping[str, str] | None = None) -> ComposeOutcome | None:
-    """The compose step of `certkit renew`: None when ``root`` has no compose file.
+                      environ: Mapping[str, str] | None = None,
+                      container_dirs: Mapping[str, str] | None = None) -> list[ComposeOutcome]:
+    """The compose step of `certkit renew` in one go: :func:`prepare_after_renew`, then :func:`finish_after_renew`."""
+    outcomes = prepare_after_renew(root, profile, ca_store=ca_store, environ=environ, container_dirs=container_dirs)
+    return finish_after_renew(root, outcomes, renewed=renewed, container_dirs=container_dirs)
 
-    ``renewed`` are the paths (relative to ``root``) the renewal changed; services reading
-    them are listed for a restart too, since Notary reads its TLS files only at start.
+
+def prepare_after_renew(root: Path, profile: Profile, *, ca_store: Path | None = None,
+                        environ: Mapping[str, str] | None = None,
+                        container_dirs: Mapping[str, str] | None = None) -> list[ComposeOutcome]:
+    """The compose step of `certkit renew`, worked out and not written, for every project of
+    :func:`renew_projects` (a project whose services read nothing the profile manages is left out).
+
+    renew calls it before it writes a single file, so a compose file or Dockerfile certkit cannot
+    handle stops the run with nothing changed, instead of after the certificates were replaced.
     """
-    if not discover(root):
-        return None
-    options = Options(profile, ca_store, {}, dict(os.environ) if environ is None else environ)
-    outcome = apply(root, (), options)
+    env = dict(os.environ) if environ is None else dict(environ)
+    options = Options(profile, ca_store, dict(container_dirs or {}), env)
+    managed = _managed_paths(root, profile)
+    outcomes: list[ComposeOutcome] = []
+    for index, files in enumerate(renew_projects(root, env)):
+        # The first project is the one `docker compose` finds by itself (discovery or COMPOSE_FILE).
+        outcome = prepare(root, files if index else (), options)
+        if index and not _uses(outcome.analyses, managed):
+            continue  # another compose file of the folder that does not use the renewed set
+        outcomes.append(outcome)
+    return outcomes
+
+
+def finish_after_renew(root: Path, outcomes: list[ComposeOutcome], *, renewed: Iterable[str] = (),
+                       container_dirs: Mapping[str, str] | None = None) -> list[ComposeOutcome]:
+    """Write the prepared compose step, and name the services to recreate.
+
+    ``renewed`` are the paths (relative to ``root``) the renewal changed; services reading them
+    are listed for a restart too, since Notary reads its TLS files only at start.
+    ``container_dirs`` given to this run are remembered for the folder.
+    """
     changed = {os.path.realpath(root / p) for p in renewed}
-    if changed:
-        readers = {n for n, a in outcome.analyses.items()
-                   if any(r.host_path and os.path.realpath(r.host_path) in changed for r in a.reads)}
-        outcome.restart = [n for n in outcome.services if n in readers or n in outcome.restart]
-        outcome.command = up_command(root, [], outcome.restart or outcome.tls_services)
-    # Notary ships docker-compose.postgresql.yml and docker-compose.rethink.yml besides the
-    # default file; renew handles the default one only, so name the others.
-    used = {os.path.realpath(p) for p in outcome.files}
-    others = sorted(p.name for pattern in ("docker-compose*.y*ml", "compose*.y*ml") for p in root.glob(pattern)
-                    if os.path.realpath(p) not in used and ".override." not in p.name and not p.name.endswith(".certkit-bak"))
-    if others:
-        outcome.notes.append(
-            f"not handled by renew: {', '.join(others)}; if you start Notary with one of them, run "
-            f"`certkit compose -f {others[0]}` once so it mounts the renewed files too"
-        )
-    return outcome
+    for outcome in outcomes:
+        write(outcome)
+        if changed:
+            readers = {n for n, a in outcome.analyses.items()
+                       if any(r.host_path and os.path.realpath(r.host_path) in changed for r in a.reads)}
+            outcome.restart = [n for n in outcome.services if n in readers or n in outcome.restart]
+            outcome.command = up_command(root, _command_files(outcome), outcome.restart or outcome.tls_services,
+                                         outcome.compose_file_env)
+    if container_dirs:
+        remember_container_dirs(root, container_dirs)
+    return outcomes
 
 
-def up_command(directory: Path, files: list[Path], services: list[str]) -> str:
-    flags = "".join(f" -f {relative_text(p, directory).removeprefix('./')}" for p in files)
-    return f"docker compose{flags} up -d --force-recreate {' '.join(services)}".rstrip()
+def _uses(analyses: Mapping[str, ServiceAnalysis], paths: set[str]) -> bool:
+    return any(r.host_path and os.path.realpath(r.host_path) in paths for a in analyses.values() for r in a.reads)
+
+
+def _command_files(outcome: ComposeOutcome) -> list[Path]:
+    if outcome.selection != GIVEN:
+        return []  # discovered, or COMPOSE_FILE: `docker compose` finds the same files by itself
+    files = [p for p in outcome.files if not _read_text(p).startswith(OVERRIDE_MARKER)]
+    overrides = [p for p in [*outcome.files, *outcome.written] if p not in files]
+    return [*files, *dict.fromkeys(overrides)]
+
+
+def remember_container_dirs(root: Path, container_dirs: Mapping[str, str]) -> None:
+    """Record --container-dir answers beside the CA-store record, so later runs need no flag."""
+    merged = {**layout.recorded_container_dirs(root), **container_dirs}
+    state = root / layout.STATE_FOLDER
+    storage.ensure_dir(state, private=True)
+    storage.atomic_write(state / layout.CONTAINER_DIRS_RECORD, layout.container_dirs_record(merged), 0o600)
+
+
+def up_command(directory: Path, files: list[Path], services: list[str], compose_file_env: str | None = None) -> str:
+    """The exact line that makes Compose recreate ``services`` with the current files and mounts."""
+    import shlex
+
+    flags = "".join(f" -f {shlex.quote(relative_text(p, directory).removeprefix('./'))}" for p in files)
+    prefix = f"{shlex.quote(compose_file_env)} " if compose_file_env else ""
+    return f"{prefix}docker compose{flags} up -d --force-recreate {' '.join(map(shlex.quote, services))}".rstrip()
 
 
 def _override_target(base_files: list[Path], paths: list[Path], discovered: bool, texts: dict[Path, str]) -> Path:
@@ -660,20 +752,46 @@ def _override_target(base_files: list[Path], paths: list[Path], discovered: bool
 
 
 def render_override(project: Project, mounts: list[PlannedMount], base_files: list[Path]) -> str:
+    """certkit's override for ``mounts``, checked by parsing it back before anyone writes it.
+
+    Text from the checkout (file names, paths from configs) reaches the file only as YAML scalars
+    or as one-line comments with every line break escaped: a path in a config file must never be
+    able to add YAML of its own (say, `privileged: true`) to a file Compose loads.
+    """
     from certkit.templates import render
 
     services = []
+    expected: dict[str, list[dict[str, Any]]] = {}
     for name in project.services:
         own = sorted((m for m in mounts if m.service == name), key=lambda m: m.target)
         if own:
             services.append({"name": yaml_scalar(name), "mounts": [{
                 "source": yaml_scalar(compose_text(relative_text(m.source, project.directory))),
                 "target": yaml_scalar(compose_text(m.target)),
-                "reason": m.reason,
-                "serves": _serves_text(m),
+                "reason": comment_text(m.reason),
+                "serves": comment_text(_serves_text(m)),
             } for m in own]})
-    return render("compose/override.yml.j2", marker=OVERRIDE_MARKER,
-                  sources=[relative_text(p, project.directory).removeprefix("./") for p in base_files], services=services)
+            expected[name] = [{"type": "bind", "source": compose_text(relative_text(m.source, project.directory)),
+                               "target": compose_text(m.target), "read_only": True} for m in own]
+    text = render("compose/override.yml.j2", marker=OVERRIDE_MARKER, services=services,
+                  sources=[comment_text(relative_text(p, project.directory).removeprefix("./")) for p in base_files])
+    _check_override(text, expected, project.directory)
+    return text
+
+
+def comment_text(text: str) -> str:
+    """``text`` for a one-line YAML comment: every line break or control character escaped."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def _check_override(text: str, expected: dict[str, list[dict[str, Any]]], directory: Path) -> None:
+    from certkit.compose_files import parse_yaml, plain
+
+    data = plain(parse_yaml(text, directory / "docker-compose.override.yml"))
+    actual = {name: body.get("volumes") for name, body in (data.get("services") or {}).items()}
+    if set(data) != {"services"} or actual != expected or any(set(b) != {"volumes"} for b in data["services"].values()):
+        raise ComposeError("internal: the override certkit rendered does not parse back to exactly the planned "
+                           "mounts; nothing was written (please report this with --debug)")
 
 
 def _serves_text(mount: PlannedMount) -> str:
@@ -712,11 +830,7 @@ def _verify(paths: list[Path], texts: dict[Path, str], env: Mapping[str, str], o
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_bytes().decode("utf-8")
-    except IsADirectoryError:
-        raise ComposeError(f"{path}: is a folder, not a compose file") from None
-    except OSError as exc:
-        raise ComposeError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        return read_regular(path, MAX_COMPOSE_BYTES, ComposeError, "compose file").decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ComposeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
@@ -768,7 +882,8 @@ def _backup_name(path: Path) -> Path:
 
 def load(directory: Path, files: Iterable[Path], options: Options) -> tuple[Project, dict[str, ServiceAnalysis]]:
     """The merged project and its analysis (for callers that only want to look)."""
-    paths, _ = select_files(directory, files)
+    paths, _ = select_files(directory, files, options.environ)
+    options = with_recorded_dirs(directory, options)
     project = load_project(paths, project_env(paths[0].parent, options.environ))
     return project, analyse(project, options)
 

@@ -22,12 +22,18 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from certkit.errors import ComposeError
+from certkit.readers import MIB, read_regular
 
 # compose-go cli/options.go: DefaultFileNames and DefaultOverrideFileNames, in order of
 # preference.  Compose loads the first base file found and then the first override found.
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 OVERRIDE_FILES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
                   "docker-compose.override.yaml")
+
+MAX_COMPOSE_BYTES = 4 * MIB  # far above any real compose file; a bigger one is not read
+# Expanded YAML nodes allowed per compose file: aliases make a "billion laughs" file tiny on disk
+# and enormous once expanded, which would hang renew while it holds the renewal lock.
+MAX_NODES = 200_000
 
 # The first line of every override certkit writes; certkit regenerates only files that carry it.
 OVERRIDE_MARKER = "# certkit-compose-override"
@@ -62,11 +68,16 @@ class Service:
     build_context: Path | None = None
     dockerfile: Path | None = None
     build_target: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    profiles: list[str] = field(default_factory=list)
     working_dir: str | None = None
     command: list[str] = field(default_factory=list)
     entrypoint: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     mounts: dict[str, Mount] = field(default_factory=dict)  # by container target
+    # Compose's `!reset` (drop what earlier files said) and `!override` (replace instead of merging).
+    resets: set[str] = field(default_factory=set)
+    overrides: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,9 @@ def discover(directory: Path) -> list[Path]:
 
     Unlike Compose, certkit does not climb to parent folders: it works on the Notary folder given.
     """
-    base = [directory / name for name in DEFAULT_FILES if (directory / name).is_file()]
+    # lexists, not is_file: a FIFO or dangling link under a default name is found, then refused by
+    # the reader with the reason, instead of "no compose file".
+    base = [directory / name for name in DEFAULT_FILES if os.path.lexists(directory / name)]
     if not base:
         return []
     overrides = [directory / name for name in OVERRIDE_FILES if (directory / name).is_file()]
@@ -99,12 +112,7 @@ def override_path_for(base: Path) -> Path:
 def read_compose_file(path: Path, text: str | None = None) -> ComposeFile:
     """Read and parse one compose file, refusing anything Docker Compose would also refuse."""
     if text is None:
-        try:
-            raw = path.read_bytes()
-        except IsADirectoryError:
-            raise ComposeError(f"{path}: is a folder, not a compose file") from None
-        except OSError as exc:
-            raise ComposeError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raw = read_regular(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -230,8 +238,9 @@ def project_env(directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """Variables Compose substitutes: the ``.env`` file of the project folder, then the shell's (which win)."""
     values: dict[str, str] = {}
     dotenv = directory / ".env"
-    if dotenv.is_file():
-        for line in dotenv.read_text(encoding="utf-8", errors="replace").splitlines():
+    if os.path.lexists(dotenv):
+        text = read_regular(dotenv, MIB, ComposeError, ".env file").decode("utf-8", errors="replace")
+        for line in text.splitlines():
             line = line.strip()
             if not line or line.startswith("#") or "=" not in line:
                 continue
@@ -250,6 +259,8 @@ def load_project(files: list[Path], env: Mapping[str, str], texts: Mapping[Path,
     """Parse ``files`` (in -f order) and merge their services as Compose does.
 
     ``texts`` replaces the content of some files (used to re-check an edit before writing it).
+    Services of ``include:``d files join the project; services whose ``profiles`` are not
+    enabled by ``COMPOSE_PROFILES`` are left out, as `docker compose up` leaves them out.
     """
     if not files:
         raise ComposeError("no compose file given")
@@ -260,6 +271,11 @@ def load_project(files: list[Path], env: Mapping[str, str], texts: Mapping[Path,
     services: dict[str, Service] = {}
     cache: dict[Path, ComposeFile] = {f.path: f for f in parsed}
     for compose_file in parsed:
+        for name, service in _included_services(compose_file, env, cache, (compose_file.path,)).items():
+            if name in services:
+                raise ComposeError(f"{compose_file.path}: service {name!r} is defined both by an included file "
+                                   "and by the project (Compose refuses this too)")
+            services[name] = service
         for name, body in (compose_file.data.get("services") or {}).items():
             name = str(name)
             loaded = _load_service(compose_file, name, body, directory, env, cache, ())
@@ -267,16 +283,61 @@ def load_project(files: list[Path], env: Mapping[str, str], texts: Mapping[Path,
             merged = loaded if current is None else _merge(current, loaded)
             merged.defined_in = [*(current.defined_in if current else []), compose_file.path]
             services[name] = merged
+    enabled = {p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
+    services = {n: s for n, s in services.items() if not s.profiles or "*" in enabled or enabled & set(s.profiles)}
     return Project(directory, parsed, services)
+
+
+MAX_INCLUDE_DEPTH = 8
+
+
+def _included_services(compose_file: ComposeFile, env: Mapping[str, str], cache: dict[Path, ComposeFile],
+                       chain: tuple[Path, ...]) -> dict[str, Service]:
+    """The services of the files ``compose_file`` includes, each resolved against its own folder."""
+    entries = plain(compose_file.data.get("include") or [])
+    if not isinstance(entries, list):
+        raise ComposeError(f"{compose_file.path}: `include` must be a list")
+    services: dict[str, Service] = {}
+    for entry in entries:
+        paths = entry.get("path") if isinstance(entry, dict) else entry
+        paths = paths if isinstance(paths, list) else [paths]
+        if not paths or not all(isinstance(p, str) and p for p in paths):
+            raise ComposeError(f"{compose_file.path}: an `include` entry needs a `path`")
+        files = [Path(os.path.normpath(compose_file.path.parent / interpolate(str(p), env))) for p in paths]
+        for path in files:
+            if path in chain or len(chain) > MAX_INCLUDE_DEPTH:
+                raise ComposeError(f"{compose_file.path}: `include` of {path} loops back or nests too deep")
+            if not path.is_file():
+                raise ComposeError(f"{compose_file.path}: includes {path}, which does not exist")
+        project_dir = entry.get("project_directory") if isinstance(entry, dict) else None
+        base = Path(os.path.normpath(compose_file.path.parent / str(project_dir))) if project_dir else files[0].parent
+        for path in files:
+            if path not in cache:
+                cache[path] = read_compose_file(path)
+            included = cache[path]
+            services.update(_included_services(included, env, cache, (*chain, path)))
+            for name, body in (included.data.get("services") or {}).items():
+                loaded = _load_service(included, str(name), body, base, env, cache, ())
+                current = services.get(str(name))
+                merged = loaded if current is None else _merge(current, loaded)
+                merged.defined_in = [*(current.defined_in if current else []), path]
+                services[str(name)] = merged
+    return services
 
 
 def _load_service(compose_file: ComposeFile, name: str, body: Any, base_dir: Path, env: Mapping[str, str],
                   cache: dict[Path, ComposeFile], seen: tuple[tuple[Path, str], ...]) -> Service:
     if (compose_file.path, name) in seen:
         raise ComposeError(f"{compose_file.path}: service {name!r}: `extends` loops back to itself")
-    raw = plain(body or {})
+    resets, overrides = _merge_tags(body)
+    try:
+        expanded = plain(body or {})
+    except ComposeError as exc:
+        raise ComposeError(f"{compose_file.path}: service {name!r}: {exc}") from None
+    raw = {k: v for k, v in expanded.items() if k not in resets}
     raw = _interpolated(raw, env, f"{compose_file.path}: service {name!r}")
     service = _normalise(name, raw, base_dir, compose_file.path)
+    service.resets, service.overrides = resets, overrides
     extends = raw.get("extends")
     if extends is None:
         return service
@@ -304,12 +365,33 @@ def _load_service(compose_file: ComposeFile, name: str, body: Any, base_dir: Pat
     return _merge(parent, service)
 
 
-def plain(node: Any) -> Any:
-    """ruamel's round-trip objects as plain dicts/lists/strings (merge keys ``<<`` resolved)."""
+def _merge_tags(body: Any) -> tuple[set[str], set[str]]:
+    """The service keys tagged ``!reset`` and ``!override`` (Compose's merge controls)."""
+    resets: set[str] = set()
+    overrides: set[str] = set()
+    for key, value in (body.items() if hasattr(body, "items") else ()):
+        tag = getattr(getattr(value, "tag", None), "value", None)
+        if tag == "!reset":
+            resets.add(str(key))
+        elif tag == "!override":
+            overrides.add(str(key))
+    return resets, overrides
+
+
+def plain(node: Any, budget: list[int] | None = None) -> Any:
+    """ruamel's round-trip objects as plain dicts/lists/strings (merge keys ``<<`` resolved).
+
+    Aliases are expanded, at most MAX_NODES nodes in all: past that the file is refused.
+    """
+    budget = [MAX_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ComposeError(f"more than {MAX_NODES} YAML nodes once aliases are expanded (an alias bomb?); "
+                           "certkit does not read such a file")
     if hasattr(node, "items"):
-        return {str(k): plain(v) for k, v in node.items()}
+        return {str(k): plain(v, budget) for k, v in node.items()}
     if isinstance(node, (list, tuple)):
-        return [plain(v) for v in node]
+        return [plain(v, budget) for v in node]
     if node is None or isinstance(node, (bool, int, float)):
         return node
     return str(node)
@@ -332,7 +414,7 @@ def _interpolated(value: Any, env: Mapping[str, str], where: str) -> Any:
 # is refused here, with the file and service named, instead of failing later.
 _SHAPES: dict[str, tuple[type, ...]] = {
     "volumes": (list,), "environment": (dict, list), "command": (str, list), "entrypoint": (str, list),
-    "build": (str, dict), "working_dir": (str,), "image": (str,),
+    "build": (str, dict), "working_dir": (str,), "image": (str,), "profiles": (list,),
 }
 _SHAPE_NAMES: dict[type, str] = {list: "a list", dict: "a mapping", str: "a string"}
 
@@ -359,6 +441,8 @@ def _normalise(name: str, raw: dict[str, Any], base_dir: Path, declared_in: Path
             service.dockerfile = service.build_context / str(build.get("dockerfile") or "Dockerfile")
         if build.get("target"):
             service.build_target = str(build["target"])
+        service.build_args = _environment(build.get("args"))
+    service.profiles = [str(p) for p in raw.get("profiles") or []]
     if raw.get("working_dir"):
         service.working_dir = str(raw["working_dir"])
     service.command = _words(raw.get("command"))
@@ -372,18 +456,41 @@ def _normalise(name: str, raw: dict[str, Any], base_dir: Path, declared_in: Path
 
 
 def _merge(base: Service, over: Service) -> Service:
-    """Compose merge rules for the fields certkit reads: scalars replaced, volumes by target, env by key."""
+    """Compose merge rules for the fields certkit reads: scalars replaced, volumes by target, env by key.
+
+    A field the later file tags ``!reset`` is dropped; one tagged ``!override`` replaces the earlier
+    value whole instead of being merged with it.
+    """
+    def pick(key: str, later: Any, earlier: Any) -> Any:
+        if key in over.resets:
+            return type(earlier)() if isinstance(earlier, (list, dict)) else None
+        return later or earlier
+
     merged = Service(over.name or base.name, list(base.defined_in))
-    merged.image = over.image or base.image
-    merged.build_context = over.build_context or base.build_context
-    merged.dockerfile = over.dockerfile or base.dockerfile
-    merged.build_target = over.build_target or base.build_target
-    merged.working_dir = over.working_dir or base.working_dir
-    merged.command = over.command or base.command
-    merged.entrypoint = over.entrypoint or base.entrypoint
-    merged.environment = {**base.environment, **over.environment}
-    merged.mounts = {**base.mounts, **over.mounts}
+    merged.image = pick("image", over.image, base.image)
+    reset_build = "build" in over.resets
+    merged.build_context = None if reset_build else over.build_context or base.build_context
+    merged.dockerfile = None if reset_build else over.dockerfile or base.dockerfile
+    merged.build_target = None if reset_build else over.build_target or base.build_target
+    merged.build_args = {} if reset_build else {**base.build_args, **over.build_args}
+    merged.profiles = pick("profiles", over.profiles, base.profiles)
+    merged.working_dir = pick("working_dir", over.working_dir, base.working_dir)
+    merged.command = pick("command", over.command, base.command)
+    merged.entrypoint = pick("entrypoint", over.entrypoint, base.entrypoint)
+    merged.environment = _merged_map("environment", base.environment, over)
+    merged.mounts = _merged_map("volumes", base.mounts, over)
+    merged.resets = base.resets | over.resets
+    merged.overrides = base.overrides | over.overrides
     return merged
+
+
+def _merged_map(key: str, earlier: dict[str, Any], over: Service) -> dict[str, Any]:
+    later: dict[str, Any] = over.environment if key == "environment" else over.mounts
+    if key in over.resets:
+        return {}
+    if key in over.overrides:
+        return dict(later)
+    return {**earlier, **later}
 
 
 def _words(value: Any) -> list[str]:

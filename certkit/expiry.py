@@ -21,17 +21,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certkit import keys as keymod
+from certkit.bounded import MAX_INPUT_BYTES, UnreadableInput, not_regular_text, read_regular, too_large_text
 from certkit.durations import Duration
+from certkit.pathglob import ExcludeRules
 
-# Larger than any real bundle (Mozilla's CA bundle is ~220 KB); a bigger file is read no
-# further, so a stray disk image or log named *.pem cannot exhaust memory.
-MAX_FILE_BYTES = 4 * 1024 * 1024
+# 1 MiB: larger than any real bundle (Mozilla's CA bundle is ~220 KB); a bigger file is not
+# read, so a stray disk image or log named *.pem cannot exhaust memory (see certkit.bounded).
+MAX_FILE_BYTES = MAX_INPUT_BYTES
 
 CERT_SUFFIXES = (".crt", ".pem", ".cer", ".cert", ".der")
 KEY_SUFFIXES = (".key",)
@@ -47,6 +49,7 @@ _PEM_CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.*?(?:-----END CERTIF
 _SKIPPED_FOLDERS = frozenset({".git", ".hg", ".svn", ".certkit"})
 
 STALE_TEXT = "renewed on disk, not reloaded by the server: restart it"
+UNUSED_TEXT = "not used by any service (listed, not judged; --all judges it)"
 
 
 class Status(IntEnum):
@@ -93,10 +96,18 @@ class Finding:
     cert: x509.Certificate | None
     seconds_left: int | None
     reasons: list[Reason] = field(default_factory=list)
+    # False for a certificate file in a Notary checkout that no service uses (a Go test
+    # fixture): it is listed for information and left out of the summary and exit code.
+    used: bool = True
 
     @property
     def status(self) -> Status:
         return worst(r.status for r in self.reasons)
+
+    @property
+    def shown_status(self) -> str:
+        """The status column: OK/WARNING/CRITICAL/UNKNOWN, or UNUSED for an unused file."""
+        return self.status.name if self.used else "UNUSED"
 
     def add(self, reason: Reason) -> None:
         if all((r.code, r.text) != (reason.code, reason.text) for r in self.reasons):
@@ -115,6 +126,21 @@ class Note:
 
     index: int  # certificate index in the file (0: the leaf)
     reason: Reason
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What is judged under one folder argument that is a Notary checkout.
+
+    ``used`` holds the real paths of the files some service uses (the profile's files, the
+    TLS paths of the Notary configs, the files the compose services read): those are judged;
+    any other certificate file found under the folder is listed as unused (``Finding.used``).
+    """
+
+    used: frozenset[str]
+
+    def uses(self, path: str) -> bool:
+        return os.path.realpath(path) in self.used
 
 
 @dataclass(frozen=True)
@@ -312,6 +338,8 @@ class Checker:
         notes: dict[str, list[Note]] | None = None,
         note_paths: dict[str, str] | None = None,
         max_bytes: int = MAX_FILE_BYTES,
+        scopes: Mapping[str, Scope] | None = None,
+        exclude: Sequence[str] = (),
     ) -> None:
         self.now = now
         self.thresholds = thresholds
@@ -319,6 +347,9 @@ class Checker:
         self.notes = notes or {}
         self.note_paths = note_paths or {}  # real path -> path to show when not met in the walk
         self.max_bytes = max_bytes
+        self.scopes = dict(scopes or {})  # folder argument (as given) -> its Scope
+        self.exclude = ExcludeRules(exclude)
+        self._excluded: set[str] = set()  # real paths --exclude skipped, so config notes do not bring them back
         self._used_notes: set[str] = set()
         self._stale = _ServedIndex()
         self._visited_dirs: set[tuple[int, int]] = set()
@@ -335,7 +366,7 @@ class Checker:
             yield from self._path(str(path))
         # Files a config names but the walk did not meet (outside the given folders, or missing).
         for real in list(self.notes):
-            if real not in self._used_notes:
+            if real not in self._used_notes and real not in self._excluded:
                 shown = self.note_paths.get(real, real)
                 if os.path.lexists(real):
                     yield from self._file(shown, explicit=True, real=real)
@@ -356,11 +387,13 @@ class Checker:
             yield self._unreadable(path, exc)
             return
         if stat.S_ISDIR(info.st_mode):
-            yield from self._folder(path, info)
+            yield from self._folder(path, info, "", self.scopes.get(path))
         else:
             yield from self._file(path, explicit=True)
 
-    def _folder(self, folder: str, info: os.stat_result) -> Iterator[Finding]:
+    def _folder(self, folder: str, info: os.stat_result, relative: str, scope: Scope | None) -> Iterator[Finding]:
+        """Walk ``folder``; ``relative`` is its path below the folder argument ("" for the
+        argument itself), what --exclude patterns are matched against."""
         ident = (info.st_dev, info.st_ino)
         if ident in self._visited_dirs:
             return  # a symlink back up the tree: every file below is already checked
@@ -374,45 +407,71 @@ class Checker:
         for name, path in entries:
             if name in _SKIPPED_FOLDERS:
                 continue  # a Notary clone's .git holds thousands of objects and no live certificate
+            child_relative = f"{relative}/{name}" if relative else name
             try:
                 child = os.stat(path)
             except OSError as exc:
+                if self.exclude and self.exclude.match(child_relative, is_dir=False):
+                    continue  # an excluded broken link or loop is not reported either
                 if exc.errno == errno.ELOOP:
                     yield Finding("file", path, None, None, None,
                                   [Reason("unreadable", Status.UNKNOWN, "symlink loop: the link never reaches a file")])
                 elif _cert_like(name):
                     yield self._unreadable(path, exc)
                 continue
-            if stat.S_ISDIR(child.st_mode):
-                yield from self._folder(path, child)
-            elif stat.S_ISREG(child.st_mode):
+            is_dir = stat.S_ISDIR(child.st_mode)
+            if self.exclude and self.exclude.match(child_relative, is_dir=is_dir):
+                if not is_dir and self.notes:
+                    self._excluded.add(os.path.realpath(path))
+                continue
+            if is_dir:
+                yield from self._folder(path, child, child_relative, scope)
+            elif scope is not None and not scope.uses(path):
+                for finding in self._file(path, explicit=False, info=child, judge=False):
+                    finding.used = False
+                    finding.reasons.insert(0, Reason("unused", Status.OK, UNUSED_TEXT))
+                    yield finding
+            else:
+                # FIFOs, devices and sockets too: _file reports one named like a certificate
+                # as UNKNOWN without opening it, and passes over the others quietly.
                 yield from self._file(path, explicit=False, info=child)
 
     def _file(self, path: str, *, explicit: bool, info: os.stat_result | None = None,
-              real: str | None = None) -> Iterator[Finding]:
+              real: str | None = None, judge: bool = True) -> Iterator[Finding]:
         """Findings for one file; quiet about files that are not certificates unless
-        they claim to be (by name, or by being named on the command line)."""
+        they claim to be (by name, or by being named on the command line).
+
+        ``judge=False`` (a file no service uses) reads and dates the certificates but
+        skips what only matters for deployed files: key pairs, config notes, STALE.
+        """
         claims = explicit or _cert_like(os.path.basename(path))
         if _key_like(os.path.basename(path)) and not explicit:
             return  # keys are read when their certificate is (pairing)
         try:
             if info is None:
                 info = os.stat(path)
-            if not stat.S_ISREG(info.st_mode):
-                if claims:
-                    yield _unknown(path, "not a regular file")
-                return
-            if info.st_size > self.max_bytes:
-                if claims:
-                    yield _unknown(path, f"file too large ({info.st_size} bytes, limit {self.max_bytes}): not read")
-                return
-            with open(path, "rb") as handle:
-                data = handle.read(self.max_bytes + 1)
         except OSError as exc:
             if claims or exc.errno == errno.ELOOP:
                 yield self._unreadable(path, exc)
             return
-        if real is None and self.notes:
+        # Checked before opening, so a FIFO or device in a walked folder is never opened;
+        # read_regular checks again on the open descriptor (the file may be swapped meanwhile).
+        if not stat.S_ISREG(info.st_mode):
+            if claims:
+                yield _unknown(path, not_regular_text(info.st_mode))
+            return
+        if info.st_size > self.max_bytes:
+            if claims:
+                yield _unknown(path, too_large_text(info.st_size, self.max_bytes))
+            return
+        try:
+            data = read_regular(path, self.max_bytes)
+        except UnreadableInput as exc:
+            if claims or _is_loop(exc):
+                cause = exc.__cause__
+                yield self._unreadable(path, cause) if isinstance(cause, OSError) else _unknown(path, exc.reason)
+            return
+        if real is None and self.notes and judge:
             real = os.path.realpath(path)
         notes = self.notes.get(real, []) if real else []
         if notes and real:
@@ -424,7 +483,7 @@ class Checker:
         certs, bad = _parse(data)
         if certs or bad:
             if certs or claims:  # a damaged block in e.g. a JSON file is not a certificate file
-                yield from self._judge_file(path, data, certs, bad, notes)
+                yield from self._judge_file(path, data, certs, bad, notes, judge=judge)
             return
         if PEM_KEY_RE.search(data):
             if explicit:
@@ -435,12 +494,13 @@ class Checker:
         yield _unknown(path, "no certificate in the file (neither PEM nor DER)")
 
     def _judge_file(self, path: str, data: bytes, certs: list[tuple[int, x509.Certificate]],
-                    bad: list[tuple[int, str]], notes: list[Note]) -> Iterator[Finding]:
+                    bad: list[tuple[int, str]], notes: list[Note], *, judge: bool = True) -> Iterator[Finding]:
         findings: dict[int, Finding] = {}
         for index, cert in certs:
             left, reasons = judge_time(cert, self.now, self.thresholds)
             findings[index] = Finding("file", path, index, cert, left, reasons)
-            self._stale.see(cert, path)
+            if judge:
+                self._stale.see(cert, path)
         for index, text in bad:
             findings[index] = _unknown(path, text, index)
         ordered = [findings[i] for i in sorted(findings)]
@@ -450,7 +510,7 @@ class Checker:
                 ordered[index].add(reason)
         extra: list[Finding] = []
         leaf = findings.get(0)
-        if leaf is not None and leaf.cert is not None:
+        if judge and leaf is not None and leaf.cert is not None:
             extra = self._pair(path, data, leaf)
         for note in notes:
             target = findings.get(note.index) or (ordered[0] if ordered else None)
@@ -469,10 +529,12 @@ class Checker:
             for candidate in paired_key_paths(path):
                 if os.path.lexists(candidate):
                     try:
-                        with open(candidate, "rb") as handle:
-                            sources.append((candidate, handle.read(self.max_bytes)))
-                    except OSError as exc:
-                        return [self._unreadable(candidate, exc, what="cannot read the private key")]
+                        sources.append((candidate, read_regular(candidate, self.max_bytes)))
+                    except UnreadableInput as exc:
+                        cause = exc.__cause__
+                        if isinstance(cause, OSError):
+                            return [self._unreadable(candidate, cause, what="cannot read the private key")]
+                        return [_unknown(candidate, f"{exc.reason} (the key of {path})")]
                     break
         if not sources:
             return []
@@ -536,6 +598,10 @@ class Checker:
         else:
             text = f"{what}: {exc.strerror or exc}"
         return Finding("file", path, None, None, None, [Reason("unreadable", Status.UNKNOWN, text)])
+
+
+def _is_loop(exc: UnreadableInput) -> bool:
+    return isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.ELOOP
 
 
 def _unknown(path: str, text: str, index: int | None = None) -> Finding:
@@ -609,6 +675,6 @@ def _short(exc: BaseException) -> str:
 
 
 __all__ = [
-    "Checker", "Finding", "Note", "Reason", "ServedChain", "Status", "Thresholds",
+    "Checker", "Finding", "Note", "Reason", "Scope", "ServedChain", "Status", "Thresholds", "UNUSED_TEXT",
     "covers", "fingerprint", "judge_bundle", "judge_time", "san_strings", "worst",
 ]

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography import x509
 from cryptography.x509 import verification
 
+from certkit.bounded import UnreadableInput, read_regular
 from certkit.expiry import Finding, KeyProblem, Note, Reason, Status, covers, load_public_of_private_key, san_strings, same_key
 
 if sys.version_info >= (3, 11):
@@ -50,6 +51,9 @@ class NotaryNotes:
     notes: dict[str, list[Note]] = field(default_factory=dict)  # real path -> notes
     shown: dict[str, str] = field(default_factory=dict)  # real path -> path to show
     findings: list[Finding] = field(default_factory=list)  # problems with the configs themselves
+    # Every file a config names (real path -> "fixtures/server-config.json (server.tls_cert_file)"),
+    # and the configs themselves: what check-expiry counts as used by a service.
+    used: dict[str, str] = field(default_factory=dict)
 
     def merge_into(self, notes: dict[str, list[Note]], shown: dict[str, str]) -> None:
         for real, items in self.notes.items():
@@ -103,9 +107,12 @@ class _Check:
         if not isinstance(value, str) or not value:
             return None
         if value.startswith(CONTAINER_ROOT + "/"):
-            return self.root / value[len(CONTAINER_ROOT) + 1:]
-        path = Path(value)
-        return path if path.is_absolute() else config.parent / path
+            path = self.root / value[len(CONTAINER_ROOT) + 1:]
+        else:
+            path = Path(value)
+            path = path if path.is_absolute() else config.parent / path
+        self.result.used.setdefault(os.path.realpath(path), f"{self.shown(config)} ({key})")
+        return path
 
     def certs(self, path: Path, named_by: str) -> list[x509.Certificate] | None:
         """The certificates in a file a config names; a missing one is CRITICAL (the service fails)."""
@@ -117,19 +124,29 @@ class _Check:
             self.note(path, 0, "missing", Status.CRITICAL, f"missing: named by {named_by}; the service will not start")
         else:
             try:
-                certs = x509.load_pem_x509_certificates(path.read_bytes()) or None
-            except (OSError, ValueError):
-                certs = None  # the walk reports an unreadable or damaged file itself
+                certs = x509.load_pem_x509_certificates(read_regular(path)) or None
+            except UnreadableInput as exc:
+                # Bounded and non-blocking: a config naming a FIFO or /dev/zero must not hang
+                # or exhaust memory.  The note makes the file a row even outside the walk.
+                self.note(path, 0, "unreadable", Status.UNKNOWN, f"{exc.reason}; named by {named_by}")
+            except ValueError:
+                certs = None  # the walk reports a damaged file itself
         self._certs[real] = certs
         return certs
 
     def load_config(self, path: Path) -> dict[str, Any] | None:
+        self.result.used.setdefault(os.path.realpath(path), "a Notary config")
         try:
+            text = read_regular(path).decode("utf-8")
             if path.suffix == ".toml":
-                data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+                data: Any = tomllib.loads(text)
             else:
-                data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+                data = json.loads(text)
+        except UnreadableInput as exc:
+            self.result.findings.append(Finding("file", self.shown(path), None, None, None, [
+                Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {exc.reason}")]))
+            return None
+        except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError are ValueErrors
             self.result.findings.append(Finding("file", self.shown(path), None, None, None, [
                 Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {str(exc).splitlines()[0][:160]}")]))
             return None
@@ -158,7 +175,7 @@ class _Check:
             if _variant(path.name, "signer-config") in signers:
                 self.storage(path, signers[_variant(path.name, "signer-config")][1])
         escrow = self.root / "cmd" / "escrow" / "config.toml"
-        if escrow.is_file():
+        if os.path.lexists(escrow):
             config = self.load_config(escrow)
             server = config.get("server") if config else None
             if isinstance(server, dict):
@@ -166,7 +183,7 @@ class _Check:
 
     def client(self) -> tuple[str | None, Path | None]:
         path = self.root / "cmd" / "notary" / "config.json"
-        if not path.is_file():
+        if not os.path.lexists(path):
             return None, None
         config = self.load_config(path)
         remote = config.get("remote_server") if config else None
@@ -186,8 +203,11 @@ class _Check:
         certs = self.certs(cert_path, f"{self.shown(config)} ({cert_key})")
         if certs and key_path is not None and os.path.lexists(key_path):
             try:
-                public = load_public_of_private_key(key_path.read_bytes(), str(key_path))
-            except (OSError, KeyProblem):
+                public = load_public_of_private_key(read_regular(key_path), str(key_path))
+            except UnreadableInput as exc:
+                self.note(key_path, 0, "unreadable", Status.UNKNOWN,
+                          f"{exc.reason}; named by {self.shown(config)} as the key of {self.shown(cert_path)}")
+            except KeyProblem:
                 pass  # the walk pairs X.crt/X.key itself and reports an unusable key there
             else:
                 if not same_key(public, certs[0]):

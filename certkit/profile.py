@@ -114,10 +114,9 @@ def load_profile(source: str | Path | None = None) -> Profile:
         name = str(source or "notary")
         return _build(_builtin_data(name), f"built-in profile {name!r}")
     path = Path(source)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from exc
+    from certkit.readers import MIB, read_regular
+
+    raw = read_regular(path, MIB, ProfileError, "profile")
     data = _parse_toml(raw, str(path))
     base_name = data.pop("extends", None)
     if base_name is not None:

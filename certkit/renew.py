@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from cryptography import x509
 
@@ -19,7 +20,16 @@ from certkit.durations import Duration
 from certkit.errors import FilesystemError
 from certkit.issuance import build_certificate
 from certkit.keys import PrivateKey
-from certkit.layout import CA_STORE_RECORD, STATE_FOLDER, ca_store_path, ca_store_record, ignore_entry, require_layout
+from certkit.layout import (
+    CA_STORE_RECORD,
+    STATE_FOLDER,
+    ca_store_path,
+    ca_store_record,
+    check_ignore_files,
+    check_paths,
+    ignore_entry,
+    require_layout,
+)
 from certkit.pem import to_pem
 from certkit.planning import CertState, Plan, ca_key_path, make_plan, read_state
 from certkit.profile import Profile
@@ -70,13 +80,20 @@ def renew(
     ca_store: Path | None = None,
     require_notary_layout: bool = True,
     keep: int = DEFAULT_KEEP,
+    before_write: Callable[[], None] | None = None,
 ) -> RenewResult:
-    """Renew what is due; the caller holds the renewal lock (certkit.lock) when not dry_run."""
+    """Renew what is due; the caller holds the renewal lock (certkit.lock) when not dry_run.
+
+    ``before_write`` runs once the new set is built and validated and before the first write,
+    only when something will be written; an error it raises leaves every file as it was.
+    """
     if require_notary_layout:
         require_layout(root, profile)
     store = ca_store_path(root, profile, ca_store)
     if store.exists() and store.is_symlink():
         raise FilesystemError(f"{store}: the CA store is a symlink; make it a real folder (mode 0700)")
+    check_paths(root, profile, store, store_given=ca_store is not None)
+    check_ignore_files(root, store, _ignore_entries(root, store))
     state_dir = root / STATE_FOLDER
     notices: list[str] = []
     if dry_run:
@@ -103,6 +120,8 @@ def renew(
     writes = _files_to_write(profile, plan, states, certs, new_keys, root, store)
     if not writes:
         return _result(root, profile, store, plan, states, certs, set(), dry_run=False, written_ignores=[])
+    if before_write is not None:
+        before_write()
     # Resolve and probe every destination before the first write, so a symlink escape or
     # a read-only folder fails with nothing changed.
     live = [transaction.Write(_destination(fs_root, store, path), data, mode) for path, data, mode in writes]
@@ -309,13 +328,19 @@ def _destination(fs_root: storage.Root, store: Path, path: str | Path) -> Path:
     return fs_root.resolve(relative)
 
 
-def _protect_store(root: Path, store: Path) -> list[tuple[str, str]]:
-    """Add the state folder and CA store to .dockerignore and .gitignore: [(file, created|updated)]."""
-    written: list[tuple[str, str]] = []
+def _ignore_entries(root: Path, store: Path) -> list[str]:
+    """The .dockerignore/.gitignore lines that keep the state folder and the CA store out."""
     entries = {f"/{STATE_FOLDER}/"}
     store_entry = ignore_entry(root, store)
     if store_entry is not None and not store_entry.startswith(f"/{STATE_FOLDER}/"):
         entries.add(store_entry)  # a CA store elsewhere in the checkout (--ca-store)
+    return sorted(entries)
+
+
+def _protect_store(root: Path, store: Path) -> list[tuple[str, str]]:
+    """Add the state folder and CA store to .dockerignore and .gitignore: [(file, created|updated)]."""
+    written: list[tuple[str, str]] = []
+    entries = _ignore_entries(root, store)
     for name in (".dockerignore", ".gitignore"):
         target = storage.Root(root).resolve(name)
         action = "updated" if target.exists() else "created"

@@ -27,15 +27,24 @@ _NAGIOS_SHOWN = 5  # problems named on the Nagios status line; the rest are coun
 
 
 class Summary:
-    """Counts per status and the worst one: all a run needs to decide its exit code."""
+    """Counts per status and the worst one: all a run needs to decide its exit code.
 
-    def __init__(self) -> None:
+    Rows of files no service uses (``Finding.used`` false) are counted apart and never
+    change the status: they are listed for information only.
+    """
+
+    def __init__(self, notes: list[str] | None = None) -> None:
         self.counts = {status: 0 for status in Status}
         self.problems: list[Finding] = []  # only the first few, for the Nagios line
         self.problem_count = 0
         self.min_seconds_left: int | None = None
+        self.unused = 0
+        self.notes = list(notes or [])  # about the run itself (a compose file certkit could not analyse)
 
     def add(self, finding: Finding) -> None:
+        if not finding.used:
+            self.unused += 1
+            return
         status = finding.status
         self.counts[status] += 1
         if status is not Status.OK:
@@ -56,7 +65,10 @@ class Summary:
 
     def line(self) -> str:
         counts = ", ".join(f"{self.counts[s]} {s.name}" for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK))
-        return f"{self.total} checked: {counts} -> {self.status.name} (exit {self.status.value})"
+        line = f"{self.total} checked: {counts} -> {self.status.name} (exit {self.status.value})"
+        if self.unused:
+            line += f"; {self.unused} not used by any service (listed, not judged; --all judges them)"
+        return line
 
 
 class Report(Protocol):
@@ -98,9 +110,10 @@ def record(finding: Finding) -> dict[str, Any]:
         "not_before": _iso(cert.not_valid_before_utc) if cert is not None else None,
         "not_after": _iso(cert.not_valid_after_utc) if cert is not None else None,
         "seconds_left": finding.seconds_left,
-        "status": finding.status.name,
+        "status": finding.shown_status,
         "reasons": [r.text for r in finding.reasons],
         "codes": [r.code for r in finding.reasons],
+        "used": finding.used,
     }
 
 
@@ -124,7 +137,7 @@ class TableReport:
 
     def add(self, finding: Finding) -> None:
         status = finding.status
-        if self.quiet and status is Status.OK:
+        if self.quiet and (status is Status.OK or not finding.used):
             return
         if not self._started:
             self.out.write(self.HEADER + "\n")
@@ -134,8 +147,8 @@ class TableReport:
         not_after = f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}" if cert is not None else "-"
         where = finding.path + (f"#{finding.index}" if finding.index is not None else "")
         subject = short_subject(cert)
-        name = f"{status.name:<8}"
-        if self.color:
+        name = f"{finding.shown_status:<8}"
+        if self.color and finding.used:
             name = f"{_COLOURS[status]}{name}{_RESET}"
         line = f"{name}  {days:>6}  {not_after:<16}  {where}"
         if subject:
@@ -147,10 +160,12 @@ class TableReport:
     def finish(self, summary: Summary) -> None:
         if self.quiet and summary.status is Status.OK:
             return
-        if summary.total == 0:
+        if summary.total == 0 and not summary.unused:
             self.out.write("no certificates found\n")
-            return
-        self.out.write("\n" + summary.line() + "\n")
+        else:
+            self.out.write("\n" + summary.line() + "\n")
+        for note in summary.notes:
+            self.out.write(f"note: {note}\n")
 
 
 # --------------------------------------------------------------------------- JSON
@@ -172,7 +187,7 @@ class JsonReport:
         self._count = 0
 
     def add(self, finding: Finding) -> None:
-        if self.quiet and finding.status is Status.OK:
+        if self.quiet and (finding.status is Status.OK or not finding.used):
             return
         if self._count == 0:
             self.out.write(self.head + "\n")
@@ -191,6 +206,8 @@ class JsonReport:
             "exit_code": summary.status.value,
             "counts": {s.name: summary.counts[s] for s in Status},
             "total": summary.total,
+            "unused": summary.unused,
+            "notes": summary.notes,
         }
         self.out.write("\n], \"summary\": " + json.dumps(summary_obj) + "}\n")
 
@@ -229,6 +246,8 @@ class PrometheusReport:
         self._spools = [tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(_PER_CERT)]
 
     def add(self, finding: Finding) -> None:
+        if not finding.used:
+            return  # a file no service uses is not monitored: alerting on it is what --all is for
         cert = finding.cert
         # No serial (nor fingerprint) label: a renewal would then start a new series for
         # every certificate, and alerts keyed on the old one would resolve and fire anew.
@@ -303,6 +322,8 @@ class NagiosReport:
         c = summary.counts
         text = (f"CERTKIT {status.name} - {c[Status.CRITICAL]} critical, {c[Status.WARNING]} warning, "
                 f"{c[Status.UNKNOWN]} unknown, {c[Status.OK]} ok")
+        if summary.unused:
+            text += f", {summary.unused} unused (not judged)"
         if summary.total == 0:
             text += ", no certificates found"
         shown = []

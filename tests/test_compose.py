@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from certkit.compose import BAKED, MOUNTED, MOUNTED_RW, Options, apply, apply_after_renew, check, dockerfile_workdir, load
+from certkit.compose import BAKED, MOUNTED, MOUNTED_RW, Options, apply, apply_after_renew, check, load
 from certkit.compose_files import interpolate, split_short_volume
 from certkit.errors import ComposeError
 from certkit.profile import load_profile
@@ -46,7 +46,8 @@ def test_reference_server_and_signer_read_baked_fixtures(notary: Path) -> None:
     project, analyses = load(notary, [], opts())
     assert sorted(project.services) == ["mysql", "server", "signer"]
     server = analyses["server"]
-    assert server.workdir == NOTARY_WD and "built-in fact" in server.workdir_source
+    # Resolved from the checkout's own server.Dockerfile: ENV NOTARYPKG (legacy form), then WORKDIR /go/src/${NOTARYPKG}.
+    assert server.workdir == NOTARY_WD and server.workdir_source == "WORKDIR in server.Dockerfile"
     assert sorted(r.container_path for r in server.reads) == sorted(SERVER_READS)
     assert {r.status for r in server.reads} == {BAKED}
     assert sorted(r.container_path for r in analyses["signer"].reads) == sorted(SIGNER_READS)
@@ -340,7 +341,7 @@ def test_image_without_build_asks_for_container_dir(notary: Path) -> None:
 
 
 def test_mount_that_would_expose_the_ca_store_is_refused(notary: Path) -> None:
-    write(notary, "Dockerfile", "FROM scratch\nWORKDIR /app\n")
+    write(notary, "Dockerfile", "FROM scratch\nWORKDIR /app\nCOPY . .\n")
     write(notary, "server.json", '{"server": {"tls_cert_file": "./fixtures/notary-server.crt"}}')
     path = write(notary, "docker-compose.yml", "services:\n  server:\n    build: .\n    command: notary-server -config=server.json\n")
     with pytest.raises(ComposeError, match=r"expose the CA store"):
@@ -408,21 +409,22 @@ def test_unreadable_file_is_one_clear_error(notary: Path) -> None:
 def test_apply_after_renew(notary: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert apply_after_renew(empty, load_profile(), environ={}) is None
-    outcome = apply_after_renew(notary, load_profile(), renewed=["fixtures/notary-server.crt"], environ={})
-    assert outcome is not None and outcome.written == [notary / "docker-compose.override.yml"]
-    assert outcome.command == "docker compose up -d --force-recreate server signer"
+    assert apply_after_renew(empty, load_profile(), environ={}) == []
+    outcomes = apply_after_renew(notary, load_profile(), renewed=["fixtures/notary-server.crt"], environ={})
+    # The default project first, then every other compose file of the checkout that uses the renewed set.
+    written = [o.written for o in outcomes]
+    assert written[0] == [notary / "docker-compose.override.yml"]
+    assert sorted(p.name for w in written[1:] for p in w) == sorted([
+        "development.mysql.override.yml", "development.postgresql.override.yml", "development.rethink.override.yml",
+        "docker-compose.postgresql.override.yml", "docker-compose.rethink.override.yml"])
+    assert outcomes[0].command == "docker compose up -d --force-recreate server signer"
+    assert "docker compose -f docker-compose.postgresql.yml -f docker-compose.postgresql.override.yml up -d " \
+           "--force-recreate server signer postgresql" in [o.command for o in outcomes]
     again = apply_after_renew(notary, load_profile(), renewed=["notarysql/postgresql-initdb.d/server.crt"], environ={})
-    assert again is not None and again.written == [] and again.restart == []
-
-
-def test_dockerfile_workdir(tmp_path: Path) -> None:
-    path = write(tmp_path, "Dockerfile", "FROM a AS one\nWORKDIR /x\nFROM one AS two\nWORKDIR y\nFROM b\n")
-    assert dockerfile_workdir(path) is None  # the last stage's base image WORKDIR is unknown
-    assert dockerfile_workdir(path, "two") == "/x/y"
-    assert dockerfile_workdir(path, "one") == "/x"
-    write(tmp_path, "Dockerfile", "FROM a\n# WORKDIR /no\nworkdir \\\n  /yes\n")
-    assert dockerfile_workdir(path) == "/yes"
+    assert [o.written for o in again] == [[]] * len(outcomes)
+    assert again[0].restart == []
+    postgres = next(o for o in again if o.files[0].name == "docker-compose.postgresql.yml")
+    assert postgres.restart == ["postgresql"]
 
 
 def test_interpolation_and_short_syntax() -> None:

@@ -29,9 +29,10 @@ def test_compose_writes_override_and_prints_the_command(notary: Path, capsys: py
     assert code == 0, err
     assert "wrote docker-compose.override.yml" in out
     assert "  docker compose up -d --force-recreate server signer" in out
-    assert "built-in fact" in out  # says where the WORKDIR came from
     code, out, _ = run(capsys, str(notary))
     assert code == 0 and "no change" in out
+    _, out, _ = run(capsys, str(notary), "--check")
+    assert f"server: working folder {NOTARY_WD} (WORKDIR in server.Dockerfile)" in out  # says where it came from
 
 
 def test_dry_run_prints_a_unified_diff_only(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,15 +80,36 @@ def test_wrongly_shaped_fields_are_one_line(notary: Path, capsys: pytest.Capture
     assert not (notary / "docker-compose.override.yml").exists()
 
 
-def test_missing_container_dir_is_explained(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_container_dir_is_explained_and_the_answer_remembered(notary: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     write(notary, "docker-compose.yml", "services:\n  escrow:\n    image: notary:escrow\n"
                                         "    command: escrow -config=cmd/escrow/config.toml\n")
     code, _, err = run(capsys, str(notary))
-    assert code == 15 and "--container-dir escrow=" in err
-    code, out, err = run(capsys, str(notary), "--container-dir", f"escrow={NOTARY_WD}")
-    assert code == 0, err
+    assert code == 15 and "--container-dir escrow=/folder/in/container" in err
+    assert not (notary / "docker-compose.override.yml").exists()
     code, _, err = run(capsys, str(notary), "--container-dir", "relative/dir")
     assert code == 2 and "absolute" in err
+    # The remedy exactly as printed (with the folder filled in), then never again.
+    code, out, err = run(capsys, str(notary), "--container-dir", f"escrow={NOTARY_WD}")
+    assert code == 0, err
+    assert json.loads((notary / ".certkit/container-dirs").read_text()) == {"escrow": NOTARY_WD}
+    assert (notary / ".certkit/container-dirs").stat().st_mode & 0o777 == 0o600
+    code, out, err = run(capsys, str(notary), "--check")
+    assert code == 15 and "escrow" in out and "container-dir" not in err  # expired, but analysed without the flag
+    code, out, err = run(capsys, str(notary))
+    assert code == 0 and "no change" in out, err
+
+
+def test_container_dir_without_service_applies_to_every_service(notary: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    write(notary, "docker-compose.yml", "services:\n  server:\n    image: notary:server\n"
+                                        "    command: notary-server -config=fixtures/server-config.json\n"
+                                        "  signer:\n    image: notary:signer\n"
+                                        "    command: notary-signer -config=fixtures/signer-config.json\n")
+    code, _, err = run(capsys, str(notary), "--container-dir", NOTARY_WD)
+    assert code == 0, err
+    text = (notary / "docker-compose.override.yml").read_text()
+    assert text.count(f"target: {NOTARY_WD}/fixtures") == 2
 
 
 def test_check_does_not_combine_with_in_place(notary: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,8 +134,9 @@ def test_renew_runs_the_compose_step_unless_told_not_to(notary: Path, capsys: py
     out, err = capsys.readouterr()
     assert info.value.code == 0, err
     data = json.loads(out)  # one JSON document: the renewal and its compose step
-    assert data["compose"]["written"] == [str(notary / "docker-compose.override.yml")]
-    assert data["compose"]["command"] == "docker compose up -d --force-recreate server signer"
+    assert data["compose"][0]["written"] == [str(notary / "docker-compose.override.yml")]
+    assert data["compose"][0]["command"] == "docker compose up -d --force-recreate server signer"
+    assert len(data["compose"]) == 6  # every compose file of the checkout that uses the renewed set
     # Renewed and mounted: the pre-deploy check passes now.
     code, out, _ = run(capsys, str(notary), "--check")
     assert code == 0, out

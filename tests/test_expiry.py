@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from certkit.durations import parse_duration
-from certkit.expiry import Checker, Finding, Note, ServedChain, Status, Thresholds, judge_time, worst
+from certkit.deployed import deployed_files
+from certkit.expiry import Checker, Finding, Note, Scope, ServedChain, Status, Thresholds, judge_time, worst
 from certkit.notary_config import find_layout_root, notary_notes
+from certkit.profile import load_profile
 from tests.certfactory import Issued, around, make_ca, make_leaf
 
 NOW = datetime(2027, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -23,10 +25,13 @@ REFERENCE_EXPIRED = datetime(2026, 11, 25, tzinfo=timezone.utc)
 
 
 def run(paths: list[Path], now: datetime = NOW, thresholds: Thresholds = DEFAULT, *,
-        served: list[ServedChain] | None = None, notary: bool = False, max_bytes: int | None = None) -> list[Finding]:
+        served: list[ServedChain] | None = None, notary: bool = False, max_bytes: int | None = None,
+        deployed: bool = False, exclude: tuple[str, ...] = ()) -> list[Finding]:
+    """Findings as check-expiry makes them; ``deployed`` judges only what the services use."""
     notes: dict[str, list[Note]] = {}
     shown: dict[str, str] = {}
     extra: list[Finding] = []
+    scopes: dict[str, Scope] = {}
     if notary:
         for path in paths:
             root = find_layout_root(path)
@@ -34,8 +39,11 @@ def run(paths: list[Path], now: datetime = NOW, thresholds: Thresholds = DEFAULT
             result = notary_notes(root, now)
             result.merge_into(notes, shown)
             extra += result.findings
+            if deployed:
+                scopes[str(path)] = Scope(frozenset(deployed_files(root, load_profile(), result).used))
     kwargs = {"max_bytes": max_bytes} if max_bytes else {}
-    checker = Checker(now, thresholds, served=served or [], notes=notes, note_paths=shown, **kwargs)
+    checker = Checker(now, thresholds, served=served or [], notes=notes, note_paths=shown, scopes=scopes,
+                      exclude=exclude, **kwargs)
     return [*checker.run(paths), *extra]
 
 
@@ -208,14 +216,14 @@ def test_unreadable_file_is_unknown(tmp_path: Path, ca: Issued, monkeypatch: pyt
     secret = leaf.write(tmp_path / "secret.crt")
     if os.geteuid() == 0:
         # root reads any file whatever its mode: simulate the EACCES a normal user gets.
-        real_open = open
+        real_open = os.open
 
-        def guarded(file: object, *args: object, **kwargs: object) -> object:
+        def guarded(file: str, flags: int, *args: int, **kwargs: object) -> int:
             if str(file) == str(secret):
                 raise PermissionError(13, "Permission denied", str(file))
-            return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+            return real_open(file, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr("builtins.open", guarded)
+        monkeypatch.setattr(os, "open", guarded)  # certkit.bounded.read_regular opens with os.open
     else:
         secret.chmod(0)
     found = by_path(run([tmp_path]))
@@ -281,11 +289,17 @@ def test_reference_set_as_of_today_every_leaf_expired(reference_dir: Path) -> No
 
 
 def test_reference_set_relations_hold_while_valid(reference_dir: Path) -> None:
-    """Keys match, chains link, names are covered: no finding but expiry windows."""
-    findings = run([reference_dir], REFERENCE_VALID, notary=True)
-    problems = [(f.path, f.index, f.reasons) for f in findings if f.status is not Status.OK]
+    """Keys match, chains link, names are covered: no finding but expiry windows.
+
+    trustpinning/test.crt (a Go test fixture, expired since 2017) is listed as unused, not judged.
+    """
+    findings = run([reference_dir], REFERENCE_VALID, notary=True, deployed=True)
+    problems = [(f.path, f.index, f.reasons) for f in findings if f.used and f.status is not Status.OK]
     assert problems == []
-    assert len([f for f in findings if f.index is not None]) == 19
+    assert len([f for f in findings if f.used and f.index is not None]) == 19
+    unused = sorted(os.path.relpath(f.path, reference_dir) for f in findings if not f.used)
+    assert unused[1:] == ["trustpinning/ca.crt", "trustpinning/test.crt"]
+    assert unused[0].startswith("fixtures/compatibility/")
 
 
 def _copy(reference_dir: Path, tmp_path: Path) -> Path:
@@ -347,3 +361,17 @@ def test_vcs_folders_are_not_walked(tmp_path: Path, ca: Issued) -> None:
     make_leaf("old.example", ca, *around(NOW, expires_in=timedelta(days=-9))).write(tmp_path / ".git" / "old.crt")
     make_leaf("svc.example", ca, *around(NOW, expires_in=timedelta(days=90))).write(tmp_path / "svc.crt")
     assert [os.path.basename(f.path) for f in run([tmp_path])] == ["svc.crt"]
+
+
+def test_exclude_skips_files_folders_and_broken_links(tmp_path: Path, ca: Issued) -> None:
+    """--exclude matches below the folder argument; a folder argument's own name does not count."""
+    expired = make_leaf("old.example", ca, *around(NOW, expires_in=timedelta(days=-1)))
+    expired.write(tmp_path / "keep" / "live.crt")
+    expired.write(tmp_path / "testdata" / "a" / "old.crt")
+    expired.write(tmp_path / "keep" / "old.der.crt")
+    (tmp_path / "keep" / "gone.crt").symlink_to(tmp_path / "nowhere.crt")
+    everything = by_path(run([tmp_path]))
+    assert {key for key in everything} == {("live.crt", 0), ("old.crt", 0), ("old.der.crt", 0), ("gone.crt", None)}
+    kept = by_path(run([tmp_path], exclude=("testdata/", "*.der.crt", "keep/gone.crt")))
+    assert list(kept) == [("live.crt", 0)]
+    assert kept[("live.crt", 0)].status is Status.CRITICAL

@@ -59,7 +59,12 @@ def test_reference_set_exits_2_naming_each_expired_file(reference_dir: Path) -> 
     for ca_file in ("fixtures/root-ca.crt", "fixtures/intermediate-ca.crt", "cmd/notary/root-ca.crt"):
         row = [line for line in lines if f"{reference_dir / ca_file}#0" in line]
         assert row and row[0].startswith("OK") and "2031-" in row[0], ca_file
-    assert lines[-1].endswith("-> CRITICAL (exit 2)")
+    for unused in ("trustpinning/ca.crt", "trustpinning/test.crt"):  # Go test fixtures, expired on purpose
+        row = [line for line in lines if f"{reference_dir / unused}#0" in line]
+        assert len(row) == 1 and row[0].startswith("UNUSED") and "not used by any service" in row[0], unused
+    summary = [line for line in lines if " checked: " in line]
+    assert summary == ["19 checked: 13 CRITICAL, 0 WARNING, 0 UNKNOWN, 6 OK -> CRITICAL (exit 2); "
+                       "3 not used by any service (listed, not judged; --all judges them)"]
 
 
 def test_reference_set_judged_while_valid_is_ok(reference_dir: Path) -> None:
@@ -77,7 +82,7 @@ def test_reference_set_json_schema(reference_dir: Path) -> None:
     rows = {(os.path.relpath(r["path"], reference_dir), r["index"]): r for r in doc["certificates"]}
     server = rows[("fixtures/notary-server.crt", 0)]
     assert set(server) == {"source", "path", "index", "subject", "issuer", "serial", "fingerprint_sha256", "sans",
-                           "not_before", "not_after", "seconds_left", "status", "reasons", "codes"}
+                           "not_before", "not_after", "seconds_left", "status", "reasons", "codes", "used"}
     assert server["subject"].startswith("CN=notary-server,")
     assert server["issuer"].startswith("CN=Notary Intermediate Testing CA,")
     assert server["sans"] == ["DNS:notary-server", "DNS:notaryserver", "DNS:localhost", "IP:127.0.0.1"]
@@ -86,7 +91,11 @@ def test_reference_set_json_schema(reference_dir: Path) -> None:
                                           - datetime(2026, 11, 25, tzinfo=timezone.utc)).total_seconds())
     assert server["codes"] == ["expired"]
     assert rows[("fixtures/notary-server.crt", 1)]["status"] == "OK"
-    assert sum(doc["summary"]["counts"].values()) == len(doc["certificates"]) == 19
+    used = [r for r in doc["certificates"] if r["used"]]
+    assert sum(doc["summary"]["counts"].values()) == len(used) == doc["summary"]["total"] == 19
+    unused = rows[("trustpinning/test.crt", 0)]
+    assert unused["used"] is False and unused["status"] == "UNUSED" and unused["codes"] == ["unused", "expired"]
+    assert doc["summary"]["unused"] == len(doc["certificates"]) - 19 == 3
 
 
 def test_reference_set_prometheus_parses(reference_dir: Path, tmp_path: Path) -> None:
@@ -117,7 +126,7 @@ def test_reference_set_nagios_line(reference_dir: Path) -> None:
     lines = result.output.splitlines()
     assert len(lines) == 1
     text, perf = lines[0].split(" | ")
-    assert text.startswith("CERTKIT CRITICAL - 13 critical, 0 warning, 0 unknown, 6 ok: ")
+    assert text.startswith("CERTKIT CRITICAL - 13 critical, 0 warning, 0 unknown, 6 ok, 3 unused (not judged): ")
     assert "(+8 more)" in text
     assert "'certificates'=19;;;0" in perf.split() and "'critical'=13;;;0" in perf.split()
     assert any(p.startswith("'min_seconds_left'=-") and p.endswith(";2592000:;604800:") for p in perf.split())
@@ -280,7 +289,7 @@ def test_copy_of_reference_with_renewed_leaf_is_ok_then_key_mismatch(reference_d
     shutil.copy(layout / "fixtures" / "notary-escrow.key", layout / "fixtures" / "notary-signer.key")
     result = check("--at", "2022-06-01", "--format", "json", str(layout))
     assert result.exit_code == 2
-    bad = [r for r in json.loads(result.output)["certificates"] if r["status"] != "OK"]
+    bad = [r for r in json.loads(result.output)["certificates"] if r["status"] != "OK" and r["used"]]
     assert [(os.path.relpath(r["path"], layout), r["codes"]) for r in bad] == [("fixtures/notary-signer.crt", ["key-mismatch"])]
 
 

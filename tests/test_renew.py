@@ -192,14 +192,14 @@ sans = ["DNS:notary.internal", "DNS:localhost"]
 
 def test_ca_store_elsewhere_is_remembered(fresh_layout: Path, tmp_path: Path) -> None:
     """After `renew --ca-store DIR`, later runs without the option use DIR: no new root."""
-    store = fresh_layout / "fixtures" / "ca-keys"  # a bad place, but the user chose it
+    store = fresh_layout / "ca-keys"  # in the checkout, but in no folder compose mounts
     (fresh_layout / ".certkit" / "ca").rename(store)
     code, out, err = run("renew", str(fresh_layout), "--ca-store", str(store), "--within", "800d", "--json")
     assert code == 0, err
     root_before = (fresh_layout / "fixtures/root-ca.crt").read_bytes()
-    # Both ignore files name the store itself, not its top folder (which would hide fixtures/).
-    assert "/fixtures/ca-keys/" in (fresh_layout / ".dockerignore").read_text().splitlines()
-    assert "/fixtures/" not in (fresh_layout / ".dockerignore").read_text().splitlines()
+    # Both ignore files name the store itself.
+    assert "/ca-keys/" in (fresh_layout / ".dockerignore").read_text().splitlines()
+    assert "/ca-keys/" in (fresh_layout / ".gitignore").read_text().splitlines()
     code, out, err = run("renew", str(fresh_layout), "--force", "--json")
     assert code == 0, err
     data = json.loads(out)

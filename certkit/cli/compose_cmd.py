@@ -28,9 +28,7 @@ if TYPE_CHECKING:
 @click.option("--check", "check_only", is_flag=True,
               help="Write nothing: report, per service, whether each TLS file it reads is mounted from the host "
                    "or baked into the image, and its expiry. Exit 15 if any is baked, missing or expired.")
-@click.option("--container-dir", "container_dirs", multiple=True, metavar="[SERVICE=]DIR",
-              help="The container folder that holds this checkout's files, for services whose WORKDIR certkit "
-                   "cannot read (image: with no build:). Repeatable; without SERVICE= it applies to all such services.")
+@options.container_dir_option
 @click.option("--ca-store", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the CA private keys, never to be mounted. Default: NOTARY_DIR/.certkit/ca.")
 @options.profile_option
@@ -47,11 +45,12 @@ def compose_command(notary_dir: Path, files: tuple[Path, ...], in_place: bool, c
     by default in an override file Docker Compose loads by itself, or with --in-place in
     the compose file. A second run changes nothing. --dry-run prints the diff.
     """
-    from certkit.compose import Options, apply, check
+    from certkit.compose import Options, apply, check, remember_container_dirs
 
     if check_only and (in_place or dry_run):
         raise UsageError("--check writes nothing; it does not combine with --in-place or --dry-run")
-    opts = Options(load_profile(profile_source), ca_store, _container_dirs(container_dirs), dict(os.environ))
+    answers = options.parse_container_dirs(container_dirs)
+    opts = Options(load_profile(profile_source), ca_store, answers, dict(os.environ))
     if check_only:
         report = check(notary_dir, files, opts, options.utc_now())
         click.echo(json.dumps(check_json(report), indent=2) if as_json else check_table(report))
@@ -59,18 +58,9 @@ def compose_command(notary_dir: Path, files: tuple[Path, ...], in_place: bool, c
             raise click.exceptions.Exit(ComposeError.exit_code)
         return
     outcome = apply(notary_dir, files, opts, in_place=in_place, dry_run=dry_run)
+    if answers and not dry_run:
+        remember_container_dirs(notary_dir, answers)
     click.echo(json.dumps(outcome_json(outcome), indent=2) if as_json else outcome_text(outcome))
-
-
-def _container_dirs(values: tuple[str, ...]) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for value in values:
-        service, sep, folder = value.rpartition("=")
-        if not folder.startswith("/"):
-            raise UsageError(f"--container-dir {value}: give an absolute container folder, e.g. "
-                             "--container-dir server=/go/src/github.com/theupdateframework/notary")
-        result[service if sep else ""] = folder.rstrip("/") or "/"
-    return result
 
 
 def outcome_text(outcome: ComposeOutcome) -> str:
@@ -104,19 +94,24 @@ def outcome_text(outcome: ComposeOutcome) -> str:
     return "\n".join(lines)
 
 
-def renew_compose_text(outcome: ComposeOutcome) -> str:
-    """The compose part of `certkit renew`'s output: what was written and the exact restart line."""
+def renew_compose_text(outcomes: list[ComposeOutcome]) -> str:
+    """The compose part of `certkit renew`'s output: what was written and the exact restart lines."""
     lines = [""]
-    for path in outcome.written:
-        lines.append(f"compose: wrote {os.path.relpath(path, outcome.directory)} (read-only folder mounts, "
-                     "so the containers see the renewed files)")
-    if not outcome.written:
-        lines.append("compose: the services already mount the renewed folders read-only")
-    for note in outcome.notes:
-        lines.append(click.style("note: ", bold=True) + note)
-    if outcome.restart or outcome.tls_services:
-        lines.append(f"restart them (Notary reads TLS files only at start), in {outcome.directory}:")
-        lines.append(f"  {outcome.command}")
+    for outcome in outcomes:
+        for path in outcome.written:
+            lines.append(f"compose: wrote {os.path.relpath(path, outcome.directory)} (read-only folder mounts, "
+                         "so the containers see the renewed files)")
+        if not outcome.written:
+            names = ", ".join(os.path.relpath(p, outcome.directory) for p in outcome.files)
+            lines.append(f"compose: {names}: the services already mount the renewed folders read-only")
+        for note in outcome.notes:
+            lines.append(click.style("note: ", bold=True) + note)
+    commands = [o.command for o in outcomes if o.restart or o.tls_services]
+    if commands:
+        directory = outcomes[0].directory
+        lines.append(f"restart the services (Notary reads TLS files only at start), in {directory}, "
+                     + ("with the compose files you start Notary with:" if len(commands) > 1 else "with:"))
+        lines.extend(f"  {command}" for command in commands)
     return "\n".join(lines)
 
 

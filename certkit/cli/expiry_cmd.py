@@ -24,10 +24,14 @@ CRITICAL > UNKNOWN > WARNING > OK):
   2  CRITICAL  expires within --crit, expired, not yet valid, broken chain,
                key mismatch, STALE (server not reloaded), hostname not covered
   3  UNKNOWN   unreadable input, unreachable endpoint, usage error
+Certificate files in a Notary checkout that no service uses are
+listed as UNUSED and never change the exit code (--all judges them).
 
 \b
 Examples:
   certkit check-expiry --quiet /srv/notary          # cron: mail only on problems
+  certkit check-expiry --exclude 'trustpinning/' --exclude '**/testdata/**' .
+  certkit check-expiry --all NOTARY_DIR             # judge every certificate file
   certkit check-expiry --crit 14d NOTARY_DIR && docker compose up -d
   certkit check-expiry --connect notary-server:4443 NOTARY_DIR
   certkit check-expiry --format prometheus --output /var/lib/node_exporter/certkit.prom NOTARY_DIR
@@ -67,21 +71,37 @@ class NagiosCommand(click.Command):
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
               help="Connect and handshake timeout for --connect.")
 @click.option("--color/--no-color", default=None, help="Colour the status column (default: only on a terminal).")
+@click.option("--all", "judge_all", is_flag=True,
+              help="In a Notary checkout, judge every certificate file found, not only those a service uses.")
+@click.option("--exclude", "exclude", metavar="GLOB", multiple=True,
+              help="Skip files and folders matching GLOB (repeatable): .gitignore syntax on the path relative "
+                   "to the folder given (trustpinning/, '*.der', 'fixtures/**/old-*.crt'). Files named as "
+                   "arguments are always checked.")
+@options.profile_option
 @click.pass_context
 def check_expiry_command(ctx: click.Context, paths: tuple[Path, ...], endpoints: tuple[str, ...],
                          servername: str | None, warn: Duration, crit: Duration, at: datetime | None, fmt: str,
-                         output: Path | None, quiet: bool, timeout: float, color: bool | None) -> None:
+                         output: Path | None, quiet: bool, timeout: float, color: bool | None, judge_all: bool,
+                         exclude: tuple[str, ...], profile_source: str | None) -> None:
     """Check certificates in PATHs (files or folders, default .) and on live endpoints.
 
     Reads PEM bundles (every certificate, in order) and DER files, recursively;
     other files are skipped. Keys are matched to their certificates (X.crt/X.key,
-    X.pem/X-key.pem, cert.pem/key.pem). In a Notary checkout it also checks what
-    the services use, from fixtures/*-config*.json, cmd/notary/config.json and
-    cmd/escrow/config.toml: key pairs, chains to the roots the server and client
-    trust, the signer's client CA, and the names peers dial.
+    X.pem/X-key.pem, cert.pem/key.pem). Only regular files up to 1 MiB are read;
+    a FIFO, device or larger file is UNKNOWN, never waited on.
+
+    In a Notary checkout (a folder the profile recognises) it judges what is
+    deployed: the profile's files, the TLS files the server, signer, client and
+    escrow configs name, and the files the compose services read. Other
+    certificate files (Notary's Go test fixtures such as trustpinning/*.crt) are
+    listed as UNUSED, not judged. It also checks what the services use, from
+    fixtures/*-config*.json, cmd/notary/config.json and cmd/escrow/config.toml:
+    key pairs, chains to the roots the server and client trust, the signer's
+    client CA, and the names peers dial.
     """
     try:
-        code = _run(paths, endpoints, servername, warn, crit, at, fmt, output, quiet, timeout, color)
+        code = _run(paths, endpoints, servername, warn, crit, at, fmt, output, quiet, timeout, color,
+                    judge_all, exclude, profile_source)
     except CertkitError as exc:
         click.echo(f"certkit: check-expiry: {exc}", err=True)
         code = UNKNOWN
@@ -90,9 +110,13 @@ def check_expiry_command(ctx: click.Context, paths: tuple[Path, ...], endpoints:
 
 def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | None, warn: Duration,
          crit: Duration, at: datetime | None, fmt: str, output: Path | None, quiet: bool, timeout: float,
-         color: bool | None) -> int:
-    from certkit.expiry import Checker, Note, Thresholds
+         color: bool | None, judge_all: bool, exclude: tuple[str, ...], profile_source: str | None) -> int:
+    import os
+
+    from certkit.deployed import deployed_files, is_checkout
+    from certkit.expiry import Checker, Note, Scope, Thresholds
     from certkit.notary_config import find_layout_root, notary_notes
+    from certkit.profile import load_profile
     from certkit.reporting import JsonReport, NagiosReport, PrometheusReport, Report, Summary, TableReport
 
     now = at if at is not None else options.utc_now()
@@ -108,19 +132,31 @@ def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | 
     elif not paths:
         paths = (Path("."),)
 
+    profile = load_profile(profile_source)
     notes: dict[str, list[Note]] = {}
     shown: dict[str, str] = {}
     config_findings = []
+    scopes: dict[str, Scope] = {}
+    run_notes: list[str] = []
     for path in paths:
-        root = find_layout_root(path) if path.is_dir() else None
+        if not path.is_dir():
+            continue  # a file named on the command line is always judged
+        root = find_layout_root(path)
+        result = None
         if root is not None:
             result = notary_notes(root, now)
             result.merge_into(notes, shown)
             config_findings.extend(result.findings)
+        elif is_checkout(path, profile):
+            root = path
+        if root is not None and not judge_all:
+            deployment = deployed_files(root, profile, result, os.environ)
+            scopes[str(path)] = Scope(frozenset(deployment.used))
+            run_notes.extend(n for n in deployment.notes if n not in run_notes)
 
     thresholds = Thresholds(warn, crit)
-    checker = Checker(now, thresholds, served=served, notes=notes, note_paths=shown)
-    summary = Summary()
+    checker = Checker(now, thresholds, served=served, notes=notes, note_paths=shown, scopes=scopes, exclude=exclude)
+    summary = Summary(run_notes)
     # --quiet is for cron's mail: it silences stdout, never the file --output asks for.
     quiet = quiet and output is None
     with _destination(output) as out:

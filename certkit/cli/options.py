@@ -63,3 +63,23 @@ def notary_dir_argument(func: F) -> F:
 def utc_now() -> datetime:
     """The only place the CLI reads the clock; the core always takes `now` as a parameter."""
     return datetime.now(timezone.utc)
+
+
+container_dir_option = click.option(
+    "--container-dir", "container_dirs", multiple=True, metavar="[SERVICE=]DIR",
+    help="The container folder that holds this checkout's files, for a service whose folder certkit cannot "
+         "tell (an image: with no build:). Repeatable; without SERVICE= it applies to every service. "
+         "Remembered in NOTARY_DIR/.certkit, so later runs need no flag.",
+)
+
+
+def parse_container_dirs(values: tuple[str, ...]) -> dict[str, str]:
+    """``SERVICE=DIR`` / ``DIR`` answers as {service: folder}; "" stands for every service."""
+    result: dict[str, str] = {}
+    for value in values:
+        service, sep, folder = value.partition("=") if not value.startswith("/") else ("", "", value)
+        if not folder.startswith("/") or "\n" in value:
+            raise UsageError(f"--container-dir {value}: give an absolute container folder, e.g. "
+                             "--container-dir server=/go/src/github.com/theupdateframework/notary")
+        result[service if sep else ""] = folder.rstrip("/") or "/"
+    return result

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 @click.option("--no-compose", is_flag=True,
               help="Skip the compose step (by default, in a folder with compose files, renew makes the "
                    "services mount the renewed folders read-only, as `certkit compose` does).")
+@options.container_dir_option
 @click.option("--keep", type=click.IntRange(min=1), default=3, show_default=True,
               help="Generations to keep for `certkit rollback`.")
 @lifecycle_options.hook_options
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 @options.json_option
 @click.pass_context
 def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force: bool, rotate_keys: bool,
-                  ca_store: Path | None, no_compose: bool, keep: int, pre_hook: str | None, deploy_hook: str | None,
+                  ca_store: Path | None, no_compose: bool, container_dirs: tuple[str, ...], keep: int, pre_hook: str | None, deploy_hook: str | None,
                   post_hook: str | None, hook_timeout: float | None, wait: bool, wait_timeout: float | None,
                   profile_source: str | None, dry_run: bool, as_json: bool) -> None:
     """Renew the Notary certificate set in NOTARY_DIR (default: current folder).
@@ -57,14 +58,26 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     from certkit.renew import renew
 
     profile = load_profile(profile_source)
-    compose: list[ComposeOutcome | None] = [None]
+    answers = options.parse_container_dirs(container_dirs)
+    compose: list[list[ComposeOutcome]] = [[]]
     compose_error: list[Exception | None] = [None]
 
     def attempt() -> RenewResult:
+        prepared: list[ComposeOutcome] = []
+
+        def prepare_compose() -> None:
+            # Before the first write: a compose file or Dockerfile certkit cannot handle stops the
+            # run with nothing changed, instead of after the certificates were replaced.
+            prepared.extend(_prepare_compose(notary_dir, profile, ca_store, answers))
+
+        with_compose = not no_compose
         result = renew(notary_dir, profile, options.utc_now(), within, force=force, rotate_keys=rotate_keys,
-                       dry_run=dry_run, ca_store=ca_store, keep=keep)
-        if not (dry_run or no_compose or not result.changed):
-            compose[0], compose_error[0] = _compose_step(notary_dir, profile, result, ca_store)
+                       dry_run=dry_run, ca_store=ca_store, keep=keep,
+                       before_write=prepare_compose if with_compose else None)
+        if with_compose and dry_run and result.renewed:
+            prepare_compose()  # a dry run predicts a compose failure too
+        if prepared and result.changed:
+            compose[0], compose_error[0] = _finish_compose(notary_dir, prepared, result, answers)
         return result
 
     hooks = HookSet(pre=pre_hook, post=post_hook, deploy=deploy_hook)
@@ -87,21 +100,28 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     ctx.exit(run.exit_code)
 
 
-def _compose_step(notary_dir: Path, profile: Profile, result: RenewResult,
-                  ca_store: Path | None) -> tuple[ComposeOutcome | None, Exception | None]:
+def _prepare_compose(notary_dir: Path, profile: Profile, ca_store: Path | None,
+                     container_dirs: dict[str, str]) -> list[ComposeOutcome]:
     """Renewed files reach compose containers only through mounts: see certkit.compose."""
     import os
 
-    from certkit.compose import apply_after_renew
+    from certkit.compose import prepare_after_renew
+
+    return prepare_after_renew(notary_dir, profile, ca_store=ca_store, environ=dict(os.environ),
+                               container_dirs=container_dirs)
+
+
+def _finish_compose(notary_dir: Path, prepared: list[ComposeOutcome], result: RenewResult,
+                    container_dirs: dict[str, str]) -> tuple[list[ComposeOutcome], Exception | None]:
+    from certkit.compose import finish_after_renew
     from certkit.errors import CertkitError
 
     renewed = [f.path for f in result.files if f.action in ("created", "renewed", "updated")]
     try:
-        return apply_after_renew(notary_dir, profile, renewed=renewed, ca_store=ca_store,
-                                 environ=dict(os.environ)), None
+        return finish_after_renew(notary_dir, prepared, renewed=renewed, container_dirs=container_dirs), None
     except CertkitError as exc:  # the renewal is done: show it, then this error with its own exit code
-        return None, type(exc)(f"the certificates were renewed, but the compose step failed: {exc} "
-                               "(fix it, then run `certkit compose`)")
+        return [], type(exc)(f"the certificates were renewed, but writing the compose override failed: {exc} "
+                             "(fix it, then run `certkit compose`)")
 
 
 @click.command("init")
@@ -122,19 +142,19 @@ def init_command(directory: Path, ca_store: Path | None, profile_source: str | N
     _show(result, as_json)
 
 
-def _show(result: RenewResult, as_json: bool, compose: ComposeOutcome | None = None) -> None:
+def _show(result: RenewResult, as_json: bool, compose: list[ComposeOutcome] | None = None) -> None:
     from certkit.cli.output import renew_json, renew_table
 
     if as_json:
         data: dict[str, Any] = renew_json(result)
-        if compose is not None:
+        if compose:
             from certkit.cli.compose_cmd import outcome_json
 
-            data["compose"] = outcome_json(compose)
+            data["compose"] = [outcome_json(outcome) for outcome in compose]
         click.echo(json.dumps(data, indent=2))
         return
     click.echo(renew_table(result))
-    if compose is not None:
+    if compose:
         from certkit.cli.compose_cmd import renew_compose_text
 
         click.echo(renew_compose_text(compose))

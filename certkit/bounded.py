@@ -1,0 +1,100 @@
+"""Reading an input file that someone else chose: regular files only, and never too much.
+
+`check-expiry` reads paths from its command line, from folders it walks and from the
+Notary configs it finds.  Any of those can name a FIFO (``open()`` blocks until a writer
+appears: a cron job that never ends), a character device such as ``/dev/zero`` (an endless
+read exhausts memory) or a multi-gigabyte file.  ``read_regular`` opens with
+``O_NONBLOCK`` (so opening a FIFO returns at once), checks with ``fstat`` on the open
+descriptor (no window between the check and the read) that it is a regular file, and
+reads at most ``limit`` bytes.
+
+Symlinks are followed on purpose (no ``O_NOFOLLOW``): certbot-style ``live/`` folders
+and Notary checkouts that link certificates are ordinary set-ups; the walk in
+``certkit.expiry`` guards against symlink loops itself.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from certkit.errors import CertkitError
+
+# Larger than any real certificate bundle or Notary config (Mozilla's CA bundle is
+# ~220 KB; Notary's configs are under 2 KB); a larger input is not read at all.
+MAX_INPUT_BYTES = 1024 * 1024
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class UnreadableInput(CertkitError):
+    """An input that is not read: not a regular file, too large, or refused by the OS."""
+
+    exit_code = 3  # check-expiry reports these as UNKNOWN rows; this is only a fallback
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def kind_of(mode: int) -> str:
+    """"a FIFO (named pipe)", "a character device", ... for a mode that is not a regular file."""
+    for test, text in _KINDS:
+        if test(mode):
+            return text
+    return "a special file"
+
+
+def not_regular_text(mode: int) -> str:
+    return f"{kind_of(mode)}, not a regular file: not read"
+
+
+def too_large_text(size: int | None, limit: int) -> str:
+    shown = f"{size} bytes" if size is not None else "more than the limit"
+    return f"file too large ({shown}, limit {limit} bytes): not read"
+
+
+def read_regular(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Raises UnreadableInput (never blocks) for a FIFO, device, socket or folder, for a file
+    larger than ``limit`` (by its size, or by what a read finds if it grows meanwhile), and
+    for any OSError (missing, no permission, symlink loop), with the OS's reason.
+    """
+    shown = os.fspath(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise UnreadableInput(shown, f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableInput(shown, not_regular_text(info.st_mode))
+        if info.st_size > limit:
+            raise UnreadableInput(shown, too_large_text(info.st_size, limit))
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise UnreadableInput(shown, too_large_text(None, limit))
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UnreadableInput(shown, f"cannot read: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
+__all__ = ["MAX_INPUT_BYTES", "UnreadableInput", "kind_of", "not_regular_text", "read_regular", "too_large_text"]
