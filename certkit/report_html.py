@@ -156,8 +156,10 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
     for key, rows in grouped.items():
         # Root first, then intermediates, then leaves; within a level by file.
         ordered = [row for _, row in sorted(rows, key=lambda r: (r[0], _ROLE_ORDER.get(r[1].role, 3), r[1].where))]
-        status = worst(Status[row.status] for row in ordered)
-        groups.append(((-status.severity, key[0], -len(ordered), key[1]), Group(key[1], notes[key], status.name, tuple(ordered))))
+        judged = [Status[row.status] for row in ordered if row.status in Status.__members__]  # not UNUSED
+        status = worst(judged)
+        shown = status.name if judged else "UNUSED"
+        groups.append(((-status.severity, key[0], -len(ordered), key[1]), Group(key[1], notes[key], shown, tuple(ordered))))
     # Worst chains first; among equals the chains with a root present, then the bigger ones.
     groups.sort(key=lambda g: g[0])
 
@@ -167,7 +169,8 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
         checked_at=f"{now.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC",
         warn=str(thresholds.warn), crit=str(thresholds.crit),
         summary_line=summary.line(), status=summary.status.name,
-        counts=tuple((s.name, summary.counts[s]) for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK)),
+        counts=tuple((s.name, summary.counts[s]) for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK))
+        + ((("UNUSED", summary.unused),) if summary.unused else ()),
         axis=axis, groups=tuple(g for _, g in groups), total=summary.total,
     )
 
@@ -187,7 +190,7 @@ class HtmlReport:
         self.findings: list[Finding] = []
 
     def add(self, finding: Finding) -> None:
-        if self.quiet and finding.status is Status.OK:
+        if self.quiet and (finding.status is Status.OK or not finding.used):
             return
         self.findings.append(finding)
 
@@ -205,7 +208,7 @@ def _row(finding: Finding, kind: str, pos: Callable[[datetime], float], start: d
     cert = finding.cert
     where = finding.path + (f"#{finding.index}" if finding.index is not None else "")
     reasons = tuple(r.text for r in finding.reasons)
-    status = finding.status.name
+    status = finding.shown_status  # UNUSED for a file no service uses (listed, not judged)
     if cert is None:
         return Row(status, kind, where, "", "", "", "", None, reasons, bar_label=f"{status}: {'; '.join(reasons)}")
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc

@@ -141,8 +141,11 @@ def test_expired_leaf_fires_through_node_exporter_and_prometheus_then_resolves_a
     assert _certkit("schedule", "--prometheus-rules") == 0
     rules.write_text(capsys.readouterr().out)
 
-    # The real (expired) Notary checkout, checked as cron would: against the clock.
-    assert _certkit("check-expiry", "--format", "prometheus", "--output", str(prom_file), str(reference_copy)) == 2
+    # The real (expired) Notary checkout, checked as cron would: against the clock. --all also
+    # judges the files no service uses (Notary's trust-pinning test fixtures): after the renewal
+    # they still fire, which shows the rules are still evaluated when the leaf's alert resolves.
+    assert _certkit("check-expiry", "--all", "--format", "prometheus", "--output", str(prom_file),
+                    str(reference_copy)) == 2
     leaf_path = str(reference_copy / LEAF)
 
     with node_exporter(textfile_dir, tmp_path) as target, prometheus(target, rules, tmp_path) as base:
@@ -159,7 +162,8 @@ def test_expired_leaf_fires_through_node_exporter_and_prometheus_then_resolves_a
 
         assert _certkit("renew", "--no-compose", str(reference_copy)) == 0
         capsys.readouterr()
-        assert _certkit("check-expiry", "--format", "prometheus", "--output", str(prom_file), str(reference_copy)) == 2
+        assert _certkit("check-expiry", "--all", "--format", "prometheus", "--output", str(prom_file),
+                        str(reference_copy)) == 2
         _poll("CertkitCertificateExpired resolved", lambda: True if _expired_leaf_alert(base, leaf_path) is None else None,
               None, tmp_path / "prometheus.log")
         resolved = time.monotonic()

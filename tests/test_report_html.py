@@ -135,6 +135,7 @@ def test_reference_report_in_chromium_one_row_per_certificate_with_its_status(
     assert shown == expected
     assert shown[(f"{target}/fixtures/notary-server.crt", 0)] == "CRITICAL"
     assert shown[(f"{target}/fixtures/root-ca.crt", 0)] == "OK"
+    assert shown[(f"{target}/trustpinning/test.crt", 0)] == "UNUSED"  # no service uses it: listed, not judged
     # Grouped by chain: within a chain the root comes first, then intermediates, then leaves.
     notary = [g for g in dom.groups if any(r["file"] == f"{target}/fixtures/root-ca.crt#0" for r in g)]
     assert len(notary) == 1
