@@ -37,12 +37,13 @@ from certkit.compose_files import (
     Project,
     Service,
     discover,
+    has_services,
     load_project,
     override_path_for,
     project_env,
 )
 from certkit.errors import ComposeError
-from certkit.readers import MIB, read_regular
+from certkit.bounded import MIB, read_input
 from certkit.profile import Profile
 
 if sys.version_info >= (3, 11):
@@ -231,21 +232,12 @@ def renew_projects(directory: Path, environ: Mapping[str, str]) -> list[list[Pat
         projects.append(default)
     taken = {p.name for p in default}
     for path in sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]):
-        if path.name in taken or ".override." in path.name or not path.is_file() or not _looks_like_compose(path):
+        if path.name in taken or ".override." in path.name or not path.is_file() or not has_services(path):
             continue
         ours = override_path_for(path)
         own = [ours] if ours.is_file() and _read_text(ours).startswith(OVERRIDE_MARKER) else []
         projects.append([path, *own])
     return projects
-
-
-def _looks_like_compose(path: Path) -> bool:
-    """A top-level ``services:`` key: compose files have one; codecov.yml, CI configs and the like do not."""
-    try:
-        head = read_regular(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")
-    except ComposeError:
-        return False
-    return re.search(rb"(?m)^services\s*:", head) is not None
 
 
 def with_recorded_dirs(directory: Path, options: Options) -> Options:
@@ -368,7 +360,7 @@ def _read_config(config: FileRead, analysis: ServiceAnalysis, add: Any) -> None:
         analysis.notes.append(f"{config.container_path}: the host file {config.host_path} does not exist")
         return
     try:
-        raw = read_regular(config.host_path, MIB, ComposeError, "config")
+        raw = read_input(config.host_path, MIB, ComposeError, "config")
         data: Any
         if config.host_path.suffix == ".toml":
             data = tomllib.loads(raw.decode("utf-8"))
@@ -830,7 +822,7 @@ def _verify(paths: list[Path], texts: dict[Path, str], env: Mapping[str, str], o
 
 def _read_text(path: Path) -> str:
     try:
-        return read_regular(path, MAX_COMPOSE_BYTES, ComposeError, "compose file").decode("utf-8")
+        return read_input(path, MAX_COMPOSE_BYTES, ComposeError, "compose file").decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ComposeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 

@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from certkit.errors import ComposeError
-from certkit.readers import MIB, read_regular
+from certkit.bounded import MIB, read_input
 
 # compose-go cli/options.go: DefaultFileNames and DefaultOverrideFileNames, in order of
 # preference.  Compose loads the first base file found and then the first override found.
@@ -101,6 +101,17 @@ def discover(directory: Path) -> list[Path]:
     return [base[0], *overrides[:1]]
 
 
+_SERVICES_KEY = re.compile(rb"(?m)^services[ \t]*:")
+
+
+def has_services(path: Path) -> bool:
+    """A top-level ``services:`` key: compose files have one; codecov.yml, CI configs and the like do not."""
+    try:
+        return _SERVICES_KEY.search(read_input(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")) is not None
+    except ComposeError:
+        return False
+
+
 def override_path_for(base: Path) -> Path:
     """Where certkit writes the override for ``base``: docker-compose.yml -> docker-compose.override.yml."""
     stem, dot, ext = base.name.rpartition(".")
@@ -112,7 +123,7 @@ def override_path_for(base: Path) -> Path:
 def read_compose_file(path: Path, text: str | None = None) -> ComposeFile:
     """Read and parse one compose file, refusing anything Docker Compose would also refuse."""
     if text is None:
-        raw = read_regular(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")
+        raw = read_input(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -239,7 +250,7 @@ def project_env(directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
     values: dict[str, str] = {}
     dotenv = directory / ".env"
     if os.path.lexists(dotenv):
-        text = read_regular(dotenv, MIB, ComposeError, ".env file").decode("utf-8", errors="replace")
+        text = read_input(dotenv, MIB, ComposeError, ".env file").decode("utf-8", errors="replace")
         for line in text.splitlines():
             line = line.strip()
             if not line or line.startswith("#") or "=" not in line:

@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from certkit.bounded import UnreadableInput, read_regular
 from certkit.errors import CertkitError
 from certkit.notary_config import NotaryNotes
 from certkit.profile import Profile
 
 _COMPOSE_SUFFIXES = (".yml", ".yaml")
-_SERVICES_KEY = re.compile(rb"^services\s*:", re.MULTILINE)
 _OVERRIDE = re.compile(r"(^|\.)override\.ya?ml$")
 # What analysing a compose file can raise: certkit's ComposeError for anything it refuses, and
 # OSError/ValueError from a folder or file that changes under it; none may stop the check.
@@ -93,10 +91,9 @@ def compose_files(root: Path) -> list[list[Path]]:
 
 
 def _has_services(path: Path) -> bool:
-    try:
-        return _SERVICES_KEY.search(read_regular(path)) is not None
-    except UnreadableInput:
-        return False
+    from certkit.compose_files import has_services
+
+    return has_services(path)
 
 
 def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict[str, str]) -> None:
@@ -117,21 +114,10 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
             single = Project(project.directory, project.files, {name: service})
             options = compose.Options(profile=profile, environ=environ)
             try:
-                analyses = compose.analyse(single, options)
+                analyses = compose.analyse(single, compose.with_recorded_dirs(root, options))
             except _ANALYSIS_ERRORS as exc:
-                dockerfile = service.dockerfile.name if service.dockerfile is not None else None
-                if dockerfile not in compose.KNOWN_DOCKERFILES:
-                    failed.setdefault(f"service {name}: not analysed ({_one_line(exc)})", []).append(label)
-                    continue
-                # Notary's own Dockerfiles spell their WORKDIR through ENV variables that certkit's
-                # Dockerfile reader may not expand; their value is a known fact (compose.KNOWN_DOCKERFILES).
-                options = compose.Options(profile=profile, environ=environ,
-                                          container_dirs={name: compose.KNOWN_DOCKERFILES[dockerfile]})
-                try:
-                    analyses = compose.analyse(single, options)
-                except _ANALYSIS_ERRORS as again:
-                    failed.setdefault(f"service {name}: not analysed ({_one_line(again)})", []).append(label)
-                    continue
+                failed.setdefault(f"service {name}: not analysed ({_one_line(exc)})", []).append(label)
+                continue
             for read in analyses[name].reads:
                 if read.host_path is not None:
                     deployment.add(read.host_path, f"{label}: service {name} ({read.via})")

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping
 
 from certkit.errors import ComposeError
-from certkit.readers import MIB, read_regular
+from certkit.bounded import MIB, read_input
 
 MAX_DOCKERFILE_BYTES = MIB  # Dockerfiles are small; a bigger "Dockerfile" is not one
 
@@ -86,7 +86,7 @@ def read_image(dockerfile: Path, context: Path, *, target: str | None = None,
 def _read(path: Path) -> str:
     if not os.path.lexists(path):
         raise ComposeError(f"{path}: the Dockerfile named under `build:` does not exist")
-    data = read_regular(path, MAX_DOCKERFILE_BYTES, ComposeError, "Dockerfile")
+    data = read_input(path, MAX_DOCKERFILE_BYTES, ComposeError, "Dockerfile")
     return data.decode("utf-8", errors="replace")
 
 

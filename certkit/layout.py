@@ -37,13 +37,13 @@ def recorded_container_dirs(root: Path) -> dict[str, str]:
     import json
 
     from certkit.errors import CertkitError
-    from certkit.readers import read_regular
+    from certkit.bounded import read_input
 
     path = root / STATE_FOLDER / CONTAINER_DIRS_RECORD
     if not os.path.lexists(path):
         return {}
     try:
-        data = json.loads(read_regular(path, MAX_RECORD_BYTES, CertkitError, "record"))
+        data = json.loads(read_input(path, MAX_RECORD_BYTES, CertkitError, "record"))
     except (CertkitError, ValueError):
         return {}
     if not isinstance(data, dict):
@@ -157,7 +157,7 @@ def check_ignore_files(root: Path, store: Path, entries: list[str]) -> None:
     """Refuse before writing when .dockerignore or .gitignore, with certkit's ``entries`` appended
     where missing, would still let the CA store into an image or a commit (a later ``!`` line)."""
     from certkit.ignorefiles import docker_excluded, git_ignored
-    from certkit.readers import MIB, read_regular
+    from certkit.bounded import MIB, read_input
 
     real_root, real_store = os.path.realpath(root), os.path.realpath(store)
     if not _within(real_store, real_root):
@@ -167,7 +167,7 @@ def check_ignore_files(root: Path, store: Path, entries: list[str]) -> None:
         path = root / name
         text = ""
         if os.path.lexists(path):
-            text = read_regular(path, MIB, FilesystemError, name).decode("utf-8", errors="replace")
+            text = read_input(path, MIB, FilesystemError, name).decode("utf-8", errors="replace")
         lines = {line.strip() for line in text.splitlines()}
         simulated = text + "".join(f"\n{e}" for e in entries if e not in lines and "/" + e.lstrip("/") not in lines)
         if not excluded(simulated, probe):

@@ -41,10 +41,18 @@ EXTENDED_KEY_USAGES = frozenset({
     "server_auth", "client_auth", "code_signing", "email_protection", "time_stamping", "ocsp_signing",
 })
 SUBJECT_ATTRIBUTES = ("C", "ST", "L", "O", "OU", "CN", "emailAddress")
+# RFC 5280 appendix A upper bounds (ub-common-name etc.); cryptography enforces some of them
+# (CN, C) only when the certificate is built, which would fail after planning, not here.
+_SUBJECT_UPPER_BOUNDS = {"C": 2, "ST": 128, "L": 128, "O": 64, "OU": 64, "CN": 64, "emailAddress": 255}
+# Deeper issuer chains than this are refused: OpenSSL's default verify depth is 100
+# (X509_VERIFY_PARAM), so nothing could verify them, and a profile is data that should not
+# be able to exhaust the planner.
+MAX_CHAIN_DEPTH = 100
 CURVES = ("P-256", "P-384", "P-521")
 _CERT_FIELDS = frozenset({
     "issuer", "ca", "path_length", "key", "subject", "validity", "key_usage", "extended_key_usage",
     "sans", "cert_file", "key_file", "chain", "copies", "enabled", "trust_hint",
+    "key_owner_hint",
 })
 
 
@@ -76,6 +84,7 @@ class CertSpec:
     chain: tuple[str, ...]  # certificates appended after the leaf in cert_file
     copies: tuple[str, ...]
     trust_hint: str = ""  # for a root: who must trust a new one, and how (shown when it changes)
+    key_owner_hint: str = ""  # who must own or read key_file (a container's user), shown when it is written
 
     @property
     def self_signed(self) -> bool:
@@ -114,9 +123,9 @@ def load_profile(source: str | Path | None = None) -> Profile:
         name = str(source or "notary")
         return _build(_builtin_data(name), f"built-in profile {name!r}")
     path = Path(source)
-    from certkit.readers import MIB, read_regular
+    from certkit.bounded import MIB, read_input
 
-    raw = read_regular(path, MIB, ProfileError, "profile")
+    raw = read_input(path, MIB, ProfileError, "profile")
     data = _parse_toml(raw, str(path))
     base_name = data.pop("extends", None)
     if base_name is not None:
@@ -256,6 +265,7 @@ def _cert_spec(name: str, f: dict[str, Any]) -> CertSpec:
         chain=tuple(_str_list(f.get("chain", []), f"{where}.chain")),
         copies=tuple(_rel_path(c, f"{where}.copies") for c in _str_list(f.get("copies", []), f"{where}.copies")),
         trust_hint=_str(f["trust_hint"], f"{where}.trust_hint") if "trust_hint" in f else "",
+        key_owner_hint=_str(f["key_owner_hint"], f"{where}.key_owner_hint") if "key_owner_hint" in f else "",
     )
 
 
@@ -284,8 +294,13 @@ def _subject(value: Any, where: str) -> tuple[tuple[str, str], ...]:
             raise ProfileError(f"{where}.{attr}: unknown attribute (known: {', '.join(SUBJECT_ATTRIBUTES)})")
         if not isinstance(text, str) or not text:
             raise ProfileError(f"{where}.{attr}: must be a non-empty string")
-        if attr == "C" and len(text) != 2:
-            raise ProfileError(f"{where}.C: a country is two letters")
+        if attr == "C" and not (len(text) == 2 and text.isascii() and text.isalpha()):
+            raise ProfileError(f"{where}.C: {text!r}: a country is two letters (ASCII, ISO 3166, e.g. \"US\")")
+        if attr == "emailAddress" and not text.isascii():
+            raise ProfileError(f"{where}.emailAddress: {text!r}: must be ASCII (an IA5String, RFC 5280)")
+        if len(text) > _SUBJECT_UPPER_BOUNDS[attr]:
+            raise ProfileError(f"{where}.{attr}: {len(text)} characters; RFC 5280 allows at most "
+                               f"{_SUBJECT_UPPER_BOUNDS[attr]} (shorten it)")
     return tuple((str(a), str(t)) for a, t in value.items())
 
 
@@ -298,7 +313,25 @@ def _check_san(text: str, where: str) -> str:
             ipaddress.ip_address(value)
         except ValueError:
             raise ProfileError(f"{where}: {text!r}: not an IP address") from None
+    else:
+        _check_dns_name(value, text, where)
     return text
+
+
+def _check_dns_name(value: str, text: str, where: str) -> None:
+    """A DNS SAN as certificates carry it: ASCII labels (an IDN in its xn-- A-label form)."""
+    if not value.isascii():
+        # cryptography (and RFC 5280 section 7.2) want the A-label; the standard library's
+        # IDNA 2003 codec gives one to suggest (an IDNA 2008 tool may differ, e.g. for "ß").
+        try:
+            hint = f" (e.g. \"DNS:{value.encode('idna').decode('ascii')}\")"
+        except UnicodeError:
+            hint = ""
+        raise ProfileError(f"{where}: {text!r}: an internationalised name must be written as its "
+                           f"xn-- A-label{hint}")
+    labels = value.split(".")
+    if len(value) > 253 or any(not label or len(label) > 63 for label in labels) or any(c.isspace() for c in value):
+        raise ProfileError(f"{where}: {text!r}: not a DNS name (labels of 1 to 63 characters, at most 253 in all)")
 
 
 def _check_references(specs: dict[str, CertSpec]) -> None:
@@ -320,30 +353,42 @@ def _check_references(specs: dict[str, CertSpec]) -> None:
                 )
             if not issuer.ca:
                 raise ProfileError(f"certificates.{spec.name}.issuer: {spec.issuer!r} is not a CA (ca = true)")
+        if len(spec.chain) >= MAX_CHAIN_DEPTH:
+            raise ProfileError(f"certificates.{spec.name}.chain: {len(spec.chain)} certificates; at most "
+                               f"{MAX_CHAIN_DEPTH - 1} (OpenSSL's default verify depth is {MAX_CHAIN_DEPTH})")
         for name in spec.chain:
             if name not in specs:
                 raise ProfileError(f"certificates.{spec.name}.chain: unknown certificate {name!r}")
 
 
 def _topological(specs: dict[str, CertSpec]) -> list[CertSpec]:
+    """Issuers before what they sign; refuses loops and chains deeper than MAX_CHAIN_DEPTH.
+
+    Iterative, so a long chain in a profile is a profile error, never a RecursionError.
+    """
     ordered: list[CertSpec] = []
     placed: set[str] = set()
-    visiting: set[str] = set()
-
-    def place(spec: CertSpec) -> None:
-        if spec.name in placed:
-            return
-        if spec.name in visiting:
-            raise ProfileError(f"certificates.{spec.name}.issuer: issuers form a loop")
-        visiting.add(spec.name)
-        if spec.issuer != "self":
-            place(specs[spec.issuer])
-        visiting.discard(spec.name)
-        placed.add(spec.name)
-        ordered.append(spec)
-
     for spec in specs.values():
-        place(spec)
+        path: list[CertSpec] = []
+        on_path: set[str] = set()
+        current = spec
+        while current.name not in placed:
+            if current.name in on_path:
+                raise ProfileError(f"certificates.{current.name}.issuer: issuers form a loop")
+            path.append(current)
+            on_path.add(current.name)
+            if current.self_signed:
+                break
+            current = specs[current.issuer]
+        for item in reversed(path):
+            placed.add(item.name)
+            ordered.append(item)
+    depth: dict[str, int] = {}
+    for spec in ordered:
+        depth[spec.name] = 1 if spec.self_signed else depth[spec.issuer] + 1
+        if depth[spec.name] > MAX_CHAIN_DEPTH:
+            raise ProfileError(f"certificates.{spec.name}.issuer: the chain is {depth[spec.name]} certificates "
+                               f"deep; at most {MAX_CHAIN_DEPTH} can be verified (OpenSSL's default depth)")
     return ordered
 
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 from cryptography import x509
 
-from certkit import generations, storage, transaction
+from certkit import generations, safety, storage, transaction
 from certkit import keys as keymod
 from certkit.durations import Duration
 from certkit.errors import FilesystemError
@@ -95,21 +95,28 @@ def renew(
     check_paths(root, profile, store, store_given=ca_store is not None)
     check_ignore_files(root, store, _ignore_entries(root, store))
     state_dir = root / STATE_FOLDER
+    # Every check that can refuse comes before the first write, so a refusal leaves the
+    # folder exactly as it was; a dry run makes the same checks and so predicts the refusal.
+    _check_safety(root, profile, store)
     notices: list[str] = []
     if dry_run:
         if transaction.pending(state_dir):
             notices.append("an interrupted renewal is pending; the next real run completes or discards it first")
     else:
+        # The one write before the remaining checks: finishing (or discarding) a renewal a
+        # crash interrupted, so that what is read next is a whole set.
         recovery = transaction.recover(state_dir, _folders(profile, root, store))
         if recovery.rolled_forward:
             notices.append("completed a renewal that was interrupted (crash or kill) before this run")
         if recovery.discarded:
             notices.append("discarded the unfinished staging of an interrupted renewal; the old set was intact")
     states = read_state(profile, root, store, load_leaf_keys=not rotate_keys)
-    notices += _tighten_key_modes(states, root, dry_run)
+    loose = _loose_keys(states)
+    notices += _loose_key_notices(loose, root, dry_run)
     plan = make_plan(profile, states, now, within, force=force, rotate_keys=rotate_keys)
     plan.notices[:0] = notices
     if dry_run:
+        plan.notices += _owner_notes(profile, plan, states, root, set(), dry_run=True)
         return _result(root, profile, store, plan, states, {}, set(), dry_run=True, written_ignores=[])
 
     fs_root = storage.Root(root)
@@ -118,18 +125,22 @@ def renew(
     certs, keys = _issue(profile, plan, states, new_keys, now)
     validate_set(profile, certs, keys, now)
     writes = _files_to_write(profile, plan, states, certs, new_keys, root, store)
-    if not writes:
-        return _result(root, profile, store, plan, states, certs, set(), dry_run=False, written_ignores=[])
-    if before_write is not None:
-        before_write()
     # Resolve and probe every destination before the first write, so a symlink escape or
     # a read-only folder fails with nothing changed.
-    live = [transaction.Write(_destination(fs_root, store, path), data, mode) for path, data, mode in writes]
-    for folder in sorted({w.target.parent for w in live} | {state_dir}):
-        storage.refuse_shared_folder(folder)
+    live = [transaction.Write(target, data, mode, storage.owner_to_keep(target))
+            for target, data, mode in ((_destination(fs_root, store, p), d, m) for p, d, m in writes)]
+    ignores = _ignore_updates(root, store) if live else []
+    folders = {w.target.parent for w in live} | ({state_dir, root} if live else set()) | {p.parent for p, _ in loose}
+    for folder in sorted(folders):
         storage.probe_writable(folder)
+    if live and before_write is not None:
+        before_write()
+    # From here on certkit writes.
+    _tighten_key_modes(loose)
+    if not live:
+        return _result(root, profile, store, plan, states, certs, set(), dry_run=False, written_ignores=[])
     # Before any key reaches the disk: keep the state folder and CA store out of images and git.
-    written_ignores = _protect_store(root, store)
+    written_ignores = _write_ignores(ignores)
     storage.ensure_dir(state_dir, private=True)
     real_store = _real(store)
     for folder in sorted({w.target.parent for w in live}):
@@ -142,6 +153,7 @@ def renew(
     transaction.run(state_dir, live + snapshot)
     generations.prune(state_dir, keep)
     changed_paths = {w.target for w in live}
+    plan.notices += _owner_notes(profile, plan, states, root, changed_paths, dry_run=False)
     return _result(root, profile, store, plan, states, certs, changed_paths, dry_run=False,
                    written_ignores=written_ignores, created_paths=created_paths)
 
@@ -151,6 +163,7 @@ def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: P
     require_layout(root, profile)
     state_dir = root / STATE_FOLDER
     store = ca_store_path(root, profile, ca_store)
+    _check_safety(root, profile, store)
     transaction.recover(state_dir, _folders(profile, root, store))
     previous = generations.live_number(state_dir)
     target = generations.rollback_target(state_dir, to)
@@ -161,10 +174,10 @@ def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: P
         real = _real(item.target)
         if not (_inside(real, fs_root.real) or _inside(real, _real(store))):
             raise FilesystemError(f"{real}: generation {target} names a file outside {root}; refusing to write it")
-        writes.append(transaction.Write(real, item.data, item.mode))
+        writes.append(transaction.Write(real, item.data, item.mode, storage.owner_to_keep(real)))
     for folder in sorted({w.target.parent for w in writes}):
-        storage.refuse_shared_folder(folder)
         storage.probe_writable(folder)
+    for folder in sorted({w.target.parent for w in writes}):
         storage.ensure_dir(folder, private=_real(folder) == _real(store))
     transaction.run(state_dir, [*writes, generations.live_marker(state_dir, target)])
     shown = [str(w.target.relative_to(fs_root.real)) if _inside(w.target, fs_root.real) else str(w.target) for w in writes]
@@ -221,25 +234,96 @@ def _folders(profile: Profile, root: Path, store: Path) -> list[Path]:
     return sorted({p.parent for p in _profile_targets(profile, root, store)} | {_real(root)})
 
 
-def _tighten_key_modes(states: dict[str, CertState], root: Path, dry_run: bool) -> list[str]:
-    """A private key readable by group or others is set to 0600 (reported), even when kept."""
-    notices = []
+def _check_safety(root: Path, profile: Profile, store: Path) -> None:
+    """Refuse folders and files another user could change (certkit.safety), at every run."""
+    targets = _profile_targets(profile, root, store)
+    ignores = [_real(root / name) for name in IGNORE_FILES]
+    leaf_keys = [_real(root / spec.key_file) for spec in profile.certificates if spec.key_location == "file" and spec.key_file]
+    folders = {t.parent for t in targets} | {_real(root / STATE_FOLDER), _real(store)}
+    safety.check(root, folders, [*targets, *ignores], leaf_keys)
+
+
+def key_mode(path: Path | None) -> int:
+    """The mode for a (new) key replacing ``path``: 0640 when the old one was readable by its
+    group only (postgres accepts a root-owned key 0640 with its group: an administrator's
+    choice to keep), else 0600."""
+    if path is None:
+        return storage.KEY_MODE
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return storage.KEY_MODE
+    return storage.GROUP_KEY_MODE if mode & 0o077 == 0o040 else storage.KEY_MODE
+
+
+def _loose_keys(states: dict[str, CertState]) -> list[tuple[Path, int]]:
+    """Private keys readable (or writable) beyond their owner, or beyond a reading group for a
+    leaf key (see key_mode): [(path, mode)]."""
+    loose = []
     for state in states.values():
         path = state.key_path
         if path is None or path.is_symlink() or not path.is_file():
             continue
         mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            if not dry_run:
-                try:
-                    os.chmod(path, storage.KEY_MODE)
-                except OSError as exc:
-                    raise FilesystemError(f"{path}: private key is mode {mode:04o} and cannot be set to 0600 "
-                                          f"({exc.strerror or exc}); fix its permissions") from exc
-            shown = path.relative_to(root) if _inside(path, root) else path
-            notices.append(f"{shown}: private key was mode {mode:04o}, readable by others; "
-                           + ("would set 0600" if dry_run else "set to 0600"))
-    return notices
+        group_may_read = state.spec.key_location == "file"  # never a CA key
+        if mode & 0o077 not in ((0, 0o040) if group_may_read else (0,)):
+            loose.append((path, mode))
+    return loose
+
+
+def _loose_key_notices(loose: list[tuple[Path, int]], root: Path, dry_run: bool) -> list[str]:
+    return [f"{_shown(path, root)}: private key was mode {mode:04o}, readable by others; "
+            + ("would set 0600" if dry_run else "set to 0600") for path, mode in loose]
+
+
+def _tighten_key_modes(loose: list[tuple[Path, int]]) -> None:
+    """A private key readable by others is set to 0600 (reported), even when kept."""
+    for path, mode in loose:
+        try:
+            os.chmod(path, storage.KEY_MODE)
+        except OSError as exc:
+            raise FilesystemError(f"{path}: private key is mode {mode:04o} and cannot be set to 0600 "
+                                  f"({exc.strerror or exc}); fix its permissions") from exc
+
+
+def _owner_notes(profile: Profile, plan: Plan, states: dict[str, CertState], root: Path,
+                 changed: set[Path], *, dry_run: bool) -> list[str]:
+    """Where a key's owner matters to a container: a key certkit wrote (or would write)
+    that belongs to another user, or whose profile names the user who must read it."""
+    notes = []
+    runner = os.geteuid()
+    for spec in profile.certificates:
+        state = states[spec.name]
+        if spec.key_location != "file" or state.key_path is None:
+            continue
+        decision = plan.get(spec.name)
+        if dry_run:
+            touched = decision.renew
+        else:
+            touched = _real(state.key_path) in changed or _real(root / spec.cert_file) in changed
+        if not touched:
+            continue
+        try:
+            st = state.key_path.stat()
+        except OSError:
+            continue
+        shown, mode = _shown(state.key_path, root), st.st_mode & 0o777
+        keeps = "would keep" if dry_run else "keeps"
+        if st.st_uid != runner:
+            notes.append(f"{shown}: {keeps} its owner {safety.user_name(st.st_uid)} and group "
+                         f"{safety.group_name(st.st_gid)}, mode {mode:04o}: the container that reads it "
+                         "must run as that user (or that group, with mode 0640)")
+        elif mode & 0o040:
+            notes.append(f"{shown}: {keeps} mode {mode:04o} and group {safety.group_name(st.st_gid)}: "
+                         "that group's members and containers may read it")
+        elif spec.key_owner_hint:
+            notes.append(f"{shown}: owned by {safety.user_name(st.st_uid)}, group {safety.group_name(st.st_gid)}, "
+                         f"mode {mode:04o}; {spec.key_owner_hint}")
+    return notes
+
+
+def _shown(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if _inside(path, root) else str(path)
 
 
 def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> None:
@@ -311,7 +395,8 @@ def _files_to_write(
         # The key goes first: a crash between the two leaves a new key beside a
         # certificate that no longer matches it, which the next run detects and re-issues.
         if decision.renew and spec.name in new_keys and state.key_path is not None:
-            writes.append((state.key_path, keymod.to_pem(new_keys[spec.name]), storage.KEY_MODE))
+            mode = key_mode(state.key_path) if spec.key_location == "file" else storage.KEY_MODE
+            writes.append((state.key_path, keymod.to_pem(new_keys[spec.name]), mode))
         cert_pem = to_pem(certs[spec.name])
         if decision.renew:
             writes.append((spec.cert_file, cert_pem, storage.CERT_MODE))
@@ -337,19 +422,42 @@ def _ignore_entries(root: Path, store: Path) -> list[str]:
     return sorted(entries)
 
 
-def _protect_store(root: Path, store: Path) -> list[tuple[str, str]]:
-    """Add the state folder and CA store to .dockerignore and .gitignore: [(file, created|updated)]."""
-    written: list[tuple[str, str]] = []
+IGNORE_FILES = (".dockerignore", ".gitignore")
+_IGNORE_COMMENT = "certkit: CA private keys must never reach an image or a repository"
+
+
+@dataclass(frozen=True)
+class _IgnoreUpdate:
+    name: str
+    target: Path
+    data: bytes
+    mode: int
+    owner: storage.Owner | None
+    action: str  # "created" or "updated"
+
+
+def _ignore_updates(root: Path, store: Path) -> list[_IgnoreUpdate]:
+    """What .dockerignore and .gitignore need so the state folder and CA store stay out of
+    images and git (read and resolved before anything is written)."""
     entries = _ignore_entries(root, store)
-    for name in (".dockerignore", ".gitignore"):
+    updates = []
+    for name in IGNORE_FILES:
         target = storage.Root(root).resolve(name)
-        action = "updated" if target.exists() else "created"
-        changed = False
-        for entry in sorted(entries):
-            changed |= storage.ensure_line(target, entry, "certkit: CA private keys must never reach an image or a repository")
-        if changed:
-            written.append((name, action))
-    return written
+        current = storage.read_bytes(target)
+        data = storage.with_lines(current, entries, _IGNORE_COMMENT)
+        if data is None:
+            continue
+        # The file keeps its mode and owner: it is the project's file, certkit only appends.
+        mode = target.stat().st_mode & 0o777 if current is not None else 0o644
+        owner = storage.owner_to_keep(target) if current is not None else None
+        updates.append(_IgnoreUpdate(name, target, data, mode, owner, "updated" if current is not None else "created"))
+    return updates
+
+
+def _write_ignores(updates: list[_IgnoreUpdate]) -> list[tuple[str, str]]:
+    for update in updates:
+        storage.atomic_write(update.target, update.data, update.mode, update.owner)
+    return [(u.name, u.action) for u in updates]
 
 
 def _result(

@@ -17,7 +17,10 @@ from typing import IO, Iterator
 
 from certkit.errors import FilesystemError
 
+Owner = tuple[int, int]  # (uid, gid) for os.fchown; -1 leaves one unchanged
+
 KEY_MODE = 0o600
+GROUP_KEY_MODE = 0o640  # a key its group may read (postgres: root-owned, its group), kept when found so
 CERT_MODE = 0o644
 PRIVATE_DIR_MODE = 0o700
 
@@ -69,10 +72,10 @@ class Root:
         return real
 
 
-def atomic_write(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` atomically with exactly ``mode``."""
+def atomic_write(path: Path, data: bytes, mode: int, owner: Owner | None = None) -> None:
+    """Write ``data`` to ``path`` atomically with exactly ``mode`` (and ``owner``, see write_new)."""
     temp = path.parent / f".{path.name}.certkit-{secrets.token_hex(4)}.tmp"
-    write_new(temp, data, mode)
+    write_new(temp, data, mode, owner)
     try:
         replace(temp, path)
     except FilesystemError:
@@ -82,6 +85,27 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
             pass
         raise
     fsync_dir(path.parent)
+
+
+def owner_to_keep(path: Path) -> Owner | None:
+    """The (uid, gid) a file replacing ``path`` should get: the old file's, as far as this
+    process may give it (root: any; others: their own uid and groups they belong to).
+
+    A renewal must not undo an administrator's ``chown 999 server.key`` (postgres must own
+    its key).  -1 leaves that id as the process's own; None when there is nothing to keep.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise FilesystemError(f"{path}: cannot inspect ({exc.strerror or exc})") from exc
+    euid = os.geteuid()
+    if euid == 0:
+        return (st.st_uid, st.st_gid)
+    uid = -1  # only root can give a file away
+    gid = st.st_gid if st.st_gid in {os.getegid(), *os.getgroups()} else -1
+    return None if uid == gid == -1 else (uid, gid)
 
 
 @contextlib.contextmanager
@@ -112,16 +136,27 @@ def atomic_writer(path: Path, mode: int) -> Iterator[IO[str]]:
     fsync_dir(folder)
 
 
-def write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` (which must not exist) with ``data``, exactly ``mode``, fsynced."""
+def write_new(path: Path, data: bytes, mode: int, owner: Owner | None = None) -> None:
+    """Create ``path`` (which must not exist) with ``data``, exactly ``mode``, fsynced.
+
+    With ``owner`` (uid, gid; -1 keeps the process's own), the file is given to them
+    before the first byte: it is created 0600 or tighter, handed over, then set to
+    ``mode``, so a 0640 key is group-readable only once its group is the intended one.
+    """
     try:
-        # O_EXCL + final mode at creation: the umask can only tighten it, fchmod then
+        # O_EXCL + owner-only mode at creation: the umask can only tighten it, fchmod then
         # sets it exactly (a key is never looser than 0600 at any moment).
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode & 0o700)
     except OSError as exc:
         raise FilesystemError(f"{path.parent / path.name.lstrip('.')}: cannot write ({exc.strerror or exc}); "
                               "check the folder's permissions and free space") from exc
     try:
+        if owner is not None:
+            try:
+                os.fchown(fd, owner[0], owner[1])
+            except OSError as exc:
+                raise FilesystemError(f"{path}: cannot keep the owner uid {owner[0]}, gid {owner[1]} "
+                                      f"({exc.strerror or exc}); run certkit as root or as the file's owner") from exc
         os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
@@ -130,12 +165,14 @@ def write_new(path: Path, data: bytes, mode: int) -> None:
             view = view[written:]
         checkpoint(f"fsync {path.name}")
         os.fsync(fd)
-    except OSError as exc:
+    except (OSError, FilesystemError) as exc:
         os.close(fd)
         try:
             path.unlink()
         except OSError:
             pass
+        if isinstance(exc, FilesystemError):
+            raise
         raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc}); check free space and the disk") from exc
     os.close(fd)
 
@@ -184,21 +221,6 @@ def ensure_dir(path: Path, mode: int = 0o755, private: bool = False) -> None:
         raise FilesystemError(f"{path}: cannot create folder ({exc.strerror or exc})") from exc
 
 
-def refuse_shared_folder(folder: Path) -> None:
-    """Refuse a folder that others may write: they could swap a key or plant a symlink
-    between certkit's checks and its renames (the sticky bit does not help: the files are ours)."""
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
-    mode = existing.stat().st_mode & 0o777
-    if mode & 0o022:
-        who = "everyone" if mode & 0o002 else "its group"
-        raise FilesystemError(
-            f"{existing}: writable by {who} (mode {mode:04o}); someone else could replace the keys certkit "
-            f"writes there: `chmod go-w {existing}` first"
-        )
-
-
 def probe_writable(folder: Path) -> None:
     """Fail early, before anything changes, when ``folder`` (or its nearest existing parent) is not writable."""
     existing = folder
@@ -228,13 +250,26 @@ def read_bytes(path: Path) -> bytes | None:
         raise FilesystemError(f"{path}: cannot read ({exc.strerror or exc}); check its permissions") from exc
 
 
-def ensure_line(path: Path, line: str, comment: str) -> bool:
-    """Append ``line`` to a text file (e.g. .gitignore) unless present; True when changed."""
-    current = read_bytes(path)
-    text = current.decode("utf-8", errors="replace") if current is not None else ""
-    wanted = {line.strip(), line.strip().rstrip("/"), "/" + line.strip(), "/" + line.strip().rstrip("/")}
-    if any(existing.strip() in wanted for existing in text.splitlines()):
-        return False
-    prefix = "" if not text or text.endswith("\n") else "\n"
-    atomic_write(path, (text + prefix + f"# {comment}\n{line}\n").encode("utf-8"), 0o644)
-    return True
+def with_lines(current: bytes | None, lines: list[str], comment: str) -> bytes | None:
+    """``current`` (e.g. a .gitignore) with each of ``lines`` appended unless present; None
+    when nothing is missing.
+
+    The file is handled as bytes: whatever its encoding (a Latin-1 .gitignore stays
+    Latin-1) and line ends (CRLF stays CRLF), every existing byte is kept and the new lines
+    use the file's own line end.
+    """
+    data = current or b""
+    present = {raw.strip() for raw in data.splitlines()}
+
+    def listed(line: str) -> bool:
+        bare = line.strip().strip("/").encode()
+        return any(v in present for v in (bare, bare + b"/", b"/" + bare, b"/" + bare + b"/"))
+
+    missing = [line for line in lines if not listed(line)]
+    if not missing:
+        return None
+    eol = b"\r\n" if b"\r\n" in data else b"\n"
+    added = eol.join([f"# {comment}".encode(), *(m.encode() for m in missing)]) + eol
+    if data and not data.endswith(b"\n"):
+        added = eol + added
+    return data + added

@@ -7,7 +7,7 @@ notarysql/..., the CA store), and no single rename can switch them all.  So:
            while staging leaves nothing that recovery cannot find);
 2. stage   each new file is written in full beside its target as ``.NAME.certkit-ID.new``
            (same folder: the later rename is atomic and never crosses file systems),
-           with its final mode, fsynced;
+           with its final owner and mode, fsynced;
 3. commit  ``STATE/txn/ID.commit`` (targets and SHA-256 of the new contents) appears by
            one atomic rename: the single moment the new set becomes the truth;
 4. apply   every staged file is renamed over its target, folders fsynced;
@@ -40,6 +40,7 @@ class Write:
     target: Path  # real path of the file to replace
     data: bytes
     mode: int
+    owner: storage.Owner | None = None  # (uid, gid) to keep from the file replaced (storage.owner_to_keep)
 
 
 @dataclass
@@ -65,7 +66,7 @@ def run(state_dir: Path, writes: list[Write]) -> None:
     storage.atomic_write(intent, json.dumps({"entries": entries}, indent=1).encode(), 0o600)
     try:
         for write, entry in zip(writes, entries):
-            storage.write_new(Path(str(entry["staged"])), write.data, write.mode)
+            storage.write_new(Path(str(entry["staged"])), write.data, write.mode, write.owner)
         for folder in sorted({w.target.parent for w in writes}):
             storage.fsync_dir(folder)
     except FilesystemError:

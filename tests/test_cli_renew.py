@@ -89,7 +89,20 @@ def test_unknown_duration(fresh_layout: Path) -> None:
         ('extends = "notary"\n[certificates.notary-server]\nkey = {type = "dsa"}\n', "certificates.notary-server.key.type"),
         ('extends = "notary"\n[certificates.root-ca]\ncert_file = "../../etc/passwd"\n', "relative path inside"),
         ("this is = = not toml", "invalid TOML"),
+        # Values cryptography would only reject while building (an "internal error" before).
+        ('extends = "notary"\n[certificates.notary-server]\nsubject = {CN = "' + "a" * 65 + '"}\n',
+         "certificates.notary-server.subject.CN: 65 characters"),
+        ('extends = "notary"\n[certificates.notary-server]\nsubject = {C = "\u00dcS", CN = "x"}\n',
+         "certificates.notary-server.subject.C"),
+        ('extends = "notary"\n[certificates.notary-server]\nsans = ["DNS:b\u00fccher.example"]\n',
+         "xn--bcher-kva.example"),
+        ('extends = "notary"\n' + "".join(
+            f'[certificates.c{i}]\nissuer = "{"root-ca" if i == 0 else f"c{i - 1}"}"\nca = true\n'
+            f'key = {{type = "ecdsa"}}\nsubject = {{CN = "c{i}"}}\nvalidity = "10d"\n'
+            f'key_usage = ["key_cert_sign"]\ncert_file = "deep/c{i}.crt"\n' for i in range(1200)),
+         "at most 100 can be verified"),
     ],
+    ids=["validity", "issuer", "san", "key-type", "path", "toml", "long-cn", "country", "idn", "deep-chain"],
 )
 def test_invalid_profile_names_field_and_reason(fresh_layout: Path, tmp_path: Path, body: str, needle: str) -> None:
     profile = tmp_path / "bad.toml"
@@ -163,12 +176,20 @@ def test_help_documents_exit_codes() -> None:
         assert option in renew_help
 
 
-@pytest.mark.parametrize("mode", [0o777, 0o775])
-def test_folder_writable_by_others_is_refused(fresh_layout: Path, mode: int) -> None:
+@pytest.mark.parametrize(("mode", "gid", "needle"), [
+    (0o777, None, "writable by everyone: fixtures (0777)"),
+    # nogroup is nobody's and _apt's primary group: not the owner's private group.
+    (0o775, 65534, "writable by group nogroup (gid 65534), which has other members"),
+])
+def test_folder_writable_by_others_is_refused(fresh_layout: Path, mode: int, gid: int | None, needle: str) -> None:
+    if gid is not None:
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give the folder another group")
+        os.chown(fresh_layout / "fixtures", -1, gid)
     (fresh_layout / "fixtures").chmod(mode)
     before = snapshot(fresh_layout)
     result = certkit("renew", str(fresh_layout), "--force")
-    assert_one_line_error(result, 13, "fixtures", f"mode {mode:04o}", "chmod go-w")
+    assert_one_line_error(result, 13, needle, "chmod go-w", str(fresh_layout / "fixtures"))
     assert snapshot(fresh_layout) == before
 
 

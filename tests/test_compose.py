@@ -395,7 +395,7 @@ def test_unreadable_file_is_one_clear_error(notary: Path) -> None:
     if os.geteuid() == 0:  # root reads through mode 000: make the path unreadable as a file instead
         path.unlink()
         path.mkdir()
-        expected = "is a folder"
+        expected = "a folder, not a regular file"
     else:
         path.chmod(0)
         expected = "cannot read"

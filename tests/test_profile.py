@@ -62,5 +62,5 @@ def test_invalid_profiles(tmp_path: Path, body: str, needle: str) -> None:
 
 
 def test_missing_profile_file(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match="absent.toml: no such profile"):
+    with pytest.raises(ProfileError, match="absent.toml: cannot read: No such file"):
         load_profile(tmp_path / "absent.toml")

@@ -51,6 +51,11 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     A renewal is one transaction: killed at any moment, the set stays wholly old or is
     completed by the next run. One renewal per folder at a time (a lock); each keeps a
     generation for `certkit rollback`.
+
+    Every check comes before the first write, so a refusal changes nothing. Folders and
+    files another user could change are refused (exit 13, with one command that fixes
+    them all); a group-writable clone made under umask 002 with your private group is
+    fine. A replaced file keeps its owner and group.
     """
     from certkit.hooks import HookSet, run_with_hooks
     from certkit.layout import require_layout
