@@ -19,7 +19,7 @@ from cryptography import x509
 from certkit.expiry import Finding, Status, Thresholds, fingerprint, san_strings, worst
 
 JSON_SCHEMA = "certkit.check-expiry/1"
-FORMATS = ("table", "json", "prometheus", "nagios")
+FORMATS = ("table", "json", "prometheus", "nagios", "html")  # html: certkit.report_html
 
 _COLOURS = {Status.OK: "\x1b[32m", Status.WARNING: "\x1b[33m", Status.CRITICAL: "\x1b[1;31m", Status.UNKNOWN: "\x1b[35m"}
 _RESET = "\x1b[0m"
@@ -222,11 +222,17 @@ _FAMILIES = (
      "notBefore of the certificate, seconds since the Unix epoch"),
     ("certkit_cert_status", "gauge",
      "certkit check-expiry status of the certificate or input: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"),
+    ("certkit_cert_problem", "gauge",
+     "one sample per problem found, by reason code (expired, expiring, stale, chain, key-mismatch, hostname, "
+     "missing, unreadable, ...); the value is its status: 1 WARNING, 2 CRITICAL, 3 UNKNOWN"),
     ("certkit_check_status", "gauge",
      "worst status of the whole check (the exit code): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"),
     ("certkit_check_findings", "gauge", "number of certificates and inputs checked, by status"),
     ("certkit_check_timestamp_seconds", "gauge", "the moment the certificates were judged as of (--at or now)"),
 )
+
+
+_PER_CERT = 4  # the first four families have one sample (or more) per certificate
 
 
 class PrometheusReport:
@@ -237,22 +243,29 @@ class PrometheusReport:
         self.now = now
         self.quiet = quiet
         # One spool per per-certificate family: samples of a family must be contiguous.
-        self._spools = [tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(3)]
+        self._spools = [tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(_PER_CERT)]
 
     def add(self, finding: Finding) -> None:
         if not finding.used:
             return  # a file no service uses is not monitored: alerting on it is what --all is for
         cert = finding.cert
+        # No serial (nor fingerprint) label: a renewal would then start a new series for
+        # every certificate, and alerts keyed on the old one would resolve and fire anew.
+        # path + index + subject stay the same across renewals; the serial is in --format json.
         labels = _labels({
             "path": finding.path,
             "index": "" if finding.index is None else str(finding.index),
             "subject": subject_text(cert) or "",
-            "serial": serial_text(cert) or "",
         })
         if cert is not None:
             self._spools[0].write(f"{_FAMILIES[0][0]}{{{labels}}} {cert.not_valid_after_utc.timestamp():.0f}\n")
             self._spools[1].write(f"{_FAMILIES[1][0]}{{{labels}}} {cert.not_valid_before_utc.timestamp():.0f}\n")
         self._spools[2].write(f"{_FAMILIES[2][0]}{{{labels}}} {finding.status.value}\n")
+        codes: dict[str, Status] = {}
+        for reason in finding.reasons:  # one sample per code: two "chain" reasons are one series
+            codes[reason.code] = worst((codes.get(reason.code, Status.OK), reason.status))
+        for code, status in codes.items():
+            self._spools[3].write(f'{_FAMILIES[3][0]}{{{labels},code="{_escape(code)}"}} {status.value}\n')
 
     def finish(self, summary: Summary) -> None:
         try:
@@ -268,7 +281,7 @@ class PrometheusReport:
                 [f'{{status="{status.name}"}} {summary.counts[status]}' for status in Status],
                 [f"{self.now.timestamp():.0f}"],
             ]
-            for (name, kind, help_text), samples in zip(_FAMILIES[3:], totals):
+            for (name, kind, help_text), samples in zip(_FAMILIES[_PER_CERT:], totals):
                 self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
                 for sample in samples:
                     self.out.write(name + ("" if sample.startswith("{") else " ") + sample + "\n")

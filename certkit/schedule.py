@@ -1,6 +1,7 @@
-"""Running `certkit renew` on a schedule: a crontab line, or a systemd service + timer.
+"""Running `certkit renew` on a schedule: a crontab line, or a systemd service + timer;
+and watching it from Prometheus: the alerting rules for check-expiry's textfile metrics.
 
-Both run ``certkit renew NOTARY_DIR`` and then ``certkit check-expiry --quiet NOTARY_DIR``,
+Both jobs run ``certkit renew NOTARY_DIR`` and then ``certkit check-expiry --quiet NOTARY_DIR``,
 with absolute paths (cron and systemd start with a bare PATH and an unknown folder).
 The core returns text; only :func:`write_units` touches the disk.
 """
@@ -11,9 +12,11 @@ import random
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from datetime import datetime
 from typing import Sequence
 
 from certkit import __version__, storage
+from certkit.durations import Duration
 from certkit.errors import NotALayoutError, UsageError
 from certkit.templates import render
 
@@ -22,6 +25,7 @@ TIMER = "certkit-renew.timer"
 DEFAULT_HOUR = 3
 DEFAULT_ON_CALENDAR = "daily"
 DEFAULT_RANDOMIZED_DELAY = 3600  # seconds
+RULES_TEMPLATE = "prometheus/certkit-rules.yml.j2"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,26 @@ def systemd_units(planned: Job, *, on_calendar: str = DEFAULT_ON_CALENDAR,
         TIMER: render(f"systemd/{TIMER}.j2", **context,
                       description=_systemd_text(f"Daily renewal of the Notary TLS certificates in {folder} (certkit)")),
     }
+
+
+def prometheus_rules(*, warn: Duration, crit: Duration, stale_after: Duration, stale_for: Duration,
+                     now: datetime) -> str:
+    """The Prometheus rule file (YAML) alerting on check-expiry's textfile metrics.
+
+    PromQL compares plain seconds, so the windows are turned into seconds here; months and
+    years are counted from ``now`` (the moment the rules are written), as --warn is by a check.
+    """
+    seconds = {name: int(value.approx_timedelta(now).total_seconds())
+               for name, value in (("warn", warn), ("crit", crit), ("stale_after", stale_after), ("stale_for", stale_for))}
+    if seconds["warn"] < seconds["crit"]:
+        raise UsageError(f"--warn {warn} is shorter than --crit {crit}; the warning window must include the critical one")
+    for name in ("crit", "stale_after"):
+        if seconds[name] <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be longer than 0")
+    return render(RULES_TEMPLATE, version=__version__, warn=warn, crit=crit, stale_after=stale_after,
+                  warn_seconds=seconds["warn"], crit_seconds=seconds["crit"],
+                  stale_after_seconds=seconds["stale_after"], stale_for=f"{seconds['stale_for']}s",
+                  stale_for_text=stale_for)
 
 
 def write_units(units: dict[str, str], output_dir: Path) -> list[Path]:

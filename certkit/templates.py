@@ -17,10 +17,19 @@ def templates_dir() -> Path:
 
 
 def render(name: str, **context: Any) -> str:
-    env = jinja2.Environment(
+    """Config files and unit files: not HTML, so nothing is escaped."""
+    return _environment(autoescape=False).get_template(name).render(**context)
+
+
+def render_html(name: str, **context: Any) -> str:
+    """HTML pages: every value is escaped, so a certificate subject full of markup stays text."""
+    return _environment(autoescape=True).get_template(name).render(**context)
+
+
+def _environment(*, autoescape: bool) -> jinja2.Environment:
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,  # a missing variable is a bug, not an empty string
         keep_trailing_newline=True,
-        autoescape=False,
+        autoescape=autoescape,
     )
-    return env.get_template(name).render(**context)

@@ -67,6 +67,21 @@ def make_leaf(name: str, issuer: Issued, not_before: datetime, not_after: dateti
     return Issued(builder.sign(issuer.key, hashes.SHA256()), key)
 
 
+HOSTILE_CN = '<script>alert("pwned")</script>\n"quoted" & \\back\\slash <b>bold</b>'[:64]
+
+
+def hostile_certificate(now: datetime) -> Issued:
+    """Self-signed, its subject full of HTML, quotes, backslashes and a newline: what a
+    report or a label must show as text (a CA would sign such a request without a blink)."""
+    key = new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOSTILE_CN),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, '"><img src=x onerror=alert(1)>')])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=400))
+            .sign(key, hashes.SHA256()))
+    return Issued(cert, key)
+
+
 def around(now: datetime, *, expires_in: timedelta, valid_for: timedelta = timedelta(days=365)) -> tuple[datetime, datetime]:
     """(not_before, not_after) for a certificate that expires ``expires_in`` after ``now``."""
     not_after = now + expires_in

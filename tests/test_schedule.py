@@ -95,7 +95,8 @@ def test_cron_line_refuses_out_of_range_times(tmp_path: Path, minute: int, hour:
 def test_cli_requires_exactly_one_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str], modes: tuple[str, ...]) -> None:
     code, out, err = _cli(capsys, "schedule", *modes, str(tmp_path))
     assert code == 2 and out == ""
-    assert err == "certkit: error: choose one of --cron (print a crontab line) or --systemd (write unit files)\n"
+    assert err == ("certkit: error: choose one of --cron (print a crontab line), --systemd (write unit files) "
+                   "or --prometheus-rules (print alert rules)\n")
     assert list(tmp_path.iterdir()) == []  # no unit file written
 
 

@@ -34,7 +34,8 @@ Examples:
   certkit check-expiry --all NOTARY_DIR             # judge every certificate file
   certkit check-expiry --crit 14d NOTARY_DIR && docker compose up -d
   certkit check-expiry --connect notary-server:4443 NOTARY_DIR
-  certkit check-expiry --format prometheus --output /var/lib/node_exporter/certkit.prom NOTARY_DIR"""
+  certkit check-expiry --format prometheus --output /var/lib/node_exporter/certkit.prom NOTARY_DIR
+  certkit check-expiry --format html --output expiry.html NOTARY_DIR   # a page to look at"""
 
 
 class NagiosCommand(click.Command):
@@ -61,8 +62,9 @@ class NagiosCommand(click.Command):
               help="CRITICAL when a certificate expires within this.")
 @click.option("--at", "at", type=options.MOMENT, default=None, metavar="DATE",
               help="Judge as of this moment instead of now (2027-01-31, 2027-01-31T12:00:00Z).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "prometheus", "nagios"]),
-              default="table", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "prometheus", "nagios", "html"]),
+              default="table", show_default=True,
+              help="Output format. html: one self-contained page (timeline by chain); use with --output.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
               help="Write the report to FILE atomically (for node_exporter's textfile collector) instead of stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when everything is OK; otherwise only the problems.")
@@ -165,6 +167,10 @@ def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | 
             report = PrometheusReport(out, now=now, quiet=quiet)
         elif fmt == "nagios":
             report = NagiosReport(out, now=now, thresholds=thresholds, quiet=quiet)
+        elif fmt == "html":
+            from certkit.report_html import HtmlReport
+
+            report = HtmlReport(out, now=now, thresholds=thresholds, quiet=quiet)
         else:
             use_color = color if color is not None else (output is None and _is_terminal(out))
             report = TableReport(out, color=use_color, quiet=quiet)
@@ -195,8 +201,27 @@ def _destination(output: Path | None) -> Iterator[IO[str]]:
         return
     from certkit.storage import atomic_writer
 
+    _check_output_folder(output)
     with atomic_writer(output, 0o644) as handle:
         yield handle
+
+
+def _check_output_folder(output: Path) -> None:
+    """Refuse, before anything is checked or written, a --output whose folder is missing or
+    not writable (a typo in the textfile directory should not look like a check result)."""
+    import os
+
+    from certkit.errors import FilesystemError
+
+    folder = output.parent
+    if not folder.exists():
+        raise FilesystemError(f"--output {output}: folder {folder} does not exist; create it (for node_exporter: "
+                              "its --collector.textfile.directory) or give another --output")
+    if not folder.is_dir():
+        raise FilesystemError(f"--output {output}: {folder} is not a folder; give a file inside a folder")
+    if not os.access(folder, os.W_OK):
+        raise FilesystemError(f"--output {output}: folder {folder} is not writable; run as a user who may write "
+                              "there, or give another --output")
 
 
 def _stdout() -> IO[str]:

@@ -1,4 +1,4 @@
-"""`certkit schedule`: a crontab line or systemd units that renew daily."""
+"""`certkit schedule`: a crontab line or systemd units that renew daily; Prometheus alert rules."""
 
 from __future__ import annotations
 
@@ -28,12 +28,24 @@ if TYPE_CHECKING:
 @click.option("--on-calendar", default="daily", show_default=True, help="systemd: the timer's OnCalendar= value.")
 @click.option("--randomized-delay", type=options.DURATION, default="1h", show_default=True,
               help="systemd: the timer's RandomizedDelaySec= window.")
+@click.option("--prometheus-rules", is_flag=True,
+              help="Print Prometheus alerting rules for `check-expiry --format prometheus` textfiles.")
+@click.option("--warn", type=options.DURATION, default="30d", show_default=True,
+              help="rules: warn when a certificate expires within this (as check-expiry --warn).")
+@click.option("--crit", type=options.DURATION, default="7d", show_default=True,
+              help="rules: critical when a certificate expires within this (as check-expiry --crit).")
+@click.option("--stale-after", type=options.DURATION, default="26h", show_default=True,
+              help="rules: alert when the textfile is older than this (the check stopped running).")
+@click.option("--stale-for", type=options.DURATION, default="10min", show_default=True,
+              help="rules: how long a server may serve a renewed-away certificate (STALE) before it alerts.")
 @click.option("--certkit-path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The certkit executable the job runs. Default: this certkit (absolute path).")
 def schedule_command(notary_dir: Path, cron: bool, systemd: bool, minute: int | None, hour: int, seed: int | None,
-                     output_dir: Path, on_calendar: str, randomized_delay: Duration,
+                     output_dir: Path, on_calendar: str, randomized_delay: Duration, prometheus_rules: bool,
+                     warn: Duration, crit: Duration, stale_after: Duration, stale_for: Duration,
                      certkit_path: Path | None) -> None:
-    """Renew NOTARY_DIR daily: print a crontab line or write systemd units.
+    """Renew NOTARY_DIR daily: print a crontab line or write systemd units;
+    or print Prometheus alert rules.
 
     The job runs `certkit renew NOTARY_DIR`, then `certkit check-expiry --quiet NOTARY_DIR`,
     with absolute paths.
@@ -43,14 +55,22 @@ def schedule_command(notary_dir: Path, cron: bool, systemd: bool, minute: int | 
         (crontab -l; certkit schedule --cron /srv/notary) | crontab -
     certkit schedule --systemd /srv/notary --output-dir /etc/systemd/system
         then: systemctl daemon-reload && systemctl enable --now certkit-renew.timer
+    certkit schedule --prometheus-rules > /etc/prometheus/rules/certkit.yml
+        alerts on `certkit check-expiry --format prometheus --output DIR/certkit.prom`
+        (DIR: node_exporter's --collector.textfile.directory); check: promtool check rules
     """
     import random
 
     from certkit import schedule
     from certkit.errors import UsageError
 
-    if cron == systemd:
-        raise UsageError("choose one of --cron (print a crontab line) or --systemd (write unit files)")
+    if cron + systemd + prometheus_rules != 1:
+        raise UsageError("choose one of --cron (print a crontab line), --systemd (write unit files) "
+                         "or --prometheus-rules (print alert rules)")
+    if prometheus_rules:
+        click.echo(schedule.prometheus_rules(warn=warn, crit=crit, stale_after=stale_after, stale_for=stale_for,
+                                             now=options.utc_now()), nl=False)
+        return
     mode = "cron" if cron else "systemd"
     command = [os.path.abspath(certkit_path)] if certkit_path is not None else certkit_command()
     planned = schedule.job(command, notary_dir)

@@ -1,0 +1,295 @@
+"""The shipped alert rules, checked and unit-tested by Prometheus' own promtool.
+
+The promtool test's input series are certkit's real textfile output: five sets of
+certificates (healthy, expiring, expired, stale, broken) are checked by `certkit
+check-expiry --format prometheus --output`, each as if on its own host, and every sample of
+those files becomes an input series. promtool's clock starts at the Unix epoch (``time()``
+is the evaluation offset), so the certificates are made, and judged, around 1 January 1970:
+the textfile values are then usable as they are, nothing is shifted or hand-written.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from ruamel.yaml import YAML
+
+from certkit.cli import main
+from tests.certfactory import Issued, around, make_ca, make_leaf, new_key
+from tests.cli_helpers import run_cli
+from tests.notary_harness import require_binary
+
+NOW = datetime(1970, 1, 1, 1, 0, tzinfo=timezone.utc)
+T0 = int(NOW.timestamp())  # 3600: the moment of the check, on promtool's clock
+STALE_AFTER = 2 * 3600  # --stale-after 2h: short, so promtool evaluates few hours
+STEP = 240  # seconds between input samples: under the 5 min lookback, so no series has gaps
+SAMPLES = 80  # 80 x 4 min = 5.3 h of input, past the last evaluation (3 h after the check)
+
+
+def _check(capsys: pytest.CaptureFixture[str], out: Path, *args: str) -> str:
+    code, stdout, stderr = run_cli(capsys, "check-expiry", "--at", NOW.isoformat(), "--format", "prometheus",
+                                   "--output", str(out), *args)
+    assert stdout == "" and "Traceback" not in stderr, stderr
+    assert code in (0, 1, 2), stderr
+    return out.read_text()
+
+
+@contextmanager
+def _tls_server(served: Issued, chain: list[Issued], folder: Path) -> Iterator[int]:
+    """A TLS server on a free loopback port serving ``served`` (stdlib ssl, i.e. OpenSSL)."""
+    folder.mkdir()
+    cert_file = served.write(folder / "served.crt", chain=chain)
+    key_file = folder / "served.key"
+    key_file.write_bytes(served.key_pem())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            try:
+                conn.settimeout(5)
+                with context.wrap_socket(conn, server_side=True):
+                    pass  # the handshake is all certkit needs
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def make_textfiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    """certkit's textfile for each set, by the instance (host) it stands for."""
+    ca = make_ca("Rules Root CA", NOW - timedelta(days=30), NOW + timedelta(days=3650))
+    texts: dict[str, str] = {}
+
+    def leaf(folder: Path, name: str, expires_in: timedelta) -> Issued:
+        issued = make_leaf(name, ca, *around(NOW, expires_in=expires_in))
+        issued.write(folder / f"{name}.crt", chain=[ca])
+        (folder / f"{name}.key").write_bytes(issued.key_pem())
+        return issued
+
+    healthy = tmp_path / "healthy"
+    ca.write(healthy / "root-ca.crt")
+    leaf(healthy, "server", timedelta(days=200))
+    texts["healthy:9100"] = _check(capsys, tmp_path / "healthy.prom", str(healthy))
+
+    expiring = tmp_path / "expiring"
+    leaf(expiring, "soon", timedelta(days=20))
+    leaf(expiring, "sooner", timedelta(days=3))
+    texts["expiring:9100"] = _check(capsys, tmp_path / "expiring.prom", str(expiring))
+
+    expired = tmp_path / "expired"
+    leaf(expired, "gone", timedelta(days=-2))
+    texts["expired:9100"] = _check(capsys, tmp_path / "expired.prom", str(expired))
+
+    # STALE: the file was renewed, the server still serves the certificate it started with.
+    stale = tmp_path / "stale"
+    old = leaf(stale, "notary-server", timedelta(days=100))
+    leaf(stale, "notary-server", timedelta(days=300))
+    with _tls_server(old, [ca], tmp_path / "server") as port:
+        texts["stale:9100"] = _check(capsys, tmp_path / "stale.prom", "--connect", f"127.0.0.1:{port}",
+                                     "--servername", "notary-server", str(stale))
+
+    broken = tmp_path / "broken"
+    leaf(broken, "mismatched", timedelta(days=200))
+    (broken / "mismatched.key").write_bytes(Issued(ca.cert, new_key()).key_pem())  # someone else's key
+    other = make_ca("Other CA", NOW - timedelta(days=30), NOW + timedelta(days=3650))
+    make_leaf("misordered", ca, *around(NOW, expires_in=timedelta(days=200))).write(broken / "misordered.pem",
+                                                                                    chain=[other])
+    texts["broken:9100"] = _check(capsys, tmp_path / "broken.prom", str(broken))
+    return texts
+
+
+# --------------------------------------------------------------------------- promtool's input
+
+
+def _label_value(value: str) -> str:
+    # promtool reads a series as a PromQL selector: a Go string literal needs these escaped.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def series_from_textfiles(texts: dict[str, str]) -> list[dict[str, Any]]:
+    """Every sample of every textfile as a promtool input series, with its host's labels
+    (what Prometheus adds when it scrapes node_exporter), constant over the test."""
+    series = []
+    for instance, text in texts.items():
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = {**sample.labels, "instance": instance, "job": "node"}
+                selector = ",".join(f'{k}="{_label_value(v)}"' for k, v in sorted(labels.items()))
+                series.append({"series": f"{sample.name}{{{selector}}}", "values": f"{sample.value:.0f}+0x{SAMPLES}"})
+    return series
+
+
+# --------------------------------------------------------------------------- expected alerts
+
+
+def _humanize_duration(seconds: float) -> str:
+    """Prometheus' humanizeDuration template function (template/template.go), for whole seconds."""
+    sign = "-" if seconds < 0 else ""
+    v = abs(int(seconds))
+    days, hours, minutes, secs = v // 86400, v // 3600 % 24, v // 60 % 60, v % 60
+    if days:
+        return f"{sign}{days}d {hours}h {minutes}m {secs}s"
+    if hours:
+        return f"{sign}{hours}h {minutes}m {secs}s"
+    if minutes:
+        return f"{sign}{minutes}m {secs}s"
+    return f"{sign}{secs}s"
+
+
+def _annotations(rule: dict[str, Any], labels: dict[str, str], value: float) -> dict[str, str]:
+    """The rule's annotation templates filled in as Prometheus does for these two forms."""
+    def fill(text: str) -> str:
+        text = text.replace("{{ $value | humanizeDuration }}", _humanize_duration(value))
+        return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), text)
+
+    return {key: fill(str(text)) for key, text in rule["annotations"].items()}
+
+
+def _textfile_samples(texts: dict[str, str], name: str) -> list[tuple[str, dict[str, str], float]]:
+    found = []
+    for instance, text in texts.items():
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name:
+                    found.append((instance, dict(sample.labels), float(sample.value)))
+    return found
+
+
+def expected_alerts(rules: dict[str, dict[str, Any]], texts: dict[str, str], eval_s: int,
+                    alertname: str, matches: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The alerts ``alertname`` must raise at ``eval_s``: one per textfile sample whose
+    (instance, path or its file name) is in ``matches`` and that is the first certificate
+    of its file (#0: the leaf), its value computed from the textfile."""
+    rule = rules[alertname]
+    metric = "certkit_cert_problem" if "certkit_cert_problem" in rule["expr"] else "certkit_cert_not_after_timestamp_seconds"
+    out = []
+    for instance, labels, value in _textfile_samples(texts, metric):
+        if (instance, Path(labels["path"]).name) not in matches and (instance, labels["path"]) not in matches:
+            continue
+        if labels["index"] != "0":
+            continue
+        if metric == "certkit_cert_problem":
+            wanted = ("stale",) if alertname == "CertkitCertificateStale" else ("chain", "key-mismatch")
+            if labels["code"] not in wanted:
+                continue
+            shown = value
+        elif alertname == "CertkitCertificateExpired":
+            shown = eval_s - value
+        else:
+            shown = value - eval_s
+        full = {**labels, "instance": instance, "job": "node", "severity": rule["labels"]["severity"]}
+        out.append({"exp_labels": full, "exp_annotations": _annotations(rule, full, shown)})
+    assert out, f"no textfile sample for {alertname} {matches}: the test data is wrong"
+    return out
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def _rules_text(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    code, out, err = run_cli(capsys, "schedule", "--prometheus-rules", *args)
+    assert code == 0, err
+    return out
+
+
+def test_promtool_check_rules_accepts_the_shipped_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    promtool = require_binary("promtool", "prometheus")
+    for args in ((), ("--warn", "6 weeks", "--crit", "10d", "--stale-after", "2h", "--stale-for", "0")):
+        rules = tmp_path / "certkit-rules.yml"
+        rules.write_text(_rules_text(capsys, *args))
+        done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "SUCCESS: 8 rules found" in done.stdout, done.stdout + done.stderr
+    text = _rules_text(capsys, "--warn", "6 weeks", "--crit", "10d")
+    assert "< 3628800 >= 864000" in text and "< 864000 >= 0" in text  # the windows, in seconds
+
+
+def test_rules_reject_a_warn_window_shorter_than_crit(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "schedule", "--prometheus-rules", "--warn", "3d", "--crit", "7d")
+    assert code != 0 and out == "" and "--warn 3d is shorter than --crit 7d" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "schedule", "--prometheus-rules", "--cron")
+    assert code != 0 and "choose one of" in err
+
+
+def test_promtool_test_rules_on_real_textfiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each rule fires for its set and only there, with instance, path, index and subject."""
+    promtool = require_binary("promtool", "prometheus")
+    texts = make_textfiles(tmp_path, capsys)
+    rules_text = _rules_text(capsys, "--stale-after", "2h", "--stale-for", "10min")
+    (tmp_path / "certkit-rules.yml").write_text(rules_text)
+    rules = {r["alert"]: r for r in YAML(typ="safe").load(rules_text)["groups"][0]["rules"]}
+
+    soon = T0 + 3600  # an hour after the check ran
+    late = T0 + STALE_AFTER + 3600  # past --stale-after: the textfile was never rewritten
+    tests: list[dict[str, Any]] = []
+
+    def at(eval_s: int, alertname: str, matches: list[tuple[str, str]] | None) -> None:
+        exp = [] if matches is None else expected_alerts(rules, texts, eval_s, alertname, matches)
+        tests.append({"eval_time": f"{eval_s}s", "alertname": alertname, "exp_alerts": exp})
+
+    at(soon, "CertkitCertificateExpiresWithinWarn", [("expiring:9100", "soon.crt")])
+    at(soon, "CertkitCertificateExpiresWithinCrit", [("expiring:9100", "sooner.crt")])
+    at(soon, "CertkitCertificateExpired", [("expired:9100", "gone.crt")])
+    at(soon, "CertkitCertificateStale", [("stale:9100", p) for p in _endpoints(texts)])
+    at(soon, "CertkitChainOrKeyProblem", [("broken:9100", "mismatched.crt"), ("broken:9100", "misordered.pem")])
+    for quiet in ("CertkitCertificateProblem", "CertkitInputUnreadable", "CertkitCheckNotRunning"):
+        at(soon, quiet, None)
+    # STALE waits --stale-for: a restart right after a renewal must not page anyone.
+    at(5 * 60, "CertkitCertificateStale", None)
+
+    # Hours later nobody has rewritten the textfiles: every host's check has stopped.
+    hosts = sorted(texts)
+    tests.append({"eval_time": f"{late}s", "alertname": "CertkitCheckNotRunning", "exp_alerts": [
+        {"exp_labels": {"instance": host, "job": "node", "severity": "warning"},
+         "exp_annotations": _annotations(rules["CertkitCheckNotRunning"], {"instance": host}, late - T0)}
+        for host in hosts]})
+
+    unit = {"rule_files": ["certkit-rules.yml"], "evaluation_interval": "2m",
+            "tests": [{"interval": f"{STEP}s", "input_series": series_from_textfiles(texts), "alert_rule_test": tests}]}
+    test_file = tmp_path / "certkit-rules.test.yml"
+    with test_file.open("w") as handle:
+        YAML(typ="safe", pure=True).dump(unit, handle)
+    done = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-6000:] + done.stderr[-3000:]
+
+    # The same test fails when the set it checks is healthy: these assertions can fail.
+    texts["expiring:9100"] = texts["healthy:9100"]
+    unit["tests"][0]["input_series"] = series_from_textfiles(texts)
+    with test_file.open("w") as handle:
+        YAML(typ="safe", pure=True).dump(unit, handle)
+    failed = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert failed.returncode != 0 and "CertkitCertificateExpiresWithinWarn" in failed.stdout + failed.stderr
+
+
+def _endpoints(texts: dict[str, str]) -> list[str]:
+    return sorted({labels["path"] for _, labels, _ in _textfile_samples({"s": texts["stale:9100"]}, "certkit_cert_problem")
+                   if labels["code"] == "stale"})
