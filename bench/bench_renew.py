@@ -11,6 +11,9 @@ or a `certkit init` layout with its CA store removed when that is absent):
             CA kept, leaf keys reused (what cron does every time something is due)
   routine+compose  the same with the compose step renew runs by default in a folder with
             compose files (parsing them, rendering the override); the baseline does no such work
+  no-op     `certkit renew` on a renewed checkout with nothing due (the cron case), side by side
+            with `certkit --version` (the floor of starting the command at all)
+  keygen    the two RSA-4096 CA keys alone, generated in parallel (the floor of a fresh set)
 
 Prints medians and the ratios baseline/fresh and baseline/routine.
 Usage: python bench/bench_renew.py [--rounds N]
@@ -59,13 +62,26 @@ def timed(argv: list[str]) -> float:
     return time.perf_counter() - start
 
 
+# The fresh set's floor: the two RSA-4096 CA keys, one per process, as certkit.keys makes them.
+KEYGEN = """
+from concurrent.futures import ProcessPoolExecutor
+from cryptography.hazmat.primitives.asymmetric import rsa
+def make(_):
+    return rsa.generate_private_key(public_exponent=65537, key_size=4096).key_size
+with ProcessPoolExecutor(2) as pool:
+    list(pool.map(make, range(2)))
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     if shutil.which("openssl") is None:
         sys.exit("openssl is needed for the baseline")
-    times: dict[str, list[float]] = {"baseline": [], "fresh": [], "routine": [], "routine+compose": []}
+    times: dict[str, list[float]] = {"baseline": [], "fresh": [], "routine": [], "routine+compose": [],
+                                     "no-op": [], "version": [], "keygen": []}
+    keygen = [sys.executable, "-c", KEYGEN]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         source = source_checkout(work)
@@ -82,6 +98,9 @@ def main() -> None:
             times["routine"].append(timed([CERTKIT, "renew", "--within", "800d", "--no-compose", str(routine)]))
             routine = fresh_copy(renewed, work / "routine")
             times["routine+compose"].append(timed([CERTKIT, "renew", "--within", "800d", str(routine)]))
+            times["no-op"].append(timed([CERTKIT, "renew", str(renewed)]))
+            times["version"].append(timed([CERTKIT, "--version"]))
+            times["keygen"].append(timed(keygen))
             print(f"round {round_ + 1}/{args.rounds}: " + "  ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()),
                   flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -91,7 +110,11 @@ def main() -> None:
     print(f"median certkit renew --force (fresh set)      {med['fresh']:.3f} s   ratio {med['baseline'] / med['fresh']:.1f}x  (target >= 4x)")
     print(f"median certkit renew --within 800d (routine)  {med['routine']:.3f} s   ratio {med['baseline'] / med['routine']:.1f}x  (target >= 15x)")
     print(f"median routine + compose step                 {med['routine+compose']:.3f} s   "
-          f"ratio {med['baseline'] / med['routine+compose']:.1f}x")
+          f"ratio {med['baseline'] / med['routine+compose']:.1f}x  (target >= 30x)")
+    print(f"median no-op renew (nothing due)              {med['no-op']:.3f} s   "
+          f"{med['no-op'] / med['version']:.2f}x certkit --version ({med['version']:.3f} s; target <= 1.5x)")
+    print(f"median two RSA-4096 keys in parallel (floor)  {med['keygen']:.3f} s   "
+          f"fresh set is {med['fresh'] / med['keygen']:.2f}x the key-generation floor")
 
 
 if __name__ == "__main__":
