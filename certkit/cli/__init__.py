@@ -15,14 +15,20 @@ import click
 
 from certkit import __version__
 
+# name -> (module, command object, one line for `certkit --help`, read here so that the help needs
+# no command module imported: each loads only when run).
 _COMMANDS = {
-    "init": ("certkit.cli.renew_cmd", "init_command"),
-    "renew": ("certkit.cli.renew_cmd", "renew_command"),
-    "check-expiry": ("certkit.cli.expiry_cmd", "check_expiry_command"),
-    "compose": ("certkit.cli.compose_cmd", "compose_command"),
-    "schedule": ("certkit.cli.schedule_cmd", "schedule_command"),
-    "trust": ("certkit.cli.trust_cmd", "trust_command"),
-    "rollback": ("certkit.cli.rollback_cmd", "rollback_command"),
+    "init": ("certkit.cli.renew_cmd", "init_command", "make a fresh Notary certificate set in a new folder"),
+    "renew": ("certkit.cli.renew_cmd", "renew_command", "renew what is due in a Notary checkout (and mount it)"),
+    "status": ("certkit.cli.status_cmd", "status_command", "the set as a tree: expiry, keys, copies, mounts, served"),
+    "check-expiry": ("certkit.cli.expiry_cmd", "check_expiry_command",
+                     "check expiry, chains, keys and hostnames (cron, CI, Nagios, Prometheus)"),
+    "compose": ("certkit.cli.compose_cmd", "compose_command", "make compose mount the renewed files, or --check it"),
+    "trust": ("certkit.cli.trust_cmd", "trust_command", "make the Docker CLI and the notary client trust the root"),
+    "rollback": ("certkit.cli.rollback_cmd", "rollback_command", "switch back to an earlier generation of the set"),
+    "schedule": ("certkit.cli.schedule_cmd", "schedule_command",
+                 "renew daily from cron or a systemd timer; Prometheus alert rules"),
+    "completion": ("certkit.cli.completion_cmd", "completion_command", "shell completion for bash, zsh or fish"),
 }
 
 EXIT_CODES_HELP = """\b
@@ -46,7 +52,12 @@ class _State:
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(c for c in _COMMANDS if _available(c))
+        return [c for c in _COMMANDS if _available(c)]  # in the order a user meets them
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = _COMMANDS.get(cmd_name)
@@ -69,14 +80,8 @@ def _available(name: str) -> bool:
 def cli(debug: bool) -> None:
     """certkit: keep Notary's TLS certificates valid, trusted and mounted.
 
-    \b
-    certkit init DIR            make a fresh Notary certificate set in DIR
-    certkit renew [NOTARY_DIR]  renew what is due in a Notary checkout
-    certkit rollback [DIR]      switch back to an earlier generation
-    certkit check-expiry PATH   check expiry, chains and hostnames (cron, CI)
-    certkit compose [DIR]       make compose mount the renewed files
-    certkit trust [DIR]         make the Docker CLI and notary client trust the root
-    certkit schedule [DIR]      renew daily from cron or a systemd timer
+    Start with `certkit renew` in your Notary checkout, then `certkit status`.
+    Every command has examples in its --help.
     """
     _State.debug = debug or os.environ.get("CERTKIT_DEBUG") == "1"
 
