@@ -34,7 +34,7 @@ def test_bash_completes_commands_and_options(tmp_path: Path) -> None:
     script = subprocess.run([str(shim), "completion", "bash"], capture_output=True, text=True, env=certkit_env(),
                             check=True, timeout=60).stdout
     probe = script + "\nCOMP_WORDS=(certkit st); COMP_CWORD=1; _certkit_completion certkit; printf '%s\\n' \"${COMPREPLY[@]}\"\n" \
-                     "COMP_WORDS=(certkit renew --no-c); COMP_CWORD=2; _certkit_completion certkit; printf '%s\\n' \"${COMPREPLY[@]}\"\n"
+                     "COMPREPLY=(); COMP_WORDS=(certkit renew --no-c); COMP_CWORD=2; _certkit_completion certkit; printf '%s\\n' \"${COMPREPLY[@]}\"\n"
     out = subprocess.run([bash, "-c", probe], capture_output=True, text=True, timeout=60,
                          env=certkit_env(PATH=f"{tmp_path}:{os.environ['PATH']}"))
     assert out.stdout.split() == ["status", "--no-compose"], out.stdout + out.stderr
