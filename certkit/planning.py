@@ -158,7 +158,8 @@ def make_plan(
             key_reason = "new key for every issuance" if spec.key_location == "discarded" else "no key on disk"
         decisions.append(Decision(spec, renew, due.get(spec.name, []), needs_key if renew else False, key_reason if renew else ""))
         if renew and needs_key and spec.key_location == "ca-store" and spec.self_signed:
-            copies = f"; its copies {', '.join(spec.copies)} are updated" if spec.copies else ""
+            copies = ((f"; its copy {spec.copies[0]} is updated" if len(spec.copies) == 1 else
+                       f"; its copies {', '.join(spec.copies)} are updated") if spec.copies else "")
             who = spec.trust_hint or "whatever trusted the old one outside this folder must get the new one"
             notices.append(f"new root CA {spec.name} ({spec.cert_file}{copies}): {who}")
         if not renew and spec.key_location == "ca-store" and state.key is None and state.certs:

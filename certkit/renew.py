@@ -476,9 +476,11 @@ def _result(
     files: list[FileOutcome] = []
 
     def shown(path: Path | str) -> str:
+        # Relative to the Notary folder, whether ``root`` was given relative or absolute: profile paths
+        # (certificates) already are; key paths are joined to ``root`` and are made so here.
         path = Path(path) if isinstance(path, str) else path
         try:
-            return str(path.relative_to(root)) if path.is_absolute() else str(path)
+            return str(path.relative_to(root))
         except ValueError:
             return str(path)
 

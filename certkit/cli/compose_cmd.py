@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from certkit.cli import options
+from certkit.cli.output import plural
 from certkit.errors import ComposeError, UsageError
 from certkit.profile import load_profile
 
@@ -44,6 +45,14 @@ def compose_command(notary_dir: Path, files: tuple[Path, ...], in_place: bool, c
     file, environment and volumes) and mounts their host folders read-only over them:
     by default in an override file Docker Compose loads by itself, or with --in-place in
     the compose file. A second run changes nothing. --dry-run prints the diff.
+
+    \b
+    Examples:
+      certkit compose                     # write docker-compose.override.yml (Compose loads it itself)
+      certkit compose -f docker-compose.postgresql.yml
+      certkit compose --check             # pre-deploy: will every container see the host's valid files?
+      certkit compose --in-place --dry-run
+      certkit compose --container-dir escrow=/go/src/github.com/theupdateframework/notary
     """
     from certkit.compose import Options, apply, check, remember_container_dirs
 
@@ -158,7 +167,7 @@ def check_table(report: CheckReport) -> str:
     files = ", ".join(os.path.relpath(p, report.directory) for p in report.files)
     lines.append("")
     lines.append(f"OK: every TLS file is the host's current one, mounted read-only ({files})" if report.ok else
-                 f"FAILED: {bad} problem(s) ({files}); fix with `certkit compose` (mounts) and `certkit renew` (expiry)")
+                 f"FAILED: {plural(bad, 'problem')} ({files}); fix with `certkit compose` (mounts) and `certkit renew` (expiry)")
     return "\n".join(lines)
 
 

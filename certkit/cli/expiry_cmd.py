@@ -78,11 +78,12 @@ class NagiosCommand(click.Command):
                    "to the folder given (trustpinning/, '*.der', 'fixtures/**/old-*.crt'). Files named as "
                    "arguments are always checked.")
 @options.profile_option
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json (the flag every other command has).")
 @click.pass_context
 def check_expiry_command(ctx: click.Context, paths: tuple[Path, ...], endpoints: tuple[str, ...],
                          servername: str | None, warn: Duration, crit: Duration, at: datetime | None, fmt: str,
                          output: Path | None, quiet: bool, timeout: float, color: bool | None, judge_all: bool,
-                         exclude: tuple[str, ...], profile_source: str | None) -> None:
+                         exclude: tuple[str, ...], profile_source: str | None, as_json: bool) -> None:
     """Check certificates in PATHs (files or folders, default .) and on live endpoints.
 
     Reads PEM bundles (every certificate, in order) and DER files, recursively;
@@ -98,7 +99,19 @@ def check_expiry_command(ctx: click.Context, paths: tuple[Path, ...], endpoints:
     fixtures/*-config*.json, cmd/notary/config.json and cmd/escrow/config.toml:
     key pairs, chains to the roots the server and client trust, the signer's
     client CA, and the names peers dial.
+
+    \b
+    Examples:
+      certkit check-expiry                         # the Notary checkout in this folder
+      certkit check-expiry --quiet /srv/notary     # cron: silent unless something is wrong
+      certkit check-expiry --connect notary-server:4443 .
+      certkit check-expiry --format prometheus --output /var/lib/node_exporter/textfile/certkit.prom .
+      certkit check-expiry --format html --output report.html .
     """
+    if as_json:
+        if fmt not in ("table", "json"):
+            raise click.UsageError(f"--json and --format {fmt} name two formats; give one")
+        fmt = "json"
     try:
         code = _run(paths, endpoints, servername, warn, crit, at, fmt, output, quiet, timeout, color,
                     judge_all, exclude, profile_source)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,7 @@ def renew_table(result: RenewResult) -> str:
         lines.append(text.rstrip())
     done = [f for f in result.files if f.action not in ("kept",)]
     verb = "would change" if result.dry_run else "changed"
-    summary = f"{len(done)} file(s) {verb}, {len(result.files) - len(done)} kept"
+    summary = f"{plural(len(done), 'file')} {verb}, {len(result.files) - len(done)} kept"
     if not done:
         summary = "nothing is due; no file changed"
     lines.append("")
@@ -43,6 +45,7 @@ def renew_table(result: RenewResult) -> str:
 def renew_json(result: RenewResult) -> dict[str, Any]:
     return {
         "root": str(result.root),
+        "root_absolute": os.path.abspath(result.root),  # every "path" below is relative to it
         "profile": result.profile,
         "ca_store": str(result.ca_store),
         "dry_run": result.dry_run,
@@ -61,3 +64,8 @@ def renew_json(result: RenewResult) -> dict[str, Any]:
         ],
         "notices": result.notices,
     }
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """"1 file", "2 files" (``many`` for irregular plurals)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

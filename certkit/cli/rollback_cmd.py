@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from certkit.cli.output import plural
+
 from certkit.cli import options
 
 
@@ -27,6 +29,12 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
     Every renewal keeps the complete set it made as a generation (renew --keep, default 3),
     and generation 0, the set certkit first found, is always kept. Services read TLS files
     at start: restart them afterwards.
+
+    \b
+    Examples:
+      certkit rollback --list          # the kept generations: when, what changed, notAfter, which is live
+      certkit rollback                 # back to the generation before the live one
+      certkit rollback --to 0          # the set certkit first found
     """
     from certkit import generations
     from certkit.lock import renewal_lock
@@ -53,5 +61,5 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
         click.echo(json.dumps({"previous": result.previous, "live": result.live, "files": result.files,
                                "generations": result.kept}, indent=2))
         return
-    click.echo(f"generation {result.live} is live (was {result.previous}); {len(result.files)} file(s) restored")
+    click.echo(f"generation {result.live} is live (was {result.previous}); {plural(len(result.files), 'file')} restored")
     click.echo("restart the services to load them: docker compose up -d --force-recreate (Notary reads TLS files at start)")

@@ -51,6 +51,7 @@ def schedule_command(notary_dir: Path, cron: bool, systemd: bool, minute: int | 
     with absolute paths.
 
     \b
+    Examples:
     certkit schedule --cron /srv/notary          print a crontab line; add it with
         (crontab -l; certkit schedule --cron /srv/notary) | crontab -
     certkit schedule --systemd /srv/notary --output-dir /etc/systemd/system
