@@ -27,11 +27,12 @@ _COLOURS = {"OK": "green", "WARNING": "yellow", "CRITICAL": "red", "UNKNOWN": "m
               help="A certificate expiring within this is WARNING.")
 @click.option("--ca-store", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the CA private keys. Default: the recorded one, else NOTARY_DIR/.certkit/ca.")
+@click.option("--color/--no-color", default=None, help="Colour the status words (default: only on a terminal).")
 @options.profile_option
 @options.json_option
 @click.pass_context
 def status_command(ctx: click.Context, notary_dir: Path, addresses: tuple[str, ...], warn: Duration,
-                   ca_store: Path | None, profile_source: str | None, as_json: bool) -> None:
+                   ca_store: Path | None, color: bool | None, profile_source: str | None, as_json: bool) -> None:
     """Show the certificate set of NOTARY_DIR (default: current folder) as a tree.
 
     Each root with the certificates it signs below it, then the database PKI and the
@@ -71,7 +72,7 @@ def status_command(ctx: click.Context, notary_dir: Path, addresses: tuple[str, .
     if as_json:
         click.echo(json.dumps(status_json(result), indent=2))
     else:
-        click.echo(status_text(result))
+        click.echo(status_text(result), color=color)
     ctx.exit(int(result.health) if not (notes and result.health == 0) else 3)
 
 
