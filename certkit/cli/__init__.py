@@ -23,10 +23,11 @@ _COMMANDS = {
     "schedule": ("certkit.cli.schedule_cmd", "schedule_command"),
     "trust": ("certkit.cli.trust_cmd", "trust_command"),
     "rollback": ("certkit.cli.rollback_cmd", "rollback_command"),
+    "db-deploy": ("certkit.cli.db_cmd", "db_deploy_command"),
 }
 
 EXIT_CODES_HELP = """\b
-Exit codes (renew, init, rollback, compose, trust, schedule):
+Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy):
   0   success            10  not a Notary layout
   1   internal error     11  invalid profile file
   2   usage error        12  unusable key/certificate on disk
@@ -37,6 +38,8 @@ Exit codes (renew, init, rollback, compose, trust, schedule):
                          17  a hook was not found or failed
                          18  client config cannot be merged (trust)
                          19  no generation to roll back to (rollback)
+                         20  database data folder unreachable (renew
+                             --pgdata, db-deploy; the renewal is kept)
 check-expiry uses the Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
 
 
@@ -77,6 +80,8 @@ def cli(debug: bool) -> None:
     certkit compose [DIR]       make compose mount the renewed files
     certkit trust [DIR]         make the Docker CLI and notary client trust the root
     certkit schedule [DIR]      renew daily from cron or a systemd timer
+    certkit db-deploy [DIR] --pgdata PGDATA
+                                put renewed database TLS files into postgres
     """
     _State.debug = debug or os.environ.get("CERTKIT_DEBUG") == "1"
 
