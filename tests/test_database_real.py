@@ -8,6 +8,7 @@ adaptations a newer postgres needs), with Debian's notary-server and notary-sign
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -23,7 +24,8 @@ MARKER = "written before the renewal"
 
 
 def _certkit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "certkit", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "certkit", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
 
 
 def _run_as_printed(line: str, pg: Postgres) -> subprocess.CompletedProcess[str]:
