@@ -97,6 +97,6 @@ def test_renewed_database_set_reaches_a_real_postgres_without_data_loss(referenc
         assert int(pg.sql("notaryserver", "SELECT count(*) FROM tuf_files WHERE gun = 'example.com/demo'")) >= 4
         assert int(pg.sql("notarysigner", "SELECT count(*) FROM private_keys")) >= 1
         assert pg.sql("notaryserver", "SELECT note FROM certkit_marker") == MARKER  # the data folder was kept
-        key = (pg.pgdata / "server.key").stat()  # what postgres accepted: its user's, 0600
-        assert (key.st_uid, key.st_mode & 0o777) == (pg.pgdata.stat().st_uid, 0o600)
+        deployed_key = (pg.pgdata / "server.key").stat()  # what postgres accepted: its user's, 0600
+        assert (deployed_key.st_uid, deployed_key.st_mode & 0o777) == (pg.pgdata.stat().st_uid, 0o600)
         assert (pg.pgdata / "root.crt").read_bytes() == (checkout / INITDB / "root.crt").read_bytes()
