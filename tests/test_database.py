@@ -127,3 +127,12 @@ def test_dry_run_shows_the_step_and_writes_nothing(reference_copy: Path) -> None
     assert result.returncode == 0, result.stderr
     assert "database: would change notarysql/postgresql-initdb.d/root.crt" in result.stdout
     assert snapshot(reference_copy) == before
+
+
+def test_rollback_names_the_database_step(reference_copy: Path) -> None:
+    renewed = certkit("renew", str(reference_copy), "--no-compose")
+    assert renewed.returncode == 0, renewed.stderr
+    rolled = certkit("rollback", str(reference_copy), "--to", "0")
+    assert rolled.returncode == 0, rolled.stderr
+    assert "database: changed" in rolled.stdout and "notarysql/postgresql-initdb.d/root.crt" in rolled.stdout
+    assert "docker compose -f docker-compose.postgresql.yml exec -T postgresql sh -c" in rolled.stdout
