@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from certkit import storage
-from certkit.errors import DatabaseError
+from certkit.errors import DatabaseError, FilesystemError
 
 INITDB_DIR = "notarysql/postgresql-initdb.d"  # mounted at /docker-entrypoint-initdb.d
 CONTAINER_INITDB = "/docker-entrypoint-initdb.d"
@@ -132,13 +132,31 @@ def deploy_to_pgdata(root: Path, pgdata: Path) -> DeployResult:
         raise DatabaseError(_unreachable(root, pgdata, f"owned by uid {st.st_uid}; run as root or as that user"))
     try:
         storage.probe_writable(pgdata)
-    except Exception as exc:  # FilesystemError or OSError: either way certkit cannot write there
+    except (OSError, FilesystemError) as exc:  # either way certkit cannot write there
         raise DatabaseError(_unreachable(root, pgdata, str(exc))) from exc
-    for name in FILES:
-        mode = storage.KEY_MODE if name == KEY else storage.CERT_MODE
-        storage.atomic_write(pgdata / name, datas[name], mode, owner if os.geteuid() == 0 else None)
+    _write_all(pgdata, datas, owner if os.geteuid() == 0 else None, root)
     version = _major_version(pgdata)
     return DeployResult(pgdata, list(FILES), owner, version, reload_commands(pgdata, version))
+
+
+def _write_all(pgdata: Path, datas: dict[str, bytes], owner: storage.Owner | None, root: Path) -> None:
+    """Stage all three files in full, then rename them into place: a full disk or a refusal
+    while staging leaves postgres's set as it was (never a new server.crt beside the old CA)."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name in FILES:
+            temp = pgdata / f".{name}.certkit-new"
+            if temp.exists():
+                temp.unlink()  # left by an interrupted run: the checkout has the truth
+            storage.write_new(temp, datas[name], storage.KEY_MODE if name == KEY else storage.CERT_MODE, owner)
+            staged.append((temp, pgdata / name))
+    except (OSError, FilesystemError) as exc:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+        raise DatabaseError(_unreachable(root, pgdata, str(exc))) from exc
+    for temp, target in staged:
+        storage.replace(temp, target)
+    storage.fsync_dir(pgdata)
 
 
 def reload_commands(pgdata: Path, version: int | None) -> list[str]:

@@ -136,3 +136,15 @@ def test_rollback_names_the_database_step(reference_copy: Path) -> None:
     assert rolled.returncode == 0, rolled.stderr
     assert "database: changed" in rolled.stdout and "notarysql/postgresql-initdb.d/root.crt" in rolled.stdout
     assert "docker compose -f docker-compose.postgresql.yml exec -T postgresql sh -c" in rolled.stdout
+
+
+def test_a_failure_while_staging_leaves_postgres_set_as_it_was(reference_copy: Path, tmp_path: Path) -> None:
+    pgdata = _pgdata(tmp_path)
+    for name in ("server.crt", "server.key", "root.crt"):
+        (pgdata / name).write_text(f"old {name}")
+    (pgdata / ".root.crt.certkit-new").mkdir()  # the last file cannot be staged
+    before = snapshot(pgdata)
+    with pytest.raises(DatabaseError, match="cannot deploy the database TLS files"):
+        deploy_to_pgdata(reference_copy, pgdata)
+    assert snapshot(pgdata) == before
+    assert sorted(p.name for p in pgdata.iterdir() if p.name.startswith(".")) == [".root.crt.certkit-new"]
