@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.notary_harness import publish_and_list
 from tests.postgres_harness import Postgres, notary_on_postgres, notary_postgres, pg_bin, server_start_failure
 
@@ -50,7 +52,41 @@ def _wait_for_reload(pg: Postgres, before: int) -> None:
     raise AssertionError(f"postgres did not reload:\n{pg.log.read_text()[-2000:]}")
 
 
-def test_renewed_database_set_reaches_a_real_postgres_without_data_loss(reference_copy: Path) -> None:
+def _host_step(out: str, pg: Postgres) -> None:
+    """certkit's step for a data folder reachable here, exactly as printed, then the reload it prints."""
+    step = next(line.split(": ", 1)[1] for line in out.splitlines() if "certkit db-deploy" in line)
+    step = step.split(" (then")[0]
+    deployed = _run_as_printed(step, pg)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "postgres 15 reloads SSL files on SIGHUP" in deployed.stdout
+    reload_line = next(line.strip() for line in deployed.stdout.splitlines() if line.strip().startswith("pg_ctl"))
+    sighups = pg.log.read_text().count("received SIGHUP")
+    reloaded = _run_as_printed(reload_line, pg)
+    assert reloaded.returncode == 0, reloaded.stderr
+    _wait_for_reload(pg, sighups)
+    assert "could not load" not in pg.log.read_text().split("received SIGHUP")[-1]
+
+
+def _container_step(out: str, pg: Postgres, checkout: Path) -> None:
+    """The two lines printed for Notary's container, without Docker: `docker compose exec -T
+    postgresql sh -c SCRIPT` is SCRIPT run by sh as root with the container's PGDATA, where the
+    container's /docker-entrypoint-initdb.d is the checkout's folder; `docker compose restart
+    postgresql` is a restart with the same data folder."""
+    prefix = "docker compose -f docker-compose.postgresql.yml "
+    lines = [line.strip() for line in out.splitlines() if line.strip().startswith(prefix)]
+    exec_line, restart_line = lines[0], lines[1]
+    argv = shlex.split(exec_line)
+    assert argv[:9] == [*shlex.split(prefix), "exec", "-T", "postgresql", "sh", "-c"] and len(argv) == 10, exec_line
+    assert restart_line == prefix + "restart postgresql"
+    script = argv[9].replace("/docker-entrypoint-initdb.d", str(checkout / INITDB))
+    subprocess.run(["sh", "-c", script], env={**os.environ, "PGDATA": str(pg.pgdata)}, check=True, timeout=60)
+    pg.restart()
+
+
+@pytest.mark.parametrize("route", ["host", "container"])
+def test_renewed_database_set_reaches_a_real_postgres_without_data_loss(reference_copy: Path, route: str) -> None:
+    """route "host": `certkit db-deploy --pgdata` as printed; "container": the lines printed for
+    Notary's compose file, run against the same kind of data folder."""
     checkout = reference_copy
     # lib/pq refuses a client key readable by others before any TLS is tried; 0600 here so what
     # the expired set shows is the expiry, not the clone's 0644 (certkit renew sets 0600 itself).
@@ -76,18 +112,10 @@ def test_renewed_database_set_reaches_a_real_postgres_without_data_loss(referenc
         after_restart = server_start_failure(checkout, pg)
         assert "Error starting postgres driver: x509: certificate" in after_restart, after_restart
 
-        # certkit's step, exactly as printed.
-        step = next(line.split(": ", 1)[1] for line in out.splitlines() if "certkit db-deploy" in line)
-        step = step.split(" (then")[0]
-        deployed = _run_as_printed(step, pg)
-        assert deployed.returncode == 0, deployed.stderr
-        assert "postgres 15 reloads SSL files on SIGHUP" in deployed.stdout
-        reload_line = next(line.strip() for line in deployed.stdout.splitlines() if line.strip().startswith("pg_ctl"))
-        sighups = pg.log.read_text().count("received SIGHUP")
-        reloaded = _run_as_printed(reload_line, pg)
-        assert reloaded.returncode == 0, reloaded.stderr
-        _wait_for_reload(pg, sighups)
-        assert "could not load" not in pg.log.read_text().split("received SIGHUP")[-1]
+        if route == "host":
+            _host_step(out, pg)
+        else:
+            _container_step(out, pg, checkout)
 
         # Both services connect with sslmode=verify-ca and their renewed client certificates,
         # and a publish goes through the signer and server into postgres.
