@@ -72,8 +72,11 @@ class Postgres:
     def start(self, *, tcp: bool = True) -> None:
         """Start and wait (pg_ctl -w polls until postgres accepts connections)."""
         listen = f"-c listen_addresses=127.0.0.1 -p {self.port}" if tcp else "-c listen_addresses='' "
-        self.pg_ctl("-w", "-t", "60", "-l", str(self.log), "-o", f"{listen} -k {self.socket_dir} -p {self.port} -c fsync=off",
-                    "start")
+        started = self.pg_ctl("-w", "-t", "60", "-l", str(self.log), "-o",
+                              f"{listen} -k {self.socket_dir} -p {self.port} -c fsync=off", "start", check=False)
+        if started.returncode != 0:
+            log = self.log.read_text()[-2000:] if self.log.exists() else ""
+            raise AssertionError(f"postgres did not start:\n{started.stdout}{started.stderr}\n{log}")
 
     def stop(self) -> None:
         if (self.pgdata / "postmaster.pid").exists():
