@@ -77,3 +77,10 @@ class RollbackError(CertkitError):
     """There is no kept generation to roll back to."""
 
     exit_code = 19
+
+
+class DatabaseError(CertkitError):
+    """The renewed database TLS files cannot be put into postgres's data folder from here
+    (unreachable, not a data folder, not permitted); the renewal itself is kept."""
+
+    exit_code = 20

@@ -16,6 +16,7 @@ from cryptography import x509
 
 from certkit import generations, safety, storage, transaction
 from certkit import keys as keymod
+from certkit.database import DatabaseStep, step_after_renew
 from certkit.durations import Duration
 from certkit.errors import FilesystemError
 from certkit.issuance import build_certificate
@@ -58,6 +59,8 @@ class RenewResult:
     files: list[FileOutcome]
     notices: list[str]
     plan: Plan
+    # Set when the database's TLS files changed: postgres needs them in its data folder.
+    database: DatabaseStep | None = None
 
     @property
     def changed(self) -> bool:
@@ -519,7 +522,9 @@ def _result(
                 real_copy = _real(copy_path)
                 copy_action = ("created" if real_copy in created_paths else "updated") if real_copy in changed_paths else "kept"
             files.append(FileOutcome(copy, "copy", copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"]))
-    return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan)
+    touched = [f.path for f in files if f.action not in ("kept", "missing")]
+    return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan,
+                       step_after_renew(root, touched))
 
 
 def _inside(path: Path, folder: Path) -> bool:

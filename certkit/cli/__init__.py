@@ -28,11 +28,13 @@ _COMMANDS = {
     "rollback": ("certkit.cli.rollback_cmd", "rollback_command", "switch back to an earlier generation of the set"),
     "schedule": ("certkit.cli.schedule_cmd", "schedule_command",
                  "renew daily from cron or a systemd timer; Prometheus alert rules"),
+    "db-deploy": ("certkit.cli.db_cmd", "db_deploy_command",
+                  "put renewed database TLS files into a reachable postgres data folder"),
     "completion": ("certkit.cli.completion_cmd", "completion_command", "shell completion for bash, zsh or fish"),
 }
 
 EXIT_CODES_HELP = """\b
-Exit codes (renew, init, rollback, compose, trust, schedule):
+Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy):
   0   success            10  not a Notary layout
   1   internal error     11  invalid profile file
   2   usage error        12  unusable key/certificate on disk
@@ -43,6 +45,8 @@ Exit codes (renew, init, rollback, compose, trust, schedule):
                          17  a hook was not found or failed
                          18  client config cannot be merged (trust)
                          19  no generation to roll back to (rollback)
+                         20  database data folder unreachable (renew
+                             --pgdata, db-deploy; the renewal is kept)
 check-expiry uses the Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from certkit.database import DatabaseStep, DeployResult
     from certkit.renew import RenewResult
 
 
@@ -63,9 +64,39 @@ def renew_json(result: RenewResult) -> dict[str, Any]:
             for f in result.files
         ],
         "notices": result.notices,
+        "database": database_json(result.database) if result.database else None,
     }
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
     """"1 file", "2 files" (``many`` for irregular plurals)."""
     return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def database_text(step: DatabaseStep, dry_run: bool = False) -> str:
+    """The database part of `certkit renew`'s output: why, then the exact lines to run."""
+    lines = ["", click.style("database: ", bold=True) + ("would change " if dry_run else "changed ")
+             + ", ".join(step.changed) + "; " + step.summary]
+    if step.commands:
+        lines.append("in the Notary checkout, before restarting notary-server and notary-signer, run for the "
+                     "compose file you start the database with (postgres 9.5, Notary's image, loads SSL files "
+                     "only at start, so it is restarted; the data volume is kept):")
+        lines.extend(f"  {command}" for command in step.commands)
+    lines.append("for a postgres whose data folder is reachable from this host (not in a container): "
+                 f"{step.host_command} (then it prints the reload or restart to run)")
+    return "\n".join(lines)
+
+
+def database_json(step: DatabaseStep) -> dict[str, Any]:
+    return {"changed": step.changed, "ca_changed": step.ca_changed, "compose_files": step.compose_files,
+            "commands": step.commands, "host_command": step.host_command}
+
+
+def deploy_text(result: DeployResult) -> str:
+    lines = [f"copied {', '.join(result.files)} into {result.pgdata} (owner {result.owner[0]}:{result.owner[1]}, "
+             "server.key 0600)"]
+    version = f"postgres {result.version}" if result.version is not None else "this postgres"
+    how = "reloads SSL files on SIGHUP" if result.reloads else "loads SSL files only at start"
+    lines.append(f"{version} {how}; now run:")
+    lines.extend(f"  {line}" for line in result.reload)
+    return "\n".join(lines)

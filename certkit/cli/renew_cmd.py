@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from certkit.compose import ComposeOutcome
+    from certkit.database import DeployResult
     from certkit.profile import Profile
     from certkit.renew import RenewResult
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
               help="Skip the compose step (by default, in a folder with compose files, renew makes the "
                    "services mount the renewed folders read-only, as `certkit compose` does).")
 @options.container_dir_option
+@click.option("--pgdata", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="postgres's data folder, reachable from this host: when the database's TLS files were "
+                   "renewed, copy them there as `certkit db-deploy` does (exit 20 if it cannot; the renewal is kept).")
 @click.option("--keep", type=click.IntRange(min=1), default=3, show_default=True,
               help="Generations to keep for `certkit rollback`.")
 @lifecycle_options.hook_options
@@ -40,7 +44,7 @@ if TYPE_CHECKING:
 @options.json_option
 @click.pass_context
 def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force: bool, rotate_keys: bool,
-                  ca_store: Path | None, no_compose: bool, container_dirs: tuple[str, ...], keep: int, pre_hook: str | None, deploy_hook: str | None,
+                  ca_store: Path | None, no_compose: bool, container_dirs: tuple[str, ...], pgdata: Path | None, keep: int, pre_hook: str | None, deploy_hook: str | None,
                   post_hook: str | None, hook_timeout: float | None, wait: bool, wait_timeout: float | None,
                   profile_source: str | None, dry_run: bool, as_json: bool) -> None:
     """Renew the Notary certificate set in NOTARY_DIR (default: current folder).
@@ -57,6 +61,10 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     files another user could change are refused (exit 13, with one command that fixes
     them all); a group-writable clone made under umask 002 with your private group is
     fine. A replaced file keeps its owner and group.
+
+    When the database set changes, postgres must get it in its data folder (its initdb
+    scripts copied the old one there once): renew prints the exact lines, or copies it
+    itself with --pgdata DIR when the data folder is reachable from here.
     """
     if not (force or rotate_keys or dry_run or as_json or pre_hook or deploy_hook or post_hook or container_dirs):
         # The cron case: decided from certkit's record of the last run, before anything heavy is imported.
@@ -107,6 +115,10 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     else:
         with renewal_lock(notary_dir, wait=wait, timeout=wait_timeout):
             run = run_with_hooks(hooks, notary_dir, attempt, timeout=hook_timeout)
+    deployed: list[DeployResult] = []
+    database_error: Exception | None = None
+    if run.result is not None and pgdata is not None and run.result.database is not None and not dry_run:
+        database_error = _deploy_database(notary_dir, pgdata, deployed)
     if run.result is not None and run.error is None and not dry_run:
         from certkit.fastpath import profile_id
         from certkit.profile import BUILTIN_PROFILES
@@ -115,13 +127,15 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
                              None if profile_source in (None, *BUILTIN_PROFILES) else Path(str(profile_source)),
                              compose=not no_compose and compose_error[0] is None)
     if run.result is not None:
-        _show(run.result, as_json, compose[0])
+        _show(run.result, as_json, compose[0], deployed)
     for line in run.problems:
         click.echo(f"certkit: error: {line}", err=True)
     if run.error is not None:
         raise run.error
     if compose_error[0] is not None:
         raise compose_error[0]
+    if database_error is not None:
+        raise database_error
     ctx.exit(run.exit_code)
 
 
@@ -135,6 +149,18 @@ def _nothing_due(notary_dir: Path, profile_source: str | None, ca_store: Path | 
     store = Path(os.path.abspath(ca_store)) if ca_store is not None else None
     return nothing_due(Path(os.path.abspath(notary_dir)), profile_id(profile_source, builtin), store,
                        within.after(options.utc_now()), compose=compose)
+
+
+def _deploy_database(notary_dir: Path, pgdata: Path, deployed: list[DeployResult]) -> Exception | None:
+    """--pgdata: the renewal is committed already; a failure here is reported with its own code."""
+    from certkit.database import deploy_to_pgdata
+    from certkit.errors import DatabaseError
+
+    try:
+        deployed.append(deploy_to_pgdata(notary_dir, pgdata))
+    except DatabaseError as exc:
+        return DatabaseError(f"the certificates were renewed, but {exc}")
+    return None
 
 
 def _prepare_compose(notary_dir: Path, profile: Profile, ca_store: Path | None,
@@ -178,21 +204,31 @@ def init_command(directory: Path, ca_store: Path | None, profile_source: str | N
     from certkit.profile import load_profile
 
     result = init_layout(directory, load_profile(profile_source), options.utc_now(), ca_store=ca_store)
-    _show(result, as_json)
+    _show(result, as_json, database=False)  # a new set: no database holds the old one yet
 
 
-def _show(result: RenewResult, as_json: bool, compose: list[ComposeOutcome] | None = None) -> None:
-    from certkit.cli.output import renew_json, renew_table
+def _show(result: RenewResult, as_json: bool, compose: list[ComposeOutcome] | None = None,
+          deployed: list[DeployResult] | None = None, *, database: bool = True) -> None:
+    from certkit.cli.output import database_text, deploy_text, renew_json, renew_table
 
     if as_json:
         data: dict[str, Any] = renew_json(result)
+        if not database:
+            data["database"] = None
         if compose:
             from certkit.cli.compose_cmd import outcome_json
 
             data["compose"] = [outcome_json(outcome) for outcome in compose]
+        if deployed:
+            data["database_deployed"] = {"pgdata": str(deployed[0].pgdata), "reload": deployed[0].reload}
         click.echo(json.dumps(data, indent=2))
         return
     click.echo(renew_table(result))
+    if database and result.database is not None:
+        if deployed:
+            click.echo("\n" + click.style("database: ", bold=True) + deploy_text(deployed[0]))
+        else:
+            click.echo(database_text(result.database, result.dry_run))
     # With nothing renewed and no override written, the compose step has nothing to say (cron).
     shown = compose if result.changed else [o for o in (compose or []) if o.written]
     if shown:

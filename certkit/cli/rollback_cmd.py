@@ -63,3 +63,10 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
         return
     click.echo(f"generation {result.live} is live (was {result.previous}); {plural(len(result.files), 'file')} restored")
     click.echo("restart the services to load them: docker compose up -d --force-recreate (Notary reads TLS files at start)")
+    from certkit.cli.output import database_text
+    from certkit.database import step_after_renew
+
+    # postgres holds its own copy of the database set (certkit.database): a rollback must reach it too.
+    step = step_after_renew(notary_dir, result.files)
+    if step is not None:
+        click.echo(database_text(step))
