@@ -1,6 +1,6 @@
 # certkit: two commands for a fresh machine
 #   make demo   venv + install + a demo Notary layout (certkit init) + certkit renew + the result
-#   make test   venv + test deps (+ Debian's notary/openssl when root) + the whole suite
+#   make test   venv + test deps (+ the Debian packages of .ci/debian-packages when root) + the whole suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,12 +16,15 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-# The real Notary binaries and openssl for the end-to-end tests (Debian/Ubuntu, as root).
+# The Debian packages of the real parts the tests run (notary, openssl, docker.io, prometheus, chromium,
+# postgresql, ...: .ci/debian-packages), installed when run as root on Debian/Ubuntu. Without them the
+# tests that need one skip with the reason (and fail under CI=true).
+DEB_PACKAGES := $(shell grep -v '^\#' .ci/debian-packages)
 deps:
-	@if command -v notary-server >/dev/null && command -v openssl >/dev/null; then :; \
+	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq notary openssl >/dev/null; \
-	else echo "note: install Debian's 'notary' and 'openssl' packages for the end-to-end tests"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+	else echo "note: install Debian's $(DEB_PACKAGES) for the end-to-end tests"; fi
 
 demo: venv
 	rm -rf $(DEMO)
