@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 @click.option("--wait", is_flag=True, help="If another certkit is renewing this folder, wait for it.")
 @options.profile_option
 @options.json_option
+@options.quiet_option
 def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store: Path | None, wait: bool,
-                     profile_source: str | None, as_json: bool) -> None:
+                     profile_source: str | None, as_json: bool, quiet: bool) -> None:
     """Switch NOTARY_DIR back to an earlier generation, all files at once.
 
     Every renewal keeps the complete set it made as a generation (renew --keep, default 3),
@@ -53,7 +54,9 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
         click.echo(json.dumps({"previous": result.previous, "live": result.live, "files": result.files,
                                "generations": result.kept}, indent=2))
         return
-    click.echo(f"generation {result.live} is live (was {result.previous}); {plural(len(result.files), 'file')} restored")
+    if not quiet:
+        click.echo(f"generation {result.live} is live (was {result.previous}); "
+                   f"{plural(len(result.files), 'file')} restored")
     click.echo("restart the services to load them: docker compose up -d --force-recreate (Notary reads TLS files at start)")
     from certkit.cli.output import database_text
     from certkit.database import step_after_renew
