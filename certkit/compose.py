@@ -45,6 +45,7 @@ from certkit.compose_files import (
 from certkit.errors import ComposeError
 from certkit.bounded import MIB, read_input
 from certkit.profile import Profile
+from certkit.validity import expired
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -526,7 +527,7 @@ def check(directory: Path, files: Iterable[Path], options: Options, now: datetim
                     row_problems.append("missing on the host")
                 elif read.kind == "certificate":
                     not_after = _not_after(read.host_path)
-                    if not_after is not None and not_after <= now:
+                    if not_after is not None and expired(not_after, now):
                         row_problems.append(f"expired on {not_after:%Y-%m-%d}")
             rows.append(CheckRow(
                 name, read.container_path, read.kind, read.status,

@@ -30,6 +30,7 @@ from certkit import keys as keymod
 from certkit.bounded import MAX_INPUT_BYTES, UnreadableInput, not_regular_text, read_regular, too_large_text
 from certkit.durations import Duration
 from certkit.pathglob import ExcludeRules
+from certkit.validity import expired, expires_within
 
 # 1 MiB: larger than any real bundle (Mozilla's CA bundle is ~220 KB); a bigger file is not
 # read, so a stray disk image or log named *.pem cannot exhaust memory (see certkit.bounded).
@@ -168,11 +169,11 @@ def judge_time(cert: x509.Certificate, now: datetime, thresholds: Thresholds) ->
     left = int((not_after - now).total_seconds())
     if now < not_before:
         return left, [Reason("not-yet-valid", Status.CRITICAL, f"not yet valid: valid from {_stamp(not_before)}")]
-    if now > not_after:
+    if expired(not_after, now):
         return left, [Reason("expired", Status.CRITICAL, f"expired {_ago(-left)} ago, on {_stamp(not_after)}")]
-    if not_after < thresholds.crit.after(now):
+    if expires_within(not_after, now, thresholds.crit.after(now)):
         return left, [Reason("expiring", Status.CRITICAL, f"expires in {_ago(left)} (--crit {thresholds.crit})")]
-    if not_after < thresholds.warn.after(now):
+    if expires_within(not_after, now, thresholds.warn.after(now)):
         return left, [Reason("expiring", Status.WARNING, f"expires in {_ago(left)} (--warn {thresholds.warn})")]
     return left, []
 

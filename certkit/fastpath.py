@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+from certkit.validity import expires_within
+
 RECORD = "nothing-due"
 STATE_FOLDER = ".certkit"  # certkit.layout.STATE_FOLDER; not imported, to keep this module light
 TXN_FOLDER = "txn"

@@ -22,6 +22,7 @@ from certkit.keys import PrivateKey
 from certkit.pem import NotACertificate, parse_certificates
 from certkit.profile import CertSpec, Profile
 from certkit.storage import read_bytes
+from certkit.validity import expired, expires_within
 
 
 @dataclass
@@ -198,9 +199,9 @@ def _own_reasons(
     if force:
         reasons.append("--force")
     not_after = leaf.not_valid_after_utc
-    if not_after <= now:
+    if expired(not_after, now):
         reasons.append(f"expired {not_after:%Y-%m-%d}")
-    elif not_after <= deadline:
+    elif expires_within(not_after, now, deadline):
         reasons.append(f"expires {not_after:%Y-%m-%d} ({(not_after - now).days} days left)")
     if leaf.not_valid_before_utc > now:
         reasons.append(f"not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M}")

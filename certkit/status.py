@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
 from typing import Mapping
 
 from certkit.bounded import UnreadableInput, read_regular
 from certkit.profile import CertSpec, Profile
+from certkit.validity import expired, expires_within
 
 
 class Health(IntEnum):
@@ -116,10 +117,10 @@ def _node(root: Path, store: Path, spec: CertSpec, now: datetime, warn_days: int
     node.days_left = (node.not_after - now).days
     node.key = describe(cert.public_key())
     node.der = cert.public_bytes(serialization.Encoding.DER)
-    if node.not_after <= now:
+    if expired(node.not_after, now):
         node.health = Health.CRITICAL
         node.problems.append(f"expired {node.not_after:%Y-%m-%d}")
-    elif node.days_left < warn_days:
+    elif expires_within(node.not_after, now, now + timedelta(days=warn_days)):
         node.health = Health.WARNING
         node.problems.append(f"expires in {node.days_left} days")
     for copy in spec.copies:

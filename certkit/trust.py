@@ -37,6 +37,7 @@ from cryptography import x509
 from certkit import storage
 from certkit.errors import ClientConfigError, FilesystemError, MaterialError, NotALayoutError, UsageError
 from certkit.pem import NotACertificate, parse_certificates, to_pem
+from certkit.validity import expired
 
 DEFAULT_SERVER = "https://notary-server:4443"
 LAYOUT_ROOT = "fixtures/root-ca.crt"  # what Notary's regenerateTestingCerts.sh writes
@@ -216,7 +217,7 @@ def _load_root(path: Path, now: datetime) -> tuple[list[x509.Certificate], bytes
             raise MaterialError(
                 f"{path}: {cert.subject.rfc4514_string()} is not a CA certificate; give the root CA ({LAYOUT_ROOT})"
             )
-        if cert.not_valid_after_utc <= now:
+        if expired(cert.not_valid_after_utc, now):
             raise MaterialError(
                 f"{path}: {cert.subject.rfc4514_string()} expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
                 "run `certkit renew` first"

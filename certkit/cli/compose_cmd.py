@@ -35,9 +35,10 @@ if TYPE_CHECKING:
 @options.profile_option
 @options.dry_run_option
 @options.json_option
+@options.quiet_option
 def compose_command(notary_dir: Path, files: tuple[Path, ...], in_place: bool, check_only: bool,
                     container_dirs: tuple[str, ...], ca_store: Path | None, profile_source: str | None,
-                    dry_run: bool, as_json: bool) -> None:
+                    dry_run: bool, as_json: bool, quiet: bool) -> None:
     """Make compose services read the host's renewed TLS files (read-only folder mounts).
 
     Notary's images copy fixtures/ in at build time, so renewed files on the host never
@@ -62,14 +63,20 @@ def compose_command(notary_dir: Path, files: tuple[Path, ...], in_place: bool, c
     opts = Options(load_profile(profile_source), ca_store, answers, dict(os.environ))
     if check_only:
         report = check(notary_dir, files, opts, options.utc_now())
-        click.echo(json.dumps(check_json(report), indent=2) if as_json else check_table(report))
+        if as_json:
+            click.echo(json.dumps(check_json(report), indent=2))
+        elif not (quiet and report.ok):
+            click.echo(check_table(report))
         if not report.ok:
             raise click.exceptions.Exit(ComposeError.exit_code)
         return
     outcome = apply(notary_dir, files, opts, in_place=in_place, dry_run=dry_run)
     if answers and not dry_run:
         remember_container_dirs(notary_dir, answers)
-    click.echo(json.dumps(outcome_json(outcome), indent=2) if as_json else outcome_text(outcome))
+    if as_json:
+        click.echo(json.dumps(outcome_json(outcome), indent=2))
+    elif not quiet or outcome.diff:  # quiet: silent when nothing changed
+        click.echo(outcome_text(outcome))
 
 
 def outcome_text(outcome: ComposeOutcome) -> str:

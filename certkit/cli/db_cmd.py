@@ -28,6 +28,11 @@ def db_deploy_command(notary_dir: Path, pgdata: Path, as_json: bool) -> None:
     (docker compose exec ... then restart), as this host cannot reach the volume.
     Exit codes: 0 copied; 20 the data folder cannot be reached or written (one line says
     what to run by hand; nothing was changed); 2 usage error.
+
+    \b
+    Examples:
+      certkit db-deploy --pgdata /var/lib/postgresql/15/main
+      certkit renew --pgdata /var/lib/postgresql/15/main     # renew, then this step
     """
     from certkit.cli.output import deploy_text
     from certkit.database import deploy_to_pgdata

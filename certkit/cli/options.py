@@ -83,3 +83,9 @@ def parse_container_dirs(values: tuple[str, ...]) -> dict[str, str]:
                              "--container-dir server=/go/src/github.com/theupdateframework/notary")
         result[service if sep else ""] = folder.rstrip("/") or "/"
     return result
+
+
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True,
+    help="Errors and warnings only; nothing at all when nothing happened (for cron mail).",
+)

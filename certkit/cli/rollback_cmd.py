@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from certkit.cli import options
 from certkit.cli.output import plural
 
-from certkit.cli import options
+if TYPE_CHECKING:
+    from certkit.profile import Profile
 
 
 @click.command("rollback")
@@ -22,8 +25,9 @@ from certkit.cli import options
 @click.option("--wait", is_flag=True, help="If another certkit is renewing this folder, wait for it.")
 @options.profile_option
 @options.json_option
+@options.quiet_option
 def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store: Path | None, wait: bool,
-                     profile_source: str | None, as_json: bool) -> None:
+                     profile_source: str | None, as_json: bool, quiet: bool) -> None:
     """Switch NOTARY_DIR back to an earlier generation, all files at once.
 
     Every renewal keeps the complete set it made as a generation (renew --keep, default 3),
@@ -36,23 +40,12 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
       certkit rollback                 # back to the generation before the live one
       certkit rollback --to 0          # the set certkit first found
     """
-    from certkit import generations
     from certkit.lock import renewal_lock
     from certkit.profile import load_profile
-    from certkit.layout import STATE_FOLDER
     from certkit.renew import rollback
 
-    state_dir = notary_dir / STATE_FOLDER
     if list_only:
-        live = generations.live_number(state_dir)
-        kept = generations.numbers(state_dir)
-        if as_json:
-            click.echo(json.dumps({"live": live, "generations": kept}))
-        else:
-            for number in kept:
-                click.echo(f"{number}{'  (live)' if number == live else ''}")
-            if not kept:
-                click.echo("no generations kept yet (certkit renew records one per renewal)")
+        _list(notary_dir, load_profile(profile_source), as_json)
         return
     profile = load_profile(profile_source)
     with renewal_lock(notary_dir, wait=wait):
@@ -61,7 +54,9 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
         click.echo(json.dumps({"previous": result.previous, "live": result.live, "files": result.files,
                                "generations": result.kept}, indent=2))
         return
-    click.echo(f"generation {result.live} is live (was {result.previous}); {plural(len(result.files), 'file')} restored")
+    if not quiet:
+        click.echo(f"generation {result.live} is live (was {result.previous}); "
+                   f"{plural(len(result.files), 'file')} restored")
     click.echo("restart the services to load them: docker compose up -d --force-recreate (Notary reads TLS files at start)")
     from certkit.cli.output import database_text
     from certkit.database import step_after_renew
@@ -70,3 +65,34 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
     step = step_after_renew(notary_dir, result.files)
     if step is not None:
         click.echo(database_text(step))
+
+
+def _list(notary_dir: Path, profile: Profile, as_json: bool) -> None:
+    from certkit.history import describe
+
+    kept = describe(notary_dir, profile)
+    if as_json:
+        click.echo(json.dumps({
+            "live": next((g.number for g in kept if g.live), None),
+            "generations": [{"number": g.number, "live": g.live, "made": g.made.isoformat() if g.made else None,
+                             "changed": g.changed, "not_after": {k: v.isoformat() for k, v in g.not_after.items()},
+                             "problem": g.problem or None} for g in kept],
+        }, indent=2))
+        return
+    if not kept:
+        click.echo("no generations kept yet (certkit renew records one per renewal)")
+        return
+    for gen in kept:
+        made = f"{gen.made:%Y-%m-%d %H:%M} UTC" if gen.made else "time unknown"
+        marks = "  ".join(f"{name} until {when:%Y-%m-%d}" for name, when in gen.not_after.items())
+        head = f"{gen.number:>3}{'  LIVE' if gen.live else '      '}  {made}  {marks}".rstrip()
+        click.echo(head)
+        if gen.problem:
+            click.echo(f"       damaged: {gen.problem}")
+        elif gen.number == 0:
+            click.echo("       the set certkit first found")
+        elif gen.changed:
+            shown = ", ".join(gen.changed[:4]) + (f" and {len(gen.changed) - 4} more" if len(gen.changed) > 4 else "")
+            click.echo(f"       changed {plural(len(gen.changed), 'file')}: {shown}")
+        else:
+            click.echo("       changed nothing")

@@ -30,9 +30,11 @@ _COLOURS = {"OK": "green", "WARNING": "yellow", "CRITICAL": "red", "UNKNOWN": "m
 @click.option("--color/--no-color", default=None, help="Colour the status words (default: only on a terminal).")
 @options.profile_option
 @options.json_option
+@options.quiet_option
 @click.pass_context
 def status_command(ctx: click.Context, notary_dir: Path, addresses: tuple[str, ...], warn: Duration,
-                   ca_store: Path | None, color: bool | None, profile_source: str | None, as_json: bool) -> None:
+                   ca_store: Path | None, color: bool | None, profile_source: str | None, as_json: bool,
+                   quiet: bool) -> None:
     """Show the certificate set of NOTARY_DIR (default: current folder) as a tree.
 
     Each root with the certificates it signs below it, then the database PKI and the
@@ -71,7 +73,7 @@ def status_command(ctx: click.Context, notary_dir: Path, addresses: tuple[str, .
     result.notes += compose_notes + notes
     if as_json:
         click.echo(json.dumps(status_json(result), indent=2))
-    else:
+    elif not (quiet and result.health == 0 and not result.notes):
         click.echo(status_text(result), color=color)
     ctx.exit(int(result.health) if not (notes and result.health == 0) else 3)
 

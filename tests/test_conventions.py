@@ -1,0 +1,51 @@
+"""One set of conventions across commands, checked by walking every command's --help."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from certkit.cli import _COMMANDS
+from tests.cli_helpers import run_cli
+
+# Commands that report on or change a Notary folder: they take it as NOTARY_DIR and speak JSON and quiet.
+FOLDER_COMMANDS = ["init", "renew", "status", "compose", "trust", "rollback", "schedule", "db-deploy"]
+JSON_COMMANDS = ["init", "renew", "status", "check-expiry", "compose", "trust", "rollback", "db-deploy"]
+QUIET_COMMANDS = ["init", "renew", "status", "check-expiry", "compose", "trust", "rollback"]
+
+
+def help_text(capsys: pytest.CaptureFixture[str], name: str) -> str:
+    code, out, err = run_cli(capsys, name, "--help")
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(_COMMANDS))
+def test_every_command_has_examples(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    assert "Examples:" in help_text(capsys, name)
+
+
+@pytest.mark.parametrize("name", FOLDER_COMMANDS)
+def test_the_folder_argument_has_one_name(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    usage = help_text(capsys, name).splitlines()[0]
+    assert re.search(r"\bNOTARY_DIR\b", usage), usage
+    assert not re.search(r"\b(DIR|DIRECTORY)\b", usage.replace("NOTARY_DIR", "")), usage
+
+
+@pytest.mark.parametrize("name", JSON_COMMANDS)
+def test_json_everywhere(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    assert "--json" in help_text(capsys, name)
+
+
+@pytest.mark.parametrize("name", QUIET_COMMANDS)
+def test_quiet_everywhere(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    assert "--quiet" in help_text(capsys, name)
+
+
+def test_each_command_is_listed_once(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "--help")
+    commands = out.split("Commands:")[1].split("Exit codes")[0]
+    assert out.count("Commands:") == 1
+    for name in _COMMANDS:
+        assert len(re.findall(rf"^\s+{re.escape(name)}\s", commands, re.M)) == 1, name
