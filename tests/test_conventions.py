@@ -49,3 +49,12 @@ def test_each_command_is_listed_once(capsys: pytest.CaptureFixture[str]) -> None
     assert out.count("Commands:") == 1
     for name in _COMMANDS:
         assert len(re.findall(rf"^\s+{re.escape(name)}\s", commands, re.M)) == 1, name
+
+
+def test_quiet_renew_is_silent_when_nothing_is_due_and_brief_otherwise(fresh_layout, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run_cli(capsys, "renew", "--quiet", str(fresh_layout))
+    assert code == 0 and out == "" and err == ""
+    code, out, err = run_cli(capsys, "renew", "--quiet", "--within", "800d", str(fresh_layout))
+    assert code == 0 and "FILE" not in out and out.splitlines()[0].startswith("6 files changed")
+    code, out, err = run_cli(capsys, "renew", "--quiet", str(fresh_layout))  # the fast path, quiet too
+    assert code == 0 and out == ""

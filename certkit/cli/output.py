@@ -31,13 +31,19 @@ def renew_table(result: RenewResult) -> str:
         elif row is headers:
             text += "  " + headers[3]
         lines.append(text.rstrip())
+    lines.append("")
+    lines.append(renew_summary(result))
+    return "\n".join(lines)
+
+
+def renew_summary(result: RenewResult) -> str:
+    """The line under the table, and the notes: what renew --quiet prints when something changed."""
     done = [f for f in result.files if f.action not in ("kept",)]
     verb = "would change" if result.dry_run else "changed"
     summary = f"{plural(len(done), 'file')} {verb}, {len(result.files) - len(done)} kept"
     if not done:
         summary = "nothing is due; no file changed"
-    lines.append("")
-    lines.append(summary + (" (dry run: nothing written)" if result.dry_run else ""))
+    lines = [summary + (" (dry run: nothing written)" if result.dry_run else "")]
     for notice in result.notices:
         lines.append(click.style("note: ", bold=True) + notice)
     return "\n".join(lines)

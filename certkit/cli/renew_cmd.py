@@ -42,11 +42,12 @@ if TYPE_CHECKING:
 @options.profile_option
 @options.dry_run_option
 @options.json_option
+@options.quiet_option
 @click.pass_context
 def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force: bool, rotate_keys: bool,
                   ca_store: Path | None, no_compose: bool, container_dirs: tuple[str, ...], pgdata: Path | None, keep: int, pre_hook: str | None, deploy_hook: str | None,
                   post_hook: str | None, hook_timeout: float | None, wait: bool, wait_timeout: float | None,
-                  profile_source: str | None, dry_run: bool, as_json: bool) -> None:
+                  profile_source: str | None, dry_run: bool, as_json: bool, quiet: bool) -> None:
     """Renew the Notary certificate set in NOTARY_DIR (default: current folder).
 
     Renews what is missing, invalid, or expiring within --within, and leaves the rest
@@ -65,13 +66,22 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     When the database set changes, postgres must get it in its data folder (its initdb
     scripts copied the old one there once): renew prints the exact lines, or copies it
     itself with --pgdata DIR when the data folder is reachable from here.
+
+    \b
+    Examples:
+      certkit renew                         # in your Notary checkout
+      certkit renew --dry-run               # what is due and why; writes nothing
+      certkit renew --quiet /srv/notary     # cron: silent when nothing is due
+      certkit renew --within "6 months" --json
+      certkit renew --deploy-hook 'docker compose up -d --force-recreate server signer'
     """
     if not (force or rotate_keys or dry_run or as_json or pre_hook or deploy_hook or post_hook or container_dirs):
         # The cron case: decided from certkit's record of the last run, before anything heavy is imported.
         earliest = _nothing_due(notary_dir, profile_source, ca_store, within, compose=not no_compose)
         if earliest is not None:
-            click.echo(f"nothing is due: the earliest certificate expires {earliest:%Y-%m-%d %H:%M} UTC, "
-                       f"beyond --within {within}; no file changed")
+            if not quiet:
+                click.echo(f"nothing is due: the earliest certificate expires {earliest:%Y-%m-%d %H:%M} UTC, "
+                           f"beyond --within {within}; no file changed")
             return
     from certkit.hooks import HookSet, run_with_hooks
     from certkit.layout import require_layout
@@ -127,7 +137,7 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
                              None if profile_source in (None, *BUILTIN_PROFILES) else Path(str(profile_source)),
                              compose=not no_compose and compose_error[0] is None)
     if run.result is not None:
-        _show(run.result, as_json, compose[0], deployed)
+        _show(run.result, as_json, compose[0], deployed, quiet=quiet)
     for line in run.problems:
         click.echo(f"certkit: error: {line}", err=True)
     if run.error is not None:
@@ -188,27 +198,36 @@ def _finish_compose(notary_dir: Path, prepared: list[ComposeOutcome], result: Re
 
 
 @click.command("init")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("notary_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--ca-store", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for CA private keys. Default: DIRECTORY/.certkit/ca.")
+              help="Folder for CA private keys. Default: NOTARY_DIR/.certkit/ca.")
 @options.profile_option
 @options.json_option
-def init_command(directory: Path, ca_store: Path | None, profile_source: str | None, as_json: bool) -> None:
-    """Create a complete, fresh Notary certificate set (all keys new) in DIRECTORY.
+@options.quiet_option
+def init_command(notary_dir: Path, ca_store: Path | None, profile_source: str | None, as_json: bool,
+                 quiet: bool) -> None:
+    """Create a complete, fresh Notary certificate set (all keys new) in NOTARY_DIR.
 
-    DIRECTORY must be empty or not exist yet. Also writes notary-server, notary-signer
+    NOTARY_DIR must be empty or not exist yet. Also writes notary-server, notary-signer
     and notary client configs (memory storage) so the set runs as it is.
+
+    \b
+    Examples:
+      certkit init demo                     # then: certkit status demo
+      certkit init /srv/notary --ca-store /root/notary-ca
     """
+    directory = notary_dir
     from certkit.scaffold import init_layout
 
     from certkit.profile import load_profile
 
     result = init_layout(directory, load_profile(profile_source), options.utc_now(), ca_store=ca_store)
-    _show(result, as_json, database=False)  # a new set: no database holds the old one yet
+    if not quiet or as_json:
+        _show(result, as_json, database=False)  # a new set: no database holds the old one yet
 
 
 def _show(result: RenewResult, as_json: bool, compose: list[ComposeOutcome] | None = None,
-          deployed: list[DeployResult] | None = None, *, database: bool = True) -> None:
+          deployed: list[DeployResult] | None = None, *, database: bool = True, quiet: bool = False) -> None:
     from certkit.cli.output import database_text, deploy_text, renew_json, renew_table
 
     if as_json:
@@ -223,7 +242,16 @@ def _show(result: RenewResult, as_json: bool, compose: list[ComposeOutcome] | No
             data["database_deployed"] = {"pgdata": str(deployed[0].pgdata), "reload": deployed[0].reload}
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(renew_table(result))
+    if quiet:
+        # Errors and warnings only: nothing when nothing happened; else what changed, the notes and
+        # the lines to run, without the table.
+        if not result.changed and not any(o.written for o in compose or []):
+            return
+        from certkit.cli.output import renew_summary
+
+        click.echo(renew_summary(result))
+    else:
+        click.echo(renew_table(result))
     if database and result.database is not None:
         if deployed:
             click.echo("\n" + click.style("database: ", bold=True) + deploy_text(deployed[0]))

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 @click.option("--hosts-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("/etc/hosts"),
               show_default=True, help="The hosts file --hosts edits.")
 @options.json_option
+@options.quiet_option
 def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, docker_config: Path | None,
-                  home: Path | None, edit_hosts: bool, hosts_file: Path, as_json: bool) -> None:
+                  home: Path | None, edit_hosts: bool, hosts_file: Path, as_json: bool, quiet: bool) -> None:
     """Make Docker Content Trust and the notary client trust NOTARY_DIR's root CA.
 
     \b
@@ -41,6 +42,12 @@ def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, 
     Prints the `export DOCKER_CONTENT_TRUST...` lines (the output can be eval'ed) and,
     when HOST does not resolve, the hosts line to add (--hosts adds it).
     Run it again after the root CA itself is replaced.
+
+    \b
+    Examples:
+      certkit trust --server https://notary-server:4443
+      eval "$(certkit trust /srv/notary)"          # and enable content trust in this shell
+      sudo certkit trust --hosts                    # also add 127.0.0.1 notary-server to /etc/hosts
     """
     from certkit import trust
 
@@ -52,8 +59,11 @@ def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, 
                                  edit_hosts=edit_hosts, hosts_file=hosts_file)
     if as_json:
         click.echo(json.dumps(_as_json(result), indent=2))
-    else:
+    elif not quiet:
         click.echo(_as_text(result))
+    elif result.hosts_line is not None:  # the one warning worth a cron mail
+        click.echo(f"certkit: warning: {result.server.host} does not resolve; add to /etc/hosts: {result.hosts_line}",
+                   err=True)
 
 
 def _as_text(result: TrustResult) -> str:
