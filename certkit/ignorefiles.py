@@ -93,43 +93,9 @@ def _git_patterns(text: str) -> list[tuple[bool, bool, re.Pattern[str]]]:
 
 @lru_cache(maxsize=256)
 def _regex(pattern: str, *, anchored: bool) -> re.Pattern[str]:
-    out = [] if anchored else ["(?:.*/)?"]
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
-            out.append("/.*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif char == "*":
-            out.append("[^/]*")
-            i += 1
-        elif char == "?":
-            out.append("[^/]")
-            i += 1
-        elif char == "[":
-            end = pattern.find("]", i + 2)
-            if end < 0:
-                out.append(re.escape(char))
-                i += 1
-                continue
-            body = pattern[i + 1:end]
-            if body.startswith("!"):
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
-            i = end + 1
-        elif char == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-        else:
-            out.append(re.escape(char))
-            i += 1
-    return re.compile("".join(out))
+    from certkit.pathglob import glob_regex
+
+    return glob_regex(pattern, anchored=anchored)
 
 
 def _parents(path: str) -> list[str]:

@@ -29,7 +29,14 @@ def translate(pattern: str) -> tuple[re.Pattern[str], bool]:
     while text.startswith("./"):
         text = text[2:]
     anchored = "/" in text
-    text = text.lstrip("/")
+    return glob_regex(text.lstrip("/"), anchored=anchored), dirs_only
+
+
+def glob_regex(text: str, *, anchored: bool) -> re.Pattern[str]:
+    """The regular expression of one gitignore-style glob over a ``/``-separated relative path.
+
+    Shared with certkit.ignorefiles, which applies Docker's and git's rules on top of it.
+    """
     out: list[str] = []
     i = 0
     while i < len(text):
@@ -62,11 +69,14 @@ def translate(pattern: str) -> tuple[re.Pattern[str], bool]:
                     body = body.replace("\\", "\\\\")
                 out.append(f"[{body}]")
                 i = end + 1
+        elif c == "\\" and i + 1 < len(text):
+            out.append(re.escape(text[i + 1]))
+            i += 2
         else:
             out.append(re.escape(c))
             i += 1
     prefix = "" if anchored else "(?:.*/)?"
-    return re.compile(prefix + "".join(out) + r"\Z", re.DOTALL), dirs_only
+    return re.compile(prefix + "".join(out) + r"\Z", re.DOTALL)
 
 
 class ExcludeRules:
