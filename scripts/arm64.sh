@@ -101,7 +101,9 @@ copy_tree() {
         | tar -C "$ROOT$TREE_IN_ROOT" -xf -
     # The host's networking: its resolver, and its CA bundle for pip (PIP_CERT below), which also
     # trusts a TLS-inspecting proxy the host's own pip is configured for (/etc/pip.conf here).
+    # /etc/hosts too: minbase has none, and Go's resolver (the notary client) then asks DNS for localhost.
     cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+    cp -L /etc/hosts "$ROOT/etc/hosts"
     cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/host-ca-certificates.crt"
 }
 
@@ -185,7 +187,6 @@ main() {
     copy_tree
     if [ "$cmd" = test ] && [ $# -eq 0 ]; then
         if [ "${ARM64_TESTS:-subset}" = all ]; then set -- tests; else set -- $SUBSET; fi
-        set -- -q "$@"
     fi
     # --kill-child: if this script dies, the namespace's PID 1 is SIGKILLed, and with it all inside.
     unshare --mount --pid --fork --kill-child --propagation private -- \
