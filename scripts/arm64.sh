@@ -188,8 +188,9 @@ main() {
     if [ "$cmd" = test ] && [ $# -eq 0 ]; then
         if [ "${ARM64_TESTS:-subset}" = all ]; then set -- tests; else set -- $SUBSET; fi
     fi
-    # --kill-child: if this script dies, the namespace's PID 1 is SIGKILLed, and with it all inside.
-    unshare --mount --pid --fork --kill-child --propagation private -- \
+    # exec: this script's process becomes unshare, whose --kill-child SIGKILLs the namespace's
+    # PID 1 when it dies, however it dies; the kernel then kills everything else inside.
+    exec unshare --mount --pid --fork --kill-child --propagation private -- \
         env ARM64_INSIDE=1 ARM64_SETUP_START=$t0 bash "$0" "$cmd" "$@"
 }
 
