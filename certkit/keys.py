@@ -7,6 +7,8 @@ so independent keys are made in separate processes, one per core.
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from typing import Union
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -35,6 +37,26 @@ def _generate_pkcs8(spec: KeySpec) -> bytes:
     return to_pem(generate(spec))
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool initializer: a worker dies at once when certkit itself dies, however it dies.
+
+    Without this, a SIGKILLed certkit left its forked workers blocked forever: each holds
+    both ends of the pool's pipe (fork copies them), so its read never sees end-of-file.
+    prctl(PR_SET_PDEATHSIG) asks Linux to SIGKILL the worker when the thread that forked it
+    ends; the pool forks from the thread calling generate_many, which outlives the pool.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # certkit died before the prctl took effect: no one wants our keys
+        os._exit(1)
+
+
 def generate_many(specs: list[KeySpec]) -> list[PrivateKey]:
     """Generate one key per spec; RSA keys in parallel processes when there are several."""
     slow = [i for i, s in enumerate(specs) if s.type == "rsa"]
@@ -47,7 +69,8 @@ def generate_many(specs: list[KeySpec]) -> list[PrivateKey]:
 
         # fork: the children need nothing but this module, and start in ~1 ms.
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             pems = list(pool.map(_generate_pkcs8, [specs[i] for i in slow]))
         for index, pem in zip(slow, pems):
             # certkit made these keys itself a moment ago: skip the slow RSA self-check.

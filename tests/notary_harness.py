@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,42 @@ def require_binary(name: str, package: str = "notary") -> str:
         if IN_CI:
             pytest.fail(message + " -- required under CI=true")
         pytest.skip(message)
+    return path
+
+
+# ELF e_machine values (the ELF specification's table) as platform.machine() spells them.
+_ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64", 0x03: "i686", 0x28: "armv7l"}
+
+# (binary, its ELF machine, platform.machine()) for every Notary binary a test started:
+# tests/conftest.py prints them at the end of the run, so a log shows what really ran where.
+MACHINES_SEEN: list[tuple[str, str, str]] = []
+
+
+def elf_machine(path: str) -> str:
+    """The CPU a binary is built for, read from its ELF header (e_machine, little-endian)."""
+    with open(os.path.realpath(path), "rb") as file:
+        header = file.read(20)
+    if header[:4] != b"\x7fELF":
+        return "not ELF"
+    code = int.from_bytes(header[18:20], "little")
+    return _ELF_MACHINES.get(code, f"e_machine {code:#x}")
+
+
+def expected_machine() -> str:
+    """platform.machine(), checked against CERTKIT_EXPECT_MACHINE when set (scripts/arm64.sh sets aarch64)."""
+    machine = platform.machine()
+    want = os.environ.get("CERTKIT_EXPECT_MACHINE")
+    assert want is None or machine == want, f"platform.machine() is {machine!r}, expected {want!r}"
+    return machine
+
+
+def require_native_binary(name: str) -> str:
+    """require_binary, plus proof it is built for the CPU the tests run on (the arm64 run must
+    start Debian's arm64 notary, not something else found on PATH); recorded in MACHINES_SEEN."""
+    path = require_binary(name)
+    machine, built_for = expected_machine(), elf_machine(path)
+    assert built_for == machine, f"{path} is built for {built_for}, but platform.machine() is {machine}"
+    MACHINES_SEEN.append((name, built_for, machine))
     return path
 
 
@@ -115,8 +152,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def notary_services(folder: Path, *, tls_dir: str = ".") -> Iterator[NotaryServices]:
     """Start notary-signer and notary-server with the TLS files in ``folder/tls_dir``."""
-    signer_bin = require_binary("notary-signer")
-    server_bin = require_binary("notary-server")
+    signer_bin = require_native_binary("notary-signer")
+    server_bin = require_native_binary("notary-server")
     server_port, signer_port = free_port(), free_port()
     write_configs(folder, server_port, signer_port, tls_dir=tls_dir)
     env = {**os.environ, "NOTARY_SIGNER_DEFAULT_ALIAS": "timestamp_1", "NOTARY_SIGNER_TIMESTAMP_1": "testpassword"}
@@ -138,7 +175,7 @@ def notary_services(folder: Path, *, tls_dir: str = ".") -> Iterator[NotaryServi
 def run_client(folder: Path, services: NotaryRemote, root_ca: Path, *args: str,
                config: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the notary client with a config trusting ``root_ca`` (or the given config file)."""
-    client = require_binary("notary")
+    client = require_native_binary("notary")
     if config is None:
         config = folder / "e2e-client.json"
         config.write_text(json.dumps({

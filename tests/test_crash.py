@@ -8,6 +8,7 @@ recovers; then openssl finds the set consistent, and it is wholly old or wholly 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -32,7 +34,39 @@ def certkit(folder: Path, *args: str, failpoint: str = "") -> subprocess.Complet
     if failpoint:
         env["CERTKIT_FAILPOINT"] = failpoint
     argv = [sys.executable, "-m", "certkit", *args, str(folder)]
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    with group_reaped(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                       start_new_session=True)) as process:
+        stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
+@contextlib.contextmanager
+def group_reaped(process: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """A certkit started in its own session: whatever happens (a timeout, a failed assert), the
+    whole process group is SIGKILLed and the parent reaped, so no renewal (or forked key worker)
+    outlives the test, even on a machine slow enough for kills to land in key generation."""
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def group_members(group: int) -> list[int]:
+    """Live (non-zombie) processes in a process group, from /proc (Linux)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp ...
+        if fields[0] != "Z" and int(fields[2]) == group:
+            members.append(int(entry.name))
+    return members
 
 
 @functools.lru_cache(maxsize=1)
@@ -167,19 +201,60 @@ def random_kills(layout: Path, tmp_path: Path, runs: int) -> dict[str, int]:
     for index in range(runs):
         work = tmp_path / f"random-{index}"
         shutil.copytree(layout, work, symlinks=True)
-        process = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(work)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         if index % 2:
             delay = rng.uniform(0, duration * 1.1)
         else:
             delay = rng.uniform(max(0.0, first_write - 0.05), duration + 0.05)
-        time.sleep(delay)  # the moment of the kill, not a readiness wait
-        process.send_signal(signal.SIGKILL)
-        code = process.wait()
+        process = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(work)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env,
+                                   start_new_session=True)
+        with group_reaped(process):
+            time.sleep(delay)  # the moment of the kill, not a readiness wait
+            process.send_signal(signal.SIGKILL)  # certkit alone, as the OOM killer or `kill -9` would
+            code = process.wait()
+            # Its key-generation workers must follow it at once, never linger (they did: see
+            # test_sigkill_during_key_generation_leaves_no_worker).
+            assert_group_empties(process.pid)
         stats["killed" if code == -signal.SIGKILL else "finished"] += 1
         stats[settle_and_check(work, before)] += 1
         shutil.rmtree(work)
     return stats
+
+
+def assert_group_empties(group: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (left := group_members(group)) and time.monotonic() < deadline:
+        time.sleep(0.05)  # poll interval: the kernel delivers the workers' death signal asynchronously
+    assert not left, f"processes left behind by a SIGKILLed certkit: {left}"
+
+
+def test_sigkill_during_key_generation_leaves_no_worker(layout: Path, tmp_path: Path) -> None:
+    """SIGKILL certkit while its forked workers generate RSA keys: none may outlive it.
+
+    They did: each worker blocked forever reading the pool's pipe (or waiting on the pool's
+    queue lock), since the fork left it holding the pipe's write end too; four were found
+    after the random-kill test on an emulated arm64 machine, where key generation is slow.
+    """
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU: certkit makes keys in-process, without workers")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CERTKIT_FAILPOINT", None)
+    work = tmp_path / "work"
+    shutil.copytree(layout, work, symlinks=True)
+    process = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(work)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env,
+                               start_new_session=True)
+    with group_reaped(process):
+        deadline = time.monotonic() + 120
+        while len(group_members(process.pid)) < 2:  # readiness: the workers exist
+            assert process.poll() is None and time.monotonic() < deadline, "certkit never started key workers"
+            time.sleep(0.02)
+        workers = [pid for pid in group_members(process.pid) if pid != process.pid]
+        process.send_signal(signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL
+        assert_group_empties(process.pid)
+    assert workers
+    settle_and_check(work, live_files(layout))
 
 
 def test_the_check_detects_a_mixed_set(layout: Path, tmp_path: Path) -> None:

