@@ -71,6 +71,21 @@ class Root:
             )
         return real
 
+    def holds(self, path: Path) -> bool:
+        """Whether ``path`` (a path read from a record) is the real path of a file inside the root.
+
+        It must be absolute and normalised (no ``..``), its folder must contain no symlink
+        (its real path is itself), and the file must not be a symlink: so replacing or
+        deleting it can only ever touch this root.
+        """
+        text = str(path)
+        if not path.is_absolute() or os.path.normpath(text) != text or path == self.real:
+            return False
+        parent = path.parent
+        if os.path.realpath(parent) != str(parent) or not (parent == self.real or self.real in parent.parents):
+            return False
+        return not os.path.islink(path)
+
 
 def atomic_write(path: Path, data: bytes, mode: int, owner: Owner | None = None) -> None:
     """Write ``data`` to ``path`` atomically with exactly ``mode`` (and ``owner``, see write_new)."""

@@ -74,7 +74,8 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
                        f"beyond --within {within}; no file changed")
             return
     from certkit.hooks import HookSet, run_with_hooks
-    from certkit.layout import require_layout
+    from certkit.layout import STATE_FOLDER, require_layout
+    from certkit.state import verify as verify_state
     from certkit.lock import renewal_lock
     from certkit.profile import load_profile
     from certkit.renew import remember_nothing_due, renew
@@ -110,6 +111,8 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     # The layout is checked before the lock, which creates NOTARY_DIR/.certkit: a wrong
     # folder must be left exactly as it was.  A dry run writes nothing, so takes no lock.
     require_layout(notary_dir, profile)
+    # The state folder is input: refuse a planted or loosened one before the lock writes its note there.
+    verify_state(notary_dir / STATE_FOLDER)
     if dry_run:
         run = run_with_hooks(hooks, notary_dir, attempt, dry_run=True, timeout=hook_timeout)
     else:

@@ -42,7 +42,10 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
     from certkit.layout import STATE_FOLDER
     from certkit.renew import rollback
 
+    from certkit.state import verify as verify_state
+
     state_dir = notary_dir / STATE_FOLDER
+    verify_state(state_dir)  # input: a planted or loosened state folder is refused before anything reads it
     if list_only:
         live = generations.live_number(state_dir)
         kept = generations.numbers(state_dir)
