@@ -26,7 +26,8 @@ PRIVATE_DIR_MODE = 0o700
 
 # Fault injection for the crash-consistency tests (tests/test_crash.py): with
 # CERTKIT_FAILPOINT="kill:N" the process SIGKILLs itself at its N-th write, fsync or
-# rename; "enospc:N", "eio:N", "eperm:N" raise that OSError there instead.  Unset, this
+# rename; "sigint:N", "sigterm:N" send it that signal there; "enospc:N", "eio:N",
+# "eperm:N" raise that OSError there instead.  Unset, this
 # costs one dictionary lookup per file operation.
 _FAILPOINT = os.environ.get("CERTKIT_FAILPOINT", "")
 _operations = 0
@@ -43,6 +44,9 @@ def checkpoint(operation: str) -> None:
         return
     if kind == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if kind in ("sigint", "sigterm"):  # Ctrl-C / `kill` at this exact step (certkit.signals)
+        os.kill(os.getpid(), signal.SIGINT if kind == "sigint" else signal.SIGTERM)
+        return
     codes = {"enospc": errno.ENOSPC, "eio": errno.EIO, "eperm": errno.EPERM}
     if kind in codes:
         raise OSError(codes[kind], f"{os.strerror(codes[kind])} (injected at {operation})")
@@ -93,7 +97,7 @@ def atomic_write(path: Path, data: bytes, mode: int, owner: Owner | None = None)
     write_new(temp, data, mode, owner)
     try:
         replace(temp, path)
-    except FilesystemError:
+    except BaseException:  # also Ctrl-C/SIGTERM (certkit.signals): leave no temporary file behind
         try:
             temp.unlink()
         except OSError:
@@ -180,15 +184,15 @@ def write_new(path: Path, data: bytes, mode: int, owner: Owner | None = None) ->
             view = view[written:]
         checkpoint(f"fsync {path.name}")
         os.fsync(fd)
-    except (OSError, FilesystemError) as exc:
+    except BaseException as exc:  # an I/O error, or Ctrl-C/SIGTERM (certkit.signals): no partial file stays
         os.close(fd)
         try:
             path.unlink()
         except OSError:
             pass
-        if isinstance(exc, FilesystemError):
-            raise
-        raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc}); check free space and the disk") from exc
+        if isinstance(exc, OSError):
+            raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc}); check free space and the disk") from exc
+        raise
     os.close(fd)
 
 

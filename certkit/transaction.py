@@ -71,8 +71,8 @@ def run(state_dir: Path, writes: list[Write]) -> None:
         for w in writes
     ]
     intent = txn_dir / f"{txn_id}.intent"
-    storage.atomic_write(intent, json.dumps({"entries": entries}, indent=1).encode(), 0o600)
     try:
+        storage.atomic_write(intent, json.dumps({"entries": entries}, indent=1).encode(), 0o600)
         for write, entry in zip(writes, entries):
             storage.write_new(Path(str(entry["staged"])), write.data, write.mode, write.owner)
         for folder in sorted({w.target.parent for w in writes}):

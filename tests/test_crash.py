@@ -125,6 +125,35 @@ def test_injected_io_errors(layout: Path, tmp_path: Path, kind: str) -> None:
     kill_at_steps(layout, tmp_path, [s for s in steps if s >= 1], kind)
 
 
+@pytest.mark.parametrize(("kind", "code", "word"), [("sigint", 130, "interrupted"), ("sigterm", 143, "stopped")])
+def test_ctrl_c_and_sigterm_exit_130_143_with_a_consistent_set(layout: Path, tmp_path: Path, kind: str, code: int,
+                                                               word: str) -> None:
+    """Ctrl-C / SIGTERM at any step: the documented exit code, and a consistent set on disk at once.
+
+    Unlike SIGKILL, a signal certkit can catch leaves nothing for the next run to settle:
+    staging is discarded (old set) or, once committed, the renames finish (new set) first.
+    """
+    total = count_steps(layout, tmp_path)
+    before = live_files(layout)
+    verdicts = {"old": 0, "new": 0}
+    for step in sorted({1, 2, total // 3, total // 2, (2 * total) // 3, total - 2, total - 1, total}):
+        work = tmp_path / f"{kind}-{step}"
+        shutil.copytree(layout, work, symlinks=True)
+        run = certkit(work, *renew_args(), failpoint=f"{kind}:{step}")
+        assert run.returncode == code, (step, run.returncode, run.stderr)
+        lines = run.stderr.strip().splitlines()
+        assert lines == [f"certkit: {word} by {kind.upper()}"], (step, run.stderr)
+        # Consistent before any recovery: no reader can find a half-switched set.
+        assert not (work / ".certkit/txn").exists() or not any((work / ".certkit/txn").iterdir()), step
+        assert not problems(work), (step, problems(work))
+        verdict = old_or_new(before, live_files(work), must_change(before))
+        assert verdict in ("old", "new"), (step, verdict)
+        verdicts[verdict] += 1
+        settle_and_check(work, before)
+        shutil.rmtree(work)
+    assert verdicts["old"] >= 1 and verdicts["new"] >= 1, verdicts
+
+
 def test_random_sigkill_default(layout: Path, tmp_path: Path) -> None:
     random_kills(layout, tmp_path, runs=5)
 

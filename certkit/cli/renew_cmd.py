@@ -11,6 +11,8 @@ import click
 from certkit.cli import lifecycle_options, options
 from certkit.durations import Duration
 
+from certkit.hooks import OUTPUT_TAIL, HookResult
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -130,7 +132,13 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
                              None if profile_source in (None, *BUILTIN_PROFILES) else Path(str(profile_source)),
                              compose=not no_compose and compose_error[0] is None)
     if run.result is not None:
-        _show(run.result, as_json, compose[0], deployed)
+        _show(run.result, as_json, compose[0], deployed, hooks=run.hooks)
+    elif as_json:  # the pre hook failed: no renewal to show, but what the hook said
+        click.echo(json.dumps({"changed": False, "hooks": [_hook_json(h) for h in run.hooks]}, indent=2))
+    if not as_json:
+        for hook in run.hooks:  # as certbot does: what a hook said is part of the run's record
+            for line in hook_lines(hook):
+                click.echo(line, err=True)
     for line in run.problems:
         click.echo(f"certkit: error: {line}", err=True)
     if run.error is not None:
@@ -210,8 +218,21 @@ def init_command(directory: Path, ca_store: Path | None, profile_source: str | N
     _show(result, as_json, database=False)  # a new set: no database holds the old one yet
 
 
+def hook_lines(hook: HookResult) -> list[str]:
+    """A hook's output, each line prefixed with its kind (``deploy-hook: ...``)."""
+    prefix = f"{hook.stage}-hook:"
+    lines = [f"{prefix} ... (earlier output cut; last {OUTPUT_TAIL} characters shown)"] if hook.truncated else []
+    return lines + [f"{prefix} {line}".rstrip() for line in hook.output.splitlines()]
+
+
+def _hook_json(hook: HookResult) -> dict[str, Any]:
+    return {"stage": hook.stage, "command": hook.command, "exit_code": hook.exit_code,
+            "timed_out": hook.timed_out, "output": hook.output, "output_truncated": hook.truncated}
+
+
 def _show(result: RenewResult, as_json: bool, compose: list[ComposeOutcome] | None = None,
-          deployed: list[DeployResult] | None = None, *, database: bool = True) -> None:
+          deployed: list[DeployResult] | None = None, *, database: bool = True,
+          hooks: list[HookResult] | None = None) -> None:
     from certkit.cli.output import database_text, deploy_text, renew_json, renew_table
 
     if as_json:
@@ -224,6 +245,8 @@ def _show(result: RenewResult, as_json: bool, compose: list[ComposeOutcome] | No
             data["compose"] = [outcome_json(outcome) for outcome in compose]
         if deployed:
             data["database_deployed"] = {"pgdata": str(deployed[0].pgdata), "reload": deployed[0].reload}
+        if hooks is not None:
+            data["hooks"] = [_hook_json(h) for h in hooks]
         click.echo(json.dumps(data, indent=2))
         return
     click.echo(renew_table(result))
