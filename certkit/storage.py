@@ -12,6 +12,7 @@ import errno
 import os
 import secrets
 import signal
+import time
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -27,7 +28,8 @@ PRIVATE_DIR_MODE = 0o700
 # Fault injection for the crash-consistency tests (tests/test_crash.py): with
 # CERTKIT_FAILPOINT="kill:N" the process SIGKILLs itself at its N-th write, fsync or
 # rename; "sigint:N", "sigterm:N" send it that signal there; "enospc:N", "eio:N",
-# "eperm:N" raise that OSError there instead.  Unset, this
+# "eperm:N" raise that OSError there instead; "pause:OPERATION" (e.g. "pause:rename
+# notary-server.crt") sleeps CERTKIT_FAILPOINT_SECONDS (default 3) at that step.  Unset, this
 # costs one dictionary lookup per file operation.
 _FAILPOINT = os.environ.get("CERTKIT_FAILPOINT", "")
 _operations = 0
@@ -40,6 +42,10 @@ def checkpoint(operation: str) -> None:
         return
     _operations += 1
     kind, _, when = _FAILPOINT.partition(":")
+    if kind == "pause":  # "pause:rename notary-server.crt": hold still there, so a test can look mid-renewal
+        if operation == when:
+            time.sleep(float(os.environ.get("CERTKIT_FAILPOINT_SECONDS", "3")))
+        return
     if not when.isdigit() or _operations != int(when):
         return
     if kind == "kill":

@@ -92,6 +92,20 @@ def pending(state_dir: Path) -> bool:
     return txn_dir.is_dir() and any(p.suffix in (".intent", ".commit") for p in txn_dir.iterdir())
 
 
+def activity(state_dir: Path) -> tuple[int, bool] | None:
+    """A mark that changes whenever a transaction starts or ends (its records are created and removed
+    in the transaction folder, which changes the folder's mtime), and whether one is pending now.
+
+    A reader (check-expiry) compares the mark before and after reading a set of files: equal marks
+    and nothing pending mean no renewal switched files while it read them.
+    """
+    txn_dir = state_dir / TXN_FOLDER
+    try:
+        return txn_dir.stat().st_mtime_ns, pending(state_dir)
+    except OSError:
+        return None
+
+
 def recover(state_dir: Path, folders: Iterable[Path] = (), *, roots: Sequence[Path] = ()) -> Recovery:
     """Finish committed transactions and discard uncommitted ones left by a crash.
 

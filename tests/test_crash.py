@@ -225,3 +225,34 @@ def test_the_check_detects_a_mixed_set(layout: Path, tmp_path: Path) -> None:
     assert old_or_new(before, live_files(mixed), must_change(before)).startswith("MIXED")
     shutil.copy2(renewed / "fixtures/intermediate-ca.crt", mixed / "fixtures/intermediate-ca.crt")
     assert any("bundle does not carry the intermediate" in p for p in problems(mixed))
+
+
+def test_check_expiry_never_reads_a_half_switched_set(layout: Path) -> None:
+    """A renewal held still in the middle of its switch (new key renamed, certificate not yet):
+    check-expiry run at that moment waits for the switch and judges the complete new set."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CERTKIT_FAILPOINT": "pause:rename notary-server.crt",
+           "CERTKIT_FAILPOINT_SECONDS": "8"}
+    renewal = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(layout)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(layout.glob(".certkit/txn/*.commit")) and time.monotonic() < deadline:
+            assert renewal.poll() is None, renewal.stderr.read() if renewal.stderr else ""
+            time.sleep(0.02)
+        assert list(layout.glob(".certkit/txn/*.commit")), "the renewal never reached its switch"
+        assert problems(layout), "the set on disk is not half-switched at this moment"  # the check can fail
+        check = certkit(layout, "check-expiry", "--format", "json")
+        assert renewal.wait(timeout=120) == 0
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert not problems(layout)
+    finally:
+        if renewal.poll() is None:
+            renewal.kill()
+            renewal.wait()
+
+
+def test_help_lists_the_signal_exit_codes() -> None:
+    result = subprocess.run([sys.executable, "-m", "certkit", "--help"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0
+    assert "130 interrupted (Ctrl-C), 143 stopped (SIGTERM)" in result.stdout
