@@ -55,9 +55,10 @@ def handled() -> Iterator[None]:
     for signum in HANDLED:
         signal.signal(signum, _handler)
     if not _State.installed:
-        # Forked key-generation workers get the default actions back: they must simply
-        # die with certkit, not raise Interrupted inside a pool.
-        os.register_at_fork(after_in_child=_restore_defaults)
+        # Forked key-generation workers must not raise Interrupted inside the pool: a
+        # terminal's Ctrl-C reaches them too, so they ignore SIGINT and finish their key
+        # (under a second), while certkit itself stops; SIGTERM ends them as usual.
+        os.register_at_fork(after_in_child=_child_defaults)
         _State.installed = True
     try:
         yield
@@ -66,9 +67,9 @@ def handled() -> Iterator[None]:
             signal.signal(signum, action)
 
 
-def _restore_defaults() -> None:
-    for signum in HANDLED:
-        signal.signal(signum, signal.SIG_DFL)
+def _child_defaults() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _State.depth, _State.pending = 0, None
 
 
