@@ -256,3 +256,42 @@ def test_help_lists_the_signal_exit_codes() -> None:
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0
     assert "130 interrupted (Ctrl-C), 143 stopped (SIGTERM)" in result.stdout
+
+
+def test_ctrl_c_from_a_terminal_at_any_moment(layout: Path, tmp_path: Path) -> None:
+    """Ctrl-C reaches certkit's whole process group (its key-generation workers too), as from a terminal.
+
+    At every moment, from start-up through key generation to the writes: exit 130 with one line (or 0
+    when it had finished), no traceback, and a consistent set at once.
+    """
+    before = live_files(layout)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CERTKIT_FAILPOINT", None)
+    timing = tmp_path / "timing"
+    shutil.copytree(layout, timing, symlinks=True)
+    start = time.monotonic()
+    assert certkit(timing, *renew_args()).returncode == 0
+    duration = time.monotonic() - start
+    outcomes = {"interrupted": 0, "finished": 0}
+    for index in range(6):
+        work = tmp_path / f"ctrl-c-{index}"
+        shutil.copytree(layout, work, symlinks=True)
+        process = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(work)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        time.sleep(duration * (index + 1) / 7)  # the moment of the Ctrl-C, not a readiness wait
+        try:
+            os.killpg(process.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        _, err = process.communicate(timeout=120)
+        assert process.returncode in (0, 130), (index, process.returncode, err)
+        if process.returncode == 130:
+            outcomes["interrupted"] += 1
+            assert err.strip().splitlines() == ["certkit: interrupted by SIGINT"], (index, err)
+        else:
+            outcomes["finished"] += 1
+        assert not problems(work), (index, problems(work))
+        assert old_or_new(before, live_files(work), must_change(before)) in ("old", "new")
+        shutil.rmtree(work)
+    assert outcomes["interrupted"] >= 1, outcomes
