@@ -25,11 +25,18 @@ from pathlib import Path
 
 from certkit import storage
 from certkit.errors import FilesystemError
+from certkit.layout import CONTAINER_DIRS_RECORD
+
+LOCK_NOTE = "lock"  # certkit.lock's pid note
 
 MARKER = "certkit-state"
 MARKER_TEXT = (b"certkit's state folder: renewal transactions, generations, CA private keys.\n"
                b"Never commit or copy it; certkit refuses a state folder it did not make.\n")
-_ADOPTABLE = {MARKER, "lock"}  # an interrupted creation (folder made, marker not yet) holds at most these
+# A folder holding only these has nothing certkit would write through or copy from: an
+# interrupted creation (folder made, marker not yet), the lock note, or the --container-dir
+# answers `certkit compose` records (certkit.compose.remember_container_dirs makes the
+# folder without a marker).  ensure() marks it on the first renewal.
+_ADOPTABLE = {MARKER, LOCK_NOTE, CONTAINER_DIRS_RECORD}
 
 
 def verify(state_dir: Path) -> None:

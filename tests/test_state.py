@@ -216,3 +216,15 @@ def test_a_state_folder_certkit_made_is_accepted(fresh_layout: Path, capsys: pyt
     code, _, err = run_cli(capsys, "renew", "--force", "--no-compose", str(fresh_layout))
     assert code == 0, err
     assert not problems(fresh_layout)
+
+
+def test_a_state_folder_holding_only_compose_answers_is_adopted(reference_copy: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # `certkit compose --container-dir` records its answers in .certkit/ before any renewal made it.
+    from certkit.compose import remember_container_dirs
+
+    remember_container_dirs(reference_copy, {"server": "/go/src/github.com/theupdateframework/notary"})
+    code, _, err = run_cli(capsys, "renew", "--no-compose", str(reference_copy))
+    assert code == 0, err
+    assert (reference_copy / ".certkit/certkit-state").is_file()
+    assert not problems(reference_copy)
