@@ -101,7 +101,7 @@ def renew(
     # Real path: the records and snapshots name absolute real paths, the same whether the
     # folder was given as "." or absolute (a relative one left CA keys out of snapshots).
     state_dir = _real(root) / STATE_FOLDER
-    state_folder.verify(state_dir)
+    state_folder.verify(state_dir, _real(store))
     # Every check that can refuse comes before the first write, so a refusal leaves the
     # folder exactly as it was; a dry run makes the same checks and so predicts the refusal.
     _check_safety(root, profile, store)
@@ -169,8 +169,8 @@ def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: P
     """Make an earlier generation live again, all or nothing; the caller holds the lock."""
     require_layout(root, profile)
     state_dir = _real(root) / STATE_FOLDER
-    state_folder.verify(state_dir)
     store = ca_store_path(root, profile, ca_store)
+    state_folder.verify(state_dir, _real(store))
     _check_safety(root, profile, store)
     transaction.recover(state_dir, _folders(profile, root, store), roots=[store])
     previous = generations.live_number(state_dir)

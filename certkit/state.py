@@ -39,10 +39,13 @@ MARKER_TEXT = (b"certkit's state folder: renewal transactions, generations, CA p
 _ADOPTABLE = {MARKER, LOCK_NOTE, CONTAINER_DIRS_RECORD}
 
 
-def verify(state_dir: Path) -> None:
+def verify(state_dir: Path, ca_store: Path | None = None) -> None:
     """Refuse, before anything is read or written, a state folder certkit cannot trust.
 
-    A missing folder is fine (certkit makes it with :func:`ensure`).
+    A missing folder is fine (certkit makes it with :func:`ensure`).  A CA store inside the
+    state folder (the default ``.certkit/ca``) is checked for symlinks and hard links here,
+    but its owners and modes follow the key policy of certkit.safety (checked at every
+    run; a CA key readable by its group is tightened to 0600 and reported, not refused).
 
     Raises:
         FilesystemError: (exit 13) one line: which path, what is wrong, what to do.
@@ -54,6 +57,7 @@ def verify(state_dir: Path) -> None:
     except OSError as exc:
         raise FilesystemError(f"{state_dir}: cannot read certkit's state folder ({exc.strerror or exc})") from exc
     _check(state_dir, top, state_dir)
+    store = Path(os.path.abspath(ca_store)) if ca_store is not None else None
     entries: list[str] = []
     for folder, dirnames, filenames in os.walk(state_dir):
         for name in [*dirnames, *filenames]:
@@ -62,7 +66,8 @@ def verify(state_dir: Path) -> None:
                 info = os.lstat(path)
             except FileNotFoundError:
                 continue  # removed meanwhile (e.g. the lock note)
-            _check(path, info, state_dir)
+            in_store = store is not None and (path == store or store in path.parents)
+            _check(path, info, state_dir, owner_and_mode=not in_store)
             if Path(folder) == state_dir:
                 entries.append(name)
     marker = state_dir / MARKER
@@ -85,7 +90,7 @@ def ensure(state_dir: Path) -> None:
         storage.atomic_write(marker, MARKER_TEXT, 0o600)
 
 
-def _check(path: Path, info: os.stat_result, state_dir: Path) -> None:
+def _check(path: Path, info: os.stat_result, state_dir: Path, owner_and_mode: bool = True) -> None:
     if stat.S_ISLNK(info.st_mode):
         raise FilesystemError(
             f"{path}: is a symlink inside certkit's state folder; certkit does not follow links there "
@@ -93,6 +98,13 @@ def _check(path: Path, info: os.stat_result, state_dir: Path) -> None:
         )
     if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
         raise FilesystemError(f"{path}: not a file or folder; certkit's state folder holds only files it made")
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        # certkit never links files there; writing the lock note (O_TRUNC) into a hard link
+        # would change the file it shares its contents with, wherever that is.
+        raise FilesystemError(f"{path}: has {info.st_nlink} hard links; certkit makes none in its state folder "
+                              f"(someone linked it to a file elsewhere): remove it")
+    if not owner_and_mode:
+        return
     if info.st_uid != os.geteuid():
         raise FilesystemError(
             f"{path}: owned by uid {info.st_uid}, not by uid {os.geteuid()} running certkit; another user could "

@@ -148,7 +148,8 @@ def test_generations_symlink_to_outside_is_refused(fresh_layout: Path, outside: 
     assert live_files(fresh_layout) == before
 
 
-@pytest.mark.parametrize("where", [".certkit", ".certkit/generations", ".certkit/ca/root-ca.key"])
+# (A CA key readable by its group is tightened and reported instead: the key policy of certkit.safety.)
+@pytest.mark.parametrize("where", [".certkit", ".certkit/generations", ".certkit/generations/1/manifest.json"])
 def test_state_readable_by_the_group_is_refused(fresh_layout: Path, where: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     path = fresh_layout / where
@@ -177,6 +178,16 @@ def test_state_owned_by_another_user_is_refused(fresh_layout: Path, capsys: pyte
 def _commit_to_git_style(folder: Path, mode_dirs: int, mode_files: int) -> None:
     for path in [folder, *folder.rglob("*")]:
         path.chmod(mode_dirs if path.is_dir() else mode_files)
+
+
+def test_a_hard_link_in_the_state_folder_is_refused(fresh_layout: Path, outside: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # The lock note is written with O_TRUNC: linked to authorized_keys, it would wipe it.
+    os.link(outside / "authorized_keys", fresh_layout / ".certkit/lock")
+    code, _, err = run_cli(capsys, "renew", "--no-compose", str(fresh_layout))
+    assert code == 13, err
+    assert "hard links" in err
+    _unchanged(outside)
 
 
 def test_checkout_with_a_committed_state_folder_is_refused(reference_copy: Path, outside: Path,

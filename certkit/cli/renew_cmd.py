@@ -76,7 +76,7 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
                        f"beyond --within {within}; no file changed")
             return
     from certkit.hooks import HookSet, run_with_hooks
-    from certkit.layout import STATE_FOLDER, require_layout
+    from certkit.layout import STATE_FOLDER, ca_store_path, require_layout
     from certkit.state import verify as verify_state
     from certkit.lock import renewal_lock
     from certkit.profile import load_profile
@@ -114,7 +114,7 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     # folder must be left exactly as it was.  A dry run writes nothing, so takes no lock.
     require_layout(notary_dir, profile)
     # The state folder is input: refuse a planted or loosened one before the lock writes its note there.
-    verify_state(notary_dir / STATE_FOLDER)
+    verify_state(notary_dir / STATE_FOLDER, ca_store_path(notary_dir, profile, ca_store))
     if dry_run:
         run = run_with_hooks(hooks, notary_dir, attempt, dry_run=True, timeout=hook_timeout)
     else:

@@ -39,13 +39,14 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
     from certkit import generations
     from certkit.lock import renewal_lock
     from certkit.profile import load_profile
-    from certkit.layout import STATE_FOLDER
+    from certkit.layout import STATE_FOLDER, ca_store_path
     from certkit.renew import rollback
-
     from certkit.state import verify as verify_state
 
+    profile = load_profile(profile_source)
     state_dir = notary_dir / STATE_FOLDER
-    verify_state(state_dir)  # input: a planted or loosened state folder is refused before anything reads it
+    # Input: a planted or loosened state folder is refused before anything reads it.
+    verify_state(state_dir, ca_store_path(notary_dir, profile, ca_store))
     if list_only:
         live = generations.live_number(state_dir)
         kept = generations.numbers(state_dir)
@@ -57,7 +58,6 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
             if not kept:
                 click.echo("no generations kept yet (certkit renew records one per renewal)")
         return
-    profile = load_profile(profile_source)
     with renewal_lock(notary_dir, wait=wait):
         result = rollback(notary_dir, profile, to=to, ca_store=ca_store)
     if as_json:
