@@ -28,6 +28,7 @@ from certkit.errors import FilesystemError
 from certkit.layout import CONTAINER_DIRS_RECORD
 
 LOCK_NOTE = "lock"  # certkit.lock's pid note
+NOTHING_DUE_RECORD = "nothing-due"  # certkit.fastpath.RECORD (not imported: that module stays light)
 
 MARKER = "certkit-state"
 MARKER_TEXT = (b"certkit's state folder: renewal transactions, generations, CA private keys.\n"
@@ -35,8 +36,9 @@ MARKER_TEXT = (b"certkit's state folder: renewal transactions, generations, CA p
 # A folder holding only these has nothing certkit would write through or copy from: an
 # interrupted creation (folder made, marker not yet), the lock note, or the --container-dir
 # answers `certkit compose` records (certkit.compose.remember_container_dirs makes the
-# folder without a marker).  ensure() marks it on the first renewal.
-_ADOPTABLE = {MARKER, LOCK_NOTE, CONTAINER_DIRS_RECORD}
+# folder without a marker), or the cron fast path's cache (certkit.fastpath: it can only
+# end a run early, never make one write).  ensure() marks it on the first renewal.
+_ADOPTABLE = {MARKER, LOCK_NOTE, CONTAINER_DIRS_RECORD, NOTHING_DUE_RECORD}
 
 
 def verify(state_dir: Path, ca_store: Path | None = None) -> None:

@@ -235,6 +235,11 @@ def test_a_state_folder_holding_only_compose_answers_is_adopted(reference_copy: 
     from certkit.compose import remember_container_dirs
 
     remember_container_dirs(reference_copy, {"server": "/go/src/github.com/theupdateframework/notary"})
+    # ...and the cron fast path's cache, which a run writes into any existing state folder.
+    from certkit.fastpath import RECORD
+
+    (reference_copy / ".certkit" / RECORD).write_bytes(b"{}")
+    (reference_copy / ".certkit" / RECORD).chmod(0o600)
     code, _, err = run_cli(capsys, "renew", "--no-compose", str(reference_copy))
     assert code == 0, err
     assert (reference_copy / ".certkit/certkit-state").is_file()
