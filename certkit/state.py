@@ -69,7 +69,10 @@ def verify(state_dir: Path, ca_store: Path | None = None) -> None:
             except FileNotFoundError:
                 continue  # removed meanwhile (e.g. the lock note)
             in_store = store is not None and (path == store or store in path.parents)
-            _check(path, info, state_dir, owner_and_mode=not in_store)
+            # The fast path's cache judges its own owner and mode (a loose one is ignored and
+            # rewritten), and it can only end a run early: no reason to refuse the folder for it.
+            cache = path == state_dir / NOTHING_DUE_RECORD
+            _check(path, info, state_dir, owner_and_mode=not (in_store or cache))
             if Path(folder) == state_dir:
                 entries.append(name)
     marker = state_dir / MARKER
