@@ -711,8 +711,10 @@ def _command_files(outcome: ComposeOutcome) -> list[Path]:
 def remember_container_dirs(root: Path, container_dirs: Mapping[str, str]) -> None:
     """Record --container-dir answers beside the CA-store record, so later runs need no flag."""
     merged = {**layout.recorded_container_dirs(root), **container_dirs}
+    from certkit import state as state_folder
+
     state = root / layout.STATE_FOLDER
-    storage.ensure_dir(state, private=True)
+    state_folder.ensure(state)  # made as certkit's own (0700, marked), like every state folder
     storage.atomic_write(state / layout.CONTAINER_DIRS_RECORD, layout.container_dirs_record(merged), 0o600)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,15 +75,40 @@ def prepare_folders(writes: list[Write]) -> None:
 
 
 def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
+    """The files of generation ``number``; the caller checks each target is inside the folder.
+
+    The manifest is input (see certkit.state): a stored name must be a plain file name in
+    the generation's own folder (never a path that reads a secret from elsewhere), read
+    without following a symlink, and a mode may not open the file to group/others' writes.
+    """
     gen = folder(state_dir) / str(number)
     try:
         manifest = json.loads((gen / MANIFEST).read_text())
-        return [
-            LiveFile(_resolve(str(e["target"]), root), (gen / str(e["stored"])).read_bytes(), int(e["mode"]))
-            for e in manifest
-        ]
+        if not isinstance(manifest, list):
+            raise TypeError("the manifest is not a list")
+        files = []
+        for entry in manifest:
+            stored, target, mode = entry["stored"], entry["target"], entry["mode"]
+            if not (isinstance(stored, str) and isinstance(target, str) and isinstance(mode, int)):
+                raise TypeError(f"entry {entry!r} is not stored/target/mode")
+            if stored in ("", ".", "..", MANIFEST, LIVE) or "/" in stored or "\0" in stored:
+                raise ValueError(f"stored file {stored!r} is not a file of this generation")
+            if mode & ~0o777 or mode & 0o022:
+                raise ValueError(f"mode {mode:o} for {target} is not one certkit writes")
+            files.append(LiveFile(_resolve(target, root), _read_plain(gen / stored), mode))
+        return files
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FilesystemError(f"{gen}: generation {number} is damaged ({exc}); choose another with --to") from exc
+        raise FilesystemError(f"{gen}: generation {number} is damaged or was not written by certkit ({exc}); "
+                              "choose another with --to") from exc
+
+
+def _read_plain(path: Path) -> bytes:
+    """A regular file's bytes, never through a symlink."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ValueError(f"{path.name} is not a regular file")
+        return handle.read()
 
 
 def prune(state_dir: Path, keep: int) -> list[int]:

@@ -11,14 +11,24 @@ environment plus ``CERTKIT_*`` variables (see :func:`hook_env`).  A hook that ca
 found is refused before anything runs; a hook that fails makes the final exit code 17
 (HookError) but never undoes a renewal: the new files are valid, only the follow-up
 step went wrong, and rolling back would bring the expired files back.
+
+Hooks run while the renewal lock is held, so each gets a time limit (DEFAULT_TIMEOUT,
+``--hook-timeout``), and none outlives certkit: each runs in its own process group,
+stopped when it times out, when certkit is interrupted (Ctrl-C, SIGTERM: the group is
+stopped as the exception unwinds), and when certkit is SIGKILLed (Linux
+``PR_SET_PDEATHSIG`` sends the hook's supervising shell SIGTERM, and its trap passes
+that on to the whole group).  Each hook's output (its tail) is kept for the report.
 """
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import shlex
 import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +41,14 @@ if TYPE_CHECKING:
 
 SHELL = "/bin/sh"
 STAGES = ("pre", "deploy", "post")
-OUTPUT_TAIL = 2000  # characters of a hook's combined stdout/stderr kept for the report
+OUTPUT_TAIL = 4000  # characters of a hook's combined stdout/stderr kept for the report
+DEFAULT_TIMEOUT = 600.0  # seconds; a hook holds the renewal lock, so it may not hang forever
+# The hook runs as a background job of a small supervising shell: a trapped signal interrupts
+# `wait` at once (POSIX), while a foreground command would delay the trap until it ends.
+# On SIGTERM the trap removes itself and sends TERM to the hook's whole process group.
+# (`wait`'s stderr is silenced: dash reports a job killed by a signal as "Terminated".)
+SUPERVISOR = 'trap "trap - TERM; kill -TERM 0" TERM; "$0" -c "$1" & wait $! 2>/dev/null'
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _CHANGED = ("created", "renewed", "updated")
 
 
@@ -69,6 +86,7 @@ class HookResult:
     exit_code: int
     output: str
     timed_out: bool = False
+    truncated: bool = False  # the output was longer; ``output`` is its last OUTPUT_TAIL characters
 
     @property
     def ok(self) -> bool:
@@ -134,17 +152,26 @@ def hook_env(result: RenewResult | None, notary_dir: Path, stage: str | None = N
     """The variables certkit adds to a hook's environment (a pure function of the result).
 
     - ``CERTKIT_NOTARY_DIR``: absolute path of the Notary folder;
-    - ``CERTKIT_RENEWED_FILES``: the written files, one per line (``for f in
-      $CERTKIT_RENEWED_FILES`` works, and so does ``while read -r f``);
-    - ``CERTKIT_RENEWED_CERTS``: the written certificates' profile names, space-separated;
+    - ``CERTKIT_RENEWED_FILES_JSON``: the written files, a JSON array of strings: the
+      complete, unforgeable list (``jq -r '.[]'``, ``json.loads``);
+    - ``CERTKIT_RENEWED_FILES``: the same, one per line (``while read -r f``), for
+      scripts; a name containing a newline or another control character could forge
+      a line, so such a name is left out here (it is only in the JSON list);
+    - ``CERTKIT_RENEWED_CERTS_JSON`` / ``CERTKIT_RENEWED_CERTS``: the written
+      certificates' profile names, as a JSON array / space-separated (names with
+      whitespace or control characters only in the JSON array);
     - ``CERTKIT_HOOK``: pre, deploy or post (one script can serve all three).
 
-    The two lists are empty before the attempt (pre) and when nothing was written.
+    The lists are empty before the attempt (pre) and when nothing was written.
     """
+    files = renewed_files(result) if result is not None else []
+    certs = renewed_certs(result) if result is not None else []
     env = {
         "CERTKIT_NOTARY_DIR": os.path.abspath(notary_dir),
-        "CERTKIT_RENEWED_FILES": "\n".join(renewed_files(result)) if result is not None else "",
-        "CERTKIT_RENEWED_CERTS": " ".join(renewed_certs(result)) if result is not None else "",
+        "CERTKIT_RENEWED_FILES": "\n".join(f for f in files if _plain(f)),
+        "CERTKIT_RENEWED_FILES_JSON": json.dumps(files),
+        "CERTKIT_RENEWED_CERTS": " ".join(c for c in certs if _plain(c) and not any(ch.isspace() for ch in c)),
+        "CERTKIT_RENEWED_CERTS_JSON": json.dumps(certs),
     }
     if stage is not None:
         env["CERTKIT_HOOK"] = stage
@@ -176,19 +203,21 @@ def validate_hook(stage: str, command: str, cwd: Path, env: Mapping[str, str] | 
 
 
 def run_hook(stage: str, command: str, env: Mapping[str, str], *, cwd: Path,
-             timeout: float | None = None) -> HookResult:
+             timeout: float | None = DEFAULT_TIMEOUT) -> HookResult:
     """Run ``/bin/sh -c command`` with exactly ``env``; never raises for the hook's own failure.
 
     Output goes to a temporary file, not a pipe, so a chatty hook can neither block on a
     full pipe nor fill memory; only its tail is kept.  The hook gets its own process
-    group so a timeout stops everything it started.
+    group so a timeout, or certkit being interrupted or killed, stops everything it
+    started (see the module doc).
     """
     with tempfile.TemporaryFile() as out:
         try:
-            process = subprocess.Popen([SHELL, "-c", command], cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as exc:
-            return HookResult(stage, command, 127, f"cannot start {SHELL}: {exc.strerror or exc}")
+            process = subprocess.Popen([SHELL, "-c", SUPERVISOR, SHELL, command], cwd=cwd, env=dict(env),
+                                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True, preexec_fn=_die_with(os.getpid()))
+        except (OSError, subprocess.SubprocessError) as exc:
+            return HookResult(stage, command, 127, f"cannot start {SHELL}: {getattr(exc, 'strerror', None) or exc}")
         timed_out = False
         try:
             code = process.wait(timeout=timeout)
@@ -196,18 +225,41 @@ def run_hook(stage: str, command: str, env: Mapping[str, str], *, cwd: Path,
             timed_out = True
             _kill_group(process)
             code = 124  # as timeout(1) reports it
+        except BaseException:  # certkit is interrupted (Ctrl-C, SIGTERM): the hook must not outlive it
+            _kill_group(process)
+            raise
         out.seek(0, os.SEEK_END)
         size = out.tell()
         out.seek(max(0, size - OUTPUT_TAIL * 4))  # bytes; decoded and cut to characters below
-        tail = out.read().decode("utf-8", errors="replace")[-OUTPUT_TAIL:]
+        text = out.read().decode("utf-8", errors="replace")
+        tail = text[-OUTPUT_TAIL:]
+        truncated = size > OUTPUT_TAIL * 4 or len(text) > OUTPUT_TAIL
     if code < 0:  # killed by a signal: report it the way a shell would
         code = 128 - code
-    return HookResult(stage, command, code, tail, timed_out)
+    return HookResult(stage, command, code, tail, timed_out, truncated)
+
+
+def _die_with(parent: int) -> Callable[[], None] | None:
+    """A preexec function: the hook's shell gets SIGTERM when certkit dies, even by SIGKILL (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def setup() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a fork child of certkit ignores it (certkit.signals)
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # certkit died between fork and prctl: nobody would signal us
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return setup
 
 
 def run_with_hooks(hooks: HookSet, notary_dir: Path, attempt: Callable[[], RenewResult], *,
                    dry_run: bool = False, base_env: Mapping[str, str] | None = None,
-                   timeout: float | None = None) -> HookedRun:
+                   timeout: float | None = DEFAULT_TIMEOUT) -> HookedRun:
     """Validate the hooks, then run pre, the attempt, deploy (if files were written) and post.
 
     With ``dry_run`` the hooks are validated but none runs: nothing is written, so there
@@ -287,6 +339,11 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def _plain(name: str) -> bool:
+    """No control character (newline, CR, tab, escape...) that could forge a line or hide text."""
+    return not any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
 
 
 def _last_line(text: str) -> str:

@@ -15,6 +15,7 @@ from typing import Callable
 from cryptography import x509
 
 from certkit import generations, safety, storage, transaction
+from certkit import state as state_folder
 from certkit import keys as keymod
 from certkit.database import DatabaseStep, step_after_renew
 from certkit.durations import Duration
@@ -97,7 +98,10 @@ def renew(
         raise FilesystemError(f"{store}: the CA store is a symlink; make it a real folder (mode 0700)")
     check_paths(root, profile, store, store_given=ca_store is not None)
     check_ignore_files(root, store, _ignore_entries(root, store))
-    state_dir = root / STATE_FOLDER
+    # Real path: the records and snapshots name absolute real paths, the same whether the
+    # folder was given as "." or absolute (a relative one left CA keys out of snapshots).
+    state_dir = _real(root) / STATE_FOLDER
+    state_folder.verify(state_dir, _real(store))
     # Every check that can refuse comes before the first write, so a refusal leaves the
     # folder exactly as it was; a dry run makes the same checks and so predicts the refusal.
     _check_safety(root, profile, store)
@@ -108,7 +112,7 @@ def renew(
     else:
         # The one write before the remaining checks: finishing (or discarding) a renewal a
         # crash interrupted, so that what is read next is a whole set.
-        recovery = transaction.recover(state_dir, _folders(profile, root, store))
+        recovery = transaction.recover(state_dir, _folders(profile, root, store), roots=[store])
         if recovery.rolled_forward:
             notices.append("completed a renewal that was interrupted (crash or kill) before this run")
         if recovery.discarded:
@@ -144,7 +148,7 @@ def renew(
         return _result(root, profile, store, plan, states, certs, set(), dry_run=False, written_ignores=[])
     # Before any key reaches the disk: keep the state folder and CA store out of images and git.
     written_ignores = _write_ignores(ignores)
-    storage.ensure_dir(state_dir, private=True)
+    state_folder.ensure(state_dir)
     real_store = _real(store)
     for folder in sorted({w.target.parent for w in live}):
         storage.ensure_dir(folder, private=_real(folder) == real_store)
@@ -164,10 +168,11 @@ def renew(
 def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: Path | None = None) -> RollbackResult:
     """Make an earlier generation live again, all or nothing; the caller holds the lock."""
     require_layout(root, profile)
-    state_dir = root / STATE_FOLDER
+    state_dir = _real(root) / STATE_FOLDER
     store = ca_store_path(root, profile, ca_store)
+    state_folder.verify(state_dir, _real(store))
     _check_safety(root, profile, store)
-    transaction.recover(state_dir, _folders(profile, root, store))
+    transaction.recover(state_dir, _folders(profile, root, store), roots=[store])
     previous = generations.live_number(state_dir)
     target = generations.rollback_target(state_dir, to)
     files = generations.load(state_dir, target, root)
@@ -200,7 +205,7 @@ def _generation_writes(
     profile: Profile, root: Path, store: Path, state_dir: Path, live: list[transaction.Write]
 ) -> list[transaction.Write]:
     """Snapshots for rollback: the set after this renewal, and the set before certkit's first one."""
-    changed = {w.target: w for w in live}
+    changed = {_real(w.target): w for w in live}
     after: list[generations.LiveFile] = []
     before: list[generations.LiveFile] = []
     for target in _profile_targets(profile, root, store):
@@ -411,7 +416,10 @@ def _files_to_write(
 
 def _destination(fs_root: storage.Root, store: Path, path: str | Path) -> Path:
     if isinstance(path, Path) and _inside(path, store):
-        return path  # the CA store may be outside the Notary folder (--ca-store)
+        # The CA store may be outside the Notary folder (--ca-store).  The real path, as
+        # for every other file: transaction records and snapshots must name the same
+        # file whether NOTARY_DIR was given as "." or absolute.
+        return storage.Root(store).resolve(str(path.relative_to(store)))
     relative = path if isinstance(path, str) else str(path.relative_to(fs_root.path))
     return fs_root.resolve(relative)
 

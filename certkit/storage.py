@@ -12,6 +12,7 @@ import errno
 import os
 import secrets
 import signal
+import time
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -26,7 +27,9 @@ PRIVATE_DIR_MODE = 0o700
 
 # Fault injection for the crash-consistency tests (tests/test_crash.py): with
 # CERTKIT_FAILPOINT="kill:N" the process SIGKILLs itself at its N-th write, fsync or
-# rename; "enospc:N", "eio:N", "eperm:N" raise that OSError there instead.  Unset, this
+# rename; "sigint:N", "sigterm:N" send it that signal there; "enospc:N", "eio:N",
+# "eperm:N" raise that OSError there instead; "pause:OPERATION" (e.g. "pause:rename
+# notary-server.crt") sleeps CERTKIT_FAILPOINT_SECONDS (default 3) at that step.  Unset, this
 # costs one dictionary lookup per file operation.
 _FAILPOINT = os.environ.get("CERTKIT_FAILPOINT", "")
 _operations = 0
@@ -39,10 +42,17 @@ def checkpoint(operation: str) -> None:
         return
     _operations += 1
     kind, _, when = _FAILPOINT.partition(":")
+    if kind == "pause":  # "pause:rename notary-server.crt": hold still there, so a test can look mid-renewal
+        if operation == when:
+            time.sleep(float(os.environ.get("CERTKIT_FAILPOINT_SECONDS", "3")))
+        return
     if not when.isdigit() or _operations != int(when):
         return
     if kind == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if kind in ("sigint", "sigterm"):  # Ctrl-C / `kill` at this exact step (certkit.signals)
+        os.kill(os.getpid(), signal.SIGINT if kind == "sigint" else signal.SIGTERM)
+        return
     codes = {"enospc": errno.ENOSPC, "eio": errno.EIO, "eperm": errno.EPERM}
     if kind in codes:
         raise OSError(codes[kind], f"{os.strerror(codes[kind])} (injected at {operation})")
@@ -71,6 +81,21 @@ class Root:
             )
         return real
 
+    def holds(self, path: Path) -> bool:
+        """Whether ``path`` (a path read from a record) is the real path of a file inside the root.
+
+        It must be absolute and normalised (no ``..``), its folder must contain no symlink
+        (its real path is itself), and the file must not be a symlink: so replacing or
+        deleting it can only ever touch this root.
+        """
+        text = str(path)
+        if not path.is_absolute() or os.path.normpath(text) != text or path == self.real:
+            return False
+        parent = path.parent
+        if os.path.realpath(parent) != str(parent) or not (parent == self.real or self.real in parent.parents):
+            return False
+        return not os.path.islink(path)
+
 
 def atomic_write(path: Path, data: bytes, mode: int, owner: Owner | None = None) -> None:
     """Write ``data`` to ``path`` atomically with exactly ``mode`` (and ``owner``, see write_new)."""
@@ -78,7 +103,7 @@ def atomic_write(path: Path, data: bytes, mode: int, owner: Owner | None = None)
     write_new(temp, data, mode, owner)
     try:
         replace(temp, path)
-    except FilesystemError:
+    except BaseException:  # also Ctrl-C/SIGTERM (certkit.signals): leave no temporary file behind
         try:
             temp.unlink()
         except OSError:
@@ -165,15 +190,15 @@ def write_new(path: Path, data: bytes, mode: int, owner: Owner | None = None) ->
             view = view[written:]
         checkpoint(f"fsync {path.name}")
         os.fsync(fd)
-    except (OSError, FilesystemError) as exc:
+    except BaseException as exc:  # an I/O error, or Ctrl-C/SIGTERM (certkit.signals): no partial file stays
         os.close(fd)
         try:
             path.unlink()
         except OSError:
             pass
-        if isinstance(exc, FilesystemError):
-            raise
-        raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc}); check free space and the disk") from exc
+        if isinstance(exc, OSError):
+            raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc}); check free space and the disk") from exc
+        raise
     os.close(fd)
 
 

@@ -17,6 +17,14 @@ notarysql/..., the CA store), and no single rename can switch them all.  So:
 step is idempotent: a target already holding the new bytes is skipped), an uncommitted
 one is discarded.  So after a crash at any instant the set is wholly old or, once
 recovered, wholly new; never a new key beside an old certificate, never a torn file.
+
+Records are input too (see certkit.state): before recovery acts on any of them, every
+recorded target must be a real path inside the Notary folder or the CA store, and every
+staged path must be exactly the one certkit derives from it, or nothing is touched.
+
+Ctrl-C and SIGTERM (certkit.signals) are held back from the commit record to the last
+rename, so an interrupted renewal leaves the old set (staging discarded at once) or
+the complete new one, never a half-applied set for readers to find.
 """
 
 from __future__ import annotations
@@ -27,9 +35,9 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
-from certkit import storage
+from certkit import signals, storage
 from certkit.errors import FilesystemError
 
 TXN_FOLDER = "txn"
@@ -63,18 +71,19 @@ def run(state_dir: Path, writes: list[Write]) -> None:
         for w in writes
     ]
     intent = txn_dir / f"{txn_id}.intent"
-    storage.atomic_write(intent, json.dumps({"entries": entries}, indent=1).encode(), 0o600)
     try:
+        storage.atomic_write(intent, json.dumps({"entries": entries}, indent=1).encode(), 0o600)
         for write, entry in zip(writes, entries):
             storage.write_new(Path(str(entry["staged"])), write.data, write.mode, write.owner)
         for folder in sorted({w.target.parent for w in writes}):
             storage.fsync_dir(folder)
-    except FilesystemError:
+    except BaseException:  # a write failed or certkit was interrupted: the old set stands
         _discard(txn_dir, txn_id)
         raise
-    # The commit point: from here on, recovery completes this transaction.
-    storage.atomic_write(txn_dir / f"{txn_id}.commit", json.dumps({"entries": entries}, indent=1).encode(), 0o600)
-    _apply(txn_dir, txn_id, entries)
+    with signals.deferred():
+        # The commit point: from here on, recovery completes this transaction.
+        storage.atomic_write(txn_dir / f"{txn_id}.commit", json.dumps({"entries": entries}, indent=1).encode(), 0o600)
+        _apply(txn_dir, txn_id, entries)
 
 
 def pending(state_dir: Path) -> bool:
@@ -83,11 +92,31 @@ def pending(state_dir: Path) -> bool:
     return txn_dir.is_dir() and any(p.suffix in (".intent", ".commit") for p in txn_dir.iterdir())
 
 
-def recover(state_dir: Path, folders: Iterable[Path] = ()) -> Recovery:
+def activity(state_dir: Path) -> tuple[int, bool] | None:
+    """A mark that changes whenever a transaction starts or ends (its records are created and removed
+    in the transaction folder, which changes the folder's mtime), and whether one is pending now.
+
+    A reader (check-expiry) compares the mark before and after reading a set of files: equal marks
+    and nothing pending mean no renewal switched files while it read them.
+    """
+    txn_dir = state_dir / TXN_FOLDER
+    try:
+        return txn_dir.stat().st_mtime_ns, pending(state_dir)
+    except OSError:
+        return None
+
+
+def recover(state_dir: Path, folders: Iterable[Path] = (), *, roots: Sequence[Path] = ()) -> Recovery:
     """Finish committed transactions and discard uncommitted ones left by a crash.
 
     Also removes temporary files (``.NAME.certkit-XXXX.tmp``) that an atomic write killed
-    midway left in ``folders`` and the transaction folder.
+    midway left in ``folders`` and the transaction folder.  ``roots`` are the folders a
+    record may name (the Notary folder and the CA store); the state folder's parent is
+    always one.
+
+    Raises:
+        FilesystemError: (exit 13) a record is damaged or names a path outside ``roots``;
+            nothing was changed.
     """
     result = Recovery([], [])
     txn_dir = state_dir / TXN_FOLDER
@@ -98,6 +127,13 @@ def recover(state_dir: Path, folders: Iterable[Path] = ()) -> Recovery:
     if not txn_dir.is_dir():
         return result
     ids = sorted({p.name.split(".")[0] for p in txn_dir.iterdir() if p.suffix in (".intent", ".commit")})
+    allowed = [storage.Root(r) for r in [state_dir.parent, *roots]]
+    # Every record is checked before any is acted on: a refusal changes nothing.
+    for txn_id in ids:
+        for suffix in (".commit", ".intent"):
+            record = txn_dir / f"{txn_id}{suffix}"
+            if record.exists():
+                _check_entries(record, txn_id, _read_entries(record), allowed)
     for txn_id in ids:
         commit = txn_dir / f"{txn_id}.commit"
         if commit.exists():
@@ -108,6 +144,23 @@ def recover(state_dir: Path, folders: Iterable[Path] = ()) -> Recovery:
             _discard(txn_dir, txn_id)
             result.discarded.append(txn_id)
     return result
+
+
+def _check_entries(record: Path, txn_id: str, entries: list[dict[str, object]], allowed: list[storage.Root]) -> None:
+    for entry in entries:
+        target, staged = entry.get("target"), entry.get("staged")
+        if not (isinstance(target, str) and isinstance(staged, str) and isinstance(entry.get("sha256"), str)):
+            raise FilesystemError(f"{record}: damaged renewal record; move it away and run certkit renew --force")
+        if not any(root.holds(Path(target)) for root in allowed):
+            raise FilesystemError(
+                f"{record}: names {target}, outside {' and '.join(str(r.path) for r in allowed)} (or through a "
+                "symlink); certkit did not write this record and changed nothing: remove it"
+            )
+        if staged != str(_staged_path(Path(target), txn_id)):
+            raise FilesystemError(
+                f"{record}: its staged file {staged} is not certkit's copy of {target}; "
+                "certkit did not write this record and changed nothing: remove it"
+            )
 
 
 def _apply(txn_dir: Path, txn_id: str, entries: list[dict[str, object]]) -> None:
@@ -139,12 +192,12 @@ def _discard(txn_dir: Path, txn_id: str) -> None:
 def _read_entries(record: Path) -> list[dict[str, object]]:
     try:
         entries = json.loads(record.read_text())["entries"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise TypeError("entries is not a list of objects")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FilesystemError(
             f"{record}: damaged renewal record ({exc}); move it away and run certkit renew --force"
         ) from exc
-    if not isinstance(entries, list):
-        raise FilesystemError(f"{record}: damaged renewal record; move it away and run certkit renew --force")
     return entries
 
 

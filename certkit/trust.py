@@ -23,6 +23,7 @@ import errno
 import ipaddress
 import json
 import os
+import re
 import shlex
 import socket
 import stat
@@ -45,6 +46,8 @@ DOCKER_CA_NAME = "ca.crt"
 NOTARY_ROOT_COPY = "certkit-root-ca.crt"
 HOSTS_FILE = Path("/etc/hosts")
 HOSTS_COMMENT = "# added by certkit trust (Notary server)"
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+                        r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,10 @@ def parse_server(value: str) -> Server:
         raise UsageError(f"--server {value!r}: give the port explicitly, e.g. https://{parts.hostname}:4443")
     if parts.username or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment:
         raise UsageError(f"--server {value!r}: only https://HOST:PORT is allowed (no user, path or query)")
+    if not (_is_ip(parts.hostname) or _HOST_NAME.fullmatch(parts.hostname)):
+        # The host becomes a folder name, a hosts-file line and printed shell text: only
+        # what DNS allows (RFC 1123 letters, digits, hyphens, dots) gets that far.
+        raise UsageError(f"--server {value!r}: {parts.hostname!r} is not a host name or IP address")
     netloc = parts.netloc
     return Server(url=f"https://{netloc}", host=parts.hostname, port=port, netloc=netloc)
 
@@ -187,6 +194,7 @@ def install_trust(
     hosts_change: FileChange | None = None
     if edit_hosts:
         hosts_change = _write_hosts(hosts_file, hosts_text) if hosts_text is not None else FileChange(hosts_file, "kept")
+    # Printed for `eval`: every value shell-quoted, whatever parse_server let through.
     exports = ["export DOCKER_CONTENT_TRUST=1", f"export DOCKER_CONTENT_TRUST_SERVER={shlex.quote(server.url)}"]
     return TrustResult(
         server=server, root=root_file, root_subject=certs[0].subject.rfc4514_string(),

@@ -159,6 +159,35 @@ def test_injected_io_errors(layout: Path, tmp_path: Path, kind: str) -> None:
     kill_at_steps(layout, tmp_path, [s for s in steps if s >= 1], kind)
 
 
+@pytest.mark.parametrize(("kind", "code", "word"), [("sigint", 130, "interrupted"), ("sigterm", 143, "stopped")])
+def test_ctrl_c_and_sigterm_exit_130_143_with_a_consistent_set(layout: Path, tmp_path: Path, kind: str, code: int,
+                                                               word: str) -> None:
+    """Ctrl-C / SIGTERM at any step: the documented exit code, and a consistent set on disk at once.
+
+    Unlike SIGKILL, a signal certkit can catch leaves nothing for the next run to settle:
+    staging is discarded (old set) or, once committed, the renames finish (new set) first.
+    """
+    total = count_steps(layout, tmp_path)
+    before = live_files(layout)
+    verdicts = {"old": 0, "new": 0}
+    for step in sorted({1, 2, total // 3, total // 2, (2 * total) // 3, total - 2, total - 1, total}):
+        work = tmp_path / f"{kind}-{step}"
+        shutil.copytree(layout, work, symlinks=True)
+        run = certkit(work, *renew_args(), failpoint=f"{kind}:{step}")
+        assert run.returncode == code, (step, run.returncode, run.stderr)
+        lines = run.stderr.strip().splitlines()
+        assert lines == [f"certkit: {word} by {kind.upper()}"], (step, run.stderr)
+        # Consistent before any recovery: no reader can find a half-switched set.
+        assert not (work / ".certkit/txn").exists() or not any((work / ".certkit/txn").iterdir()), step
+        assert not problems(work), (step, problems(work))
+        verdict = old_or_new(before, live_files(work), must_change(before))
+        assert verdict in ("old", "new"), (step, verdict)
+        verdicts[verdict] += 1
+        settle_and_check(work, before)
+        shutil.rmtree(work)
+    assert verdicts["old"] >= 1 and verdicts["new"] >= 1, verdicts
+
+
 def test_random_sigkill_default(layout: Path, tmp_path: Path) -> None:
     random_kills(layout, tmp_path, runs=5)
 
@@ -271,3 +300,73 @@ def test_the_check_detects_a_mixed_set(layout: Path, tmp_path: Path) -> None:
     assert old_or_new(before, live_files(mixed), must_change(before)).startswith("MIXED")
     shutil.copy2(renewed / "fixtures/intermediate-ca.crt", mixed / "fixtures/intermediate-ca.crt")
     assert any("bundle does not carry the intermediate" in p for p in problems(mixed))
+
+
+def test_check_expiry_never_reads_a_half_switched_set(layout: Path) -> None:
+    """A renewal held still in the middle of its switch (new key renamed, certificate not yet):
+    check-expiry run at that moment waits for the switch and judges the complete new set."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CERTKIT_FAILPOINT": "pause:rename notary-server.crt",
+           "CERTKIT_FAILPOINT_SECONDS": "8"}
+    renewal = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(layout)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(layout.glob(".certkit/txn/*.commit")) and time.monotonic() < deadline:
+            assert renewal.poll() is None, renewal.stderr.read() if renewal.stderr else ""
+            time.sleep(0.02)
+        assert list(layout.glob(".certkit/txn/*.commit")), "the renewal never reached its switch"
+        assert problems(layout), "the set on disk is not half-switched at this moment"  # the check can fail
+        check = certkit(layout, "check-expiry", "--format", "json")
+        assert renewal.wait(timeout=120) == 0
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert not problems(layout)
+    finally:
+        if renewal.poll() is None:
+            renewal.kill()
+            renewal.wait()
+
+
+def test_help_lists_the_signal_exit_codes() -> None:
+    result = subprocess.run([sys.executable, "-m", "certkit", "--help"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0
+    assert "130 interrupted (Ctrl-C), 143 stopped (SIGTERM)" in result.stdout
+
+
+def test_ctrl_c_from_a_terminal_at_any_moment(layout: Path, tmp_path: Path) -> None:
+    """Ctrl-C reaches certkit's whole process group (its key-generation workers too), as from a terminal.
+
+    At every moment, from start-up through key generation to the writes: exit 130 with one line (or 0
+    when it had finished), no traceback, and a consistent set at once.
+    """
+    before = live_files(layout)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CERTKIT_FAILPOINT", None)
+    timing = tmp_path / "timing"
+    shutil.copytree(layout, timing, symlinks=True)
+    start = time.monotonic()
+    assert certkit(timing, *renew_args()).returncode == 0
+    duration = time.monotonic() - start
+    outcomes = {"interrupted": 0, "finished": 0}
+    for index in range(6):
+        work = tmp_path / f"ctrl-c-{index}"
+        shutil.copytree(layout, work, symlinks=True)
+        process = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(work)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        time.sleep(duration * (index + 1) / 7)  # the moment of the Ctrl-C, not a readiness wait
+        try:
+            os.killpg(process.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        _, err = process.communicate(timeout=120)
+        assert process.returncode in (0, 130), (index, process.returncode, err)
+        if process.returncode == 130:
+            outcomes["interrupted"] += 1
+            assert err.strip().splitlines() == ["certkit: interrupted by SIGINT"], (index, err)
+        else:
+            outcomes["finished"] += 1
+        assert not problems(work), (index, problems(work))
+        assert old_or_new(before, live_files(work), must_change(before)) in ("old", "new")
+        shutil.rmtree(work)
+    assert outcomes["interrupted"] >= 1, outcomes

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import click
 import pytest
@@ -25,6 +31,10 @@ from certkit.hooks import (
 )
 from certkit.profile import load_profile
 from certkit.renew import RenewResult, renew
+from tests.cli_helpers import run_cli
+from tests.crashcheck import live_files
+
+ROOT = Path(__file__).resolve().parent.parent
 
 NOW = datetime.now(timezone.utc)
 
@@ -250,3 +260,145 @@ def test_cli_options_parse() -> None:
         "pre_hook": "a", "deploy_hook": "b c", "post_hook": "d", "hook_timeout": 5.0,
         "wait": True, "wait_timeout": 2.5,
     }.items()))
+
+
+# --- output, unforgeable variables, time limit, and hooks ending with certkit ------------------
+
+def test_hook_output_is_shown_prefixed_and_in_json(layout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hooks = ["--pre-hook", "echo preparing", "--deploy-hook", 'echo "deployed $CERTKIT_HOOK"; echo "restart failed" >&2']
+    code, out, err = run_cli(capsys, "renew", "--force", "--no-compose", *hooks, str(layout))
+    assert code == 0, err
+    assert err.splitlines() == ["pre-hook: preparing", "deploy-hook: deployed deploy", "deploy-hook: restart failed"]
+    assert "pre-hook" not in out  # stdout stays the renewal report
+    code, out, err = run_cli(capsys, "renew", "--force", "--no-compose", "--json", *hooks, str(layout))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["changed"] is True
+    assert data["hooks"] == [
+        {"stage": "pre", "command": "echo preparing", "exit_code": 0, "timed_out": False, "output": "preparing\n",
+         "output_truncated": False},
+        {"stage": "deploy", "command": hooks[3], "exit_code": 0, "timed_out": False,
+         "output": "deployed deploy\nrestart failed\n", "output_truncated": False},
+    ]
+
+
+def test_failed_pre_hook_output_is_in_json_and_nothing_renewed(layout: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    before = live_files(layout)
+    code, out, err = run_cli(capsys, "renew", "--force", "--no-compose", "--json",
+                             "--pre-hook", "echo backup disk full; exit 4", str(layout))
+    assert code == 17
+    data = json.loads(out)
+    assert data["changed"] is False
+    assert data["hooks"][0]["exit_code"] == 4 and data["hooks"][0]["output"] == "backup disk full\n"
+    assert "pre hook failed (exit 4): echo backup disk full; exit 4: backup disk full" in err
+    assert live_files(layout) == before
+
+
+def test_truncated_output_is_marked() -> None:
+    from certkit.cli.renew_cmd import hook_lines
+
+    result = run_hook("post", "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done",
+                      {"PATH": "/usr/bin:/bin"}, cwd=Path("/"))
+    assert result.truncated
+    lines = hook_lines(result)
+    assert lines[0].startswith("post-hook: ... (earlier output cut")
+    assert lines[-1] == "post-hook: line-2999"
+    assert not run_hook("post", "echo short", {"PATH": "/usr/bin:/bin"}, cwd=Path("/")).truncated
+
+
+def test_a_file_name_with_a_newline_cannot_forge_a_renewed_file(layout: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # A profile whose copy is named "cmd/notary/copy<newline>fixtures/notary-server.key": listed one
+    # per line, it would tell a deploy hook that the server's private key was renewed (e.g. to publish it).
+    forged = "cmd/notary/copy\nfixtures/notary-server.key"
+    text = (Path(__file__).resolve().parent.parent / "certkit/profiles/notary.toml").read_text()
+    text = text.replace('copies = ["cmd/notary/root-ca.crt"]', 'copies = ["cmd/notary/root-ca.crt", "cmd/notary/copy\\nfixtures/notary-server.key"]')
+    assert forged.replace("\n", "\\n") in text
+    profile = tmp_path / "evil.toml"
+    profile.write_text(text)
+    lines, listed = tmp_path / "files.txt", tmp_path / "files.json"
+    hook = f'printf "%s" "$CERTKIT_RENEWED_FILES" > {lines}; printf "%s" "$CERTKIT_RENEWED_FILES_JSON" > {listed}'
+    code, _, err = run_cli(capsys, "renew", "--force", "--no-compose", "--profile", str(profile),
+                           "--deploy-hook", hook, str(layout))
+    assert code == 0, err
+    complete = json.loads(listed.read_text())
+    assert forged in complete and "fixtures/root-ca.crt" in complete
+    one_per_line = lines.read_text().split("\n")
+    assert "fixtures/notary-server.key" not in one_per_line  # the forged line is not there
+    assert "fixtures/root-ca.crt" in one_per_line
+    assert set(one_per_line) == {f for f in complete if "\n" not in f}
+
+
+def test_hooks_have_a_default_time_limit() -> None:
+    from certkit.hooks import DEFAULT_TIMEOUT
+
+    @click.command()
+    @hook_options
+    def probe(**kwargs: object) -> None:
+        click.echo(repr(kwargs["hook_timeout"]))
+
+    assert CliRunner().invoke(probe, []).output.strip() == repr(DEFAULT_TIMEOUT) == "600.0"
+    started = time.monotonic()
+    result = run_hook("pre", "sleep 30", {"PATH": "/usr/bin:/bin"}, cwd=Path("/"), timeout=0.3)
+    assert result.timed_out and time.monotonic() - started < 10
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is in process group ``pgid`` (from /proc)."""
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.parametrize(("sig", "code", "line"), [
+    (signal.SIGKILL, -signal.SIGKILL, None),
+    (signal.SIGINT, 130, "certkit: interrupted by SIGINT"),
+    (signal.SIGTERM, 143, "certkit: stopped by SIGTERM"),
+])
+def test_a_pre_hook_does_not_outlive_certkit(layout: Path, tmp_path: Path, sig: int, code: int,
+                                             line: str | None) -> None:
+    pidfile, marker = tmp_path / "hook.pid", tmp_path / "marker"
+    hook = f"echo $$ > {pidfile}; sleep 60; touch {marker}"
+    before = live_files(layout)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "certkit", "renew", "--force", "--no-compose",
+                                "--pre-hook", hook, str(layout)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    pgid = 0
+    try:
+        assert _wait_until(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(), 60), "hook never started"
+        pgid = os.getpgid(int(pidfile.read_text()))
+        assert pgid != os.getpgid(process.pid)  # its own group: a terminal's Ctrl-C reaches certkit only
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == code, err
+        if line is not None:
+            assert err.strip().splitlines()[-1] == line, err
+            assert "Traceback" not in err
+        assert _wait_until(lambda: not _group_alive(pgid), 10), "the hook kept running after certkit ended"
+        assert not marker.exists()
+        assert live_files(layout) == before  # stopped before the renewal: nothing changed
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if pgid:
+            try:
+                os.killpg(pgid, signal.SIGKILL)  # whatever happened, stop what this test started
+            except ProcessLookupError:
+                pass

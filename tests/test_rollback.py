@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from certkit.cli import cli
@@ -13,6 +15,7 @@ from certkit.durations import parse_duration
 from certkit.errors import CertkitError
 from certkit.profile import load_profile
 from certkit.renew import renew
+from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files, problems
 
 NOW = datetime.now(timezone.utc)
@@ -87,3 +90,47 @@ def test_nothing_to_roll_back_to(fresh_layout: Path) -> None:
     assert code == 19 and "has not renewed anything here yet" in out
     code, out = invoke("rollback", str(fresh_layout), "--to", "7")
     assert code == 19 and "generation 7 does not exist" in out
+
+
+def _pubkey_of_cert(cert: Path) -> bytes:
+    return subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"], capture_output=True,
+                          check=True).stdout
+
+
+def _pubkey_of_key(key: Path) -> bytes:
+    return subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout"], capture_output=True, check=True).stdout
+
+
+def test_relative_folder_snapshots_the_ca_keys_it_creates(reference_copy: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # `cd notary; certkit renew`: the real checkout has no CA keys, so this run makes them
+    # (a new root CA among them) in the CA store.
+    monkeypatch.chdir(reference_copy)
+    code, _, err = run_cli(capsys, "renew", "--no-compose")
+    assert code == 0, err
+    ca_key = reference_copy / ".certkit/ca/root-ca.key"
+    first_key = ca_key.read_bytes()
+    manifest = json.loads((reference_copy / ".certkit/generations/1/manifest.json").read_text())
+    assert ".certkit/ca/root-ca.key" in [entry["target"] for entry in manifest]
+    # The root key is lost, so a forced renewal makes a new root (generation 2)...
+    ca_key.unlink()
+    code, _, err = run_cli(capsys, "renew", "--force", "--no-compose", ".")
+    assert code == 0, err
+    assert ca_key.read_bytes() != first_key
+    # ...and rolling back to generation 1 must bring back its root key with its root certificate.
+    code, _, err = run_cli(capsys, "rollback", "--to", "1")
+    assert code == 0, err
+    assert ca_key.read_bytes() == first_key
+    assert _pubkey_of_key(ca_key) == _pubkey_of_cert(reference_copy / "fixtures/root-ca.crt")
+    assert not problems(reference_copy)
+
+
+def test_rolled_back_root_cert_and_key_mismatch_is_detected(reference_copy: Path) -> None:
+    # The check above can fail: a root key that does not belong to the certificate is seen as such.
+    renew(reference_copy, load_profile(), NOW, parse_duration("30d"))
+    other = reference_copy / "other.key"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+                    str(other)], check=True, capture_output=True)
+    assert _pubkey_of_key(other) != _pubkey_of_cert(reference_copy / "fixtures/root-ca.crt")
+    assert _pubkey_of_key(reference_copy / ".certkit/ca/root-ca.key") == _pubkey_of_cert(
+        reference_copy / "fixtures/root-ca.crt")

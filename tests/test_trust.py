@@ -412,3 +412,37 @@ def test_real_notary_client_trusts_the_server_after_certkit_trust(
     assert merged["trust_dir"] == str(home / ".notary" / "trust")  # the user's key survived the merge
     docker_ca = home / ".docker" / "tls" / f"localhost:{services.server_port}" / "ca.crt"
     assert docker_ca.read_bytes() == (home / ".notary" / "certkit-root-ca.crt").read_bytes()
+
+
+# --- printed text is eval'ed: data from outside must never become a command ----------------
+
+def test_root_subject_and_path_cannot_inject_commands_into_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from tests.certfactory import make_ca
+
+    # A root CA whose CN holds a newline, kept in a folder whose name holds one too (the shell
+    # below runs in tmp_path, so a forged `touch PWNED...` would create the file there).
+    ca = make_ca("Evil CA\ntouch PWNED-cn #", NOW - timedelta(days=1), NOW + timedelta(days=30))
+    folder = tmp_path / "x\ntouch PWNED-path #"
+    folder.mkdir()
+    root_file = ca.write(folder / "root-ca.crt")
+    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    code, out, err = _cli(capsys, "trust", "--root", str(root_file), "--home", str(tmp_path / "home"),
+                          "--server", "https://notary-server:4443")
+    assert code == 0, err
+    shell = subprocess.run(["/bin/sh", "-c", 'eval "$1"; echo "$DOCKER_CONTENT_TRUST $DOCKER_CONTENT_TRUST_SERVER"',
+                            "sh", out], capture_output=True, text=True, cwd=tmp_path)
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout == "1 https://notary-server:4443\n"
+    assert not list(tmp_path.glob("PWNED*")), "a command hidden in the root certificate ran"
+    # The information is still there, visibly escaped.
+    assert "Evil CA\\ntouch PWNED-cn #" in out
+
+
+@pytest.mark.parametrize("value", ["https://a b:4443", "https://$(id):4443", "https://x;reboot:4443",
+                                   "https://a`id`:4443"])
+def test_server_host_must_be_a_host_name(value: str) -> None:
+    with pytest.raises(UsageError, match="not a host name or IP address"):
+        parse_server(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import signal
 import sys
 import click
 
@@ -38,7 +39,8 @@ Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy):
   0   success            10  not a Notary layout
   1   internal error     11  invalid profile file
   2   usage error        12  unusable key/certificate on disk
-                         13  cannot write (read-only, symlink escape)
+                         13  cannot write (read-only, symlink escape),
+                             or a .certkit/ state folder it cannot trust
                          14  new material failed validation
                          15  compose file unusable, or compose --check failed
                          16  another certkit is renewing this folder
@@ -47,6 +49,8 @@ Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy):
                          19  no generation to roll back to (rollback)
                          20  database data folder unreachable (renew
                              --pgdata, db-deploy; the renewal is kept)
+                         130 interrupted (Ctrl-C), 143 stopped (SIGTERM):
+                             the set is wholly old or wholly new
 check-expiry uses the Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
 
 
@@ -91,36 +95,41 @@ def cli(debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from certkit import signals
     from certkit.errors import CertkitError
 
-    try:
-        # standalone_mode=False: click returns ctx.exit()'s code instead of exiting.
-        code = cli.main(args=argv, prog_name="certkit", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("certkit: aborted", err=True)
-        sys.exit(1)
-    except CertkitError as exc:
-        if _State.debug:
-            raise
-        click.echo(f"certkit: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except OSError as exc:  # a file system refusal certkit did not anticipate: still one line
-        if _State.debug:
-            raise
-        where = f"{exc.filename}: " if exc.filename else ""
-        click.echo(f"certkit: error: {where}{exc.strerror or exc}; check the path and its permissions", err=True)
-        sys.exit(13)
-    except KeyboardInterrupt:
-        click.echo("certkit: interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # a bug: one line, and the way to the traceback
-        if _State.debug:
-            raise
-        click.echo(f"certkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+    with signals.handled():
+        try:
+            # standalone_mode=False: click returns ctx.exit()'s code instead of exiting.
+            code = cli.main(args=argv, prog_name="certkit", standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("certkit: aborted", err=True)
+            sys.exit(1)
+        except CertkitError as exc:
+            if _State.debug:
+                raise
+            click.echo(f"certkit: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except OSError as exc:  # a file system refusal certkit did not anticipate: still one line
+            if _State.debug:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"certkit: error: {where}{exc.strerror or exc}; check the path and its permissions", err=True)
+            sys.exit(13)
+        except signals.Interrupted as exc:  # hooks were stopped, staging discarded, the lock released
+            click.echo(f"certkit: {'interrupted' if exc.signum == signal.SIGINT else 'stopped'} by {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("certkit: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # a bug: one line, and the way to the traceback
+            if _State.debug:
+                raise
+            click.echo(f"certkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)

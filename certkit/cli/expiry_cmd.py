@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator, TypeVar
 
 import click
 
@@ -15,6 +16,7 @@ from certkit.durations import Duration
 from certkit.errors import CertkitError, UsageError
 
 UNKNOWN = 3
+T = TypeVar("T")
 
 HELP_EPILOG = """\b
 Exit codes (Nagios plugin convention; the worst finding wins,
@@ -127,7 +129,7 @@ def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | 
     import os
 
     from certkit.deployed import deployed_files, is_checkout
-    from certkit.expiry import Checker, Note, Scope, Thresholds
+    from certkit.expiry import Checker, Finding, Note, Scope, Thresholds
     from certkit.notary_config import find_layout_root, notary_notes
     from certkit.profile import load_profile
     from certkit.reporting import JsonReport, NagiosReport, PrometheusReport, Report, Summary, TableReport
@@ -146,29 +148,35 @@ def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | 
         paths = (Path("."),)
 
     profile = load_profile(profile_source)
-    notes: dict[str, list[Note]] = {}
-    shown: dict[str, str] = {}
-    config_findings = []
-    scopes: dict[str, Scope] = {}
-    run_notes: list[str] = []
-    for path in paths:
-        if not path.is_dir():
-            continue  # a file named on the command line is always judged
-        root = find_layout_root(path)
-        result = None
-        if root is not None:
-            result = notary_notes(root, now)
-            result.merge_into(notes, shown)
-            config_findings.extend(result.findings)
-        elif is_checkout(path, profile):
-            root = path
-        if root is not None and not judge_all:
-            deployment = deployed_files(root, profile, result, os.environ)
-            scopes[str(path)] = Scope(frozenset(deployment.used))
-            run_notes.extend(n for n in deployment.notes if n not in run_notes)
-
     thresholds = Thresholds(warn, crit)
-    checker = Checker(now, thresholds, served=served, notes=notes, note_paths=shown, scopes=scopes, exclude=exclude)
+    layouts = [root for root in (find_layout_root(p) if p.is_dir() else None for p in paths) if root is not None]
+
+    def gather() -> tuple[list[Finding], list[str]]:
+        notes: dict[str, list[Note]] = {}
+        shown: dict[str, str] = {}
+        config_findings = []
+        scopes: dict[str, Scope] = {}
+        run_notes: list[str] = []
+        for path in paths:
+            if not path.is_dir():
+                continue  # a file named on the command line is always judged
+            root = find_layout_root(path)
+            result = None
+            if root is not None:
+                result = notary_notes(root, now)
+                result.merge_into(notes, shown)
+                config_findings.extend(result.findings)
+            elif is_checkout(path, profile):
+                root = path
+            if root is not None and not judge_all:
+                deployment = deployed_files(root, profile, result, os.environ)
+                scopes[str(path)] = Scope(frozenset(deployment.used))
+                run_notes.extend(n for n in deployment.notes if n not in run_notes)
+        checker = Checker(now, thresholds, served=served, notes=notes, note_paths=shown, scopes=scopes,
+                          exclude=exclude)
+        return [*checker.run(list(paths)), *config_findings], run_notes
+
+    findings, run_notes = _consistent_read(layouts, gather)
     summary = Summary(run_notes)
     # --quiet is for cron's mail: it silences stdout, never the file --output asks for.
     quiet = quiet and output is None
@@ -187,14 +195,43 @@ def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | 
         else:
             use_color = color if color is not None else (output is None and _is_terminal(out))
             report = TableReport(out, color=use_color, quiet=quiet)
-        for finding in checker.run(list(paths)):
-            summary.add(finding)
-            report.add(finding)
-        for finding in config_findings:
+        for finding in findings:
             summary.add(finding)
             report.add(finding)
         report.finish(summary)
     return summary.status.value
+
+
+SETTLE_WAIT = 10.0  # seconds to wait for a renewal in progress; the switch itself takes milliseconds
+
+
+def _consistent_read(layouts: list[Path], gather: Callable[[], T]) -> T:
+    """``gather()``, never across a renewal's switch of files: a key and a certificate from two sets.
+
+    A renewal switches its files between a commit record and its removal (certkit.transaction).
+    Before reading, wait (at most SETTLE_WAIT) while a live renewal has one pending; if a
+    transaction started or ended while reading, read once more.  A record left by a crashed
+    renewal (nobody holds the lock) is not waited for: the files are reported as they are.
+    """
+    from certkit.layout import STATE_FOLDER
+    from certkit.lock import holder_pid
+    from certkit.transaction import activity
+
+    states = [root / STATE_FOLDER for root in layouts]
+
+    def marks() -> list[tuple[int, bool] | None]:
+        deadline = time.monotonic() + SETTLE_WAIT
+        while any(mark is not None and mark[1] for mark in (activity(s) for s in states)) \
+                and any(holder_pid(root) is not None for root in layouts) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return [activity(s) for s in states]
+
+    before = marks()
+    result = gather()
+    if not states or marks() == before:
+        return result
+    marks()
+    return gather()
 
 
 def _is_terminal(stream: IO[str]) -> bool:

@@ -21,11 +21,14 @@ def hook_options(func: F) -> F:
                      help="Shell command run before renewing; if it fails nothing is renewed."),
         click.option("--deploy-hook", metavar="CMD", default=None,
                      help="Shell command run only when files were written (e.g. restart the services). "
-                          "Gets CERTKIT_RENEWED_FILES, CERTKIT_RENEWED_CERTS, CERTKIT_NOTARY_DIR."),
+                          "Gets CERTKIT_RENEWED_FILES_JSON (complete JSON list), CERTKIT_RENEWED_FILES "
+                          "(one per line), CERTKIT_RENEWED_CERTS(_JSON), CERTKIT_NOTARY_DIR."),
         click.option("--post-hook", metavar="CMD", default=None,
                      help="Shell command run after every attempt, even a failed one."),
-        click.option("--hook-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-                     help="Stop a hook that runs longer than this (exit 124). Default: no limit."),
+        click.option("--hook-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
+                     show_default=True, metavar="SECONDS",
+                     help="Stop a hook (its whole process group) that runs longer than this (exit 124): "
+                          "hooks run while the renewal lock is held."),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)

@@ -11,6 +11,8 @@ import click
 from certkit.cli import lifecycle_options, options
 from certkit.durations import Duration
 
+from certkit.hooks import OUTPUT_TAIL, HookResult
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -84,7 +86,8 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
                            f"beyond --within {within}; no file changed")
             return
     from certkit.hooks import HookSet, run_with_hooks
-    from certkit.layout import require_layout
+    from certkit.layout import STATE_FOLDER, ca_store_path, require_layout
+    from certkit.state import verify as verify_state
     from certkit.lock import renewal_lock
     from certkit.profile import load_profile
     from certkit.renew import remember_nothing_due, renew
@@ -120,6 +123,8 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     # The layout is checked before the lock, which creates NOTARY_DIR/.certkit: a wrong
     # folder must be left exactly as it was.  A dry run writes nothing, so takes no lock.
     require_layout(notary_dir, profile)
+    # The state folder is input: refuse a planted or loosened one before the lock writes its note there.
+    verify_state(notary_dir / STATE_FOLDER, ca_store_path(notary_dir, profile, ca_store))
     if dry_run:
         run = run_with_hooks(hooks, notary_dir, attempt, dry_run=True, timeout=hook_timeout)
     else:
@@ -137,7 +142,13 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
                              None if profile_source in (None, *BUILTIN_PROFILES) else Path(str(profile_source)),
                              compose=not no_compose and compose_error[0] is None)
     if run.result is not None:
-        _show(run.result, as_json, compose[0], deployed, quiet=quiet)
+        _show(run.result, as_json, compose[0], deployed, hooks=run.hooks, quiet=quiet)
+    elif as_json:  # the pre hook failed: no renewal to show, but what the hook said
+        click.echo(json.dumps({"changed": False, "hooks": [_hook_json(h) for h in run.hooks]}, indent=2))
+    if not as_json:
+        for hook in run.hooks:  # as certbot does: what a hook said is part of the run's record
+            for line in hook_lines(hook):
+                click.echo(line, err=True)
     for line in run.problems:
         click.echo(f"certkit: error: {line}", err=True)
     if run.error is not None:
@@ -226,8 +237,21 @@ def init_command(notary_dir: Path, ca_store: Path | None, profile_source: str | 
         _show(result, as_json, database=False)  # a new set: no database holds the old one yet
 
 
+def hook_lines(hook: HookResult) -> list[str]:
+    """A hook's output, each line prefixed with its kind (``deploy-hook: ...``)."""
+    prefix = f"{hook.stage}-hook:"
+    lines = [f"{prefix} ... (earlier output cut; last {OUTPUT_TAIL} characters shown)"] if hook.truncated else []
+    return lines + [f"{prefix} {line}".rstrip() for line in hook.output.splitlines()]
+
+
+def _hook_json(hook: HookResult) -> dict[str, Any]:
+    return {"stage": hook.stage, "command": hook.command, "exit_code": hook.exit_code,
+            "timed_out": hook.timed_out, "output": hook.output, "output_truncated": hook.truncated}
+
+
 def _show(result: RenewResult, as_json: bool, compose: list[ComposeOutcome] | None = None,
-          deployed: list[DeployResult] | None = None, *, database: bool = True, quiet: bool = False) -> None:
+          deployed: list[DeployResult] | None = None, *, database: bool = True,
+          hooks: list[HookResult] | None = None, quiet: bool = False) -> None:
     from certkit.cli.output import database_text, deploy_text, renew_json, renew_table
 
     if as_json:
@@ -240,6 +264,8 @@ def _show(result: RenewResult, as_json: bool, compose: list[ComposeOutcome] | No
             data["compose"] = [outcome_json(outcome) for outcome in compose]
         if deployed:
             data["database_deployed"] = {"pgdata": str(deployed[0].pgdata), "reload": deployed[0].reload}
+        if hooks is not None:
+            data["hooks"] = [_hook_json(h) for h in hooks]
         click.echo(json.dumps(data, indent=2))
         return
     if quiet:

@@ -42,12 +42,17 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
     """
     from certkit.lock import renewal_lock
     from certkit.profile import load_profile
+    from certkit.layout import STATE_FOLDER, ca_store_path
     from certkit.renew import rollback
+    from certkit.state import verify as verify_state
 
-    if list_only:
-        _list(notary_dir, load_profile(profile_source), as_json)
-        return
     profile = load_profile(profile_source)
+    state_dir = notary_dir / STATE_FOLDER
+    # Input: a planted or loosened state folder is refused before anything reads it.
+    verify_state(state_dir, ca_store_path(notary_dir, profile, ca_store))
+    if list_only:
+        _list(notary_dir, profile, as_json)
+        return
     with renewal_lock(notary_dir, wait=wait):
         result = rollback(notary_dir, profile, to=to, ca_store=ca_store)
     if as_json:

