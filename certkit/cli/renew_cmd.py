@@ -11,10 +11,10 @@ import click
 from certkit.cli import lifecycle_options, options
 from certkit.durations import Duration
 
-from certkit.hooks import OUTPUT_TAIL, HookResult
-
 if TYPE_CHECKING:
     from datetime import datetime
+
+    from certkit.hooks import HookResult
 
     from certkit.compose import ComposeOutcome
     from certkit.database import DeployResult
@@ -240,6 +240,8 @@ def init_command(notary_dir: Path, ca_store: Path | None, profile_source: str | 
 def hook_lines(hook: HookResult) -> list[str]:
     """A hook's output, each line prefixed with its kind (``deploy-hook: ...``)."""
     prefix = f"{hook.stage}-hook:"
+    from certkit.hooks import OUTPUT_TAIL
+
     lines = [f"{prefix} ... (earlier output cut; last {OUTPUT_TAIL} characters shown)"] if hook.truncated else []
     return lines + [f"{prefix} {line}".rstrip() for line in hook.output.splitlines()]
 
