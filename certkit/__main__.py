@@ -1,3 +1,3 @@
-from certkit.cli import main
+from certkit.entry import main
 
 main()

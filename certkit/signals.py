@@ -43,10 +43,13 @@ class _State:
 
 
 @contextlib.contextmanager
-def handled() -> Iterator[None]:
+def handled(*, then_ignore: bool = False) -> Iterator[None]:
     """Route SIGINT and SIGTERM to :class:`Interrupted` for the block, then restore the previous handlers.
 
-    Only in the main thread (the only one where Python runs signal handlers); elsewhere a no-op.
+    ``then_ignore`` (the CLI, which exits right after): ignore them instead, so that a Ctrl-C
+    arriving while the interpreter shuts down, after the work is done, cannot turn the run's
+    exit code into a death by signal.  Only in the main thread (the only one where Python runs
+    signal handlers); elsewhere a no-op.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -64,7 +67,7 @@ def handled() -> Iterator[None]:
         yield
     finally:
         for signum, action in previous.items():
-            signal.signal(signum, action)
+            signal.signal(signum, signal.SIG_IGN if then_ignore else action)
 
 
 def _child_defaults() -> None:

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     from certkit import signals
     from certkit.errors import CertkitError
 
-    with signals.handled():
+    with signals.handled(then_ignore=True):
         try:
             # standalone_mode=False: click returns ctx.exit()'s code instead of exiting.
             code = cli.main(args=argv, prog_name="certkit", standalone_mode=False)
