@@ -26,6 +26,14 @@ REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "notary-r
 @pytest.fixture
 def reference_dir() -> Path:
     """../shared/notary-reference: real Notary files (read-only; copy before changing)."""
+    return reference_path()
+
+
+def reference_path() -> Path:
+    """The Notary checkout the tests read: CERTKIT_NOTARY_REFERENCE, else ../shared/notary-reference.
+
+    Absent: a skip with the reason, but a failure under CI=true (usable from session fixtures too).
+    """
     override = os.environ.get("CERTKIT_NOTARY_REFERENCE")
     path = Path(override) if override else REFERENCE
     if not (path / "fixtures" / "root-ca.crt").exists():

@@ -20,8 +20,7 @@ import pytest
 from certkit import schedule
 from certkit.pathglob import ExcludeRules
 from tests.certfactory import around, make_ca, make_leaf
-from tests.conftest import REFERENCE
-from tests.notary_harness import IN_CI
+from tests.conftest import reference_path
 
 CERTKIT = str(Path(sys.executable).with_name("certkit"))  # the venv's console script
 UNUSED = ("trustpinning/ca.crt", "trustpinning/test.crt")
@@ -31,16 +30,6 @@ EXPIRED_DEPLOYED = ("fixtures/notary-server.crt", "fixtures/notary-signer.crt", 
                     "notarysql/postgresql-initdb.d/server.crt")
 # As cron and systemd start a job: a bare PATH, no certkit on it, another working folder.
 BARE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8"}
-
-
-def _reference() -> Path:
-    override = os.environ.get("CERTKIT_NOTARY_REFERENCE")
-    path = Path(override) if override else REFERENCE
-    if not (path / "fixtures" / "root-ca.crt").exists():
-        if IN_CI:
-            pytest.fail(f"{path} is missing; it is required under CI=true")
-        pytest.skip(f"{path} not present (a fresh clone has no ../shared/notary-reference)")
-    return path
 
 
 def _copy(source: Path, target: Path) -> Path:
@@ -60,13 +49,13 @@ def certkit(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture(scope="module")
 def expired_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the real checkout as cloned: every deployed leaf expired."""
-    return _copy(_reference(), tmp_path_factory.mktemp("expired") / "notary")
+    return _copy(reference_path(), tmp_path_factory.mktemp("expired") / "notary")
 
 
 @pytest.fixture(scope="module")
 def renewed_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the real checkout renewed by `certkit renew --no-compose` (read-only for tests)."""
-    folder = _copy(_reference(), tmp_path_factory.mktemp("renewed") / "notary")
+    folder = _copy(reference_path(), tmp_path_factory.mktemp("renewed") / "notary")
     result = certkit("renew", "--no-compose", str(folder))
     assert result.returncode == 0, result.stdout + result.stderr
     return folder
