@@ -227,12 +227,10 @@ def init_command(notary_dir: Path, ca_store: Path | None, profile_source: str | 
       certkit init demo                     # then: certkit status demo
       certkit init /srv/notary --ca-store /root/notary-ca
     """
-    directory = notary_dir
+    from certkit.profile import load_profile
     from certkit.scaffold import init_layout
 
-    from certkit.profile import load_profile
-
-    result = init_layout(directory, load_profile(profile_source), options.utc_now(), ca_store=ca_store)
+    result = init_layout(notary_dir, load_profile(profile_source), options.utc_now(), ca_store=ca_store)
     if not quiet or as_json:
         _show(result, as_json, database=False)  # a new set: no database holds the old one yet
 
