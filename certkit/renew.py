@@ -14,7 +14,7 @@ from typing import Callable
 
 from cryptography import x509
 
-from certkit import generations, safety, storage, transaction
+from certkit import generations, managed, safety, storage, transaction
 from certkit import state as state_folder
 from certkit import keys as keymod
 from certkit.database import DatabaseStep, step_after_renew
@@ -104,7 +104,7 @@ def renew(
     state_folder.verify(state_dir, _real(store))
     # Every check that can refuse comes before the first write, so a refusal leaves the
     # folder exactly as it was; a dry run makes the same checks and so predicts the refusal.
-    _check_safety(root, profile, store)
+    managed.check_safety(root, profile, store)
     notices: list[str] = []
     if dry_run:
         if transaction.pending(state_dir):
@@ -112,7 +112,7 @@ def renew(
     else:
         # The one write before the remaining checks: finishing (or discarding) a renewal a
         # crash interrupted, so that what is read next is a whole set.
-        recovery = transaction.recover(state_dir, _folders(profile, root, store), roots=[store])
+        recovery = transaction.recover(state_dir, managed.folders(profile, root, store), roots=[store])
         if recovery.rolled_forward:
             notices.append("completed a renewal that was interrupted (crash or kill) before this run")
         if recovery.discarded:
@@ -165,42 +165,6 @@ def renew(
                    written_ignores=written_ignores, created_paths=created_paths)
 
 
-def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: Path | None = None) -> RollbackResult:
-    """Make an earlier generation live again, all or nothing; the caller holds the lock."""
-    require_layout(root, profile)
-    state_dir = _real(root) / STATE_FOLDER
-    store = ca_store_path(root, profile, ca_store)
-    state_folder.verify(state_dir, _real(store))
-    _check_safety(root, profile, store)
-    transaction.recover(state_dir, _folders(profile, root, store), roots=[store])
-    previous = generations.live_number(state_dir)
-    target = generations.rollback_target(state_dir, to)
-    files = generations.load(state_dir, target, root)
-    fs_root = storage.Root(root)
-    writes = []
-    for item in files:
-        real = _real(item.target)
-        if not (_inside(real, fs_root.real) or _inside(real, _real(store))):
-            raise FilesystemError(f"{real}: generation {target} names a file outside {root}; refusing to write it")
-        writes.append(transaction.Write(real, item.data, item.mode, storage.owner_to_keep(real)))
-    for folder in sorted({w.target.parent for w in writes}):
-        storage.probe_writable(folder)
-    for folder in sorted({w.target.parent for w in writes}):
-        storage.ensure_dir(folder, private=_real(folder) == _real(store))
-    transaction.run(state_dir, [*writes, generations.live_marker(state_dir, target)])
-    shown = [str(w.target.relative_to(fs_root.real)) if _inside(w.target, fs_root.real) else str(w.target) for w in writes]
-    return RollbackResult(root, previous, target, shown, generations.numbers(state_dir))
-
-
-@dataclass
-class RollbackResult:
-    root: Path
-    previous: int | None  # the generation that was live
-    live: int  # the generation live now
-    files: list[str]
-    kept: list[int]
-
-
 def _generation_writes(
     profile: Profile, root: Path, store: Path, state_dir: Path, live: list[transaction.Write]
 ) -> list[transaction.Write]:
@@ -208,7 +172,7 @@ def _generation_writes(
     changed = {_real(w.target): w for w in live}
     after: list[generations.LiveFile] = []
     before: list[generations.LiveFile] = []
-    for target in _profile_targets(profile, root, store):
+    for target in managed.targets(profile, root, store):
         old = storage.read_bytes(target)
         old_mode = target.stat().st_mode & 0o777 if old is not None else 0
         if old is not None:
@@ -224,31 +188,6 @@ def _generation_writes(
         writes += generations.snapshot_writes(state_dir, 0, root, before, live=False)
     writes += generations.snapshot_writes(state_dir, number, root, after, live=True)
     return writes
-
-
-def _profile_targets(profile: Profile, root: Path, store: Path) -> list[Path]:
-    targets = []
-    for spec in profile.certificates:
-        paths = [root / spec.cert_file, *(root / c for c in spec.copies)]
-        if spec.key_location == "ca-store":
-            paths.append(ca_key_path(store, spec))
-        elif spec.key_file:
-            paths.append(root / spec.key_file)
-        targets += [_real(p) for p in paths]
-    return targets
-
-
-def _folders(profile: Profile, root: Path, store: Path) -> list[Path]:
-    return sorted({p.parent for p in _profile_targets(profile, root, store)} | {_real(root)})
-
-
-def _check_safety(root: Path, profile: Profile, store: Path) -> None:
-    """Refuse folders and files another user could change (certkit.safety), at every run."""
-    targets = _profile_targets(profile, root, store)
-    ignores = [_real(root / name) for name in IGNORE_FILES]
-    leaf_keys = [_real(root / spec.key_file) for spec in profile.certificates if spec.key_location == "file" and spec.key_file]
-    folders = {t.parent for t in targets} | {_real(root / STATE_FOLDER), _real(store)}
-    safety.check(root, folders, [*targets, *ignores], leaf_keys)
 
 
 def key_mode(path: Path | None) -> int:
@@ -433,7 +372,6 @@ def _ignore_entries(root: Path, store: Path) -> list[str]:
     return sorted(entries)
 
 
-IGNORE_FILES = (".dockerignore", ".gitignore")
 _IGNORE_COMMENT = "certkit: CA private keys must never reach an image or a repository"
 
 
@@ -452,7 +390,7 @@ def _ignore_updates(root: Path, store: Path) -> list[_IgnoreUpdate]:
     images and git (read and resolved before anything is written)."""
     entries = _ignore_entries(root, store)
     updates = []
-    for name in IGNORE_FILES:
+    for name in managed.IGNORE_FILES:
         target = storage.Root(root).resolve(name)
         current = storage.read_bytes(target)
         data = storage.with_lines(current, entries, _IGNORE_COMMENT)

@@ -296,7 +296,7 @@ def test_failed_pre_hook_output_is_in_json_and_nothing_renewed(layout: Path,
 
 
 def test_truncated_output_is_marked() -> None:
-    from certkit.cli.renew_cmd import hook_lines
+    from certkit.render.renew import hook_lines
 
     result = run_hook("post", "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done",
                       {"PATH": "/usr/bin:/bin"}, cwd=Path("/"))

@@ -34,12 +34,11 @@ def db_deploy_command(notary_dir: Path, pgdata: Path, as_json: bool) -> None:
       certkit db-deploy --pgdata /var/lib/postgresql/15/main
       certkit renew --pgdata /var/lib/postgresql/15/main     # renew, then this step
     """
-    from certkit.cli.output import deploy_text
     from certkit.database import deploy_to_pgdata
+    from certkit.render.renew import deploy_json, deploy_text
 
     result = deploy_to_pgdata(notary_dir, pgdata)
     if as_json:
-        click.echo(json.dumps({"pgdata": str(result.pgdata), "files": result.files, "owner": list(result.owner),
-                               "version": result.version, "reloads": result.reloads, "reload": result.reload}))
+        click.echo(json.dumps(deploy_json(result)))
         return
     click.echo(deploy_text(result))

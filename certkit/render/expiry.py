@@ -12,63 +12,20 @@ from __future__ import annotations
 import json
 import tempfile
 from datetime import datetime, timezone
-from typing import IO, Any, Protocol
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, Callable, Protocol
 
 from cryptography import x509
 
 from certkit.expiry import Finding, Status, Thresholds, fingerprint, san_strings, worst
 
+if TYPE_CHECKING:
+    from certkit.workflows.check import Summary
+
 JSON_SCHEMA = "certkit.check-expiry/1"
-FORMATS = ("table", "json", "prometheus", "nagios", "html")  # html: certkit.report_html
 
 _COLOURS = {Status.OK: "\x1b[32m", Status.WARNING: "\x1b[33m", Status.CRITICAL: "\x1b[1;31m", Status.UNKNOWN: "\x1b[35m"}
 _RESET = "\x1b[0m"
-_NAGIOS_SHOWN = 5  # problems named on the Nagios status line; the rest are counted
-
-
-class Summary:
-    """Counts per status and the worst one: all a run needs to decide its exit code.
-
-    Rows of files no service uses (``Finding.used`` false) are counted apart and never
-    change the status: they are listed for information only.
-    """
-
-    def __init__(self, notes: list[str] | None = None) -> None:
-        self.counts = {status: 0 for status in Status}
-        self.problems: list[Finding] = []  # only the first few, for the Nagios line
-        self.problem_count = 0
-        self.min_seconds_left: int | None = None
-        self.unused = 0
-        self.notes = list(notes or [])  # about the run itself (a compose file certkit could not analyse)
-
-    def add(self, finding: Finding) -> None:
-        if not finding.used:
-            self.unused += 1
-            return
-        status = finding.status
-        self.counts[status] += 1
-        if status is not Status.OK:
-            self.problem_count += 1
-            if len(self.problems) < _NAGIOS_SHOWN:
-                self.problems.append(finding)
-        if finding.seconds_left is not None:
-            if self.min_seconds_left is None or finding.seconds_left < self.min_seconds_left:
-                self.min_seconds_left = finding.seconds_left
-
-    @property
-    def status(self) -> Status:
-        return worst(s for s, n in self.counts.items() if n)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def line(self) -> str:
-        counts = ", ".join(f"{self.counts[s]} {s.name}" for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK))
-        line = f"{self.total} checked: {counts} -> {self.status.name} (exit {self.status.value})"
-        if self.unused:
-            line += f"; {self.unused} not used by any service (listed, not judged; --all judges them)"
-        return line
 
 
 class Report(Protocol):
@@ -343,3 +300,31 @@ class NagiosReport:
         if summary.min_seconds_left is not None:
             perf.append(f"'min_seconds_left'={summary.min_seconds_left}s;{self.warn_s}:;{self.crit_s}:")
         self.out.write(text + " | " + " ".join(perf) + "\n")
+
+
+# --------------------------------------------------------------------------- the one dispatch table
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    now: datetime
+    thresholds: Thresholds
+    quiet: bool = False
+    color: bool = False  # the table only
+
+
+def _html(out: IO[str], o: ReportOptions) -> Report:
+    from certkit.render.expiry_html import HtmlReport  # only when asked for: it loads jinja2
+
+    return HtmlReport(out, now=o.now, thresholds=o.thresholds, quiet=o.quiet)
+
+
+# Every format check-expiry writes and how each is made; --format's choices are its keys.
+REPORTS: dict[str, Callable[[IO[str], ReportOptions], Report]] = {
+    "table": lambda out, o: TableReport(out, color=o.color, quiet=o.quiet),
+    "json": lambda out, o: JsonReport(out, now=o.now, thresholds=o.thresholds, quiet=o.quiet),
+    "prometheus": lambda out, o: PrometheusReport(out, now=o.now, quiet=o.quiet),
+    "nagios": lambda out, o: NagiosReport(out, now=o.now, thresholds=o.thresholds, quiet=o.quiet),
+    "html": _html,
+}
+FORMATS = tuple(REPORTS)

@@ -1,0 +1,187 @@
+"""`certkit check-expiry` as one core call: gather the findings of files, configs and endpoints.
+
+The check reads a Notary checkout as it is deployed (certkit.deployed: what the services use),
+its configs (certkit.notary_config), the certificate files (certkit.expiry) and what servers
+serve (certkit.endpoints), never across a renewal's switch of files, and returns the findings
+with their Summary: the worst status is the exit code.  It returns data; certkit.render.expiry
+writes it in the asked-for format.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+
+from certkit.durations import Duration
+from certkit.errors import UsageError
+from certkit.expiry import Finding, Status, Thresholds, worst
+
+T = TypeVar("T")
+SETTLE_WAIT = 10.0  # seconds to wait for a renewal in progress; the switch itself takes milliseconds
+_NAGIOS_SHOWN = 5  # problems the Summary keeps for the Nagios status line; the rest are counted
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    paths: tuple[Path, ...]
+    now: datetime
+    warn: Duration
+    crit: Duration
+    endpoints: tuple[str, ...] = ()
+    servername: str | None = None
+    timeout: float = 5.0
+    judge_all: bool = False
+    exclude: tuple[str, ...] = ()
+    profile_source: str | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.warn, self.crit)
+
+
+@dataclass
+class CheckRun:
+    findings: list[Finding]
+    summary: Summary
+    thresholds: Thresholds
+
+
+class Summary:
+    """Counts per status and the worst one: all a run needs to decide its exit code.
+
+    Rows of files no service uses (``Finding.used`` false) are counted apart and never
+    change the status: they are listed for information only.
+    """
+
+    def __init__(self, notes: list[str] | None = None) -> None:
+        self.counts = {status: 0 for status in Status}
+        self.problems: list[Finding] = []  # only the first few, for the Nagios line
+        self.problem_count = 0
+        self.min_seconds_left: int | None = None
+        self.unused = 0
+        self.notes = list(notes or [])  # about the run itself (a compose file certkit could not analyse)
+
+    def add(self, finding: Finding) -> None:
+        if not finding.used:
+            self.unused += 1
+            return
+        status = finding.status
+        self.counts[status] += 1
+        if status is not Status.OK:
+            self.problem_count += 1
+            if len(self.problems) < _NAGIOS_SHOWN:
+                self.problems.append(finding)
+        if finding.seconds_left is not None:
+            if self.min_seconds_left is None or finding.seconds_left < self.min_seconds_left:
+                self.min_seconds_left = finding.seconds_left
+
+    @property
+    def status(self) -> Status:
+        return worst(s for s, n in self.counts.items() if n)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        counts = ", ".join(f"{self.counts[s]} {s.name}" for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK))
+        line = f"{self.total} checked: {counts} -> {self.status.name} (exit {self.status.value})"
+        if self.unused:
+            line += f"; {self.unused} not used by any service (listed, not judged; --all judges them)"
+        return line
+
+
+def run_check(request: CheckRequest) -> CheckRun:
+    """Check ``request.paths`` (default ".") and endpoints; the Summary holds the exit status.
+
+    Raises:
+        UsageError: --warn shorter than --crit, or an endpoint that is not HOST:PORT.
+    """
+    from certkit.deployed import deployed_files, is_checkout
+    from certkit.expiry import Checker, Note, Scope
+    from certkit.notary_config import find_layout_root, notary_notes
+    from certkit.profile import load_profile
+
+    now = request.now
+    warn, crit = request.warn, request.crit
+    if warn.after(now) < crit.after(now):
+        raise UsageError(f"--warn {warn} is shorter than --crit {crit}; the warning window must include the critical one")
+    paths = request.paths
+    served = []
+    if request.endpoints:  # ssl and socket only for the runs that connect (cron checks of files stay lighter)
+        from certkit.endpoints import fetch_chain, parse_address
+
+        for address in request.endpoints:
+            parse_address(address)  # a usage error before anything is fetched
+        served = [fetch_chain(address, servername=request.servername, timeout=request.timeout)
+                  for address in request.endpoints]
+    elif not paths:
+        paths = (Path("."),)
+
+    profile = load_profile(request.profile_source)
+    layouts = [root for root in (find_layout_root(p) if p.is_dir() else None for p in paths) if root is not None]
+
+    def gather() -> tuple[list[Finding], list[str]]:
+        notes: dict[str, list[Note]] = {}
+        shown: dict[str, str] = {}
+        config_findings = []
+        scopes: dict[str, Scope] = {}
+        run_notes: list[str] = []
+        for path in paths:
+            if not path.is_dir():
+                continue  # a file named on the command line is always judged
+            root = find_layout_root(path)
+            result = None
+            if root is not None:
+                result = notary_notes(root, now)
+                result.merge_into(notes, shown)
+                config_findings.extend(result.findings)
+            elif is_checkout(path, profile):
+                root = path
+            if root is not None and not request.judge_all:
+                deployment = deployed_files(root, profile, result, request.environ)
+                scopes[str(path)] = Scope(frozenset(deployment.used))
+                run_notes.extend(n for n in deployment.notes if n not in run_notes)
+        checker = Checker(now, request.thresholds, served=served, notes=notes, note_paths=shown, scopes=scopes,
+                          exclude=request.exclude)
+        return [*checker.run(list(paths)), *config_findings], run_notes
+
+    findings, run_notes = consistent_read(layouts, gather)
+    summary = Summary(run_notes)
+    for finding in findings:
+        summary.add(finding)
+    return CheckRun(findings, summary, request.thresholds)
+
+
+def consistent_read(layouts: list[Path], gather: Callable[[], T]) -> T:
+    """``gather()``, never across a renewal's switch of files: a key and a certificate from two sets.
+
+    A renewal switches its files between a commit record and its removal (certkit.transaction).
+    Before reading, wait (at most SETTLE_WAIT) while a live renewal has one pending; if a
+    transaction started or ended while reading, read once more.  A record left by a crashed
+    renewal (nobody holds the lock) is not waited for: the files are reported as they are.
+    """
+    from certkit.layout import STATE_FOLDER
+    from certkit.lock import holder_pid
+    from certkit.transaction import activity
+
+    states = [root / STATE_FOLDER for root in layouts]
+
+    def marks() -> list[tuple[int, bool] | None]:
+        deadline = time.monotonic() + SETTLE_WAIT
+        while any(mark is not None and mark[1] for mark in (activity(s) for s in states)) \
+                and any(holder_pid(root) is not None for root in layouts) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return [activity(s) for s in states]
+
+    before = marks()
+    result = gather()
+    if not states or marks() == before:
+        return result
+    marks()
+    return gather()

@@ -1,0 +1,208 @@
+"""`certkit renew` as one core call: the fast path, then lock, hooks, renewal, compose and database.
+
+This module is imported on the cron path, so it imports only the standard library at the top:
+the heavy modules are imported in the functions that need them, after the fast path said no.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from certkit.durations import Duration
+
+if TYPE_CHECKING:
+    from certkit.compose import ComposeOutcome
+    from certkit.database import DeployResult
+    from certkit.errors import CertkitError
+    from certkit.hooks import HookResult
+    from certkit.profile import Profile
+    from certkit.renew import RenewResult
+
+
+@dataclass(frozen=True)
+class RenewRequest:
+    """What `certkit renew` was asked to do; ``now`` and ``environ`` are inputs, never read here."""
+
+    notary_dir: Path
+    now: datetime
+    within: Duration
+    profile_source: str | None = None
+    force: bool = False
+    rotate_keys: bool = False
+    ca_store: Path | None = None
+    compose: bool = True
+    container_dirs: Mapping[str, str] = field(default_factory=dict)
+    pgdata: Path | None = None
+    keep: int = 3
+    pre_hook: str | None = None
+    deploy_hook: str | None = None
+    post_hook: str | None = None
+    hook_timeout: float | None = 600.0  # certkit.hooks.DEFAULT_TIMEOUT, as --hook-timeout
+    wait: bool = False
+    wait_timeout: float | None = None
+    dry_run: bool = False
+    # The fast path answers "nothing is due" without a RenewResult; a caller that needs the
+    # full result (--json) turns it off.
+    fast_path: bool = True
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def may_take_fast_path(self) -> bool:
+        """Only a plain run can be answered from the record: every option here changes what is done."""
+        return self.fast_path and not (self.force or self.rotate_keys or self.dry_run or self.pre_hook
+                                       or self.deploy_hook or self.post_hook or self.container_dirs)
+
+
+@dataclass
+class RenewRun:
+    """What happened.  ``result`` is None when the fast path answered (``nothing_due_until``
+    is then the earliest notAfter) or when the pre hook failed before the renewal."""
+
+    result: RenewResult | None = None
+    nothing_due_until: datetime | None = None
+    compose: list[ComposeOutcome] = field(default_factory=list)
+    deployed: DeployResult | None = None
+    hooks: list[HookResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # one line per failed hook
+    # In the order they are reported: the renewal's own, then the compose step's, then the database's.
+    errors: list[CertkitError] = field(default_factory=list)
+    exit_code: int = 0
+
+
+def run_renew(request: RenewRequest) -> RenewRun:
+    """Renew what is due in ``request.notary_dir``, as `certkit renew` does.
+
+    Raises CertkitError for what stops the run before anything is written (layout, state
+    folder, lock, hooks).  Errors after the renewal was committed are returned in
+    ``RenewRun.errors``, so the caller shows the renewal first.
+    """
+    if request.may_take_fast_path:
+        # The cron case: decided from certkit's record of the last run, before anything heavy is imported.
+        earliest = _nothing_due(request)
+        if earliest is not None:
+            return RenewRun(nothing_due_until=earliest)
+    return _renew(request)
+
+
+def _nothing_due(request: RenewRequest) -> datetime | None:
+    from certkit.fastpath import nothing_due, profile_id
+
+    builtin = ("notary",)  # certkit.profile.BUILTIN_PROFILES, without importing the profile loader
+    store = Path(os.path.abspath(request.ca_store)) if request.ca_store is not None else None
+    return nothing_due(Path(os.path.abspath(request.notary_dir)), profile_id(request.profile_source, builtin),
+                       store, request.within.after(request.now), compose=request.compose)
+
+
+def _renew(request: RenewRequest) -> RenewRun:
+    from certkit.hooks import HookSet, run_with_hooks
+    from certkit.layout import STATE_FOLDER, ca_store_path, require_layout
+    from certkit.lock import renewal_lock
+    from certkit.profile import load_profile
+    from certkit.state import verify as verify_state
+
+    notary_dir = request.notary_dir
+    profile = load_profile(request.profile_source)
+    compose = _ComposeStep(request, profile)
+
+    def attempt() -> RenewResult:
+        from certkit.renew import renew
+
+        result = renew(notary_dir, profile, request.now, request.within, force=request.force,
+                       rotate_keys=request.rotate_keys, dry_run=request.dry_run, ca_store=request.ca_store,
+                       keep=request.keep, before_write=compose.prepare if request.compose else None)
+        if request.compose and not compose.prepared:
+            # Nothing renewed, but the services must still see the set: files regenerated some other
+            # way (Notary's script) stay baked into the images until an override mounts them.
+            # A dry run predicts a compose failure the same way.
+            compose.prepare()
+        if compose.prepared and not request.dry_run:
+            compose.finish(result)
+        return result
+
+    hooks = HookSet(pre=request.pre_hook, post=request.post_hook, deploy=request.deploy_hook)
+    # The layout is checked before the lock, which creates NOTARY_DIR/.certkit: a wrong
+    # folder must be left exactly as it was.  A dry run writes nothing, so takes no lock.
+    require_layout(notary_dir, profile)
+    # The state folder is input: refuse a planted or loosened one before the lock writes its note there.
+    verify_state(notary_dir / STATE_FOLDER, ca_store_path(notary_dir, profile, request.ca_store))
+    if request.dry_run:
+        hooked = run_with_hooks(hooks, notary_dir, attempt, dry_run=True, base_env=request.environ,
+                                timeout=request.hook_timeout)
+    else:
+        with renewal_lock(notary_dir, wait=request.wait, timeout=request.wait_timeout):
+            hooked = run_with_hooks(hooks, notary_dir, attempt, base_env=request.environ,
+                                    timeout=request.hook_timeout)
+    run = RenewRun(result=hooked.result, compose=compose.outcomes, hooks=hooked.hooks, problems=hooked.problems,
+                   exit_code=hooked.exit_code)
+    if hooked.error is not None:
+        run.errors.append(hooked.error)
+    if compose.error is not None:
+        run.errors.append(compose.error)
+    result = hooked.result
+    if result is None or request.dry_run:
+        return run
+    if request.pgdata is not None and result.database is not None:
+        _deploy_database(run, notary_dir, request.pgdata)
+    if hooked.error is None:
+        _remember(request, profile, result, compose_ok=request.compose and compose.error is None)
+    return run
+
+
+class _ComposeStep:
+    """Renewed files reach compose containers only through mounts (certkit.compose): the step is
+    worked out in memory before the renewal's first write, and written after it."""
+
+    def __init__(self, request: RenewRequest, profile: Profile) -> None:
+        self.request = request
+        self.profile = profile
+        self.prepared: list[ComposeOutcome] = []
+        self.outcomes: list[ComposeOutcome] = []
+        self.error: CertkitError | None = None
+
+    def prepare(self) -> None:
+        # Before the first write: a compose file or Dockerfile certkit cannot handle stops the
+        # run with nothing changed, instead of after the certificates were replaced.
+        from certkit.compose import prepare_after_renew
+
+        request = self.request
+        self.prepared.extend(prepare_after_renew(request.notary_dir, self.profile, ca_store=request.ca_store,
+                                                 environ=dict(request.environ),
+                                                 container_dirs=dict(request.container_dirs)))
+
+    def finish(self, result: RenewResult) -> None:
+        from certkit.compose import finish_after_renew
+        from certkit.errors import CertkitError
+
+        renewed = [f.path for f in result.files if f.action in ("created", "renewed", "updated")]
+        try:
+            self.outcomes = finish_after_renew(self.request.notary_dir, self.prepared, renewed=renewed,
+                                               container_dirs=dict(self.request.container_dirs))
+        except CertkitError as exc:  # the renewal is done: shown, then this error with its own exit code
+            self.error = type(exc)(f"the certificates were renewed, but writing the compose override failed: "
+                                   f"{exc} (fix it, then run `certkit compose`)")
+
+
+def _deploy_database(run: RenewRun, notary_dir: Path, pgdata: Path) -> None:
+    """--pgdata: the renewal is committed already; a failure here is reported with its own code."""
+    from certkit.database import deploy_to_pgdata
+    from certkit.errors import DatabaseError
+
+    try:
+        run.deployed = deploy_to_pgdata(notary_dir, pgdata)
+    except DatabaseError as exc:
+        run.errors.append(DatabaseError(f"the certificates were renewed, but {exc}"))
+
+
+def _remember(request: RenewRequest, profile: Profile, result: RenewResult, *, compose_ok: bool) -> None:
+    """The record certkit.fastpath answers the next cron run from."""
+    from certkit.fastpath import profile_id
+    from certkit.profile import BUILTIN_PROFILES
+    from certkit.renew import remember_nothing_due
+
+    source = request.profile_source
+    remember_nothing_due(request.notary_dir, profile, result, profile_id(source, BUILTIN_PROFILES),
+                         None if source in (None, *BUILTIN_PROFILES) else Path(str(source)), compose=compose_ok)
