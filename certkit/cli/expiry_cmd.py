@@ -13,7 +13,7 @@ import click
 from certkit.cli import options
 from certkit.durations import Duration
 from certkit.errors import CertkitError
-from certkit.render.expiry import FORMATS
+from certkit.render.formats import FORMATS
 
 UNKNOWN = 3
 
@@ -125,7 +125,7 @@ def check_expiry_command(ctx: click.Context, paths: tuple[Path, ...], endpoints:
 def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | None, warn: Duration,
          crit: Duration, at: datetime | None, fmt: str, output: Path | None, quiet: bool, timeout: float,
          color: bool | None, judge_all: bool, exclude: tuple[str, ...], profile_source: str | None) -> int:
-    from certkit.render.expiry import REPORTS, ReportOptions
+    from certkit.render.formats import REPORTS, ReportOptions
     from certkit.workflows.check import CheckRequest, run_check
 
     now = at if at is not None else options.utc_now()

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 from datetime import datetime, timezone
-from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, Callable, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from cryptography import x509
 
@@ -300,31 +299,3 @@ class NagiosReport:
         if summary.min_seconds_left is not None:
             perf.append(f"'min_seconds_left'={summary.min_seconds_left}s;{self.warn_s}:;{self.crit_s}:")
         self.out.write(text + " | " + " ".join(perf) + "\n")
-
-
-# --------------------------------------------------------------------------- the one dispatch table
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    now: datetime
-    thresholds: Thresholds
-    quiet: bool = False
-    color: bool = False  # the table only
-
-
-def _html(out: IO[str], o: ReportOptions) -> Report:
-    from certkit.render.expiry_html import HtmlReport  # only when asked for: it loads jinja2
-
-    return HtmlReport(out, now=o.now, thresholds=o.thresholds, quiet=o.quiet)
-
-
-# Every format check-expiry writes and how each is made; --format's choices are its keys.
-REPORTS: dict[str, Callable[[IO[str], ReportOptions], Report]] = {
-    "table": lambda out, o: TableReport(out, color=o.color, quiet=o.quiet),
-    "json": lambda out, o: JsonReport(out, now=o.now, thresholds=o.thresholds, quiet=o.quiet),
-    "prometheus": lambda out, o: PrometheusReport(out, now=o.now, quiet=o.quiet),
-    "nagios": lambda out, o: NagiosReport(out, now=o.now, thresholds=o.thresholds, quiet=o.quiet),
-    "html": _html,
-}
-FORMATS = tuple(REPORTS)
