@@ -237,7 +237,8 @@ def renew_projects(directory: Path, environ: Mapping[str, str]) -> list[list[Pat
             continue
         ours = override_path_for(path)
         own = [ours] if ours.is_file() and _read_text(ours).startswith(OVERRIDE_MARKER) else []
-        projects.append([path, *own])
+        # As -f takes them: relative to the folder (``directory`` may itself be relative, "notary").
+        projects.append([Path(p.name) for p in (path, *own)])
     return projects
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,21 @@ def test_renew_mounts_the_renewed_set_in_every_reference_compose_file(notary: Pa
     again = certkit("renew", str(notary))
     assert again.returncode == 0, again.stderr
     assert snapshot(notary) == before and mtimes(notary) == times
+
+
+def test_a_relative_folder_works_as_an_absolute_one(notary: Path) -> None:
+    """`certkit renew notary` from the folder above: every compose project is found relative to the
+    checkout, once (it once became notary/notary/development.mysql.yml and renew refused, exit 15)."""
+    argv = [sys.executable, "-m", "certkit", "renew", notary.name]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=notary.parent,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert result.returncode == 0, result.stderr
+    for base, (override, _) in REFERENCE_PROJECTS.items():
+        assert f"compose: wrote {override}" in result.stdout
+        assert (notary / override).is_file()
+    write(notary, "buildscripts/env.list", "")
+    config = compose_config(notary, "development.mysql.yml", "development.mysql.override.yml")
+    assert_reads_mounted(config, "server", SERVER_READS[1:], notary / "fixtures")
 
 
 def test_the_same_check_fails_on_the_expired_checkout(notary: Path) -> None:
