@@ -1,0 +1,65 @@
+"""The public API (certkit.__all__): it resolves, it keeps `import certkit` light, and the README's
+example runs as written on Notary's real expired checkout."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import certkit
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"<!-- api-example:[^>]*-->\n```python\n(.*?)```", text, re.S)
+    assert match, "README.md lost its API example"
+    return match.group(1)
+
+
+def test_every_public_name_resolves() -> None:
+    assert certkit.__all__[0] == "__version__"
+    for name in certkit.__all__:
+        assert getattr(certkit, name) is not None, name
+    assert callable(certkit.run_renew) and callable(certkit.run_check) and callable(certkit.run_rollback)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    try:
+        getattr(certkit, "renew_everything")
+    except AttributeError as exc:
+        assert "renew_everything" in str(exc)
+    else:
+        raise AssertionError("certkit.renew_everything resolved")
+
+
+def test_import_certkit_stays_light() -> None:
+    code = ("import sys, certkit; heavy = [m for m in ('cryptography', 'click', 'jinja2', 'ruamel') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def _run_example(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _readme_example()], cwd=folder, capture_output=True, text=True,
+                          env={**os.environ, "COMPOSE_FILE": ""}, timeout=300)
+
+
+def test_the_readme_example_renews_the_expired_reference_checkout(reference_copy: Path) -> None:
+    os.rename(reference_copy, reference_copy.parent / "notary")
+    done = _run_example(reference_copy.parent)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "before: CRITICAL"
+    assert lines[1].startswith("renewed: ") and "notary-server" in lines[1]
+    assert lines[2] == "after: OK"
+
+
+def test_the_readme_example_fails_loudly_without_a_checkout(tmp_path: Path) -> None:
+    done = _run_example(tmp_path)  # no ./notary: the check is UNKNOWN and renew refuses
+    assert done.returncode != 0
+    assert "CertkitError" in done.stderr or "NotALayoutError" in done.stderr
