@@ -10,14 +10,13 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from cryptography import x509
 
 from certkit import generations, managed, safety, storage, transaction
 from certkit import state as state_folder
 from certkit import keys as keymod
-from certkit.database import DatabaseStep, step_after_renew
 from certkit.durations import Duration
 from certkit.errors import FilesystemError
 from certkit.issuance import build_certificate
@@ -36,6 +35,9 @@ from certkit.pem import to_pem
 from certkit.planning import CertState, Plan, ca_key_path, make_plan, read_state
 from certkit.profile import Profile
 from certkit.validation import validate_set
+
+if TYPE_CHECKING:
+    from certkit.database import DatabaseStep
 
 
 DEFAULT_KEEP = 3
@@ -60,12 +62,18 @@ class RenewResult:
     files: list[FileOutcome]
     notices: list[str]
     plan: Plan
-    # Set when the database's TLS files changed: postgres needs them in its data folder.
+    # Set by the renew workflow when the database's TLS files changed: postgres needs them in its
+    # data folder (certkit.database).
     database: DatabaseStep | None = None
 
     @property
     def changed(self) -> bool:
         return any(f.action in ("created", "renewed", "updated") for f in self.files)
+
+    @property
+    def touched(self) -> list[str]:
+        """The files this run wrote or would write (paths as in ``files``)."""
+        return [f.path for f in self.files if f.action not in ("kept", "missing")]
 
     @property
     def renewed(self) -> list[str]:
@@ -468,9 +476,7 @@ def _result(
                 real_copy = _real(copy_path)
                 copy_action = ("created" if real_copy in created_paths else "updated") if real_copy in changed_paths else "kept"
             files.append(FileOutcome(copy, "copy", copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"]))
-    touched = [f.path for f in files if f.action not in ("kept", "missing")]
-    return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan,
-                       step_after_renew(root, touched))
+    return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan)
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -18,8 +18,7 @@ import pytest
 from certkit.database import INITDB_DIR, container_script, deploy_to_pgdata, step_after_renew
 from certkit.durations import parse_duration
 from certkit.errors import DatabaseError
-from certkit.profile import load_profile
-from certkit.renew import renew
+from certkit.workflows.renew import RenewRequest, run_renew
 from tests.test_cli_renew import assert_one_line_error, certkit, snapshot
 
 NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
@@ -35,7 +34,8 @@ def _pgdata(tmp_path: Path, version: str = "15") -> Path:
 
 
 def test_renewing_the_reference_checkout_names_the_database_step(reference_copy: Path) -> None:
-    result = renew(reference_copy, load_profile(), NOW, parse_duration("30d"))
+    result = run_renew(RenewRequest(reference_copy, NOW, parse_duration("30d"), compose=False)).result
+    assert result is not None
     step = result.database
     assert step is not None and step.ca_changed
     assert f"{INITDB_DIR}/root.crt" in step.changed and f"{INITDB_DIR}/server.crt" in step.changed
@@ -50,8 +50,9 @@ def test_renewing_the_reference_checkout_names_the_database_step(reference_copy:
 
 
 def test_no_step_when_the_database_set_is_untouched(fresh_layout: Path) -> None:
-    result = renew(fresh_layout, load_profile(), datetime.now(timezone.utc), parse_duration("30d"))
-    assert not result.changed and result.database is None
+    result = run_renew(RenewRequest(fresh_layout, datetime.now(timezone.utc), parse_duration("30d"), compose=False,
+                                    fast_path=False)).result
+    assert result is not None and not result.changed and result.database is None
     assert step_after_renew(fresh_layout, ["fixtures/notary-server.crt", f"{INITDB_DIR}/pg_hba.conf"]) is None
 
 

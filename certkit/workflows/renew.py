@@ -111,9 +111,13 @@ def _renew(request: RenewRequest) -> RenewRun:
     def attempt() -> RenewResult:
         from certkit.renew import renew
 
+        from certkit.database import step_after_renew
+
         result = renew(notary_dir, profile, request.now, request.within, force=request.force,
                        rotate_keys=request.rotate_keys, dry_run=request.dry_run, ca_store=request.ca_store,
                        keep=request.keep, before_write=compose.prepare if request.compose else None)
+        # postgres keeps its own copy of the database set: what it needs when that changed.
+        result.database = step_after_renew(notary_dir, result.touched)
         if request.compose and not compose.prepared:
             # Nothing renewed, but the services must still see the set: files regenerated some other
             # way (Notary's script) stay baked into the images until an override mounts them.
