@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from cryptography import x509
 
@@ -36,9 +36,6 @@ from certkit.planning import CertState, Plan, ca_key_path, make_plan, read_state
 from certkit.profile import Profile
 from certkit.validation import validate_set
 
-if TYPE_CHECKING:
-    from certkit.database import DatabaseStep
-
 
 DEFAULT_KEEP = 3
 
@@ -62,9 +59,6 @@ class RenewResult:
     files: list[FileOutcome]
     notices: list[str]
     plan: Plan
-    # Set by the renew workflow when the database's TLS files changed: postgres needs them in its
-    # data folder (certkit.database).
-    database: DatabaseStep | None = None
 
     @property
     def changed(self) -> bool:

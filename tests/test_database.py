@@ -34,9 +34,9 @@ def _pgdata(tmp_path: Path, version: str = "15") -> Path:
 
 
 def test_renewing_the_reference_checkout_names_the_database_step(reference_copy: Path) -> None:
-    result = run_renew(RenewRequest(reference_copy, NOW, parse_duration("30d"), compose=False)).result
+    run = run_renew(RenewRequest(reference_copy, NOW, parse_duration("30d"), compose=False))
+    result, step = run.result, run.database
     assert result is not None
-    step = result.database
     assert step is not None and step.ca_changed
     assert f"{INITDB_DIR}/root.crt" in step.changed and f"{INITDB_DIR}/server.crt" in step.changed
     assert step.compose_files == ["docker-compose.postgresql.yml", "development.postgresql.yml"]
@@ -50,9 +50,9 @@ def test_renewing_the_reference_checkout_names_the_database_step(reference_copy:
 
 
 def test_no_step_when_the_database_set_is_untouched(fresh_layout: Path) -> None:
-    result = run_renew(RenewRequest(fresh_layout, datetime.now(timezone.utc), parse_duration("30d"), compose=False,
-                                    fast_path=False)).result
-    assert result is not None and not result.changed and result.database is None
+    run = run_renew(RenewRequest(fresh_layout, datetime.now(timezone.utc), parse_duration("30d"), compose=False,
+                                 fast_path=False))
+    assert run.result is not None and not run.result.changed and run.database is None
     assert step_after_renew(fresh_layout, ["fixtures/notary-server.crt", f"{INITDB_DIR}/pg_hba.conf"]) is None
 
 

@@ -66,7 +66,6 @@ def renew_json(result: RenewResult) -> dict[str, Any]:
             for f in result.files
         ],
         "notices": result.notices,
-        "database": database_json(result.database) if result.database else None,
     }
 
 
@@ -77,6 +76,7 @@ def run_json(run: RenewRun) -> dict[str, Any]:
     if run.result is None:  # the pre hook failed: no renewal to show, but what the hooks said
         return {"changed": False, "hooks": [hook_json(h) for h in run.hooks]}
     data = renew_json(run.result)
+    data["database"] = database_json(run.database) if run.database else None
     if run.compose:
         data["compose"] = [outcome_json(outcome) for outcome in run.compose]
     if run.deployed is not None:
@@ -100,11 +100,11 @@ def run_text(run: RenewRun, *, quiet: bool = False) -> str | None:
         parts = [renew_summary(result)]
     else:
         parts = [renew_table(result)]
-    if result.database is not None:
+    if run.database is not None:
         if run.deployed is not None:
             parts.append("\n" + label("database") + deploy_text(run.deployed))
         else:
-            parts.append(database_text(result.database, result.dry_run))
+            parts.append(database_text(run.database, result.dry_run))
     # With nothing renewed and no override written, the compose step has nothing to say (cron).
     shown = run.compose if result.changed else [o for o in run.compose if o.written]
     if shown:
@@ -119,9 +119,7 @@ def nothing_due_text(run: RenewRun, within: object) -> str:
 
 
 def init_json(result: RenewResult) -> dict[str, Any]:
-    data = renew_json(result)
-    data["database"] = None  # a new set: no database holds the old one yet
-    return data
+    return {**renew_json(result), "database": None}  # a new set: no database holds the old one yet
 
 
 def hook_lines(hook: HookResult) -> list[str]:

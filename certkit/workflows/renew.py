@@ -16,7 +16,7 @@ from certkit.durations import Duration
 
 if TYPE_CHECKING:
     from certkit.compose import ComposeOutcome
-    from certkit.database import DeployResult
+    from certkit.database import DatabaseStep, DeployResult
     from certkit.errors import CertkitError
     from certkit.hooks import HookResult
     from certkit.profile import Profile
@@ -65,6 +65,8 @@ class RenewRun:
     result: RenewResult | None = None
     nothing_due_until: datetime | None = None
     compose: list[ComposeOutcome] = field(default_factory=list)
+    # Set when the database's TLS files changed: postgres needs them in its data folder.
+    database: DatabaseStep | None = None
     deployed: DeployResult | None = None
     hooks: list[HookResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # one line per failed hook
@@ -111,13 +113,9 @@ def _renew(request: RenewRequest) -> RenewRun:
     def attempt() -> RenewResult:
         from certkit.renew import renew
 
-        from certkit.database import step_after_renew
-
         result = renew(notary_dir, profile, request.now, request.within, force=request.force,
                        rotate_keys=request.rotate_keys, dry_run=request.dry_run, ca_store=request.ca_store,
                        keep=request.keep, before_write=compose.prepare if request.compose else None)
-        # postgres keeps its own copy of the database set: what it needs when that changed.
-        result.database = step_after_renew(notary_dir, result.touched)
         if request.compose and not compose.prepared:
             # Nothing renewed, but the services must still see the set: files regenerated some other
             # way (Notary's script) stay baked into the images until an override mounts them.
@@ -142,6 +140,11 @@ def _renew(request: RenewRequest) -> RenewRun:
                                     timeout=request.hook_timeout)
     run = RenewRun(result=hooked.result, compose=compose.outcomes, hooks=hooked.hooks, problems=hooked.problems,
                    exit_code=hooked.exit_code)
+    if hooked.result is not None:
+        from certkit.database import step_after_renew
+
+        # postgres keeps its own copy of the database set: what it needs when that changed.
+        run.database = step_after_renew(notary_dir, hooked.result.touched)
     if hooked.error is not None:
         run.errors.append(hooked.error)
     if compose.error is not None:
@@ -149,7 +152,7 @@ def _renew(request: RenewRequest) -> RenewRun:
     result = hooked.result
     if result is None or request.dry_run:
         return run
-    if request.pgdata is not None and result.database is not None:
+    if request.pgdata is not None and run.database is not None:
         _deploy_database(run, notary_dir, request.pgdata)
     if hooked.error is None:
         _remember(request, profile, result, compose_ok=request.compose and compose.error is None)
