@@ -40,15 +40,14 @@ _API = {
     "list_generations": "certkit.workflows.rollback",
     "Finding": "certkit.expiry",
     "Status": "certkit.expiry",
-    "set_status": "certkit.status",
+    "StatusRun": "certkit.workflows.status",
+    "run_status": "certkit.workflows.status",
     "Profile": "certkit.profile",
     "load_profile": "certkit.profile",
     "Duration": "certkit.durations",
     "parse_duration": "certkit.durations",
     "CertkitError": "certkit.errors",
 }
-_RENAMED = {"set_status": "status"}  # the module's own name is too general at the top level
-
 __all__ = ["__version__", *_API]
 
 if TYPE_CHECKING:
@@ -56,17 +55,17 @@ if TYPE_CHECKING:
     from certkit.errors import CertkitError
     from certkit.expiry import Finding, Status
     from certkit.profile import Profile, load_profile
-    from certkit.status import status as set_status
     from certkit.workflows.check import CheckRequest, CheckRun, Summary, run_check
     from certkit.workflows.renew import RenewRequest, RenewRun, run_renew
     from certkit.workflows.rollback import RollbackResult, list_generations, run_rollback
+    from certkit.workflows.status import StatusRun, run_status
 
 
 def __getattr__(name: str) -> Any:
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'certkit' has no attribute {name!r}")
-    value = getattr(import_module(module), _RENAMED.get(name, name))
+    value = getattr(import_module(module), name)
     globals()[name] = value
     return value
 

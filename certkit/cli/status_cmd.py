@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,27 +49,14 @@ def status_command(ctx: click.Context, notary_dir: Path, addresses: tuple[str, .
     Exit codes (as check-expiry): 0 every certificate healthy, 1 one expires within --warn,
     2 a certificate is missing, broken, expired, mismatched or STALE, 3 usage error.
     """
-    from certkit.endpoints import fetch_chain
-    from certkit.profile import load_profile
     from certkit.render.status import status_json, status_text
-    from certkit.status import compose_mounts, status
+    from certkit.workflows.status import run_status
 
-    profile = load_profile(profile_source)
-    now = options.utc_now()
-    served: dict[str, bytes] = {}
-    notes: list[str] = []
-    for address in addresses:
-        chain = fetch_chain(address)
-        if chain.error or not chain.chain:
-            notes.append(f"{address}: {chain.error}")
-        else:
-            served[address] = chain.chain[0]
-    mounts, compose_notes = compose_mounts(notary_dir, profile, dict(os.environ))
-    result = status(notary_dir, profile, now, warn_days=max(0, (warn.after(now) - now).days), ca_store=ca_store,
-                    served=served, mounts=mounts)
-    result.notes += compose_notes + notes
+    run = run_status(notary_dir, options.utc_now(), warn, profile_source=profile_source, ca_store=ca_store,
+                     addresses=addresses)
+    result = run.status
     if as_json:
         click.echo(json.dumps(status_json(result), indent=2))
     elif not (quiet and result.health == 0 and not result.notes):
         click.echo(status_text(result), color=color)
-    ctx.exit(int(result.health) if not (notes and result.health == 0) else 3)
+    ctx.exit(run.exit_code)

@@ -1,0 +1,53 @@
+"""`certkit status` as one core call: the set as a tree, with its compose mounts and what servers serve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from certkit.durations import Duration
+
+if TYPE_CHECKING:
+    from certkit.status import Status
+
+UNKNOWN = 3  # as check-expiry: an endpoint that could not be reached
+
+
+@dataclass
+class StatusRun:
+    status: Status
+    unreachable: list[str]  # "HOST:PORT: why", for each --connect that gave no chain
+
+    @property
+    def exit_code(self) -> int:
+        """The set's health (0 OK, 1 WARNING, 2 CRITICAL); 3 when it is healthy but a server was not reached."""
+        if self.unreachable and self.status.health == 0:
+            return UNKNOWN
+        return int(self.status.health)
+
+
+def run_status(notary_dir: Path, now: datetime, warn: Duration, *, profile_source: str | None = None,
+               ca_store: Path | None = None, addresses: tuple[str, ...] = (),
+               environ: Mapping[str, str] | None = None) -> StatusRun:
+    import os
+
+    from certkit.endpoints import fetch_chain
+    from certkit.profile import load_profile
+    from certkit.status import compose_mounts, status
+
+    profile = load_profile(profile_source)
+    served: dict[str, bytes] = {}
+    unreachable: list[str] = []
+    for address in addresses:
+        chain = fetch_chain(address)
+        if chain.error or not chain.chain:
+            unreachable.append(f"{address}: {chain.error}")
+        else:
+            served[address] = chain.chain[0]
+    mounts, compose_notes = compose_mounts(notary_dir, profile, dict(os.environ if environ is None else environ))
+    result = status(notary_dir, profile, now, warn_days=max(0, (warn.after(now) - now).days), ca_store=ca_store,
+                    served=served, mounts=mounts)
+    result.notes += compose_notes + unreachable
+    return StatusRun(result, unreachable)
