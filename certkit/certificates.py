@@ -54,9 +54,13 @@ def parse_certificates(data: bytes, *, der: bool = True) -> list[x509.Certificat
     """
     if PEM_CERT_MARKER in data:
         try:
-            return x509.load_pem_x509_certificates(data)
+            found = x509.load_pem_x509_certificates(data)
         except ValueError as exc:
             raise NotACertificate(f"damaged PEM certificate ({_first_line(exc, 120)})") from exc
+        if len(found) < data.count(PEM_CERT_MARKER):
+            # cryptography skips a block without its END line (a truncated copy).
+            raise NotACertificate("truncated PEM certificate (no END line)")
+        return found
     if not data.strip():
         raise NotACertificate("empty file")
     if not der:
@@ -75,7 +79,11 @@ def parse_bundle(data: bytes) -> tuple[list[tuple[int, x509.Certificate]], list[
     """
     if PEM_CERT_MARKER in data:
         try:
-            return list(enumerate(x509.load_pem_x509_certificates(data))), []
+            found = x509.load_pem_x509_certificates(data)
+            # cryptography passes over a last block without its END line (a truncated
+            # copy) silently; counting the BEGIN lines catches it.
+            if len(found) >= data.count(PEM_CERT_MARKER):
+                return list(enumerate(found)), []
         except ValueError:
             pass
         # One damaged block spoils the fast path: parse block by block so the good
