@@ -549,15 +549,14 @@ def check(directory: Path, files: Iterable[Path], options: Options, now: datetim
 
 
 def _not_after(path: Path) -> datetime | None:
-    from cryptography import x509
+    """notAfter of the file's first certificate (PEM or DER), as check-expiry reads it; None if unreadable."""
+    from certkit.certificates import parse_bundle
 
     try:
-        data = path.read_bytes()
-        if b"-----BEGIN CERTIFICATE-----" not in data:
-            return None
-        return x509.load_pem_x509_certificate(data).not_valid_after_utc
-    except (OSError, ValueError):
+        good, _ = parse_bundle(path.read_bytes())
+    except OSError:
         return None
+    return good[0][1].not_valid_after_utc if good and good[0][0] == 0 else None
 
 
 def _managed_paths(directory: Path, profile: Profile) -> set[str]:

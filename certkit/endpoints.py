@@ -7,10 +7,10 @@ expired or untrusted, and judge it like a file.  Every failure comes back as a
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import ssl
 
+from certkit.certificates import is_ip
 from certkit.errors import UsageError
 from certkit.expiry import ServedChain
 
@@ -33,7 +33,7 @@ def fetch_chain(address: str, *, servername: str | None = None, timeout: float =
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     # SNI must be a host name; Python refuses to send an IP address as server_hostname.
-    sni = None if _is_ip(name) else name
+    sni = None if is_ip(name) else name
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             with context.wrap_socket(sock, server_hostname=sni) as tls:
@@ -66,10 +66,3 @@ def _served_chain(tls: ssl.SSLSocket) -> list[bytes]:
     leaf = tls.getpeercert(binary_form=True)
     return [leaf] if leaf else []
 
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True

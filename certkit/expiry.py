@@ -13,7 +13,6 @@ broken outranks one that could not be read, which outranks one merely expiring s
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import re
 import stat
@@ -28,9 +27,10 @@ from cryptography.hazmat.primitives import serialization
 
 from certkit import keys as keymod
 from certkit.bounded import MAX_INPUT_BYTES, UnreadableInput, not_regular_text, read_regular, too_large_text
+from certkit.certificates import covers, issuer_problem, load_der, parse_bundle, san_strings, self_issued
+from certkit.certificates import expired as cert_expired, expires_within as cert_expires_within, not_yet_valid
 from certkit.durations import Duration
 from certkit.pathglob import ExcludeRules
-from certkit.validity import expired, expires_within
 
 # 1 MiB: larger than any real bundle (Mozilla's CA bundle is ~220 KB); a bigger file is not
 # read, so a stray disk image or log named *.pem cannot exhaust memory (see certkit.bounded).
@@ -38,12 +38,10 @@ MAX_FILE_BYTES = MAX_INPUT_BYTES
 
 CERT_SUFFIXES = (".crt", ".pem", ".cer", ".cert", ".der")
 KEY_SUFFIXES = (".key",)
-PEM_CERT_MARKER = b"-----BEGIN CERTIFICATE-----"
 PEM_ANY_MARKER = b"-----BEGIN "
 PEM_KEY_RE = re.compile(
     rb"-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----.+?-----END \1-----", re.DOTALL
 )
-_PEM_CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.*?(?:-----END CERTIFICATE-----|\Z)", re.DOTALL)
 
 # Folders walked past: version-control history, and certkit's own state folder (its
 # generations are earlier, replaced sets kept for rollback, not what any service uses).
@@ -167,13 +165,13 @@ def judge_time(cert: x509.Certificate, now: datetime, thresholds: Thresholds) ->
     """
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     left = int((not_after - now).total_seconds())
-    if now < not_before:
+    if not_yet_valid(cert, now):
         return left, [Reason("not-yet-valid", Status.CRITICAL, f"not yet valid: valid from {_stamp(not_before)}")]
-    if expired(not_after, now):
+    if cert_expired(cert, now):
         return left, [Reason("expired", Status.CRITICAL, f"expired {_ago(-left)} ago, on {_stamp(not_after)}")]
-    if expires_within(not_after, now, thresholds.crit.after(now)):
+    if cert_expires_within(cert, now, thresholds.crit.after(now)):
         return left, [Reason("expiring", Status.CRITICAL, f"expires in {_ago(left)} (--crit {thresholds.crit})")]
-    if expires_within(not_after, now, thresholds.warn.after(now)):
+    if cert_expires_within(cert, now, thresholds.warn.after(now)):
         return left, [Reason("expiring", Status.WARNING, f"expires in {_ago(left)} (--warn {thresholds.warn})")]
     return left, []
 
@@ -187,7 +185,7 @@ def judge_bundle(certs: Sequence[x509.Certificate]) -> dict[int, Reason]:
     """
     problems: dict[int, Reason] = {}
     for index, cert in enumerate(certs[:-1]):
-        if cert.issuer == cert.subject:
+        if self_issued(cert):
             continue
         following = certs[index + 1]
         if following.subject != cert.issuer:
@@ -196,59 +194,13 @@ def judge_bundle(certs: Sequence[x509.Certificate]) -> dict[int, Reason]:
                 f"broken chain: issued by {_name(cert.issuer)} but followed by #{index + 1} {_name(following.subject)}",
             )
             continue
-        try:
-            cert.verify_directly_issued_by(following)
-        except Exception as exc:  # InvalidSignature, ValueError, TypeError: all mean "not its issuer"
+        problem = issuer_problem(cert, following)
+        if problem is not None:
             problems[index] = Reason(
                 "chain", Status.CRITICAL,
-                f"broken chain: not validly signed by #{index + 1} {_name(following.subject)} ({_short(exc)})",
+                f"broken chain: not validly signed by #{index + 1} {_name(following.subject)} ({problem})",
             )
     return problems
-
-
-def covers(cert: x509.Certificate, hostname: str) -> bool:
-    """Does the certificate's subjectAltName cover ``hostname``?  (Go ignores the CN.)"""
-    import ipaddress
-
-    try:
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return False
-    try:
-        address = ipaddress.ip_address(hostname.strip("[]"))
-    except ValueError:
-        wanted = hostname.lower().rstrip(".")
-        for name in sans.get_values_for_type(x509.DNSName):
-            pattern = name.lower().rstrip(".")
-            if pattern == wanted:
-                return True
-            # One leftmost wildcard label, matching exactly one label (RFC 6125 6.4.3).
-            if pattern.startswith("*.") and "." in wanted and wanted.split(".", 1)[1] == pattern[2:]:
-                return True
-        return False
-    return address in sans.get_values_for_type(x509.IPAddress)
-
-
-def san_strings(cert: x509.Certificate) -> list[str]:
-    try:
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):
-        return []
-    out: list[str] = []
-    for general in sans:
-        if isinstance(general, x509.DNSName):
-            out.append(f"DNS:{general.value}")
-        elif isinstance(general, x509.IPAddress):
-            out.append(f"IP:{general.value}")
-        elif isinstance(general, x509.RFC822Name):
-            out.append(f"email:{general.value}")
-        elif isinstance(general, x509.UniformResourceIdentifier):
-            out.append(f"URI:{general.value}")
-    return out
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 # --------------------------------------------------------------------------- keys
@@ -356,7 +308,7 @@ class Checker:
         self._visited_dirs: set[tuple[int, int]] = set()
         for chain in self.served:
             if chain.chain:
-                leaf = _load_der(chain.chain[0])
+                leaf = load_der(chain.chain[0])
                 if leaf is not None:
                     self._stale.wanted.add(leaf.subject)
 
@@ -481,7 +433,7 @@ class Checker:
             if claims:
                 yield _unknown(path, "empty file")
             return
-        certs, bad = _parse(data)
+        certs, bad = parse_bundle(data)
         if certs or bad:
             if certs or claims:  # a damaged block in e.g. a JSON file is not a certificate file
                 yield from self._judge_file(path, data, certs, bad, notes, judge=judge)
@@ -557,7 +509,7 @@ class Checker:
             return
         certs: list[x509.Certificate] = []
         for der in served.chain:
-            cert = _load_der(der)
+            cert = load_der(der)
             if cert is None:
                 yield Finding("endpoint", served.address, len(certs), None, None,
                               [Reason("unreadable", Status.UNKNOWN, "the server sent a certificate certkit cannot parse")])
@@ -609,39 +561,6 @@ def _unknown(path: str, text: str, index: int | None = None) -> Finding:
     return Finding("file", path, index, None, None, [Reason("unreadable", Status.UNKNOWN, text)])
 
 
-def _parse(data: bytes) -> tuple[list[tuple[int, x509.Certificate]], list[tuple[int, str]]]:
-    """Certificates (by bundle index) and damaged blocks (index, reason) in ``data``."""
-    if PEM_CERT_MARKER in data:
-        try:
-            return list(enumerate(x509.load_pem_x509_certificates(data))), []
-        except ValueError:
-            pass
-        # One damaged block spoils the fast path: judge block by block so the good
-        # certificates of the bundle are still checked.
-        good: list[tuple[int, x509.Certificate]] = []
-        bad: list[tuple[int, str]] = []
-        for index, block in enumerate(_PEM_CERT_BLOCK.findall(data)):
-            try:
-                good.append((index, x509.load_pem_x509_certificate(block)))
-            except ValueError as exc:
-                truncated = b"-----END CERTIFICATE-----" not in block
-                bad.append((index, "truncated PEM certificate (no END line)" if truncated
-                            else f"damaged PEM certificate ({_short(exc)})"))
-        return good, bad
-    if data[:1] == b"\x30":  # a DER SEQUENCE
-        cert = _load_der(data)
-        if cert is not None:
-            return [(0, cert)], []
-    return [], []
-
-
-def _load_der(data: bytes) -> x509.Certificate | None:
-    try:
-        return x509.load_der_x509_certificate(data)
-    except ValueError:
-        return None
-
-
 def _cert_like(name: str) -> bool:
     return name.lower().endswith(CERT_SUFFIXES) and not _key_like(name)
 
@@ -677,5 +596,5 @@ def _short(exc: BaseException) -> str:
 
 __all__ = [
     "Checker", "Finding", "Note", "Reason", "Scope", "ServedChain", "Status", "Thresholds", "UNUSED_TEXT",
-    "covers", "fingerprint", "judge_bundle", "judge_time", "san_strings", "worst",
+    "judge_bundle", "judge_time", "worst",
 ]

@@ -30,8 +30,7 @@ class Generation:
 
 def describe(root: Path, profile: Profile) -> list[Generation]:
     """Every kept generation, oldest first."""
-    from cryptography import x509
-
+    from certkit.certificates import NotACertificate, parse_certificates
     from certkit.layout import STATE_FOLDER
 
     state = root / STATE_FOLDER
@@ -54,8 +53,8 @@ def describe(root: Path, profile: Profile) -> list[Generation]:
             data = next((f.data for f in files if os.path.realpath(f.target) == path), None)
             if data is not None:
                 try:
-                    entry.not_after[name] = x509.load_pem_x509_certificates(data)[0].not_valid_after_utc
-                except (ValueError, IndexError):
+                    entry.not_after[name] = parse_certificates(data, der=False)[0].not_valid_after_utc
+                except NotACertificate:
                     pass
         previous = digests
         result.append(entry)

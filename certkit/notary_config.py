@@ -31,7 +31,8 @@ from cryptography import x509
 from cryptography.x509 import verification
 
 from certkit.bounded import UnreadableInput, read_regular
-from certkit.expiry import Finding, KeyProblem, Note, Reason, Status, covers, load_public_of_private_key, san_strings, same_key
+from certkit.certificates import NotACertificate, covers, issued_by, parse_certificates, san_strings
+from certkit.expiry import Finding, KeyProblem, Note, Reason, Status, load_public_of_private_key, same_key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -124,12 +125,13 @@ class _Check:
             self.note(path, 0, "missing", Status.CRITICAL, f"missing: named by {named_by}; the service will not start")
         else:
             try:
-                certs = x509.load_pem_x509_certificates(read_regular(path)) or None
+                # PEM only: Go's crypto/tls (every Notary service) reads nothing else.
+                certs = parse_certificates(read_regular(path), der=False) or None
             except UnreadableInput as exc:
                 # Bounded and non-blocking: a config naming a FIFO or /dev/zero must not hang
                 # or exhaust memory.  The note makes the file a row even outside the walk.
                 self.note(path, 0, "unreadable", Status.UNKNOWN, f"{exc.reason}; named by {named_by}")
-            except ValueError:
+            except NotACertificate:
                 certs = None  # the walk reports a damaged file itself
         self._certs[real] = certs
         return certs
@@ -297,7 +299,7 @@ class _Check:
             cas = self.certs(ca_path, f"{self.shown(path)} (storage CA)")
             # The database checks only the signature, not Go's name/EKU rules (cfssl's client
             # certs carry an empty DNS SAN that a strict verifier would reject).
-            if cas and not any(_signed_by(certs[0], ca) for ca in cas):
+            if cas and not any(issued_by(certs[0], ca) for ca in cas):
                 self.note(cert_path, 0, "chain", Status.CRITICAL,
                           f"broken chain: not signed by {self.shown(ca_path)}, the database CA in {self.shown(path)}")
 
@@ -357,16 +359,6 @@ def _general_name(name: str) -> x509.DNSName | x509.IPAddress:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
         return x509.DNSName(name)
-
-
-def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    if cert.issuer != ca.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(ca)
-    except Exception:  # InvalidSignature, ValueError, TypeError
-        return False
-    return True
 
 
 __all__ = ["NotaryNotes", "find_layout_root", "notary_notes", "CONTAINER_ROOT"]

@@ -12,17 +12,16 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from certkit import keys as keymod
+from certkit.certificates import (
+    NotACertificate, expired, expires_within, issued_by, not_yet_valid, parse_certificates, subject_alt_names, to_der,
+)
 from certkit.durations import Duration
 from certkit.issuance import san_entries, subject_name
 from certkit.keys import PrivateKey
-from certkit.pem import NotACertificate, parse_certificates
 from certkit.profile import CertSpec, Profile
 from certkit.storage import read_bytes
-from certkit.validity import expired, expires_within
 
 
 @dataclass
@@ -199,11 +198,11 @@ def _own_reasons(
     if force:
         reasons.append("--force")
     not_after = leaf.not_valid_after_utc
-    if expired(not_after, now):
+    if expired(leaf, now):
         reasons.append(f"expired {not_after:%Y-%m-%d}")
-    elif expires_within(not_after, now, deadline):
+    elif expires_within(leaf, now, deadline):
         reasons.append(f"expires {not_after:%Y-%m-%d} ({(not_after - now).days} days left)")
-    if leaf.not_valid_before_utc > now:
+    if not_yet_valid(leaf, now):
         reasons.append(f"not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M}")
     if key_reason:
         reasons.append(key_reason)
@@ -213,32 +212,20 @@ def _own_reasons(
     if drift:
         reasons.append(f"differs from the profile ({drift})")
     issuer_leaf = leaf if spec.self_signed else states[spec.issuer].leaf
-    if issuer_leaf is not None and not _issued_by(leaf, issuer_leaf):
+    if issuer_leaf is not None and not issued_by(leaf, issuer_leaf):
         reasons.append("not signed by itself" if spec.self_signed else f"not signed by the current {spec.issuer}")
-    actual_chain = [_der(c) for c in state.certs[1:]] if state.certs else []
-    expected_chain = [_der(c) for c in (states[name].leaf for name in spec.chain) if c is not None]
+    actual_chain = [to_der(c) for c in state.certs[1:]] if state.certs else []
+    expected_chain = [to_der(c) for c in (states[name].leaf for name in spec.chain) if c is not None]
     if actual_chain != expected_chain:
         reasons.append(f"bundle does not hold the current {', '.join(spec.chain)}" if spec.chain
                        else "extra certificates after the leaf")
     return reasons
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
 def _profile_drift(spec: CertSpec, cert: x509.Certificate) -> str:
     if cert.subject != subject_name(spec):
         return "subject"
-    try:
-        sans = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-    except x509.ExtensionNotFound:
-        sans = set()
-    if sans != set(san_entries(spec)):
+    if subject_alt_names(cert) != set(san_entries(spec)):
         return "SANs"
     try:
         basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
@@ -249,10 +236,6 @@ def _profile_drift(spec: CertSpec, cert: x509.Certificate) -> str:
     if not keymod.matches_spec(cert.public_key(), spec.key):  # type: ignore[arg-type]
         return f"key type {keymod.describe(cert.public_key())}"
     return ""
-
-
-def _der(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(Encoding.DER)
 
 
 def _shown(path: Path, root: Path) -> str:

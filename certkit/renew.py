@@ -31,7 +31,7 @@ from certkit.layout import (
     ignore_entry,
     require_layout,
 )
-from certkit.pem import to_pem
+from certkit.certificates import to_pem
 from certkit.planning import CertState, Plan, ca_key_path, make_plan, read_state
 from certkit.profile import Profile
 from certkit.validation import validate_set

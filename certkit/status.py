@@ -92,10 +92,7 @@ def status(root: Path, profile: Profile, now: datetime, *, warn_days: int = 30, 
 
 def _node(root: Path, store: Path, spec: CertSpec, now: datetime, warn_days: int,
           mounts: Mapping[str, list[str]]) -> Node:
-    from cryptography import x509
-
-    from cryptography.hazmat.primitives import serialization
-
+    from certkit.certificates import NotACertificate, parse_certificates, to_der
     from certkit.keys import describe
 
     path = root / spec.cert_file
@@ -104,19 +101,19 @@ def _node(root: Path, store: Path, spec: CertSpec, now: datetime, warn_days: int
                 mounted_by=sorted(mounts.get(os.path.realpath(path), [])))
     try:
         data = read_regular(path)
-        cert = x509.load_pem_x509_certificates(data)[0]
+        cert = parse_certificates(data, der=False)[0]
     except UnreadableInput as exc:
         missing = not os.path.lexists(path)
         node.health, node.problems = Health.CRITICAL, ["missing" if missing else exc.reason]
         return node
-    except (ValueError, IndexError):
+    except NotACertificate:
         node.health, node.problems = Health.CRITICAL, ["not a PEM certificate"]
         return node
     node.subject = cert.subject.rfc4514_string()
     node.not_after = cert.not_valid_after_utc
     node.days_left = (node.not_after - now).days
     node.key = describe(cert.public_key())
-    node.der = cert.public_bytes(serialization.Encoding.DER)
+    node.der = to_der(cert)
     if expired(node.not_after, now):
         node.health = Health.CRITICAL
         node.problems.append(f"expired {node.not_after:%Y-%m-%d}")
@@ -163,9 +160,11 @@ def _key_problem(path: Path, cert: object) -> str | None:
 
 def _mark_served(nodes: Mapping[str, Node], address: str, der: bytes) -> None:
     """Mark the node whose subject the served leaf has: the same certificate, or STALE."""
-    from cryptography import x509
+    from certkit.certificates import load_der
 
-    served = x509.load_der_x509_certificate(der)
+    served = load_der(der)
+    if served is None:
+        return  # nothing to compare (the TLS library accepted what cryptography cannot parse)
     subject = served.subject.rfc4514_string()
     for node in nodes.values():
         if node.subject != subject or not node.der:

@@ -20,7 +20,6 @@ happens when the content differs (running it twice changes nothing the second ti
 from __future__ import annotations
 
 import errno
-import ipaddress
 import json
 import os
 import re
@@ -37,8 +36,7 @@ from cryptography import x509
 
 from certkit import storage
 from certkit.errors import ClientConfigError, FilesystemError, MaterialError, NotALayoutError, UsageError
-from certkit.pem import NotACertificate, parse_certificates, to_pem
-from certkit.validity import expired
+from certkit.certificates import NotACertificate, expired, is_ip, parse_certificates, to_pem
 
 DEFAULT_SERVER = "https://notary-server:4443"
 LAYOUT_ROOT = "fixtures/root-ca.crt"  # what Notary's regenerateTestingCerts.sh writes
@@ -113,7 +111,7 @@ def parse_server(value: str) -> Server:
         raise UsageError(f"--server {value!r}: give the port explicitly, e.g. https://{parts.hostname}:4443")
     if parts.username or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment:
         raise UsageError(f"--server {value!r}: only https://HOST:PORT is allowed (no user, path or query)")
-    if not (_is_ip(parts.hostname) or _HOST_NAME.fullmatch(parts.hostname)):
+    if not (is_ip(parts.hostname) or _HOST_NAME.fullmatch(parts.hostname)):
         # The host becomes a folder name, a hosts-file line and printed shell text: only
         # what DNS allows (RFC 1123 letters, digits, hyphens, dots) gets that far.
         raise UsageError(f"--server {value!r}: {parts.hostname!r} is not a host name or IP address")
@@ -173,8 +171,7 @@ def install_trust(
     notary_root = notary_dir / NOTARY_ROOT_COPY
     config_path = Path(os.path.realpath(notary_dir / "config.json"))  # keep a dotfiles symlink working
     config_bytes = _merged_config(config_path, server, notary_root)
-    is_ip = _is_ip(server.host)
-    name_resolves = is_ip or resolver(server.host, server.port)
+    name_resolves = is_ip(server.host) or resolver(server.host, server.port)
     hosts_line = None if name_resolves else f"127.0.0.1 {server.host}"
     hosts_text: str | None = None
     if edit_hosts and hosts_line is not None:
@@ -225,7 +222,7 @@ def _load_root(path: Path, now: datetime) -> tuple[list[x509.Certificate], bytes
             raise MaterialError(
                 f"{path}: {cert.subject.rfc4514_string()} is not a CA certificate; give the root CA ({LAYOUT_ROOT})"
             )
-        if expired(cert.not_valid_after_utc, now):
+        if expired(cert, now):
             raise MaterialError(
                 f"{path}: {cert.subject.rfc4514_string()} expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
                 "run `certkit renew` first"
@@ -331,10 +328,3 @@ def _mode_of(path: Path, default: int) -> int:
     except OSError:
         return default
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

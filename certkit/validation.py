@@ -13,10 +13,10 @@ from cryptography import x509
 from cryptography.x509 import verification
 
 from certkit import keys as keymod
+from certkit.certificates import issuer_problem, valid_at
 from certkit.errors import ValidationError
 from certkit.keys import PrivateKey
 from certkit.profile import Profile
-from certkit.validity import valid_at
 
 
 def validate_set(
@@ -30,16 +30,15 @@ def validate_set(
         chain = certs[spec.name]
         leaf = chain[0]
         where = f"{spec.cert_file} ({spec.name})"
-        if not valid_at(leaf.not_valid_before_utc, leaf.not_valid_after_utc, now):
+        if not valid_at(leaf, now):
             raise ValidationError(f"{where}: not valid at {now:%Y-%m-%d %H:%M} UTC")
         key = keys.get(spec.name)
         if key is not None and not keymod.same_public_key(key, leaf.public_key()):
             raise ValidationError(f"{where}: certificate does not match its private key")
         issuer = leaf if spec.self_signed else certs[spec.issuer][0]
-        try:
-            leaf.verify_directly_issued_by(issuer)
-        except Exception as exc:  # InvalidSignature, ValueError, TypeError
-            raise ValidationError(f"{where}: not validly signed by {spec.issuer}: {exc}") from exc
+        problem = issuer_problem(leaf, issuer)
+        if problem is not None:
+            raise ValidationError(f"{where}: not validly signed by {spec.issuer}: {problem}")
         expected = [certs[name][0] for name in spec.chain]
         if chain[1:] != expected:
             raise ValidationError(f"{where}: bundle does not hold {', '.join(spec.chain)}")

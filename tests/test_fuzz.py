@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from certkit.compose import Options, prepare
 from certkit.dockerfiles import read_image
 from certkit.errors import CertkitError
-from certkit.pem import NotACertificate, parse_certificates
+from certkit.certificates import NotACertificate, parse_certificates
 from certkit.profile import load_profile
 
 EXAMPLES = int(os.environ.get("CERTKIT_FUZZ_EXAMPLES", "60"))

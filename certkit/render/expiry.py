@@ -16,7 +16,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from cryptography import x509
 
-from certkit.expiry import Finding, Status, Thresholds, fingerprint, san_strings, worst
+from certkit.certificates import fingerprint_sha256, san_strings
+from certkit.expiry import Finding, Status, Thresholds, worst
 
 if TYPE_CHECKING:
     from certkit.workflows.check import Summary
@@ -61,7 +62,7 @@ def record(finding: Finding) -> dict[str, Any]:
         "subject": subject_text(cert),
         "issuer": cert.issuer.rfc4514_string() if cert is not None else None,
         "serial": serial_text(cert),
-        "fingerprint_sha256": fingerprint(cert) if cert is not None else None,
+        "fingerprint_sha256": fingerprint_sha256(cert) if cert is not None else None,
         "sans": san_strings(cert) if cert is not None else [],
         "not_before": _iso(cert.not_valid_before_utc) if cert is not None else None,
         "not_after": _iso(cert.not_valid_after_utc) if cert is not None else None,
