@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from certkit.hooks import HookResult
 
     from certkit.compose import ComposeOutcome
+    from certkit.compose_cache import ParseCache
     from certkit.database import DeployResult
     from certkit.profile import Profile
     from certkit.renew import RenewResult
@@ -97,6 +98,7 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     answers = options.parse_container_dirs(container_dirs)
     compose: list[list[ComposeOutcome]] = [[]]
     compose_error: list[Exception | None] = [None]
+    memo: list[ParseCache] = []
 
     def attempt() -> RenewResult:
         prepared: list[ComposeOutcome] = []
@@ -104,7 +106,11 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
         def prepare_compose() -> None:
             # Before the first write: a compose file or Dockerfile certkit cannot handle stops the
             # run with nothing changed, instead of after the certificates were replaced.
-            prepared.extend(_prepare_compose(notary_dir, profile, ca_store, answers))
+            if not memo:
+                from certkit.compose_cache import ParseCache
+
+                memo.append(ParseCache.load(notary_dir / STATE_FOLDER))
+            prepared.extend(_prepare_compose(notary_dir, profile, ca_store, answers, memo[0]))
 
         with_compose = not no_compose
         result = renew(notary_dir, profile, options.utc_now(), within, force=force, rotate_keys=rotate_keys,
@@ -141,6 +147,8 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
         remember_nothing_due(notary_dir, profile, run.result, profile_id(profile_source, BUILTIN_PROFILES),
                              None if profile_source in (None, *BUILTIN_PROFILES) else Path(str(profile_source)),
                              compose=not no_compose and compose_error[0] is None)
+        if memo:
+            memo[0].save(notary_dir / STATE_FOLDER)  # verified above; written only when its entries changed
     if run.result is not None:
         _show(run.result, as_json, compose[0], deployed, hooks=run.hooks, quiet=quiet)
     elif as_json:  # the pre hook failed: no renewal to show, but what the hook said
@@ -185,14 +193,14 @@ def _deploy_database(notary_dir: Path, pgdata: Path, deployed: list[DeployResult
 
 
 def _prepare_compose(notary_dir: Path, profile: Profile, ca_store: Path | None,
-                     container_dirs: dict[str, str]) -> list[ComposeOutcome]:
+                     container_dirs: dict[str, str], memo: ParseCache | None = None) -> list[ComposeOutcome]:
     """Renewed files reach compose containers only through mounts: see certkit.compose."""
     import os
 
     from certkit.compose import prepare_after_renew
 
     return prepare_after_renew(notary_dir, profile, ca_store=ca_store, environ=dict(os.environ),
-                               container_dirs=container_dirs)
+                               container_dirs=container_dirs, memo=memo)
 
 
 def _finish_compose(notary_dir: Path, prepared: list[ComposeOutcome], result: RenewResult,
