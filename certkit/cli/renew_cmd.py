@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from certkit.compose import ComposeOutcome
     from certkit.compose_cache import ParseCache
     from certkit.database import DeployResult
+    from certkit.keys import EarlyKeys
     from certkit.profile import Profile
     from certkit.renew import RenewResult
 
@@ -86,15 +87,42 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
                 click.echo(f"nothing is due: the earliest certificate expires {earliest:%Y-%m-%d %H:%M} UTC, "
                            f"beyond --within {within}; no file changed")
             return
+    from certkit.profile import load_profile
+
+    profile = load_profile(profile_source)
+    early: EarlyKeys | None = None
+    if not dry_run:
+        # Before the heavy imports: the RSA prime search of keys that will be needed (a new CA, a
+        # missing key file) runs in worker processes while the rest is imported, checked and planned.
+        from certkit.errors import CertkitError
+        from certkit.keys import EarlyKeys, likely_needed
+        from certkit.layout import require_layout
+
+        try:
+            require_layout(notary_dir, profile)  # not a Notary folder: every key "missing"; refused below
+            early = EarlyKeys(likely_needed(notary_dir, profile, ca_store, rotate_keys=rotate_keys))
+        except CertkitError:
+            early = None
+    try:
+        _renew(ctx, notary_dir, within, force, rotate_keys, ca_store, no_compose, container_dirs, pgdata, keep,
+               pre_hook, deploy_hook, post_hook, hook_timeout, wait, wait_timeout, profile_source, dry_run,
+               as_json, quiet, profile, early)
+    finally:
+        if early is not None:
+            early.close()
+
+
+def _renew(ctx: click.Context, notary_dir: Path, within: Duration, force: bool, rotate_keys: bool,
+           ca_store: Path | None, no_compose: bool, container_dirs: tuple[str, ...], pgdata: Path | None, keep: int,
+           pre_hook: str | None, deploy_hook: str | None, post_hook: str | None, hook_timeout: float | None,
+           wait: bool, wait_timeout: float | None, profile_source: str | None, dry_run: bool, as_json: bool,
+           quiet: bool, profile: Profile, early: EarlyKeys | None) -> None:
     from certkit.hooks import HookSet, run_with_hooks
     from certkit.layout import STATE_FOLDER, ca_store_path, require_layout
     from certkit.state import verify as verify_state
     from certkit.lock import renewal_lock
-    from certkit.profile import load_profile
     from certkit.renew import remember_nothing_due, renew
 
-
-    profile = load_profile(profile_source)
     answers = options.parse_container_dirs(container_dirs)
     compose: list[list[ComposeOutcome]] = [[]]
     compose_error: list[Exception | None] = [None]
@@ -115,7 +143,7 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
         with_compose = not no_compose
         result = renew(notary_dir, profile, options.utc_now(), within, force=force, rotate_keys=rotate_keys,
                        dry_run=dry_run, ca_store=ca_store, keep=keep,
-                       before_write=prepare_compose if with_compose else None)
+                       before_write=prepare_compose if with_compose else None, early_keys=early)
         if with_compose and not prepared:
             # Nothing renewed, but the services must still see the set: files regenerated some other
             # way (Notary's script) stay baked into the images until an override mounts them.
