@@ -791,6 +791,8 @@ def _render_cached(name: str, context: dict[str, Any], memo: ParseCache | None) 
     from certkit.compose_cache import missing
     from certkit.templates import templates_dir
 
+    # The key holds the template's whole source: it includes no other template (one that did would
+    # have to add that one's source too).
     source = (templates_dir() / name).read_text(encoding="utf-8")
     key = memo.key("render", name, source, json.dumps(context))  # order matters: not sorted
     hit = memo.get(key)
