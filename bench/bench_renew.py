@@ -15,6 +15,10 @@ or a `certkit init` layout with its CA store removed when that is absent):
             with `certkit --version` (the floor of starting the command at all)
   keygen    the two RSA-4096 CA keys alone, generated in parallel (the floor of a fresh set)
 
+certkit's bytecode is compiled first, as pip does when it installs the wheel: in an editable
+install under PYTHONDONTWRITEBYTECODE=1 every run would otherwise compile all of certkit's
+modules from source (~0.1 s a run, growing with the code), which no installed certkit pays.
+
 Prints medians and the ratios baseline/fresh and baseline/routine.
 Usage: python bench/bench_renew.py [--rounds N]
 """
@@ -82,6 +86,10 @@ def main() -> None:
     times: dict[str, list[float]] = {"baseline": [], "fresh": [], "routine": [], "routine+compose": [],
                                      "no-op": [], "version": [], "keygen": []}
     keygen = [sys.executable, "-c", KEYGEN]
+    import certkit
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(certkit.__file__).parent)], check=True)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         source = source_checkout(work)
@@ -105,6 +113,8 @@ def main() -> None:
                   flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     print()
+    print(f"load average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"machine: {os.cpu_count()} cores; {subprocess.run(['openssl', 'version'], capture_output=True, text=True).stdout.strip()}")
     print(f"median baseline (openssl CLI, whole set)      {med['baseline']:.3f} s")
     print(f"median certkit renew --force (fresh set)      {med['fresh']:.3f} s   ratio {med['baseline'] / med['fresh']:.1f}x  (target >= 4x)")

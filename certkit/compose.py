@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from certkit import layout, storage
 from certkit.dockerfiles import Copy, ImageFacts, read_image
@@ -46,6 +46,9 @@ from certkit.errors import ComposeError
 from certkit.bounded import MIB, read_input
 from certkit.profile import Profile
 from certkit.validity import expired
+
+if TYPE_CHECKING:
+    from certkit.compose_cache import ParseCache
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -180,6 +183,8 @@ class Options:
     ca_store: Path | None = None  # default: <directory>/<profile.ca_store>
     container_dirs: Mapping[str, str] = field(default_factory=dict)  # service -> folder; "" -> all others
     environ: Mapping[str, str] = field(default_factory=dict)  # the shell environment for ${VAR}
+    # renew's cache of parsed compose files and rendered overrides (certkit.compose_cache)
+    memo: ParseCache | None = field(default=None, compare=False)
 
 
 # -- choosing files ------------------------------------------------------------------------------
@@ -593,7 +598,7 @@ def prepare(directory: Path, files: Iterable[Path], options: Options, *, in_plac
     if not base_files:
         raise ComposeError(f"{', '.join(map(str, paths))}: only certkit's own override given; name the base file too")
     env = project_env(base_files[0].parent, options.environ)
-    project = load_project(base_files, env, texts)
+    project = load_project(base_files, env, texts, None if in_place else options.memo)
     analyses = analyse(project, options)
     mounts = plan(project, analyses, options)
     tls_services = [n for n, a in analyses.items() if a.reads_tls]
@@ -610,7 +615,7 @@ def prepare(directory: Path, files: Iterable[Path], options: Options, *, in_plac
     else:
         target = _override_target(base_files, paths, how == DISCOVERED, texts)
         old = texts.get(target) if target in texts else (_read_text(target) if target.exists() else None)
-        new = render_override(project, mounts, base_files) if mounts else None
+        new = render_override(project, mounts, base_files, options.memo) if mounts else None
         outputs = {}
         if new is not None and new != old:
             outputs[target] = (old or "", new)
@@ -654,15 +659,17 @@ def apply_after_renew(root: Path, profile: Profile, *, renewed: Iterable[str] = 
 
 def prepare_after_renew(root: Path, profile: Profile, *, ca_store: Path | None = None,
                         environ: Mapping[str, str] | None = None,
-                        container_dirs: Mapping[str, str] | None = None) -> list[ComposeOutcome]:
+                        container_dirs: Mapping[str, str] | None = None,
+                        memo: ParseCache | None = None) -> list[ComposeOutcome]:
     """The compose step of `certkit renew`, worked out and not written, for every project of
     :func:`renew_projects` (a project whose services read nothing the profile manages is left out).
 
     renew calls it before it writes a single file, so a compose file or Dockerfile certkit cannot
     handle stops the run with nothing changed, instead of after the certificates were replaced.
+    ``memo``: parses and renders from certkit.compose_cache (the caller saves it after the run).
     """
     env = dict(os.environ) if environ is None else dict(environ)
-    options = Options(profile, ca_store, dict(container_dirs or {}), env)
+    options = Options(profile, ca_store, dict(container_dirs or {}), env, memo)
     managed = _managed_paths(root, profile)
     outcomes: list[ComposeOutcome] = []
     for index, files in enumerate(renew_projects(root, env)):
@@ -746,15 +753,16 @@ def _override_target(base_files: list[Path], paths: list[Path], discovered: bool
     return target
 
 
-def render_override(project: Project, mounts: list[PlannedMount], base_files: list[Path]) -> str:
+def render_override(project: Project, mounts: list[PlannedMount], base_files: list[Path],
+                    memo: ParseCache | None = None) -> str:
     """certkit's override for ``mounts``, checked by parsing it back before anyone writes it.
 
     Text from the checkout (file names, paths from configs) reaches the file only as YAML scalars
     or as one-line comments with every line break escaped: a path in a config file must never be
     able to add YAML of its own (say, `privileged: true`) to a file Compose loads.
+    With ``memo``, the text rendered earlier from the same template and values is reused (jinja2
+    is then not even imported); the check by parsing it back runs either way.
     """
-    from certkit.templates import render
-
     services = []
     expected: dict[str, list[dict[str, Any]]] = {}
     for name in project.services:
@@ -768,9 +776,32 @@ def render_override(project: Project, mounts: list[PlannedMount], base_files: li
             } for m in own]})
             expected[name] = [{"type": "bind", "source": compose_text(relative_text(m.source, project.directory)),
                                "target": compose_text(m.target), "read_only": True} for m in own]
-    text = render("compose/override.yml.j2", marker=OVERRIDE_MARKER, services=services,
-                  sources=[comment_text(relative_text(p, project.directory).removeprefix("./")) for p in base_files])
-    _check_override(text, expected, project.directory)
+    context = {"marker": OVERRIDE_MARKER, "services": services,
+               "sources": [comment_text(relative_text(p, project.directory).removeprefix("./")) for p in base_files]}
+    text = _render_cached("compose/override.yml.j2", context, memo)
+    _check_override(text, expected, project.directory, memo)
+    return text
+
+
+def _render_cached(name: str, context: dict[str, Any], memo: ParseCache | None) -> str:
+    if memo is None:
+        from certkit.templates import render
+
+        return render(name, **context)
+    from certkit.compose_cache import missing
+    from certkit.templates import templates_dir
+
+    # The key holds the template's whole source: it includes no other template (one that did would
+    # have to add that one's source too).
+    source = (templates_dir() / name).read_text(encoding="utf-8")
+    key = memo.key("render", name, source, json.dumps(context))  # order matters: not sorted
+    hit = memo.get(key)
+    if not missing(hit) and isinstance(hit, str):
+        return hit
+    from certkit.templates import render
+
+    text = render(name, **context)
+    memo.put(key, text)
     return text
 
 
@@ -779,10 +810,24 @@ def comment_text(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
-def _check_override(text: str, expected: dict[str, list[dict[str, Any]]], directory: Path) -> None:
+def _check_override(text: str, expected: dict[str, list[dict[str, Any]]], directory: Path,
+                    memo: ParseCache | None = None) -> None:
     from certkit.compose_files import parse_yaml, plain
 
-    data = plain(parse_yaml(text, directory / "docker-compose.override.yml"))
+    data: Any = None
+    key = ""
+    if memo is not None:
+        from certkit.compose_cache import missing
+
+        key = memo.key("override-yaml", text)
+        hit = memo.get(key)
+        data = None if missing(hit) or not isinstance(hit, dict) else hit.get("data")
+    if not isinstance(data, dict):
+        data = plain(parse_yaml(text, directory / "docker-compose.override.yml"))
+        from certkit.compose_cache import plain_exact
+
+        if memo is not None and isinstance(data, dict) and plain_exact(data):
+            memo.put(key, {"data": data})
     actual = {name: body.get("volumes") for name, body in (data.get("services") or {}).items()}
     if set(data) != {"services"} or actual != expected or any(set(b) != {"volumes"} for b in data["services"].values()):
         raise ComposeError("internal: the override certkit rendered does not parse back to exactly the planned "

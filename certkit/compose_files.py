@@ -16,13 +16,16 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from typing import TYPE_CHECKING, Any, Mapping
 
 from certkit.errors import ComposeError
 from certkit.bounded import MIB, read_input
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
+
+    from certkit.compose_cache import ParseCache
 
 # compose-go cli/options.go: DefaultFileNames and DefaultOverrideFileNames, in order of
 # preference.  Compose loads the first base file found and then the first override found.
@@ -120,15 +123,19 @@ def override_path_for(base: Path) -> Path:
     return base.with_name(f"{stem}.override.{ext}")
 
 
-def read_compose_file(path: Path, text: str | None = None) -> ComposeFile:
-    """Read and parse one compose file, refusing anything Docker Compose would also refuse."""
+def read_compose_file(path: Path, text: str | None = None, memo: ParseCache | None = None) -> ComposeFile:
+    """Read and parse one compose file, refusing anything Docker Compose would also refuse.
+
+    With ``memo`` (renew's compose step), ``data`` may be the plain form of the document from the
+    cache (certkit.compose_cache): the same values every reader below takes from it.
+    """
     if text is None:
         raw = read_input(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ComposeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    data = parse_yaml(text, path)
+    data = parse_yaml(text, path) if memo is None else _parse_cached(text, path, memo)
     if data is None:
         raise ComposeError(f"{path}: empty file; a compose file needs a `services:` mapping")
     if not hasattr(data, "items"):
@@ -142,13 +149,44 @@ def read_compose_file(path: Path, text: str | None = None) -> ComposeFile:
     return ComposeFile(path, text, data, text.startswith(OVERRIDE_MARKER))
 
 
+def _parse_cached(text: str, path: Path, memo: ParseCache) -> Any:
+    """parse_yaml through the cache: a hit is the plain document; a miss parses, and stores the plain
+    form when it holds everything this module reads from the round-trip one."""
+    from certkit.compose_cache import missing, plain_exact
+
+    key = memo.key("compose-yaml", text)
+    hit = memo.get(key)
+    if not missing(hit) and isinstance(hit, dict) and isinstance(hit.get("data"), dict):
+        return hit["data"]
+    data = parse_yaml(text, path)
+    if not hasattr(data, "items"):
+        return data
+    services = data.get("services")
+    if services is not None and not (hasattr(services, "items") and all(type(k) is str for k in services)):
+        return data  # the reader refuses it (or names need str()): nothing worth keeping
+    if any(any(_merge_tags(body)) for body in (services or {}).values()):
+        return data  # !reset / !override live only on the round-trip objects
+    try:
+        flat = plain(data)
+    except ComposeError:
+        return data  # over the node budget as a whole: the readers judge it service by service
+    if plain_exact(flat):
+        memo.put(key, {"data": flat})
+    return data
+
+
 def yaml_loader() -> YAML:
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False  # Compose refuses them too; a silent "last one wins" hides mistakes
     return yaml
 
 
 def parse_yaml(text: str, path: Path) -> Any:
+    # Imported here: renew's compose step usually finds its parses in certkit.compose_cache.
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     try:
         return yaml_loader().load(text)
     except MarkedYAMLError as exc:
@@ -266,17 +304,20 @@ def project_env(directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
 
 # -- loading a project -----------------------------------------------------------------------
 
-def load_project(files: list[Path], env: Mapping[str, str], texts: Mapping[Path, str] | None = None) -> Project:
+def load_project(files: list[Path], env: Mapping[str, str], texts: Mapping[Path, str] | None = None,
+                 memo: ParseCache | None = None) -> Project:
     """Parse ``files`` (in -f order) and merge their services as Compose does.
 
     ``texts`` replaces the content of some files (used to re-check an edit before writing it).
+    ``memo``: parse the ``files`` through renew's cache (certkit.compose_cache); included and
+    extended files are parsed as they are read.
     Services of ``include:``d files join the project; services whose ``profiles`` are not
     enabled by ``COMPOSE_PROFILES`` are left out, as `docker compose up` leaves them out.
     """
     if not files:
         raise ComposeError("no compose file given")
     texts = texts or {}
-    parsed = tuple(read_compose_file(p, texts.get(p)) for p in files)
+    parsed = tuple(read_compose_file(p, texts.get(p), memo) for p in files)
     # Compose resolves relative paths of every -f file against the project folder, the first file's.
     directory = files[0].parent
     services: dict[str, Service] = {}

@@ -9,14 +9,18 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Union
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from certkit.errors import MaterialError
-from certkit.profile import KeySpec
+from certkit.profile import KeySpec, Profile
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
@@ -57,24 +61,112 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def generate_many(specs: list[KeySpec]) -> list[PrivateKey]:
-    """Generate one key per spec; RSA keys in parallel processes when there are several."""
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # Imported here: a routine renewal makes no key and should not pay for them.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: the children need nothing but this module, and start in ~1 ms.
+    context = multiprocessing.get_context("fork")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
+
+
+class EarlyKeys:
+    """RSA keys started in worker processes as soon as the command can tell they will be needed
+    (a CA key missing from the CA store, a leaf key file missing), so the random prime search
+    overlaps the imports, checks and planning of the main process.  :func:`generate_many` takes
+    the keys it needs from here and makes the rest in the same workers; a key nobody takes is
+    thrown away (:meth:`close` stops its worker).  Nothing is written: the keys live in memory.
+    """
+
+    def __init__(self, specs: list[KeySpec]) -> None:
+        rsa_specs = [s for s in specs if s.type == "rsa"]
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: list[tuple[KeySpec, Future[bytes]]] = []
+        if not rsa_specs:
+            return
+        self._pool = _pool(max(1, min(len(rsa_specs), os.cpu_count() or 1)))
+        # The biggest first: they take longest, and the small ones fill in behind them.
+        for spec in sorted(rsa_specs, key=lambda s: -s.size):
+            self._pending.append((spec, self._pool.submit(_generate_pkcs8, spec)))
+
+    def take(self, spec: KeySpec) -> Future[bytes] | None:
+        for index, (pending, future) in enumerate(self._pending):
+            if pending == spec:
+                del self._pending[index]
+                return future
+        return None
+
+    def submit(self, spec: KeySpec) -> Future[bytes] | None:
+        return self._pool.submit(_generate_pkcs8, spec) if self._pool is not None else None
+
+    def close(self) -> None:
+        """Stop the workers; a key still being made for nobody is abandoned (its worker killed)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        unused = [f for _, f in self._pending if not f.done()]
+        self._pending = []
+        processes: dict[Any, Any] = dict(getattr(pool, "_processes", None) or {})
+        pool.shutdown(wait=not unused, cancel_futures=True)
+        if unused:
+            for process in processes.values():
+                process.kill()  # only our own fork workers: a prime search nobody waits for
+            for process in processes.values():
+                process.join()
+
+
+def likely_needed(root: Path, profile: Profile, ca_store: Path | None, *, rotate_keys: bool = False) -> list[KeySpec]:
+    """The key specs a renewal of ``root`` will almost surely make, judged from which key files
+    exist, without parsing anything: a CA key missing from the CA store, a leaf key file that is
+    missing (every leaf key file, with --rotate-keys).  Only a head start for :class:`EarlyKeys`:
+    the plan decides which keys are made, and a key it does not want is thrown away.
+    """
+    from certkit.layout import ca_store_path
+
+    store = ca_store_path(root, profile, ca_store)
+    specs = []
+    for spec in profile.certificates:
+        if spec.key_location == "ca-store":
+            path: Path | None = store / f"{spec.name}.key"  # certkit.planning.ca_key_path (not imported: heavy)
+        elif spec.key_file:
+            path = root / spec.key_file
+        else:
+            path = None
+        if path is not None and ((rotate_keys and spec.key_location == "file") or not os.path.lexists(path)):
+            specs.append(spec.key)
+    return specs
+
+
+def generate_many(specs: list[KeySpec], early: EarlyKeys | None = None) -> list[PrivateKey]:
+    """Generate one key per spec; RSA keys in parallel processes when there are several.
+
+    With ``early``, keys started there are taken first and the rest are made by its workers.
+    """
     slow = [i for i, s in enumerate(specs) if s.type == "rsa"]
     workers = min(len(slow), os.cpu_count() or 1)
     keys: list[PrivateKey | None] = [None] * len(specs)
-    if workers >= 2:
-        # Imported here: a routine renewal makes no key and should not pay for them.
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # fork: the children need nothing but this module, and start in ~1 ms.
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent,
-                                 initargs=(os.getpid(),)) as pool:
-            pems = list(pool.map(_generate_pkcs8, [specs[i] for i in slow]))
-        for index, pem in zip(slow, pems):
-            # certkit made these keys itself a moment ago: skip the slow RSA self-check.
-            keys[index] = load_pem(pem, trusted=True)
+    futures: dict[int, Future[bytes]] = {}
+    if early is not None:
+        for index in slow:
+            taken = early.take(specs[index])
+            if taken is not None:
+                futures[index] = taken
+        for index in sorted(set(slow) - set(futures), key=lambda i: -specs[i].size):
+            extra = early.submit(specs[index])
+            if extra is not None:
+                futures[index] = extra
+    if futures:
+        pems = {index: future.result() for index, future in futures.items()}
+    elif workers >= 2:
+        with _pool(workers) as pool:
+            pems = dict(zip(slow, pool.map(_generate_pkcs8, [specs[i] for i in slow])))
+    else:
+        pems = {}
+    for index, pem in pems.items():
+        # certkit made these keys itself a moment ago: skip the slow RSA self-check.
+        keys[index] = load_pem(pem, trusted=True)
     for index, spec in enumerate(specs):
         if keys[index] is None:
             keys[index] = generate(spec)

@@ -87,11 +87,14 @@ def renew(
     require_notary_layout: bool = True,
     keep: int = DEFAULT_KEEP,
     before_write: Callable[[], None] | None = None,
+    early_keys: keymod.EarlyKeys | None = None,
 ) -> RenewResult:
     """Renew what is due; the caller holds the renewal lock (certkit.lock) when not dry_run.
 
     ``before_write`` runs once the new set is built and validated and before the first write,
     only when something will be written; an error it raises leaves every file as it was.
+    ``early_keys``: RSA keys the caller started before planning (see :func:`certkit.keys.likely_needed`);
+    the plan still decides which keys are made, and takes only those.
     """
     if require_notary_layout:
         require_layout(root, profile)
@@ -130,7 +133,7 @@ def renew(
 
     fs_root = storage.Root(root)
     _probe_used_keys(plan, states, root)
-    new_keys = _generate_keys(plan)
+    new_keys = _generate_keys(plan, early_keys)
     certs, keys = _issue(profile, plan, states, new_keys, now)
     validate_set(profile, certs, keys, now)
     writes = _files_to_write(profile, plan, states, certs, new_keys, root, store)
@@ -292,9 +295,9 @@ def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> No
             keymod.check_signs(state.key, shown)
 
 
-def _generate_keys(plan: Plan) -> dict[str, PrivateKey]:
+def _generate_keys(plan: Plan, early: keymod.EarlyKeys | None = None) -> dict[str, PrivateKey]:
     wanted = [d for d in plan.decisions if d.renew and d.new_key]
-    made = keymod.generate_many([d.spec.key for d in wanted])
+    made = keymod.generate_many([d.spec.key for d in wanted], early)
     return {d.name: key for d, key in zip(wanted, made)}
 
 

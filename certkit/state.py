@@ -60,6 +60,9 @@ def verify(state_dir: Path, ca_store: Path | None = None) -> None:
         raise FilesystemError(f"{state_dir}: cannot read certkit's state folder ({exc.strerror or exc})") from exc
     _check(state_dir, top, state_dir)
     store = Path(os.path.abspath(ca_store)) if ca_store is not None else None
+    # As text: `store in path.parents` built every parent of every entry (a third of this walk's time).
+    store_text = str(store) if store is not None else None
+    store_prefix = store_text.rstrip("/") + "/" if store_text is not None else None
     entries: list[str] = []
     for folder, dirnames, filenames in os.walk(state_dir):
         for name in [*dirnames, *filenames]:
@@ -68,7 +71,8 @@ def verify(state_dir: Path, ca_store: Path | None = None) -> None:
                 info = os.lstat(path)
             except FileNotFoundError:
                 continue  # removed meanwhile (e.g. the lock note)
-            in_store = store is not None and (path == store or store in path.parents)
+            text = str(path)
+            in_store = store_prefix is not None and (text == store_text or text.startswith(store_prefix))
             # The fast path's cache judges its own owner and mode (a loose one is ignored and
             # rewritten), and it can only end a run early: no reason to refuse the folder for it.
             cache = path == state_dir / NOTHING_DUE_RECORD

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 
 def templates_dir() -> Path:
@@ -27,6 +28,8 @@ def render_html(name: str, **context: Any) -> str:
 
 
 def _environment(*, autoescape: bool) -> jinja2.Environment:
+    import jinja2  # here: renew's compose step finds its override in certkit.compose_cache without it
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,  # a missing variable is a bug, not an empty string

@@ -16,9 +16,11 @@ from certkit.durations import Duration
 
 if TYPE_CHECKING:
     from certkit.compose import ComposeOutcome
+    from certkit.compose_cache import ParseCache
     from certkit.database import DatabaseStep, DeployResult
     from certkit.errors import CertkitError
     from certkit.hooks import HookResult
+    from certkit.keys import EarlyKeys
     from certkit.profile import Profile
     from certkit.renew import RenewResult
 
@@ -100,14 +102,39 @@ def _nothing_due(request: RenewRequest) -> datetime | None:
 
 
 def _renew(request: RenewRequest) -> RenewRun:
+    from certkit.profile import load_profile
+
+    profile = load_profile(request.profile_source)
+    early = None if request.dry_run else _start_keys(request, profile)
+    try:
+        return _renew_with(request, profile, early)
+    finally:
+        if early is not None:
+            early.close()  # kills the workers of keys nobody took
+
+
+def _start_keys(request: RenewRequest, profile: Profile) -> EarlyKeys | None:
+    """Before the heavy imports: the RSA prime search of keys that will be needed (a new CA, a missing
+    key file) runs in worker processes while the rest is imported, checked and planned."""
+    from certkit.errors import CertkitError
+    from certkit.keys import EarlyKeys, likely_needed
+    from certkit.layout import require_layout
+
+    try:
+        require_layout(request.notary_dir, profile)  # not a Notary folder: refused below, with the reason
+        return EarlyKeys(likely_needed(request.notary_dir, profile, request.ca_store,
+                                       rotate_keys=request.rotate_keys))
+    except CertkitError:
+        return None
+
+
+def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None) -> RenewRun:
     from certkit.hooks import HookSet, run_with_hooks
     from certkit.layout import STATE_FOLDER, ca_store_path, require_layout
     from certkit.lock import renewal_lock
-    from certkit.profile import load_profile
     from certkit.state import verify as verify_state
 
     notary_dir = request.notary_dir
-    profile = load_profile(request.profile_source)
     compose = _ComposeStep(request, profile)
 
     def attempt() -> RenewResult:
@@ -115,7 +142,8 @@ def _renew(request: RenewRequest) -> RenewRun:
 
         result = renew(notary_dir, profile, request.now, request.within, force=request.force,
                        rotate_keys=request.rotate_keys, dry_run=request.dry_run, ca_store=request.ca_store,
-                       keep=request.keep, before_write=compose.prepare if request.compose else None)
+                       keep=request.keep, before_write=compose.prepare if request.compose else None,
+                       early_keys=early)
         if request.compose and not compose.prepared:
             # Nothing renewed, but the services must still see the set: files regenerated some other
             # way (Notary's script) stay baked into the images until an override mounts them.
@@ -156,6 +184,8 @@ def _renew(request: RenewRequest) -> RenewRun:
         _deploy_database(run, notary_dir, request.pgdata)
     if hooked.error is None:
         _remember(request, profile, result, compose_ok=request.compose and compose.error is None)
+        if compose.memo is not None:
+            compose.memo.save(notary_dir / STATE_FOLDER)  # verified above; written only when its entries changed
     return run
 
 
@@ -169,16 +199,21 @@ class _ComposeStep:
         self.prepared: list[ComposeOutcome] = []
         self.outcomes: list[ComposeOutcome] = []
         self.error: CertkitError | None = None
+        self.memo: ParseCache | None = None  # parses and renders kept between runs (certkit.compose_cache)
 
     def prepare(self) -> None:
         # Before the first write: a compose file or Dockerfile certkit cannot handle stops the
         # run with nothing changed, instead of after the certificates were replaced.
         from certkit.compose import prepare_after_renew
+        from certkit.compose_cache import ParseCache
+        from certkit.layout import STATE_FOLDER
 
         request = self.request
+        if self.memo is None:
+            self.memo = ParseCache.load(request.notary_dir / STATE_FOLDER)
         self.prepared.extend(prepare_after_renew(request.notary_dir, self.profile, ca_store=request.ca_store,
                                                  environ=dict(request.environ),
-                                                 container_dirs=dict(request.container_dirs)))
+                                                 container_dirs=dict(request.container_dirs), memo=self.memo))
 
     def finish(self, result: RenewResult) -> None:
         from certkit.compose import finish_after_renew
