@@ -32,6 +32,7 @@ from certkit.layout import (
     ignore_entry,
     require_layout,
 )
+from certkit.outcomes import Action, FileKind
 from certkit.pem import to_pem
 from certkit.planning import CertState, Plan, ca_key_path, make_plan, read_state
 from certkit.profile import Profile
@@ -44,8 +45,8 @@ DEFAULT_KEEP = 3
 @dataclass
 class FileOutcome:
     path: str  # relative to the Notary folder when inside it
-    kind: str  # "certificate", "key", "ca-key", "copy", "ignore-file"
-    action: str  # "created", "renewed", "kept", "updated"; with dry_run: "would create", ...
+    kind: FileKind
+    action: Action
     certificate: str = ""  # the profile name it belongs to
     not_after: datetime | None = None
     reasons: list[str] = field(default_factory=list)
@@ -65,7 +66,7 @@ class RenewResult:
 
     @property
     def changed(self) -> bool:
-        return any(f.action in ("created", "renewed", "updated") for f in self.files)
+        return any(f.action.changed for f in self.files)
 
     @property
     def renewed(self) -> list[str]:
@@ -444,7 +445,7 @@ class _IgnoreUpdate:
     data: bytes
     mode: int
     owner: storage.Owner | None
-    action: str  # "created" or "updated"
+    action: Action  # CREATED or UPDATED
 
 
 def _ignore_updates(root: Path, store: Path) -> list[_IgnoreUpdate]:
@@ -461,11 +462,11 @@ def _ignore_updates(root: Path, store: Path) -> list[_IgnoreUpdate]:
         # The file keeps its mode and owner: it is the project's file, certkit only appends.
         mode = target.stat().st_mode & 0o777 if current is not None else 0o644
         owner = storage.owner_to_keep(target) if current is not None else None
-        updates.append(_IgnoreUpdate(name, target, data, mode, owner, "updated" if current is not None else "created"))
+        updates.append(_IgnoreUpdate(name, target, data, mode, owner, Action.UPDATED if current is not None else Action.CREATED))
     return updates
 
 
-def _write_ignores(updates: list[_IgnoreUpdate]) -> list[tuple[str, str]]:
+def _write_ignores(updates: list[_IgnoreUpdate]) -> list[tuple[str, Action]]:
     for update in updates:
         storage.atomic_write(update.target, update.data, update.mode, update.owner)
     return [(u.name, u.action) for u in updates]
@@ -481,7 +482,7 @@ def _result(
     changed_paths: set[Path],
     *,
     dry_run: bool,
-    written_ignores: list[tuple[str, str]],
+    written_ignores: list[tuple[str, Action]],
     created_paths: frozenset[Path] = frozenset(),
 ) -> RenewResult:
     files: list[FileOutcome] = []
@@ -496,41 +497,42 @@ def _result(
             return str(path)
 
     for name, ignore_action in written_ignores:
-        files.append(FileOutcome(name, "ignore-file", ignore_action, reasons=["keeps the CA store out of images and git"]))
+        files.append(FileOutcome(name, FileKind.IGNORE_FILE, ignore_action, reasons=["keeps the CA store out of images and git"]))
     for decision in plan.decisions:
         spec = decision.spec
         state = states[spec.name]
         existed = state.leaf is not None or state.cert_problem != "missing"
-        if decision.renew:
-            action = "renewed" if existed else "created"
+        if not decision.renew:
+            action = Action.KEPT
+        elif dry_run:
+            action = Action.WOULD_RENEW if existed else Action.WOULD_CREATE
         else:
-            action = "kept"
-        if dry_run and action != "kept":
-            action = "would " + ("renew" if action == "renewed" else "create")
+            action = Action.RENEWED if existed else Action.CREATED
         leaf = certs[spec.name][0] if certs else state.leaf
         not_after = leaf.not_valid_after_utc if (leaf is not None and (not dry_run or not decision.renew)) else None
-        files.append(FileOutcome(shown(spec.cert_file), "certificate", action, spec.name, not_after, decision.reasons))
+        files.append(FileOutcome(shown(spec.cert_file), FileKind.CERTIFICATE, action, spec.name, not_after, decision.reasons))
         if state.key_path is not None:
             if decision.new_key:
-                key_action = ("would create" if dry_run else "created")
+                key_action = Action.WOULD_CREATE if dry_run else Action.CREATED
                 reasons = [decision.key_reason]
             elif state.key is None:
-                key_action, reasons = "missing", ["not needed yet: made when something must be signed"]
+                key_action, reasons = Action.MISSING, ["not needed yet: made when something must be signed"]
             else:
-                key_action, reasons = "kept", []
-            kind = "ca-key" if spec.key_location == "ca-store" else "key"
+                key_action, reasons = Action.KEPT, []
+            kind = FileKind.CA_KEY if spec.key_location == "ca-store" else FileKind.KEY
             files.append(FileOutcome(shown(state.key_path), kind, key_action, spec.name, reasons=reasons))
         for copy in spec.copies:
             copy_path = root / copy
             if dry_run:
                 current = storage.read_bytes(copy_path)
                 pending = decision.renew or (state.certs is not None and current != to_pem(state.certs))
-                copy_action = "would update" if pending else "kept"
+                copy_action = Action.WOULD_UPDATE if pending else Action.KEPT
             else:
                 real_copy = _real(copy_path)
-                copy_action = ("created" if real_copy in created_paths else "updated") if real_copy in changed_paths else "kept"
-            files.append(FileOutcome(copy, "copy", copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"]))
-    touched = [f.path for f in files if f.action not in ("kept", "missing")]
+                copy_action = ((Action.CREATED if real_copy in created_paths else Action.UPDATED)
+                               if real_copy in changed_paths else Action.KEPT)
+            files.append(FileOutcome(copy, FileKind.COPY, copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"]))
+    touched = [f.path for f in files if f.action not in (Action.KEPT, Action.MISSING)]
     return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan,
                        step_after_renew(root, touched))
 
@@ -552,7 +554,7 @@ def remember_nothing_due(root: Path, profile: Profile, result: RenewResult, prof
     """
     from certkit import fastpath
 
-    not_afters = [f.not_after for f in result.files if f.kind == "certificate"]
+    not_afters = [f.not_after for f in result.files if f.kind == FileKind.CERTIFICATE]
     if result.dry_run or not not_afters or any(n is None for n in not_afters):
         return False
     absolute = Path(os.path.abspath(root))

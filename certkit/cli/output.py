@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from certkit.outcomes import Action
+
 if TYPE_CHECKING:
     from certkit.database import DatabaseStep, DeployResult
     from certkit.renew import RenewResult
@@ -26,7 +28,7 @@ def renew_table(result: RenewResult) -> str:
     for row in [headers, *rows]:
         cells = [row[i].ljust(widths[i]) for i in range(3)]
         text = "  ".join(cells)
-        if row is not headers and row[1] != "kept" and row[3]:
+        if row is not headers and row[1] != Action.KEPT and row[3]:
             text += "  " + row[3]
         elif row is headers:
             text += "  " + headers[3]
@@ -38,7 +40,7 @@ def renew_table(result: RenewResult) -> str:
 
 def renew_summary(result: RenewResult) -> str:
     """The line under the table, and the notes: what renew --quiet prints when something changed."""
-    done = [f for f in result.files if f.action not in ("kept",)]
+    done = [f for f in result.files if f.action != Action.KEPT]
     verb = "would change" if result.dry_run else "changed"
     summary = f"{plural(len(done), 'file')} {verb}, {len(result.files) - len(done)} kept"
     if not done:

@@ -200,7 +200,7 @@ def _finish_compose(notary_dir: Path, prepared: list[ComposeOutcome], result: Re
     from certkit.compose import finish_after_renew
     from certkit.errors import CertkitError
 
-    renewed = [f.path for f in result.files if f.action in ("created", "renewed", "updated")]
+    renewed = [f.path for f in result.files if f.action.changed]
     try:
         return finish_after_renew(notary_dir, prepared, renewed=renewed, container_dirs=container_dirs), None
     except CertkitError as exc:  # the renewal is done: show it, then this error with its own exit code
