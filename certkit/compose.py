@@ -44,6 +44,7 @@ from certkit.compose_files import (
 )
 from certkit.errors import ComposeError
 from certkit.outcomes import StrEnum
+from certkit.paths import inside
 from certkit.bounded import MIB, read_input
 from certkit.profile import Profile
 from certkit.validity import expired
@@ -513,7 +514,7 @@ def ca_exposure(source: Path, store: Path) -> str | None:
     """Why mounting ``source`` would put the CA store in a container, or None."""
     real_source = Path(os.path.realpath(source))
     real_store = Path(os.path.realpath(store))
-    if real_source == real_store or real_source in real_store.parents:
+    if inside(real_store, real_source):
         return f"expose the CA store {store} (CA private keys)"
     if real_store in real_source.parents:
         return f"mount part of the CA store {store}"

@@ -23,6 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from certkit.errors import ComposeError
 from certkit.bounded import MIB, read_input
+from certkit.text import one_line
 
 # compose-go cli/options.go: DefaultFileNames and DefaultOverrideFileNames, in order of
 # preference.  Compose loads the first base file found and then the first override found.
@@ -154,7 +155,7 @@ def parse_yaml(text: str, path: Path) -> Any:
     except MarkedYAMLError as exc:
         raise ComposeError(_yaml_message(exc, path)) from None
     except YAMLError as exc:
-        raise ComposeError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+        raise ComposeError(f"{path}: invalid YAML: {one_line(exc)}") from None
 
 
 def _yaml_message(exc: MarkedYAMLError, path: Path) -> str:

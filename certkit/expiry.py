@@ -31,6 +31,7 @@ from certkit.bounded import MAX_INPUT_BYTES, UnreadableInput, not_regular_text, 
 from certkit.durations import Duration
 from certkit.pathglob import ExcludeRules
 from certkit.validity import expired, expires_within
+from certkit.text import one_line
 
 # 1 MiB: larger than any real bundle (Mozilla's CA bundle is ~220 KB); a bigger file is not
 # read, so a stray disk image or log named *.pem cannot exhaust memory (see certkit.bounded).
@@ -671,8 +672,7 @@ def _name(name: x509.Name) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
+    return one_line(exc, 160)
 
 
 __all__ = [

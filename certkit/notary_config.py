@@ -32,6 +32,7 @@ from cryptography.x509 import verification
 
 from certkit.bounded import UnreadableInput, read_regular
 from certkit.expiry import Finding, KeyProblem, Note, Reason, Status, covers, load_public_of_private_key, san_strings, same_key
+from certkit.text import one_line
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -152,7 +153,7 @@ class _Check:
             return None
         except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError are ValueErrors
             self.result.findings.append(Finding("file", self.shown(path), None, None, None, [
-                Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {str(exc).splitlines()[0][:160]}")]))
+                Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {one_line(exc, 160)}")]))
             return None
         return data if isinstance(data, dict) else None
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 from cryptography import x509
 
-from certkit import generations, safety, storage, transaction
+from certkit import generations, paths, safety, storage, transaction
 from certkit import state as state_folder
 from certkit import keys as keymod
 from certkit.database import DatabaseStep, step_after_renew
@@ -33,6 +33,7 @@ from certkit.layout import (
     require_layout,
 )
 from certkit.outcomes import Action, FileKind
+from certkit.paths import inside
 from certkit.pem import to_pem
 from certkit.planning import CertState, Plan, ca_key_path, make_plan, read_state
 from certkit.profile import Profile
@@ -181,7 +182,7 @@ def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: P
     writes = []
     for item in files:
         real = _real(item.target)
-        if not (_inside(real, fs_root.real) or _inside(real, _real(store))):
+        if not (inside(real, fs_root.real) or inside(real, _real(store))):
             raise FilesystemError(f"{real}: generation {target} names a file outside {root}; refusing to write it")
         writes.append(transaction.Write(real, item.data, item.mode, storage.owner_to_keep(real)))
     for folder in sorted({w.target.parent for w in writes}):
@@ -189,7 +190,7 @@ def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: P
     for folder in sorted({w.target.parent for w in writes}):
         storage.ensure_dir(folder, private=_real(folder) == _real(store))
     transaction.run(state_dir, [*writes, generations.live_marker(state_dir, target)])
-    shown = [str(w.target.relative_to(fs_root.real)) if _inside(w.target, fs_root.real) else str(w.target) for w in writes]
+    shown = [paths.shown(w.target, fs_root.real) for w in writes]
     return RollbackResult(root, previous, target, shown, generations.numbers(state_dir))
 
 
@@ -281,7 +282,7 @@ def _loose_keys(states: dict[str, CertState]) -> list[tuple[Path, int]]:
 
 
 def _loose_key_notices(loose: list[tuple[Path, int]], root: Path, dry_run: bool) -> list[str]:
-    return [f"{_shown(path, root)}: private key was mode {mode:04o}, readable by others; "
+    return [f"{paths.shown(path, root)}: private key was mode {mode:04o}, readable by others; "
             + ("would set 0600" if dry_run else "set to 0600") for path, mode in loose]
 
 
@@ -316,7 +317,7 @@ def _owner_notes(profile: Profile, plan: Plan, states: dict[str, CertState], roo
             st = state.key_path.stat()
         except OSError:
             continue
-        shown, mode = _shown(state.key_path, root), st.st_mode & 0o777
+        shown, mode = paths.shown(state.key_path, root), st.st_mode & 0o777
         keeps = "would keep" if dry_run else "keeps"
         if st.st_uid != runner:
             notes.append(f"{shown}: {keeps} its owner {safety.user_name(st.st_uid)} and group "
@@ -329,10 +330,6 @@ def _owner_notes(profile: Profile, plan: Plan, states: dict[str, CertState], roo
             notes.append(f"{shown}: owned by {safety.user_name(st.st_uid)}, group {safety.group_name(st.st_gid)}, "
                          f"mode {mode:04o}; {spec.key_owner_hint}")
     return notes
-
-
-def _shown(path: Path, root: Path) -> str:
-    return str(path.relative_to(root)) if _inside(path, root) else str(path)
 
 
 def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> None:
@@ -348,7 +345,7 @@ def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> No
     for name in sorted(used):
         state = states[name]
         if state.key is not None and state.key_path is not None:
-            shown = str(state.key_path.relative_to(root)) if _inside(state.key_path, root) else str(state.key_path)
+            shown = paths.shown(state.key_path, root)
             keymod.check_signs(state.key, shown)
 
 
@@ -416,7 +413,7 @@ def _files_to_write(
 
 
 def _destination(fs_root: storage.Root, store: Path, path: str | Path) -> Path:
-    if isinstance(path, Path) and _inside(path, store):
+    if isinstance(path, Path) and inside(path, store):
         # The CA store may be outside the Notary folder (--ca-store).  The real path, as
         # for every other file: transaction records and snapshots must name the same
         # file whether NOTARY_DIR was given as "." or absolute.
@@ -490,11 +487,7 @@ def _result(
     def shown(path: Path | str) -> str:
         # Relative to the Notary folder, whether ``root`` was given relative or absolute: profile paths
         # (certificates) already are; key paths are joined to ``root`` and are made so here.
-        path = Path(path) if isinstance(path, str) else path
-        try:
-            return str(path.relative_to(root))
-        except ValueError:
-            return str(path)
+        return paths.shown(Path(path), root)
 
     for name, ignore_action in written_ignores:
         files.append(FileOutcome(name, FileKind.IGNORE_FILE, ignore_action, reasons=["keeps the CA store out of images and git"]))
@@ -535,10 +528,6 @@ def _result(
     touched = [f.path for f in files if f.action not in (Action.KEPT, Action.MISSING)]
     return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan,
                        step_after_renew(root, touched))
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
 
 
 def _real(path: Path) -> Path:

@@ -11,6 +11,7 @@ from certkit.errors import FilesystemError
 from certkit.profile import Profile
 from certkit.renew import RenewResult, renew
 from certkit.templates import render
+from certkit.text import utc_minute
 
 # The configs Notary's services and client read, as in a Notary checkout but with
 # memory storage so they run without a database.  Written for each of the profile's
@@ -43,7 +44,7 @@ def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: P
             target = root.resolve(relative)
             storage.ensure_dir(target.parent)
             storage.atomic_write(target, render(template, **context).encode(), 0o644)
-        readme = render("init/README.txt.j2", version=__version__, now=f"{now:%Y-%m-%d %H:%M} UTC",
+        readme = render("init/README.txt.j2", version=__version__, now=utc_minute(now),
                         ca_store=result.ca_store, directory=directory)
         storage.atomic_write(root.resolve("CERTKIT-README.txt"), readme.encode(), 0o644)
     return result

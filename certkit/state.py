@@ -26,6 +26,7 @@ from pathlib import Path
 from certkit import storage
 from certkit.errors import FilesystemError
 from certkit.layout import CONTAINER_DIRS_RECORD
+from certkit.paths import inside
 
 LOCK_NOTE = "lock"  # certkit.lock's pid note
 NOTHING_DUE_RECORD = "nothing-due"  # certkit.fastpath.RECORD (not imported: that module stays light)
@@ -68,7 +69,7 @@ def verify(state_dir: Path, ca_store: Path | None = None) -> None:
                 info = os.lstat(path)
             except FileNotFoundError:
                 continue  # removed meanwhile (e.g. the lock note)
-            in_store = store is not None and (path == store or store in path.parents)
+            in_store = store is not None and inside(path, store)
             # The fast path's cache judges its own owner and mode (a loose one is ignored and
             # rewritten), and it can only end a run early: no reason to refuse the folder for it.
             cache = path == state_dir / NOTHING_DUE_RECORD

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from certkit.outcomes import Action
+from certkit.text import utc_minute
 
 if TYPE_CHECKING:
     from certkit.database import DatabaseStep, DeployResult
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def _date(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
+    return utc_minute(moment) if moment else ""
 
 
 def renew_table(result: RenewResult) -> str:

@@ -82,7 +82,9 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
         earliest = _nothing_due(notary_dir, profile_source, ca_store, within, compose=not no_compose)
         if earliest is not None:
             if not quiet:
-                click.echo(f"nothing is due: the earliest certificate expires {earliest:%Y-%m-%d %H:%M} UTC, "
+                from certkit.text import utc_minute
+
+                click.echo(f"nothing is due: the earliest certificate expires {utc_minute(earliest)}, "
                            f"beyond --within {within}; no file changed")
             return
     from certkit.hooks import HookSet, run_with_hooks

@@ -10,6 +10,7 @@ import click
 
 from certkit.cli import options
 from certkit.cli.output import plural
+from certkit.text import utc_minute
 
 if TYPE_CHECKING:
     from certkit.profile import Profile
@@ -88,7 +89,7 @@ def _list(notary_dir: Path, profile: Profile, as_json: bool) -> None:
         click.echo("no generations kept yet (certkit renew records one per renewal)")
         return
     for gen in kept:
-        made = f"{gen.made:%Y-%m-%d %H:%M} UTC" if gen.made else "time unknown"
+        made = utc_minute(gen.made) if gen.made else "time unknown"
         marks = "  ".join(f"{name} until {when:%Y-%m-%d}" for name, when in gen.not_after.items())
         head = f"{gen.number:>3}{'  LIVE' if gen.live else '      '}  {made}  {marks}".rstrip()
         click.echo(head)

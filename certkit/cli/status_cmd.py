@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from certkit.cli import options
+from certkit.text import utc_minute
 
 if TYPE_CHECKING:
     from certkit.durations import Duration
@@ -84,7 +85,7 @@ def status_text(result: Status) -> str:
     def walk(node: Node, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└─ " if last else "├─ ")
         health = click.style(node.health.name, fg=_COLOURS[node.health.name], bold=node.health != 0)
-        when = (f"notAfter {node.not_after:%Y-%m-%d %H:%M} UTC ({_days(node.days_left)})"
+        when = (f"notAfter {utc_minute(node.not_after)} ({_days(node.days_left)})"
                 if node.not_after is not None else "")
         lines.append(f"{prefix}{branch}{node.name}  {health}  {node.cert_file}  {when}".rstrip())
         inner = prefix + ("" if top else ("   " if last else "│  "))
