@@ -19,7 +19,6 @@ from cryptography import x509
 from certkit.expiry import Finding, Status, Thresholds, fingerprint, san_strings, worst
 
 JSON_SCHEMA = "certkit.check-expiry/1"
-FORMATS = ("table", "json", "prometheus", "nagios", "html")  # html: certkit.report_html
 
 _COLOURS = {Status.OK: "\x1b[32m", Status.WARNING: "\x1b[33m", Status.CRITICAL: "\x1b[1;31m", Status.UNKNOWN: "\x1b[35m"}
 _RESET = "\x1b[0m"

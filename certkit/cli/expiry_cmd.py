@@ -17,6 +17,10 @@ from certkit.errors import CertkitError, UsageError
 
 UNKNOWN = 3
 T = TypeVar("T")
+# The --format names, each a Report of certkit.reporting (html: certkit.report_html) chosen in
+# _run.  Defined here, not in certkit.reporting: importing that (cryptography) for the option
+# would cost every `--help` and shell completion about 0.1 s.
+FORMATS = ("table", "json", "prometheus", "nagios", "html")
 
 HELP_EPILOG = """\b
 Exit codes (Nagios plugin convention; the worst finding wins,
@@ -64,7 +68,7 @@ class NagiosCommand(click.Command):
               help="CRITICAL when a certificate expires within this.")
 @click.option("--at", "at", type=options.MOMENT, default=None, metavar="DATE",
               help="Judge as of this moment instead of now (2027-01-31, 2027-01-31T12:00:00Z).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "prometheus", "nagios", "html"]),
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
               default="table", show_default=True,
               help="Output format. html: one self-contained page (timeline by chain); use with --output.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
