@@ -6,6 +6,7 @@ import difflib
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,8 +28,8 @@ BEFORE_EXPIRY = datetime(2022, 6, 1, tzinfo=timezone.utc)  # every reference lea
 AFTER_EXPIRY = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 
-def opts(**kwargs: object) -> Options:
-    return Options(load_profile(), environ={}, **kwargs)  # type: ignore[arg-type]
+def opts(**kwargs: Any) -> Options:
+    return Options(load_profile(), environ={}, **kwargs)
 
 
 @pytest.fixture

@@ -285,7 +285,8 @@ def test_reference_set_as_of_today_every_leaf_expired(reference_dir: Path) -> No
         assert leaves[name].status is Status.CRITICAL and "expired" in codes(leaves[name]), name
     for name in ("fixtures/root-ca.crt", "fixtures/intermediate-ca.crt", "cmd/notary/root-ca.crt"):
         assert leaves[name].status is Status.OK, (name, leaves[name].reasons)
-        assert leaves[name].cert is not None and leaves[name].cert.not_valid_after_utc.year == 2031
+        cert = leaves[name].cert
+        assert cert is not None and cert.not_valid_after_utc.year == 2031
 
 
 def test_reference_set_relations_hold_while_valid(reference_dir: Path) -> None:

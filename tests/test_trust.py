@@ -10,6 +10,7 @@ import stat
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -22,6 +23,7 @@ from certkit.trust import (
     DEFAULT_SERVER,
     HOSTS_COMMENT,
     Server,
+    TrustResult,
     docker_config_dir,
     install_trust,
     layout_root,
@@ -53,9 +55,9 @@ def root(initialized: Path) -> Path:
     return initialized / "fixtures" / "root-ca.crt"
 
 
-def _install(root: Path, home: Path, server: Server = SERVER, **kwargs: object) -> object:
+def _install(root: Path, home: Path, server: Server = SERVER, **kwargs: Any) -> TrustResult:
     return install_trust(root, server, home=home, docker_config=home / ".docker", now=NOW,
-                         resolver=kwargs.pop("resolver", never), **kwargs)  # type: ignore[arg-type]
+                         resolver=kwargs.pop("resolver", never), **kwargs)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
