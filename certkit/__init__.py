@@ -48,7 +48,17 @@ _API = {
     "parse_duration": "certkit.durations",
     "CertkitError": "certkit.errors",
 }
-__all__ = ["__version__", *_API]
+__all__ = [
+    "__version__",
+    "RenewRequest", "RenewRun", "run_renew",
+    "CheckRequest", "CheckRun", "Summary", "run_check",
+    "RollbackResult", "run_rollback", "list_generations",
+    "StatusRun", "run_status",
+    "Finding", "Status",
+    "Profile", "load_profile",
+    "Duration", "parse_duration",
+    "CertkitError",
+]
 
 if TYPE_CHECKING:
     from certkit.durations import Duration, parse_duration

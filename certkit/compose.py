@@ -43,6 +43,8 @@ from certkit.compose_files import (
     project_env,
 )
 from certkit.errors import ComposeError
+from certkit.outcomes import StrEnum
+from certkit.paths import inside
 from certkit.bounded import MIB, read_input
 from certkit.profile import Profile
 from certkit.validity import expired
@@ -67,20 +69,40 @@ _EMBEDDED_PATH = re.compile(r"(?:(?<=[=\s,:'\"])|^)(/[^\s&;?,'\"=]+\.(?:pem|crt|
                             re.IGNORECASE)
 _CONFIG_FLAG = re.compile(r"(?:^|[\s'\"])--?config(?:=|\s+)['\"]?([^\s'\";&|]+)")
 
-MOUNTED = "mounted"  # a read-only bind mount of a host folder: the container sees the host's file
-MOUNTED_RW = "mounted-rw"  # the same, but writable from the container
-MOUNTED_FILE = "mounted-file"  # a single-file bind mount: goes stale after a rename (moby/moby#22627)
-BAKED = "baked"  # copied into the image at build time from the build context
-IMAGE = "image"  # whatever the image holds; not from this folder
-VOLUME = "volume"  # a named or anonymous volume
-STATUS_TEXT = {
-    MOUNTED: "mounted read-only from the host",
-    MOUNTED_RW: "mounted read-write from the host",
-    MOUNTED_FILE: "single-file mount: stale after a renewal (moby/moby#22627)",
-    BAKED: "baked into the image at build time",
-    IMAGE: "inside the image, not from this folder",
-    VOLUME: "in a Docker volume, not from this folder",
+
+class ServedFrom(StrEnum):
+    """Where a container gets a file it reads (the "status" of `certkit compose --check`)."""
+
+    MOUNTED = "mounted"  # a read-only bind mount of a host folder: the container sees the host's file
+    MOUNTED_RW = "mounted-rw"  # the same, but writable from the container
+    MOUNTED_FILE = "mounted-file"  # a single-file bind mount: goes stale after a rename (moby/moby#22627)
+    BAKED = "baked"  # copied into the image at build time from the build context
+    IMAGE = "image"  # whatever the image holds; not from this folder
+    VOLUME = "volume"  # a named or anonymous volume
+
+    @property
+    def text(self) -> str:
+        """The words of the STATUS column."""
+        return _SERVED_TEXT[self]
+
+
+_SERVED_TEXT = {
+    ServedFrom.MOUNTED: "mounted read-only from the host",
+    ServedFrom.MOUNTED_RW: "mounted read-write from the host",
+    ServedFrom.MOUNTED_FILE: "single-file mount: stale after a renewal (moby/moby#22627)",
+    ServedFrom.BAKED: "baked into the image at build time",
+    ServedFrom.IMAGE: "inside the image, not from this folder",
+    ServedFrom.VOLUME: "in a Docker volume, not from this folder",
 }
+
+
+class ReadKind(StrEnum):
+    """What sort of file a service reads."""
+
+    CONFIG = "config"  # a notary-server/-signer/escrow config (its TLS paths are read too)
+    CERTIFICATE = "certificate"
+    KEY = "key"
+    FILE = "file"
 
 
 @dataclass(frozen=True)
@@ -88,9 +110,9 @@ class FileRead:
     """One file a service reads, and where the container gets it from."""
 
     container_path: str
-    kind: str  # "config", "certificate", "key", "file"
+    kind: ReadKind
     via: str  # how certkit found it
-    status: str  # one of the constants above
+    status: ServedFrom
     host_path: Path | None  # the host file behind it (for BAKED: the build-context copy)
     mount: Mount | None  # the mount that serves it, if any
 
@@ -106,7 +128,7 @@ class ServiceAnalysis:
 
     @property
     def reads_tls(self) -> bool:
-        return any(r.kind != "config" for r in self.reads)
+        return any(r.kind != ReadKind.CONFIG for r in self.reads)
 
 
 @dataclass(frozen=True)
@@ -123,8 +145,8 @@ class PlannedMount:
 class CheckRow:
     service: str
     container_path: str
-    kind: str
-    status: str
+    kind: ReadKind
+    status: ServedFrom
     host_path: str  # relative to the project folder when inside it
     not_after: datetime | None
     managed: bool  # renewed by certkit's profile
@@ -267,7 +289,7 @@ def _analyse_service(project: Project, service: Service, options: Options) -> Se
     analysis = ServiceAnalysis(service.name, workdir, source, image)
     seen: set[str] = set()
 
-    def add(path: str, kind: str, via: str, relative_to: str | None) -> FileRead | None:
+    def add(path: str, kind: ReadKind, via: str, relative_to: str | None) -> FileRead | None:
         container = _container_path(path, relative_to, service, via)
         if container in seen:
             return None
@@ -278,7 +300,7 @@ def _analyse_service(project: Project, service: Service, options: Options) -> Se
 
     words = " ".join([*service.entrypoint, *service.command])
     for match in _CONFIG_FLAG.finditer(words):
-        config = add(match.group(1), "config", "command -config", workdir)
+        config = add(match.group(1), ReadKind.CONFIG, "command -config", workdir)
         if config is not None:
             _read_config(config, analysis, add)
     for key, value in sorted(service.environment.items()):
@@ -338,7 +360,7 @@ def _container_path(path: str, relative_to: str | None, service: Service, via: s
     return os.path.normpath(str(PurePosixPath(relative_to) / path))
 
 
-def _locate(service: Service, analysis: ServiceAnalysis, container: str, kind: str, via: str) -> FileRead:
+def _locate(service: Service, analysis: ServiceAnalysis, container: str, kind: ReadKind, via: str) -> FileRead:
     # The most specific mount wins, as in the container's mount table.
     best: Mount | None = None
     for mount in service.mounts.values():
@@ -346,16 +368,17 @@ def _locate(service: Service, analysis: ServiceAnalysis, container: str, kind: s
             best = mount
     if best is not None:
         if best.type != "bind":
-            return FileRead(container, kind, via, VOLUME, None, best)
+            return FileRead(container, kind, via, ServedFrom.VOLUME, None, best)
         host = Path(best.source) / os.path.relpath(container, best.target) if container != best.target \
             else Path(best.source)
         if Path(best.source).is_file():
-            return FileRead(container, kind, via, MOUNTED_FILE, host, best)
-        return FileRead(container, kind, via, MOUNTED if best.read_only else MOUNTED_RW, host, best)
+            return FileRead(container, kind, via, ServedFrom.MOUNTED_FILE, host, best)
+        status = ServedFrom.MOUNTED if best.read_only else ServedFrom.MOUNTED_RW
+        return FileRead(container, kind, via, status, host, best)
     baked = analysis.image.host_path(container) if analysis.image is not None else None
     if baked is not None:
-        return FileRead(container, kind, via, BAKED if service.build_context else IMAGE, baked, None)
-    return FileRead(container, kind, via, IMAGE, None, None)
+        return FileRead(container, kind, via, ServedFrom.BAKED if service.build_context else ServedFrom.IMAGE, baked, None)
+    return FileRead(container, kind, via, ServedFrom.IMAGE, None, None)
 
 
 def _read_config(config: FileRead, analysis: ServiceAnalysis, add: Any) -> None:
@@ -400,11 +423,11 @@ def _strings(data: Any, key: str = "") -> Iterable[tuple[str, str]]:
         yield key, data
 
 
-def _kind(path: str) -> str:
+def _kind(path: str) -> ReadKind:
     lower = path.lower()
     if lower.endswith(".key") or lower.endswith("-key.pem") or PurePosixPath(lower).name == "key.pem":
-        return "key"
-    return "certificate" if _TLS_EXT.search(lower) else "file"
+        return ReadKind.KEY
+    return ReadKind.CERTIFICATE if _TLS_EXT.search(lower) else ReadKind.FILE
 
 
 def _under(path: str, folder: str) -> bool:
@@ -431,23 +454,23 @@ def plan(project: Project, analyses: Mapping[str, ServiceAnalysis], options: Opt
             continue
         candidates: dict[str, tuple[Path, Mount | None, list[str], str]] = {}
         for read in analysis.reads:
-            if read.status == MOUNTED:
+            if read.status == ServedFrom.MOUNTED:
                 continue
-            if read.status == MOUNTED_FILE:
+            if read.status == ServedFrom.MOUNTED_FILE:
                 assert read.mount is not None
                 raise ComposeError(
                     f"service {name!r} mounts the single file {read.mount.source} at {read.mount.target}: after a "
                     "renewal (an atomic rename) the container keeps the old file (moby/moby#22627); "
                     "mount its folder instead, then run certkit compose again"
                 )
-            if read.status == MOUNTED_RW:
+            if read.status == ServedFrom.MOUNTED_RW:
                 assert read.mount is not None
                 # Make the existing folder mount read-only in place (same target: replace, not duplicate).
                 target, source, reason = read.mount.target, Path(read.mount.source), "was mounted read-write"
             elif read.host_path is not None and analysis.image is not None:
                 target = str(PurePosixPath(read.container_path).parent)
                 source = read.host_path.parent
-                reason = ("was baked into the image at build time" if read.status == BAKED
+                reason = ("was baked into the image at build time" if read.status == ServedFrom.BAKED
                           else "came from the image, not this folder")
             else:
                 where = f"the Docker volume {read.mount.source or '(anonymous)'}" if read.mount else "the image"
@@ -497,7 +520,7 @@ def ca_exposure(source: Path, store: Path) -> str | None:
     """Why mounting ``source`` would put the CA store in a container, or None."""
     real_source = Path(os.path.realpath(source))
     real_store = Path(os.path.realpath(store))
-    if real_source == real_store or real_source in real_store.parents:
+    if inside(real_store, real_source):
         return f"expose the CA store {store} (CA private keys)"
     if real_store in real_source.parents:
         return f"mount part of the CA store {store}"
@@ -526,12 +549,12 @@ def check(directory: Path, files: Iterable[Path], options: Options, now: datetim
         for read in analysis.reads:
             row_problems: list[str] = []
             not_after = None
-            if read.status in (BAKED, IMAGE, VOLUME, MOUNTED_FILE):
-                row_problems.append(STATUS_TEXT[read.status])
+            if read.status in (ServedFrom.BAKED, ServedFrom.IMAGE, ServedFrom.VOLUME, ServedFrom.MOUNTED_FILE):
+                row_problems.append(read.status.text)
             if read.host_path is not None:
                 if not read.host_path.is_file():
                     row_problems.append("missing on the host")
-                elif read.kind == "certificate":
+                elif read.kind == ReadKind.CERTIFICATE:
                     not_after = _not_after(read.host_path)
                     if not_after is not None and expired(not_after, now):
                         row_problems.append(f"expired on {not_after:%Y-%m-%d}")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from certkit.errors import ComposeError
 from certkit.bounded import MIB, read_input
+from certkit.text import one_line
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
@@ -192,7 +193,7 @@ def parse_yaml(text: str, path: Path) -> Any:
     except MarkedYAMLError as exc:
         raise ComposeError(_yaml_message(exc, path)) from None
     except YAMLError as exc:
-        raise ComposeError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+        raise ComposeError(f"{path}: invalid YAML: {one_line(exc)}") from None
 
 
 def _yaml_message(exc: MarkedYAMLError, path: Path) -> str:

@@ -26,6 +26,7 @@ from typing import Mapping
 from certkit.errors import CertkitError
 from certkit.notary_config import NotaryNotes
 from certkit.profile import Profile
+from certkit.text import one_line
 
 _COMPOSE_SUFFIXES = (".yml", ".yaml")
 _OVERRIDE = re.compile(r"(^|\.)override\.ya?ml$")
@@ -127,8 +128,7 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    return one_line(exc, 200)
 
 
 __all__ = ["Deployment", "compose_files", "deployed_files", "is_checkout"]

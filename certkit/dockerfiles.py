@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping
 
 from certkit.errors import ComposeError
+from certkit.paths import inside
 from certkit.bounded import MIB, read_input
 
 MAX_DOCKERFILE_BYTES = MIB  # Dockerfiles are small; a bigger "Dockerfile" is not one
@@ -245,7 +246,7 @@ class _Resolver:
                               tuple(source_stage.copies)).host_path(
                 self._absolute_in(source, source_stage.workdir) or "")
         host = Path(os.path.normpath(self.context / source.lstrip("/")))
-        if host != self.context and self.context not in host.parents:
+        if not inside(host, self.context):
             return None  # outside the context: the builder refuses it
         return host
 

@@ -31,6 +31,7 @@ from certkit.certificates import covers, issuer_problem, load_der, parse_bundle,
 from certkit.certificates import expired as cert_expired, expires_within as cert_expires_within, not_yet_valid
 from certkit.durations import Duration
 from certkit.pathglob import ExcludeRules
+from certkit.text import one_line
 
 # 1 MiB: larger than any real bundle (Mozilla's CA bundle is ~220 KB); a bigger file is not
 # read, so a stray disk image or log named *.pem cannot exhaust memory (see certkit.bounded).
@@ -590,8 +591,7 @@ def _name(name: x509.Name) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
+    return one_line(exc, 160)
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certkit.errors import FilesystemError, RollbackError
+from certkit.paths import shown
 from certkit.transaction import Write
 
 GENERATIONS = "generations"
@@ -143,11 +144,7 @@ def rollback_target(state_dir: Path, to: int | None) -> int:
 
 
 def _portable(target: Path, root: Path) -> str:
-    real_root = os.path.realpath(root)
-    try:
-        return str(Path(target).relative_to(real_root))
-    except ValueError:
-        return str(target)
+    return shown(Path(target), Path(os.path.realpath(root)))
 
 
 def _resolve(text: str, root: Path) -> Path:

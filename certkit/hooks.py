@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from certkit.errors import CertkitError, HookError
+from certkit.outcomes import FileKind
 
 if TYPE_CHECKING:
     from certkit.renew import RenewResult
@@ -49,7 +50,6 @@ DEFAULT_TIMEOUT = 600.0  # seconds; a hook holds the renewal lock, so it may not
 # (`wait`'s stderr is silenced: dash reports a job killed by a signal as "Terminated".)
 SUPERVISOR = 'trap "trap - TERM; kill -TERM 0" TERM; "$0" -c "$1" & wait $! 2>/dev/null'
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-_CHANGED = ("created", "renewed", "updated")
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def renewed_files(result: RenewResult) -> list[str]:
     """Paths of the files the renewal really wrote (relative to the Notary folder when inside it)."""
     if result.dry_run:
         return []
-    return [f.path for f in result.files if f.action in _CHANGED and f.kind != "ignore-file"]
+    return [f.path for f in result.files if f.action.changed and f.kind != FileKind.IGNORE_FILE]
 
 
 def renewed_certs(result: RenewResult) -> list[str]:
@@ -145,7 +145,7 @@ def renewed_certs(result: RenewResult) -> list[str]:
     if result.dry_run:
         return []
     return sorted({f.certificate for f in result.files
-                   if f.action in _CHANGED and f.kind == "certificate" and f.certificate})
+                   if f.action.changed and f.kind == FileKind.CERTIFICATE and f.certificate})
 
 
 def hook_env(result: RenewResult | None, notary_dir: Path, stage: str | None = None) -> dict[str, str]:

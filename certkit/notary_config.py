@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
@@ -33,17 +33,15 @@ from cryptography.x509 import verification
 from certkit.bounded import UnreadableInput, read_regular
 from certkit.certificates import NotACertificate, covers, issued_by, parse_certificates, san_strings
 from certkit.expiry import Finding, KeyProblem, Note, Reason, Status, load_public_of_private_key, same_key
+from certkit.text import one_line
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-# The WORKDIR of Notary's server.Dockerfile/signer.Dockerfile: the postgres configs name
-# TLS files by absolute paths inside the container, which map to the checkout's root.
-CONTAINER_ROOT = "/go/src/github.com/theupdateframework/notary"
-
-_MARKERS = ("fixtures/server-config.json", "fixtures/signer-config.json", "cmd/notary/config.json")
+if TYPE_CHECKING:
+    from certkit.profile import Profile
 
 
 @dataclass
@@ -64,26 +62,33 @@ class NotaryNotes:
             shown.setdefault(real, path)
 
 
-def find_layout_root(path: Path) -> Path | None:
-    """The Notary checkout ``path`` is (or whose fixtures/ folder it is), else None."""
-    if any((path / marker).is_file() for marker in _MARKERS):
+def find_layout_root(path: Path, profile: Profile) -> Path | None:
+    """The Notary checkout ``path`` is (or whose fixtures/ folder it is), else None.
+
+    A checkout holds one of the profile's ``service_configs``.
+    """
+    if any((path / config).is_file() for config in profile.service_configs):
         return path
     if path.name == "fixtures" and (any(path.glob("server-config*.json")) or any(path.glob("signer-config*.json"))):
         return path.parent
     return None
 
 
-def notary_notes(root: Path, now: datetime) -> NotaryNotes:
-    """Check the TLS relations the configs under ``root`` set up, as of ``now``."""
-    check = _Check(root, now)
+def notary_notes(root: Path, now: datetime, profile: Profile) -> NotaryNotes:
+    """Check the TLS relations the configs under ``root`` set up, as of ``now``.
+
+    An absolute path under the profile's ``container_root`` names the checkout's own file.
+    """
+    check = _Check(root, now, profile.container_root)
     check.run()
     return check.result
 
 
 class _Check:
-    def __init__(self, root: Path, now: datetime) -> None:
+    def __init__(self, root: Path, now: datetime, container_root: str) -> None:
         self.root = root
         self.now = now
+        self.container_root = container_root
         self.result = NotaryNotes(root)
         self._certs: dict[str, list[x509.Certificate] | None] = {}
 
@@ -107,8 +112,8 @@ class _Check:
         """A TLS path from a config: relative to the config's folder, container paths mapped."""
         if not isinstance(value, str) or not value:
             return None
-        if value.startswith(CONTAINER_ROOT + "/"):
-            path = self.root / value[len(CONTAINER_ROOT) + 1:]
+        if self.container_root and value.startswith(self.container_root + "/"):
+            path = self.root / value[len(self.container_root) + 1:]
         else:
             path = Path(value)
             path = path if path.is_absolute() else config.parent / path
@@ -150,7 +155,7 @@ class _Check:
             return None
         except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError are ValueErrors
             self.result.findings.append(Finding("file", self.shown(path), None, None, None, [
-                Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {str(exc).splitlines()[0][:160]}")]))
+                Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {one_line(exc, 160)}")]))
             return None
         return data if isinstance(data, dict) else None
 
@@ -361,4 +366,4 @@ def _general_name(name: str) -> x509.DNSName | x509.IPAddress:
         return x509.DNSName(name)
 
 
-__all__ = ["NotaryNotes", "find_layout_root", "notary_notes", "CONTAINER_ROOT"]
+__all__ = ["NotaryNotes", "find_layout_root", "notary_notes"]

@@ -20,6 +20,7 @@ from certkit.certificates import (
 from certkit.durations import Duration
 from certkit.issuance import san_entries, subject_name
 from certkit.keys import PrivateKey
+from certkit.paths import shown
 from certkit.profile import CertSpec, Profile
 from certkit.storage import read_bytes
 
@@ -99,7 +100,7 @@ def read_state(profile: Profile, root: Path, ca_store: Path, *, load_leaf_keys: 
             if key_data is not None:
                 # OpenSSL's RSA self-check costs ~0.3 s per 4096-bit key; instead, the keys
                 # a renewal relies on get a probe signature (renew.py, keys.check_signs).
-                state.key = keymod.load_pem(key_data, trusted=True, where=_shown(key_path, root))
+                state.key = keymod.load_pem(key_data, trusted=True, where=shown(key_path, root))
         states[spec.name] = state
     return states
 
@@ -238,9 +239,4 @@ def _profile_drift(spec: CertSpec, cert: x509.Certificate) -> str:
     return ""
 
 
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 

@@ -106,6 +106,13 @@ class Profile:
     markers: tuple[str, ...]
     ca_store: str
     certificates: tuple[CertSpec, ...]  # issuers always before what they sign
+    trust_root: str = ""  # the certificate clients must trust (`certkit trust`); "" when there is no CA
+    # The services' own configs (Notary: server, signer, client): check-expiry reads the TLS
+    # paths they name, and `certkit init` writes the ones it has templates for.
+    service_configs: tuple[str, ...] = ()
+    # Where the images hold the checkout (Notary's Dockerfiles' WORKDIR): a config's absolute
+    # path under it names the checkout's own file.  "" when the images do not copy the checkout.
+    container_root: str = ""
 
     def get(self, name: str) -> CertSpec:
         for spec in self.certificates:
@@ -115,6 +122,10 @@ class Profile:
 
     def children(self, name: str) -> list[CertSpec]:
         return [s for s in self.certificates if s.issuer == name]
+
+    def root(self) -> CertSpec | None:
+        """The root CA clients must trust (``trust_root``), None when the profile has no CA."""
+        return self.get(self.trust_root) if self.trust_root else None
 
 
 def load_profile(source: str | Path | None = None) -> Profile:
@@ -175,7 +186,8 @@ def _build(data: dict[str, Any], where: str) -> Profile:
 
 
 def _build_unchecked(data: dict[str, Any]) -> Profile:
-    known = {"name", "description", "markers", "ca_store", "certificates"}
+    known = {"name", "description", "markers", "ca_store", "certificates", "trust_root", "service_configs",
+             "container_root"}
     for key in data:
         if key not in known:
             raise ProfileError(f"unknown top-level field {key!r} (known: {', '.join(sorted(known))})")
@@ -196,6 +208,12 @@ def _build_unchecked(data: dict[str, Any]) -> Profile:
     markers = tuple(_rel_path(m, "markers") for m in _str_list(data.get("markers", []), "markers"))
     if not markers:
         markers = tuple(s.cert_file for s in ordered)
+    configs = tuple(_rel_path(c, "service_configs") for c in _str_list(data.get("service_configs", []),
+                                                                       "service_configs"))
+    container_root = data.get("container_root", "")
+    if container_root != "" and not (isinstance(container_root, str) and container_root.startswith("/")
+                                     and container_root.strip() == container_root and container_root != "/"):
+        raise ProfileError(f"container_root: {container_root!r} must be an absolute folder path inside the container")
     return Profile(
         name=str(data.get("name", "custom")),
         description=str(data.get("description", "")),
@@ -203,7 +221,23 @@ def _build_unchecked(data: dict[str, Any]) -> Profile:
         markers=markers,
         ca_store=ca_store,
         certificates=tuple(ordered),
+        trust_root=_trust_root(data.get("trust_root"), ordered),
+        service_configs=configs,
+        container_root=container_root.rstrip("/"),
     )
+
+
+def _trust_root(value: Any, ordered: list[CertSpec]) -> str:
+    """The ``trust_root`` named, else the first self-signed CA (issuers come first)."""
+    if value is None:
+        return next((s.name for s in ordered if s.self_signed and s.ca), "")
+    name = _str(value, "trust_root")
+    spec = next((s for s in ordered if s.name == name), None)
+    if spec is None:
+        raise ProfileError(f"trust_root: unknown (or disabled) certificate {name!r}; name a self-signed CA of the profile")
+    if not (spec.self_signed and spec.ca):
+        raise ProfileError(f"trust_root: {name!r} is not a self-signed CA; name the root clients must trust")
+    return name
 
 
 def _cert_spec(name: str, f: dict[str, Any]) -> CertSpec:

@@ -14,7 +14,7 @@ from typing import Callable
 
 from cryptography import x509
 
-from certkit import generations, managed, safety, storage, transaction
+from certkit import generations, managed, paths, safety, storage, transaction
 from certkit import state as state_folder
 from certkit import keys as keymod
 from certkit.durations import Duration
@@ -32,6 +32,8 @@ from certkit.layout import (
     require_layout,
 )
 from certkit.certificates import to_pem
+from certkit.outcomes import Action, FileKind
+from certkit.paths import inside
 from certkit.planning import CertState, Plan, ca_key_path, make_plan, read_state
 from certkit.profile import Profile
 from certkit.validation import validate_set
@@ -43,8 +45,8 @@ DEFAULT_KEEP = 3
 @dataclass
 class FileOutcome:
     path: str  # relative to the Notary folder when inside it
-    kind: str  # "certificate", "key", "ca-key", "copy", "ignore-file"
-    action: str  # "created", "renewed", "kept", "updated"; with dry_run: "would create", ...
+    kind: FileKind
+    action: Action
     certificate: str = ""  # the profile name it belongs to
     not_after: datetime | None = None
     reasons: list[str] = field(default_factory=list)
@@ -62,12 +64,12 @@ class RenewResult:
 
     @property
     def changed(self) -> bool:
-        return any(f.action in ("created", "renewed", "updated") for f in self.files)
+        return any(f.action.changed for f in self.files)
 
     @property
     def touched(self) -> list[str]:
         """The files this run wrote or would write (paths as in ``files``)."""
-        return [f.path for f in self.files if f.action not in ("kept", "missing")]
+        return [f.path for f in self.files if f.action not in (Action.KEPT, Action.MISSING)]
 
     @property
     def renewed(self) -> list[str]:
@@ -224,7 +226,7 @@ def _loose_keys(states: dict[str, CertState]) -> list[tuple[Path, int]]:
 
 
 def _loose_key_notices(loose: list[tuple[Path, int]], root: Path, dry_run: bool) -> list[str]:
-    return [f"{_shown(path, root)}: private key was mode {mode:04o}, readable by others; "
+    return [f"{paths.shown(path, root)}: private key was mode {mode:04o}, readable by others; "
             + ("would set 0600" if dry_run else "set to 0600") for path, mode in loose]
 
 
@@ -259,7 +261,7 @@ def _owner_notes(profile: Profile, plan: Plan, states: dict[str, CertState], roo
             st = state.key_path.stat()
         except OSError:
             continue
-        shown, mode = _shown(state.key_path, root), st.st_mode & 0o777
+        shown, mode = paths.shown(state.key_path, root), st.st_mode & 0o777
         keeps = "would keep" if dry_run else "keeps"
         if st.st_uid != runner:
             notes.append(f"{shown}: {keeps} its owner {safety.user_name(st.st_uid)} and group "
@@ -272,10 +274,6 @@ def _owner_notes(profile: Profile, plan: Plan, states: dict[str, CertState], roo
             notes.append(f"{shown}: owned by {safety.user_name(st.st_uid)}, group {safety.group_name(st.st_gid)}, "
                          f"mode {mode:04o}; {spec.key_owner_hint}")
     return notes
-
-
-def _shown(path: Path, root: Path) -> str:
-    return str(path.relative_to(root)) if _inside(path, root) else str(path)
 
 
 def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> None:
@@ -291,7 +289,7 @@ def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> No
     for name in sorted(used):
         state = states[name]
         if state.key is not None and state.key_path is not None:
-            shown = str(state.key_path.relative_to(root)) if _inside(state.key_path, root) else str(state.key_path)
+            shown = paths.shown(state.key_path, root)
             keymod.check_signs(state.key, shown)
 
 
@@ -359,7 +357,7 @@ def _files_to_write(
 
 
 def _destination(fs_root: storage.Root, store: Path, path: str | Path) -> Path:
-    if isinstance(path, Path) and _inside(path, store):
+    if isinstance(path, Path) and inside(path, store):
         # The CA store may be outside the Notary folder (--ca-store).  The real path, as
         # for every other file: transaction records and snapshots must name the same
         # file whether NOTARY_DIR was given as "." or absolute.
@@ -387,7 +385,7 @@ class _IgnoreUpdate:
     data: bytes
     mode: int
     owner: storage.Owner | None
-    action: str  # "created" or "updated"
+    action: Action  # CREATED or UPDATED
 
 
 def _ignore_updates(root: Path, store: Path) -> list[_IgnoreUpdate]:
@@ -404,11 +402,11 @@ def _ignore_updates(root: Path, store: Path) -> list[_IgnoreUpdate]:
         # The file keeps its mode and owner: it is the project's file, certkit only appends.
         mode = target.stat().st_mode & 0o777 if current is not None else 0o644
         owner = storage.owner_to_keep(target) if current is not None else None
-        updates.append(_IgnoreUpdate(name, target, data, mode, owner, "updated" if current is not None else "created"))
+        updates.append(_IgnoreUpdate(name, target, data, mode, owner, Action.UPDATED if current is not None else Action.CREATED))
     return updates
 
 
-def _write_ignores(updates: list[_IgnoreUpdate]) -> list[tuple[str, str]]:
+def _write_ignores(updates: list[_IgnoreUpdate]) -> list[tuple[str, Action]]:
     for update in updates:
         storage.atomic_write(update.target, update.data, update.mode, update.owner)
     return [(u.name, u.action) for u in updates]
@@ -424,7 +422,7 @@ def _result(
     changed_paths: set[Path],
     *,
     dry_run: bool,
-    written_ignores: list[tuple[str, str]],
+    written_ignores: list[tuple[str, Action]],
     created_paths: frozenset[Path] = frozenset(),
 ) -> RenewResult:
     files: list[FileOutcome] = []
@@ -432,52 +430,45 @@ def _result(
     def shown(path: Path | str) -> str:
         # Relative to the Notary folder, whether ``root`` was given relative or absolute: profile paths
         # (certificates) already are; key paths are joined to ``root`` and are made so here.
-        path = Path(path) if isinstance(path, str) else path
-        try:
-            return str(path.relative_to(root))
-        except ValueError:
-            return str(path)
+        return paths.shown(Path(path), root)
 
     for name, ignore_action in written_ignores:
-        files.append(FileOutcome(name, "ignore-file", ignore_action, reasons=["keeps the CA store out of images and git"]))
+        files.append(FileOutcome(name, FileKind.IGNORE_FILE, ignore_action, reasons=["keeps the CA store out of images and git"]))
     for decision in plan.decisions:
         spec = decision.spec
         state = states[spec.name]
         existed = state.leaf is not None or state.cert_problem != "missing"
-        if decision.renew:
-            action = "renewed" if existed else "created"
+        if not decision.renew:
+            action = Action.KEPT
+        elif dry_run:
+            action = Action.WOULD_RENEW if existed else Action.WOULD_CREATE
         else:
-            action = "kept"
-        if dry_run and action != "kept":
-            action = "would " + ("renew" if action == "renewed" else "create")
+            action = Action.RENEWED if existed else Action.CREATED
         leaf = certs[spec.name][0] if certs else state.leaf
         not_after = leaf.not_valid_after_utc if (leaf is not None and (not dry_run or not decision.renew)) else None
-        files.append(FileOutcome(shown(spec.cert_file), "certificate", action, spec.name, not_after, decision.reasons))
+        files.append(FileOutcome(shown(spec.cert_file), FileKind.CERTIFICATE, action, spec.name, not_after, decision.reasons))
         if state.key_path is not None:
             if decision.new_key:
-                key_action = ("would create" if dry_run else "created")
+                key_action = Action.WOULD_CREATE if dry_run else Action.CREATED
                 reasons = [decision.key_reason]
             elif state.key is None:
-                key_action, reasons = "missing", ["not needed yet: made when something must be signed"]
+                key_action, reasons = Action.MISSING, ["not needed yet: made when something must be signed"]
             else:
-                key_action, reasons = "kept", []
-            kind = "ca-key" if spec.key_location == "ca-store" else "key"
+                key_action, reasons = Action.KEPT, []
+            kind = FileKind.CA_KEY if spec.key_location == "ca-store" else FileKind.KEY
             files.append(FileOutcome(shown(state.key_path), kind, key_action, spec.name, reasons=reasons))
         for copy in spec.copies:
             copy_path = root / copy
             if dry_run:
                 current = storage.read_bytes(copy_path)
                 pending = decision.renew or (state.certs is not None and current != to_pem(state.certs))
-                copy_action = "would update" if pending else "kept"
+                copy_action = Action.WOULD_UPDATE if pending else Action.KEPT
             else:
                 real_copy = _real(copy_path)
-                copy_action = ("created" if real_copy in created_paths else "updated") if real_copy in changed_paths else "kept"
-            files.append(FileOutcome(copy, "copy", copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"]))
+                copy_action = ((Action.CREATED if real_copy in created_paths else Action.UPDATED)
+                               if real_copy in changed_paths else Action.KEPT)
+            files.append(FileOutcome(copy, FileKind.COPY, copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"]))
     return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan)
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
 
 
 def _real(path: Path) -> Path:
@@ -493,7 +484,7 @@ def remember_nothing_due(root: Path, profile: Profile, result: RenewResult, prof
     """
     from certkit import fastpath
 
-    not_afters = [f.not_after for f in result.files if f.kind == "certificate"]
+    not_afters = [f.not_after for f in result.files if f.kind == FileKind.CERTIFICATE]
     if result.dry_run or not not_afters or any(n is None for n in not_afters):
         return False
     absolute = Path(os.path.abspath(root))

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Iterable
 
 from certkit.errors import FilesystemError
+from certkit.paths import inside
 
 
 @dataclass
@@ -124,7 +125,7 @@ def _folders_to_check(real_root: Path, folders: Iterable[Path]) -> set[Path]:
         existing = Path(os.path.realpath(folder))
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
-        if existing == real_root or real_root in existing.parents:
+        if inside(existing, real_root):
             current = existing
             while current != real_root:
                 result.add(current)
@@ -183,7 +184,7 @@ def _group_why(gid: int, owner: int) -> str:
 
 def _shown(found: _Findings, path: Path) -> tuple[str, str]:
     """(name in the message, path in the fix command): relative to the Notary folder when inside it."""
-    if path == found.real_root or found.real_root in path.parents:
+    if inside(path, found.real_root):
         relative = path.relative_to(found.real_root)
         command = Path(os.path.abspath(found.root)) / relative
         return (str(relative) if str(relative) != "." else f"{found.root} itself"), os.path.normpath(command)

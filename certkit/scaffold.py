@@ -11,10 +11,12 @@ from certkit.errors import FilesystemError
 from certkit.profile import Profile
 from certkit.renew import RenewResult, renew
 from certkit.templates import render
+from certkit.text import utc_minute
 
 # The configs Notary's services and client read, as in a Notary checkout but with
-# memory storage so they run without a database.  Paths match the built-in profile.
-CONFIGS = {
+# memory storage so they run without a database.  Written for each of the profile's
+# ``service_configs`` found here (the built-in profile lists all three).
+TEMPLATES = {
     "fixtures/server-config.json": ("init/server-config.json.j2", {
         "server_addr": ":4443", "signer_host": "notarysigner", "signer_port": "7899"}),
     "fixtures/signer-config.json": ("init/signer-config.json.j2", {"signer_addr": ":7899"}),
@@ -35,13 +37,14 @@ def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: P
     storage.ensure_dir(directory)
     result = renew(directory, profile, now, parse_duration("0"), force=True, ca_store=ca_store,
                    require_notary_layout=False)
-    if profile.name == "notary":
+    configs = [(relative, TEMPLATES[relative]) for relative in profile.service_configs if relative in TEMPLATES]
+    if configs:
         root = storage.Root(directory)
-        for relative, (template, context) in CONFIGS.items():
+        for relative, (template, context) in configs:
             target = root.resolve(relative)
             storage.ensure_dir(target.parent)
             storage.atomic_write(target, render(template, **context).encode(), 0o644)
-        readme = render("init/README.txt.j2", version=__version__, now=f"{now:%Y-%m-%d %H:%M} UTC",
+        readme = render("init/README.txt.j2", version=__version__, now=utc_minute(now),
                         ca_store=result.ca_store, directory=directory)
         storage.atomic_write(root.resolve("CERTKIT-README.txt"), readme.encode(), 0o644)
     return result

@@ -26,6 +26,7 @@ from pathlib import Path
 from certkit import storage
 from certkit.errors import FilesystemError
 from certkit.layout import CONTAINER_DIRS_RECORD
+from certkit.paths import inside
 
 LOCK_NOTE = "lock"  # certkit.lock's pid note
 NOTHING_DUE_RECORD = "nothing-due"  # certkit.fastpath.RECORD (not imported: that module stays light)
@@ -60,9 +61,6 @@ def verify(state_dir: Path, ca_store: Path | None = None) -> None:
         raise FilesystemError(f"{state_dir}: cannot read certkit's state folder ({exc.strerror or exc})") from exc
     _check(state_dir, top, state_dir)
     store = Path(os.path.abspath(ca_store)) if ca_store is not None else None
-    # As text: `store in path.parents` built every parent of every entry (a third of this walk's time).
-    store_text = str(store) if store is not None else None
-    store_prefix = store_text.rstrip("/") + "/" if store_text is not None else None
     entries: list[str] = []
     for folder, dirnames, filenames in os.walk(state_dir):
         for name in [*dirnames, *filenames]:
@@ -71,8 +69,7 @@ def verify(state_dir: Path, ca_store: Path | None = None) -> None:
                 info = os.lstat(path)
             except FileNotFoundError:
                 continue  # removed meanwhile (e.g. the lock note)
-            text = str(path)
-            in_store = store_prefix is not None and (text == store_text or text.startswith(store_prefix))
+            in_store = store is not None and inside(path, store)
             # The fast path's cache judges its own owner and mode (a loose one is ignored and
             # rewritten), and it can only end a run early: no reason to refuse the folder for it.
             cache = path == state_dir / NOTHING_DUE_RECORD

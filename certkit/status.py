@@ -197,7 +197,7 @@ def compose_mounts(root: Path, profile: Profile, environ: Mapping[str, str]) -> 
         for name, analysis in analyses.items():
             for read in analysis.reads:
                 entry = f"{label}: {name}"
-                if read.host_path is not None and read.status == compose.MOUNTED:
+                if read.host_path is not None and read.status == compose.ServedFrom.MOUNTED:
                     readers = result.setdefault(os.path.realpath(read.host_path), [])
                     if entry not in readers:
                         readers.append(entry)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from certkit.errors import FilesystemError
+from certkit.paths import inside
 
 Owner = tuple[int, int]  # (uid, gid) for os.fchown; -1 leaves one unchanged
 
@@ -74,7 +75,7 @@ class Root:
         """
         candidate = self.path / relative
         real = Path(os.path.realpath(candidate))
-        if real != self.real and self.real not in real.parents:
+        if not inside(real, self.real):
             raise FilesystemError(
                 f"{candidate}: resolves to {real}, outside {self.path}; certkit does not write "
                 "through symlinks that leave the target folder (replace the link with a real file)"
@@ -92,7 +93,7 @@ class Root:
         if not path.is_absolute() or os.path.normpath(text) != text or path == self.real:
             return False
         parent = path.parent
-        if os.path.realpath(parent) != str(parent) or not (parent == self.real or self.real in parent.parents):
+        if os.path.realpath(parent) != str(parent) or not inside(parent, self.real):
             return False
         return not os.path.islink(path)
 

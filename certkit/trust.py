@@ -29,7 +29,7 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -37,9 +37,12 @@ from cryptography import x509
 from certkit import storage
 from certkit.errors import ClientConfigError, FilesystemError, MaterialError, NotALayoutError, UsageError
 from certkit.certificates import NotACertificate, expired, is_ip, parse_certificates, to_pem
+from certkit.outcomes import Action
+
+if TYPE_CHECKING:
+    from certkit.profile import Profile
 
 DEFAULT_SERVER = "https://notary-server:4443"
-LAYOUT_ROOT = "fixtures/root-ca.crt"  # what Notary's regenerateTestingCerts.sh writes
 DOCKER_CA_NAME = "ca.crt"
 NOTARY_ROOT_COPY = "certkit-root-ca.crt"
 HOSTS_FILE = Path("/etc/hosts")
@@ -61,11 +64,11 @@ class Server:
 @dataclass(frozen=True)
 class FileChange:
     path: Path
-    action: str  # "created", "updated" or "kept"
+    action: Action  # CREATED, UPDATED or KEPT
 
     @property
     def changed(self) -> bool:
-        return self.action != "kept"
+        return self.action != Action.KEPT
 
 
 @dataclass(frozen=True)
@@ -119,16 +122,20 @@ def parse_server(value: str) -> Server:
     return Server(url=f"https://{netloc}", host=parts.hostname, port=port, netloc=netloc)
 
 
-def layout_root(notary_dir: Path) -> Path:
-    """The root CA file of a Notary checkout.
+def layout_root(notary_dir: Path, profile: Profile) -> Path:
+    """The root CA file of a Notary checkout: the profile's ``trust_root`` certificate.
 
     Raises:
-        NotALayoutError: (exit 10) there is no fixtures/root-ca.crt in ``notary_dir``.
+        NotALayoutError: (exit 10) that file is not in ``notary_dir``, or the profile has no root CA.
     """
-    path = notary_dir / LAYOUT_ROOT
+    spec = profile.root()
+    if spec is None:
+        raise NotALayoutError(f"{profile.source} has no self-signed CA to trust; give the root with --root FILE")
+    path = notary_dir / spec.cert_file
     if not path.is_file():
         raise NotALayoutError(
-            f"{path}: not found; give your Notary checkout (certkit init/renew make this file) or --root FILE"
+            f"{path}: not found; give your Notary checkout (certkit init/renew make this file), "
+            "--profile for another layout, or --root FILE"
         )
     return path
 
@@ -190,7 +197,7 @@ def install_trust(
     config_change = _write_if_changed(config_path, config_bytes, _mode_of(config_path, default=0o600))
     hosts_change: FileChange | None = None
     if edit_hosts:
-        hosts_change = _write_hosts(hosts_file, hosts_text) if hosts_text is not None else FileChange(hosts_file, "kept")
+        hosts_change = _write_hosts(hosts_file, hosts_text) if hosts_text is not None else FileChange(hosts_file, Action.KEPT)
     # Printed for `eval`: every value shell-quoted, whatever parse_server let through.
     exports = ["export DOCKER_CONTENT_TRUST=1", f"export DOCKER_CONTENT_TRUST_SERVER={shlex.quote(server.url)}"]
     return TrustResult(
@@ -210,7 +217,7 @@ def _load_root(path: Path, now: datetime) -> tuple[list[x509.Certificate], bytes
     try:
         certs = parse_certificates(data)
     except NotACertificate as exc:
-        raise MaterialError(f"{path}: not a certificate ({exc}); give the Notary root CA, e.g. {LAYOUT_ROOT}") from exc
+        raise MaterialError(f"{path}: not a certificate ({exc}); give the Notary root CA") from exc
     for cert in certs:
         try:
             is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -220,7 +227,7 @@ def _load_root(path: Path, now: datetime) -> tuple[list[x509.Certificate], bytes
             # Go (Docker, notary) would accept a leaf as a trust anchor, but trusting a
             # server certificate breaks at its next renewal; the root is what to trust.
             raise MaterialError(
-                f"{path}: {cert.subject.rfc4514_string()} is not a CA certificate; give the root CA ({LAYOUT_ROOT})"
+                f"{path}: {cert.subject.rfc4514_string()} is not a CA certificate; give the root CA"
             )
         if expired(cert, now):
             raise MaterialError(
@@ -266,7 +273,7 @@ def _hosts_with(path: Path, host: str, line: str) -> str | None:
 
 def _write_hosts(path: Path, text: str | None) -> FileChange:
     if text is None:
-        return FileChange(path, "kept")
+        return FileChange(path, Action.KEPT)
     existed = path.exists()
     try:
         storage.atomic_write(path, text.encode("utf-8"), _mode_of(path, default=0o644))
@@ -277,7 +284,7 @@ def _write_hosts(path: Path, text: str | None) -> FileChange:
         # In a container /etc/hosts is a bind mount: it cannot be replaced by rename, only
         # written in place.  Appending our one line with O_APPEND is the least risky edit.
         _append_in_place(path, text)
-    return FileChange(path, "updated" if existed else "created")
+    return FileChange(path, Action.UPDATED if existed else Action.CREATED)
 
 
 def _append_in_place(path: Path, text: str) -> None:
@@ -297,9 +304,9 @@ def _append_in_place(path: Path, text: str) -> None:
 def _write_if_changed(path: Path, data: bytes, mode: int) -> FileChange:
     current = storage.read_bytes(path)
     if current == data:
-        return FileChange(path, "kept")
+        return FileChange(path, Action.KEPT)
     storage.atomic_write(path, data, mode)
-    return FileChange(path, "created" if current is None else "updated")
+    return FileChange(path, Action.CREATED if current is None else Action.UPDATED)
 
 
 def _refuse_read_only(path: Path) -> None:

@@ -17,6 +17,7 @@ from certkit.certificates import issuer_problem, valid_at
 from certkit.errors import ValidationError
 from certkit.keys import PrivateKey
 from certkit.profile import Profile
+from certkit.text import utc_minute
 
 
 def validate_set(
@@ -31,7 +32,7 @@ def validate_set(
         leaf = chain[0]
         where = f"{spec.cert_file} ({spec.name})"
         if not valid_at(leaf, now):
-            raise ValidationError(f"{where}: not valid at {now:%Y-%m-%d %H:%M} UTC")
+            raise ValidationError(f"{where}: not valid at {utc_minute(now)}")
         key = keys.get(spec.name)
         if key is not None and not keymod.same_public_key(key, leaf.public_key()):
             raise ValidationError(f"{where}: certificate does not match its private key")

@@ -6,10 +6,11 @@ import difflib
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from certkit.compose import BAKED, MOUNTED, MOUNTED_RW, Options, apply, apply_after_renew, check, load
+from certkit.compose import Options, ServedFrom, apply, apply_after_renew, check, load
 from certkit.compose_files import interpolate, split_short_volume
 from certkit.errors import ComposeError
 from certkit.profile import load_profile
@@ -27,8 +28,8 @@ BEFORE_EXPIRY = datetime(2022, 6, 1, tzinfo=timezone.utc)  # every reference lea
 AFTER_EXPIRY = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 
-def opts(**kwargs: object) -> Options:
-    return Options(load_profile(), environ={}, **kwargs)  # type: ignore[arg-type]
+def opts(**kwargs: Any) -> Options:
+    return Options(load_profile(), environ={}, **kwargs)
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_reference_server_and_signer_read_baked_fixtures(notary: Path) -> None:
     # Resolved from the checkout's own server.Dockerfile: ENV NOTARYPKG (legacy form), then WORKDIR /go/src/${NOTARYPKG}.
     assert server.workdir == NOTARY_WD and server.workdir_source == "WORKDIR in server.Dockerfile"
     assert sorted(r.container_path for r in server.reads) == sorted(SERVER_READS)
-    assert {r.status for r in server.reads} == {BAKED}
+    assert {r.status for r in server.reads} == {ServedFrom.BAKED}
     assert sorted(r.container_path for r in analyses["signer"].reads) == sorted(SIGNER_READS)
     assert analyses["mysql"].reads == []  # mariadb here uses no TLS
 
@@ -61,7 +62,7 @@ def test_reference_postgres_reads_db_url_paths_and_initdb_folder(notary: Path) -
     assert server[f"{NOTARY_WD}/fixtures/database/ca.pem"].host_path == notary / "fixtures/database/ca.pem"
     db = {r.container_path: r for r in analyses["postgresql"].reads}
     assert sorted(db) == sorted(PG_DB_READS)
-    assert {r.status for r in db.values()} == {MOUNTED_RW}  # the existing mount is a folder, but writable
+    assert {r.status for r in db.values()} == {ServedFrom.MOUNTED_RW}  # the existing mount is a folder, but writable
 
 
 def test_reference_rethink_existing_tls_mount_is_made_read_only_not_duplicated(notary: Path) -> None:
@@ -120,12 +121,12 @@ def test_dry_run_prints_diff_and_writes_nothing(notary: Path) -> None:
 def test_check_fails_on_baked_certificates_and_passes_once_mounted(notary: Path) -> None:
     report = check(notary, [], opts(), BEFORE_EXPIRY)
     assert not report.ok
-    assert {r.status for r in report.rows} == {BAKED}
+    assert {r.status for r in report.rows} == {ServedFrom.BAKED}
     assert all("baked into the image at build time" in r.problems for r in report.rows)
     apply(notary, [], opts())
     report = check(notary, [], opts(), BEFORE_EXPIRY)
     assert report.ok, [r for r in report.rows if r.problems]
-    assert {r.status for r in report.rows} == {MOUNTED}
+    assert {r.status for r in report.rows} == {ServedFrom.MOUNTED}
     crt = next(r for r in report.rows if r.container_path.endswith("/notary-server.crt"))
     assert crt.not_after == datetime(2023, 4, 22, 13, 9, 33, tzinfo=timezone.utc) and crt.managed
 
@@ -228,8 +229,8 @@ def test_tricky_file_analysis(notary: Path) -> None:
     assert analyses["server"].workdir == "/app" and analyses["server"].workdir_source == "WORKDIR in server.Dockerfile"
     assert analyses["signer"].workdir == "/srv/app"
     signer = {r.container_path: r.status for r in analyses["signer"].reads}
-    assert signer["/srv/app/fixtures/notary-signer.crt"] == MOUNTED_RW
-    assert {r.status for r in analyses["server"].reads} == {BAKED}
+    assert signer["/srv/app/fixtures/notary-signer.crt"] == ServedFrom.MOUNTED_RW
+    assert {r.status for r in analyses["server"].reads} == {ServedFrom.BAKED}
 
 
 def test_tricky_file_in_place_keeps_every_comment_anchor_and_variable(notary: Path) -> None:

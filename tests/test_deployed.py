@@ -34,7 +34,7 @@ def test_an_override_is_merged_with_its_base_not_read_alone(reference_copy: Path
 def test_reference_used_files_come_from_profile_configs_and_compose(reference_dir: Path) -> None:
     profile = load_profile()
     assert is_checkout(reference_dir, profile)
-    deployment = deployed_files(reference_dir, profile, notary_notes(reference_dir, NOW))
+    deployment = deployed_files(reference_dir, profile, notary_notes(reference_dir, NOW, profile))
     used = deployment.used
     for relative in ("fixtures/notary-server.crt", "fixtures/notary-server.key", "cmd/notary/root-ca.crt",
                      "notarysql/postgresql-initdb.d/server.crt", "fixtures/rethinkdb/ca.pem"):

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from certkit.dockerfiles import read_image
+from certkit.dockerfiles import ImageFacts, read_image
 from certkit.errors import ComposeError
 
 NOTARY_WD = "/go/src/github.com/theupdateframework/notary"
 
 
-def image(tmp_path: Path, text: str, **kwargs: object):  # type: ignore[no-untyped-def]
+def image(tmp_path: Path, text: str, **kwargs: Any) -> ImageFacts:
     (tmp_path / "fixtures").mkdir(exist_ok=True)
     (tmp_path / "fixtures" / "a.crt").write_text("x")
     path = tmp_path / "Dockerfile"
     path.write_text(text)
-    return read_image(path, tmp_path, **kwargs)  # type: ignore[arg-type]
+    return read_image(path, tmp_path, **kwargs)
 
 
 # -- Notary's own Dockerfiles, as cloned -----------------------------------------------------------

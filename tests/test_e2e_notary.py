@@ -66,5 +66,5 @@ def test_rethinkdb_certificate_is_accepted_by_go(tmp_path: Path, fresh_layout: P
     shutil.copy(rdb / "key.pem", served / "notary-server.key")
     with notary_server_only(served) as server:
         services = type("Endpoint", (), {"server_url": f"https://localhost:{server.port}"})()
-        listing = publish_and_list(tmp_path, services, rdb / "ca.pem")  # type: ignore[arg-type]
+        listing = publish_and_list(tmp_path, services, rdb / "ca.pem")
     assert "v1" in listing.split()

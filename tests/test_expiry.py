@@ -34,9 +34,9 @@ def run(paths: list[Path], now: datetime = NOW, thresholds: Thresholds = DEFAULT
     scopes: dict[str, Scope] = {}
     if notary:
         for path in paths:
-            root = find_layout_root(path)
+            root = find_layout_root(path, load_profile())
             assert root is not None, path
-            result = notary_notes(root, now)
+            result = notary_notes(root, now, load_profile())
             result.merge_into(notes, shown)
             extra += result.findings
             if deployed:
@@ -285,7 +285,8 @@ def test_reference_set_as_of_today_every_leaf_expired(reference_dir: Path) -> No
         assert leaves[name].status is Status.CRITICAL and "expired" in codes(leaves[name]), name
     for name in ("fixtures/root-ca.crt", "fixtures/intermediate-ca.crt", "cmd/notary/root-ca.crt"):
         assert leaves[name].status is Status.OK, (name, leaves[name].reasons)
-        assert leaves[name].cert is not None and leaves[name].cert.not_valid_after_utc.year == 2031
+        cert = leaves[name].cert
+        assert cert is not None and cert.not_valid_after_utc.year == 2031
 
 
 def test_reference_set_relations_hold_while_valid(reference_dir: Path) -> None:
@@ -352,9 +353,24 @@ def test_notary_config_naming_a_missing_file_is_critical(reference_dir: Path, tm
 
 
 def test_layout_root_detection(reference_dir: Path, tmp_path: Path) -> None:
-    assert find_layout_root(reference_dir) == reference_dir
-    assert find_layout_root(reference_dir / "fixtures") == reference_dir
-    assert find_layout_root(tmp_path) is None
+    assert find_layout_root(reference_dir, load_profile()) == reference_dir
+    assert find_layout_root(reference_dir / "fixtures", load_profile()) == reference_dir
+    assert find_layout_root(tmp_path, load_profile()) is None
+
+
+def test_layout_root_and_container_paths_follow_the_profile(reference_dir: Path, tmp_path: Path) -> None:
+    """Which files mark a checkout, and which container folder maps to it, are the profile's facts."""
+    ca_pem = os.path.realpath(reference_dir / "fixtures" / "database" / "ca.pem")
+    # Built-in: server-config.postgres.json's sslrootcert=/go/src/.../fixtures/database/ca.pem is the checkout's file.
+    assert ca_pem in notary_notes(reference_dir, NOW, load_profile()).used
+    other = tmp_path / "other.toml"
+    other.write_text('extends = "notary"\nservice_configs = ["etc/notary.json"]\ncontainer_root = "/srv/notary"\n')
+    profile = load_profile(other)
+    assert find_layout_root(reference_dir, profile) is None  # none of its service_configs is there
+    assert find_layout_root(reference_dir / "fixtures", profile) == reference_dir  # the fixtures/ folder still counts
+    notes = notary_notes(reference_dir, NOW, profile)
+    assert ca_pem not in notes.used  # /go/src/... is no longer this checkout: a missing absolute path
+    assert "/go/src/github.com/theupdateframework/notary/fixtures/database/ca.pem" in notes.used
 
 
 def test_vcs_folders_are_not_walked(tmp_path: Path, ca: Issued) -> None:

@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from prometheus_client.parser import text_string_to_metric_families
 
 from certkit.cli import cli
+from certkit.render.formats import FORMATS
 from tests.certfactory import Issued, around, make_ca, make_leaf
 
 NOW = datetime(2027, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -209,6 +210,19 @@ def test_quiet_prints_nothing_when_all_ok(tmp_path: Path, ca: Issued) -> None:
     for fmt in ("table", "json", "nagios", "prometheus"):
         result = check(*AT, "--quiet", "--format", fmt, str(folder))
         assert (result.exit_code, result.output) == (0, ""), fmt
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_the_option_offers_reports_the_expired_file(tmp_path: Path, ca: Issued, fmt: str) -> None:
+    folder = _set(tmp_path, ca, fine=timedelta(days=100), gone=timedelta(days=-3))
+    result = check(*AT, "--format", fmt, str(folder))
+    assert result.exit_code == 2, result.output
+    assert "gone.crt" in result.output
+
+
+def test_a_format_not_offered_is_a_usage_error(tmp_path: Path) -> None:
+    result = check("--format", "xml", str(tmp_path))
+    assert result.exit_code == 3 and "'xml' is not one of 'table', 'json', 'prometheus', 'nagios', 'html'" in result.output
 
 
 def test_quiet_shows_only_problems(tmp_path: Path, ca: Issued) -> None:

@@ -64,6 +64,7 @@ def test_the_window_reaching_the_earliest_expiry_takes_the_full_path(renewed: Pa
 def test_any_change_the_record_does_not_vouch_for_takes_the_full_path(renewed: Path, reference_dir: Path,
                                                                       tmp_path: Path, change: str) -> None:
     args = ["renew", "--no-compose"]
+    expected: tuple[str, int | None]
     if change == "expired-cert":  # the expired file from the clone is back: renewed again
         (renewed / "fixtures/notary-server.crt").write_bytes((reference_dir / "fixtures/notary-server.crt").read_bytes())
         expected = ("renewed", 0)

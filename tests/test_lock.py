@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -42,8 +43,8 @@ except CertkitError as exc:
 """
 
 
-def _python(code: str, *args: str, **kwargs: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, text=True, **kwargs)  # type: ignore[call-overload]
+def _python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, text=True, **kwargs)
 
 
 def _start_holder(folder: Path) -> subprocess.Popen[str]:
@@ -61,7 +62,7 @@ def _release(holder: subprocess.Popen[str]) -> None:
 
 
 @pytest.fixture
-def holder(tmp_path: Path):  # type: ignore[no-untyped-def]
+def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     (tmp_path / ".certkit").mkdir(mode=0o700)  # as after a first renewal: the pid note has a home
     process = _start_holder(tmp_path)
     try:

@@ -44,7 +44,7 @@ def watch(folder: Path, stop: threading.Event, seen: list[str], checked: list[in
 def test_keys_never_readable_by_others_during_renewal(fresh_layout: Path, umask: int) -> None:
     loose = fresh_layout / "fixtures/notary-signer.key"
     loose.chmod(0o644)  # as a user's copy might be
-    stop, seen, checked = threading.Event(), [], [0]
+    stop, seen, checked = threading.Event(), list[str](), [0]
     watcher = threading.Thread(target=watch, args=(fresh_layout, stop, seen, checked))
     seen_before_start: list[str] = []
     # The pre-existing 0644 key is the one thing allowed to be loose before certkit runs.

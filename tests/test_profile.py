@@ -50,6 +50,12 @@ def test_extends_merges_fields_and_can_disable(tmp_path: Path) -> None:
         ('extends = "notary"\n[certificates.notary-signer]\nsans = ["IP:999.1.1.1"]', "not an IP address"),
         ('extends = "notary"\n[certificates.notary-signer]\nfavourite = "blue"', "notary-signer.favourite: unknown field"),
         ("[certificates]", "at least one"),
+        ('extends = "notary"\ntrust_root = "nope"', "trust_root: unknown (or disabled) certificate 'nope'"),
+        ('extends = "notary"\ntrust_root = "notary-escrow"\n[certificates.notary-escrow]\nenabled = false',
+         "trust_root: unknown (or disabled) certificate 'notary-escrow'"),
+        ('extends = "notary"\ntrust_root = "notary-server"', "'notary-server' is not a self-signed CA"),
+        ('extends = "notary"\nservice_configs = ["../etc/passwd"]', "service_configs: '../etc/passwd' must be a relative"),
+        ('extends = "notary"\ncontainer_root = "srv/notary"', "container_root: 'srv/notary' must be an absolute"),
     ],
 )
 def test_invalid_profiles(tmp_path: Path, body: str, needle: str) -> None:
@@ -64,3 +70,49 @@ def test_invalid_profiles(tmp_path: Path, body: str, needle: str) -> None:
 def test_missing_profile_file(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="absent.toml: cannot read: No such file"):
         load_profile(tmp_path / "absent.toml")
+
+
+def test_the_notary_facts_come_from_the_built_in_profile() -> None:
+    profile = load_profile()
+    root = profile.root()
+    assert root is not None and root.name == "root-ca" and root.cert_file == "fixtures/root-ca.crt"
+    assert profile.service_configs == ("fixtures/server-config.json", "fixtures/signer-config.json",
+                                       "cmd/notary/config.json")
+    assert profile.container_root == "/go/src/github.com/theupdateframework/notary"
+
+
+def test_a_profile_without_trust_root_trusts_its_first_self_signed_ca(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[certificates.leaf]\nissuer = "ca"\nkey = { type = "ecdsa" }\nsubject = { CN = "leaf" }\n'
+                    'validity = "30d"\ncert_file = "leaf.crt"\n'
+                    '[certificates.ca]\nissuer = "self"\nca = true\nkey = { type = "ecdsa" }\nsubject = { CN = "ca" }\n'
+                    'validity = "300d"\nkey_usage = ["key_cert_sign"]\ncert_file = "pki/ca.crt"\n')
+    profile = load_profile(path)
+    assert profile.trust_root == "ca" and profile.service_configs == () and profile.container_root == ""
+
+
+# Literals that name a Notary fact or an outcome word; each may appear as a whole string constant
+# in one module only (its one definition), never as a second copy elsewhere.
+_SINGLE_SOURCED = {
+    "/go/src/github.com/theupdateframework/notary": set(),  # only in profiles/notary.toml
+    "fixtures/root-ca.crt": set(),
+    "fixtures/signer-config.json": {"scaffold.py"},  # the template table, keyed by the profile's paths
+    "created": {"outcomes.py"},
+    "updated": {"outcomes.py"},
+    "kept": {"outcomes.py"},
+    "would create": {"outcomes.py"},
+    "ca-key": {"outcomes.py"},
+    "baked": {"compose.py"},
+}
+
+
+def test_facts_and_outcome_words_are_defined_once() -> None:
+    import ast
+
+    package = Path(__file__).resolve().parent.parent / "certkit"
+    found: dict[str, set[str]] = {text: set() for text in _SINGLE_SOURCED}
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in found:
+                found[node.value].add(str(source.relative_to(package)))
+    assert found == _SINGLE_SOURCED

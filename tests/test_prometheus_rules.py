@@ -271,8 +271,9 @@ def test_promtool_test_rules_on_real_textfiles(tmp_path: Path, capsys: pytest.Ca
          "exp_annotations": _annotations(rules["CertkitCheckNotRunning"], {"instance": host}, late - T0)}
         for host in hosts]})
 
-    unit = {"rule_files": ["certkit-rules.yml"], "evaluation_interval": "2m",
-            "tests": [{"interval": f"{STEP}s", "input_series": series_from_textfiles(texts), "alert_rule_test": tests}]}
+    unit: dict[str, Any] = {
+        "rule_files": ["certkit-rules.yml"], "evaluation_interval": "2m",
+        "tests": [{"interval": f"{STEP}s", "input_series": series_from_textfiles(texts), "alert_rule_test": tests}]}
     test_file = tmp_path / "certkit-rules.test.yml"
     with test_file.open("w") as handle:
         YAML(typ="safe", pure=True).dump(unit, handle)

@@ -23,6 +23,7 @@ def _readme_example() -> str:
 
 def test_every_public_name_resolves() -> None:
     assert certkit.__all__[0] == "__version__"
+    assert sorted(certkit.__all__[1:]) == sorted(certkit._API)  # the stated list and the lazy table agree
     for name in certkit.__all__:
         assert getattr(certkit, name) is not None, name
     assert callable(certkit.run_renew) and callable(certkit.run_check) and callable(certkit.run_rollback)

@@ -10,6 +10,7 @@ import stat
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -17,10 +18,12 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.cli_helpers import run_cli
 from certkit.errors import ClientConfigError, FilesystemError, MaterialError, UsageError
+from certkit.profile import load_profile
 from certkit.trust import (
     DEFAULT_SERVER,
     HOSTS_COMMENT,
     Server,
+    TrustResult,
     docker_config_dir,
     install_trust,
     layout_root,
@@ -52,9 +55,9 @@ def root(initialized: Path) -> Path:
     return initialized / "fixtures" / "root-ca.crt"
 
 
-def _install(root: Path, home: Path, server: Server = SERVER, **kwargs: object) -> object:
+def _install(root: Path, home: Path, server: Server = SERVER, **kwargs: Any) -> TrustResult:
     return install_trust(root, server, home=home, docker_config=home / ".docker", now=NOW,
-                         resolver=kwargs.pop("resolver", never), **kwargs)  # type: ignore[arg-type]
+                         resolver=kwargs.pop("resolver", never), **kwargs)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -358,7 +361,62 @@ def test_cli_refuses_a_folder_without_a_root(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_layout_root(initialized: Path) -> None:
-    assert layout_root(initialized) == initialized / "fixtures" / "root-ca.crt"
+    assert layout_root(initialized, load_profile()) == initialized / "fixtures" / "root-ca.crt"
+
+
+# A layout that is not Notary's: its root lives in pki/ca/, and nothing is at fixtures/root-ca.crt.
+_ELSEWHERE = """
+name = "elsewhere"
+[certificates.site-ca]
+issuer = "self"
+ca = true
+key = { type = "ecdsa", curve = "P-256" }
+subject = { CN = "Elsewhere Root CA" }
+validity = "3650d"
+key_usage = ["key_cert_sign", "crl_sign"]
+cert_file = "pki/ca/root.crt"
+[certificates.web]
+issuer = "site-ca"
+key = { type = "ecdsa", curve = "P-256" }
+subject = { CN = "web.example" }
+validity = "90d"
+sans = ["DNS:web.example"]
+cert_file = "pki/web.crt"
+key_file = "pki/web.key"
+"""
+
+
+def test_cli_trust_profile_finds_the_root_where_the_profile_puts_it(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    profile = tmp_path / "elsewhere.toml"
+    profile.write_text(_ELSEWHERE)
+    layout = tmp_path / "site"
+    code, _, err = _cli(capsys, "init", "--profile", str(profile), str(layout))
+    assert code == 0, err
+    home = tmp_path / "home"
+    # Without --profile the built-in notary profile looks for fixtures/root-ca.crt: not there.
+    code, out, err = _cli(capsys, "trust", str(layout), "--home", str(home))
+    assert code == 10 and out == "" and "fixtures/root-ca.crt: not found" in err and "--profile" in err
+    assert not home.exists()
+
+    code, out, err = _cli(capsys, "trust", str(layout), "--profile", str(profile), "--home", str(home), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["root"] == str(layout / "pki" / "ca" / "root.crt")
+    assert report["root_subject"] == "CN=Elsewhere Root CA"
+    installed = home / ".docker" / "tls" / "notary-server:4443" / "ca.crt"
+    assert report["docker_ca"] == {"path": str(installed), "action": "created"}
+    assert installed.read_bytes() == (layout / "pki" / "ca" / "root.crt").read_bytes()
+    assert (home / ".notary" / "certkit-root-ca.crt").read_bytes() == installed.read_bytes()
+
+
+def test_cli_trust_profile_without_a_ca_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    profile = tmp_path / "leaf-only.toml"
+    profile.write_text('[certificates.solo]\nissuer = "self"\nkey = { type = "ecdsa" }\nsubject = { CN = "solo" }\n'
+                       'validity = "30d"\ncert_file = "solo.crt"\n')
+    code, out, err = _cli(capsys, "trust", str(tmp_path), "--profile", str(profile), "--home", str(tmp_path / "home"))
+    assert code == 10 and out == "" and err.count("\n") == 1 and "has no self-signed CA to trust" in err
+    assert "--root FILE" in err and not (tmp_path / "home").exists()
 
 
 def test_cli_invalid_config_exit_code(initialized: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

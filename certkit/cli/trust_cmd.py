@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 @click.option("--server", default=None, metavar="URL",
               help="The Notary server as clients reach it: https://HOST:PORT. [default: https://notary-server:4443]")
 @click.option("--root", "root_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The root CA to trust. Default: NOTARY_DIR/fixtures/root-ca.crt.")
+              help="The root CA to trust. Default: the profile's trust_root in NOTARY_DIR "
+                   "(notary: fixtures/root-ca.crt).")
+@options.profile_option
 @click.option("--docker-config", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The Docker CLI's config folder. Default: $DOCKER_CONFIG, else HOME/.docker.")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -31,8 +33,9 @@ if TYPE_CHECKING:
               show_default=True, help="The hosts file --hosts edits.")
 @options.json_option
 @options.quiet_option
-def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, docker_config: Path | None,
-                  home: Path | None, edit_hosts: bool, hosts_file: Path, as_json: bool, quiet: bool) -> None:
+def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, profile_source: str | None,
+                  docker_config: Path | None, home: Path | None, edit_hosts: bool, hosts_file: Path, as_json: bool,
+                  quiet: bool) -> None:
     """Make Docker Content Trust and the notary client trust NOTARY_DIR's root CA.
 
     \b
@@ -48,12 +51,18 @@ def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, 
       certkit trust --server https://notary-server:4443
       eval "$(certkit trust /srv/notary)"          # and enable content trust in this shell
       sudo certkit trust --hosts                    # also add 127.0.0.1 notary-server to /etc/hosts
+      certkit trust --profile my-pki.toml /srv/pki  # the root named by the profile's trust_root
     """
     from certkit import trust
     from certkit.render.trust import trust_json, trust_text
 
     parsed = trust.parse_server(server if server is not None else trust.DEFAULT_SERVER)
-    root = root_file if root_file is not None else trust.layout_root(notary_dir)
+    if root_file is not None:
+        root = root_file
+    else:
+        from certkit.profile import load_profile
+
+        root = trust.layout_root(notary_dir, load_profile(profile_source))
     home_dir = home if home is not None else Path.home()
     docker_dir = docker_config if docker_config is not None else trust.docker_config_dir(home_dir, os.environ)
     result = trust.install_trust(root, parsed, home=home_dir, docker_config=docker_dir, now=options.utc_now(),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from certkit.text import utc_minute
+
 _BOLD = "\x1b[1m"
 _RESET = "\x1b[0m"
 _FG = {"red": "31", "green": "32", "yellow": "33", "magenta": "35"}
@@ -33,4 +35,4 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 
 def minute(moment: datetime | None) -> str:
     """A notAfter as tables show it: ``2027-01-31 12:00 UTC``; "" for none."""
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
+    return utc_minute(moment) if moment else ""

@@ -84,12 +84,10 @@ def outcome_json(outcome: ComposeOutcome) -> dict[str, Any]:
 
 
 def check_table(report: CheckReport) -> str:
-    from certkit.compose import STATUS_TEXT
-
     headers = ("SERVICE", "CONTAINER PATH", "HOST FILE", "NOT AFTER", "STATUS")
     rows = [(r.service, r.container_path, r.host_path or "-",
              f"{r.not_after:%Y-%m-%d}" if r.not_after else "-",
-             ("PROBLEM: " + "; ".join(r.problems)) if r.problems else STATUS_TEXT.get(r.status, r.status))
+             ("PROBLEM: " + "; ".join(r.problems)) if r.problems else r.status.text)
             for r in report.rows]
     lines: list[str] = []
     if rows:

@@ -22,6 +22,7 @@ from certkit import __version__
 from certkit.expiry import Finding, Status, Thresholds, worst
 from certkit.render.expiry import short_subject, subject_text
 from certkit.templates import render_html
+from certkit.text import utc_minute
 
 if TYPE_CHECKING:
     from certkit.workflows.check import Summary
@@ -169,7 +170,7 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
     ticks = tuple((pos(moment), label) for moment, label in _ticks(start, end))
     axis = Axis(_day(start), _day(end), pos(now), pos(crit_at), pos(warn_at), ticks)
     return Page(
-        checked_at=f"{now.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        checked_at=utc_minute(now),
         warn=str(thresholds.warn), crit=str(thresholds.crit),
         summary_line=summary.line(), status=summary.status.name,
         counts=tuple((s.name, summary.counts[s]) for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK))

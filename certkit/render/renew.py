@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from certkit.outcomes import Action
 from certkit.render import label, minute, plural
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ def renew_table(result: RenewResult) -> str:
     for row in [headers, *rows]:
         cells = [row[i].ljust(widths[i]) for i in range(3)]
         text = "  ".join(cells)
-        if row is not headers and row[1] != "kept" and row[3]:
+        if row is not headers and row[1] != Action.KEPT and row[3]:
             text += "  " + row[3]
         elif row is headers:
             text += "  " + headers[3]
@@ -34,7 +35,7 @@ def renew_table(result: RenewResult) -> str:
 
 def renew_summary(result: RenewResult) -> str:
     """The line under the table, and the notes: what renew --quiet prints when something changed."""
-    done = [f for f in result.files if f.action not in ("kept",)]
+    done = [f for f in result.files if f.action != Action.KEPT]
     verb = "would change" if result.dry_run else "changed"
     summary = f"{plural(len(done), 'file')} {verb}, {len(result.files) - len(done)} kept"
     if not done:
@@ -114,7 +115,7 @@ def run_text(run: RenewRun, *, quiet: bool = False) -> str | None:
 
 def nothing_due_text(run: RenewRun, within: object) -> str:
     """The fast path's one line (certkit.fastpath answered without reading a certificate)."""
-    return (f"nothing is due: the earliest certificate expires {run.nothing_due_until:%Y-%m-%d %H:%M} UTC, "
+    return (f"nothing is due: the earliest certificate expires {minute(run.nothing_due_until)}, "
             f"beyond --within {within}; no file changed")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from certkit.render import plural
+from certkit.render import minute, plural
 
 if TYPE_CHECKING:
     from certkit.history import Generation
@@ -42,7 +42,7 @@ def generations_text(kept: list[Generation]) -> str:
         return "no generations kept yet (certkit renew records one per renewal)"
     lines = []
     for gen in kept:
-        made = f"{gen.made:%Y-%m-%d %H:%M} UTC" if gen.made else "time unknown"
+        made = minute(gen.made) or "time unknown"
         marks = "  ".join(f"{name} until {when:%Y-%m-%d}" for name, when in gen.not_after.items())
         lines.append(f"{gen.number:>3}{'  LIVE' if gen.live else '      '}  {made}  {marks}".rstrip())
         if gen.problem:

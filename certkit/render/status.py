@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from certkit.render import label, style
+from certkit.render import label, minute, style
 
 if TYPE_CHECKING:
     from certkit.status import Node, Status
@@ -18,7 +18,7 @@ def status_text(result: Status) -> str:
     def walk(node: Node, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└─ " if last else "├─ ")
         health = style(node.health.name, fg=_COLOURS[node.health.name], bold=node.health != 0)
-        when = (f"notAfter {node.not_after:%Y-%m-%d %H:%M} UTC ({_days(node.days_left)})"
+        when = (f"notAfter {minute(node.not_after)} ({_days(node.days_left)})"
                 if node.not_after is not None else "")
         lines.append(f"{prefix}{branch}{node.name}  {health}  {node.cert_file}  {when}".rstrip())
         inner = prefix + ("" if top else ("   " if last else "│  "))

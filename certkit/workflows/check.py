@@ -124,7 +124,7 @@ def run_check(request: CheckRequest) -> CheckRun:
         paths = (Path("."),)
 
     profile = load_profile(request.profile_source)
-    layouts = [root for root in (find_layout_root(p) if p.is_dir() else None for p in paths) if root is not None]
+    layouts = [root for root in (find_layout_root(p, profile) if p.is_dir() else None for p in paths) if root is not None]
 
     def gather() -> tuple[list[Finding], list[str]]:
         notes: dict[str, list[Note]] = {}
@@ -135,10 +135,10 @@ def run_check(request: CheckRequest) -> CheckRun:
         for path in paths:
             if not path.is_dir():
                 continue  # a file named on the command line is always judged
-            root = find_layout_root(path)
+            root = find_layout_root(path, profile)
             result = None
             if root is not None:
-                result = notary_notes(root, now)
+                result = notary_notes(root, now, profile)
                 result.merge_into(notes, shown)
                 config_findings.extend(result.findings)
             elif is_checkout(path, profile):

@@ -219,7 +219,7 @@ class _ComposeStep:
         from certkit.compose import finish_after_renew
         from certkit.errors import CertkitError
 
-        renewed = [f.path for f in result.files if f.action in ("created", "renewed", "updated")]
+        renewed = [f.path for f in result.files if f.action.changed]
         try:
             self.outcomes = finish_after_renew(self.request.notary_dir, self.prepared, renewed=renewed,
                                                container_dirs=dict(self.request.container_dirs))
