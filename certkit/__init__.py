@@ -38,8 +38,8 @@ _API = {
     "RollbackResult": "certkit.workflows.rollback",
     "run_rollback": "certkit.workflows.rollback",
     "list_generations": "certkit.workflows.rollback",
-    "Finding": "certkit.expiry",
-    "Status": "certkit.expiry",
+    "Finding": "certkit.check.expiry",
+    "Status": "certkit.check.expiry",
     "StatusRun": "certkit.workflows.status",
     "run_status": "certkit.workflows.status",
     "Profile": "certkit.profile",
@@ -63,7 +63,7 @@ __all__ = [
 if TYPE_CHECKING:
     from certkit.durations import Duration, parse_duration
     from certkit.errors import CertkitError
-    from certkit.expiry import Finding, Status
+    from certkit.check.expiry import Finding, Status
     from certkit.profile import Profile, load_profile
     from certkit.workflows.check import CheckRequest, CheckRun, Summary, run_check
     from certkit.workflows.renew import RenewRequest, RenewRun, run_renew

@@ -10,7 +10,7 @@ reads at most ``limit`` bytes.
 
 Symlinks are followed on purpose (no ``O_NOFOLLOW``): certbot-style ``live/`` folders
 and Notary checkouts that link certificates are ordinary set-ups; the walk in
-``certkit.expiry`` guards against symlink loops itself.
+``certkit.check.expiry`` guards against symlink loops itself.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The CLI runs inside :func:`handled`; from then on SIGINT and SIGTERM raise :class:`Interrupted`
 (a BaseException, so no ``except Exception`` swallows it, and not KeyboardInterrupt,
 which click turns into a generic "Aborted!" with exit 1).  Unwinding runs every
-``finally``: a running hook's process group is stopped (certkit.hooks), staging is
-discarded (certkit.transaction), the lock is released.
+``finally``: a running hook's process group is stopped (certkit.workflows.hooks), staging is
+discarded (certkit.store.transaction), the lock is released.
 
 Inside :func:`deferred` (the transaction's commit and renames, a few milliseconds) a
 signal is only noted, and raised when the block ends: an interrupted renewal leaves

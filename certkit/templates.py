@@ -28,7 +28,7 @@ def render_html(name: str, **context: Any) -> str:
 
 
 def _environment(*, autoescape: bool) -> jinja2.Environment:
-    import jinja2  # here: renew's compose step finds its override in certkit.compose_cache without it
+    import jinja2  # here: renew's compose step finds its override in certkit.compose.cache without it
 
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),

@@ -49,7 +49,7 @@ def fresh_layout_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from datetime import datetime, timezone
 
     from certkit.profile import load_profile
-    from certkit.scaffold import init_layout
+    from certkit.workflows.init import init_layout
 
     folder = tmp_path_factory.mktemp("template") / "notary"
     init_layout(folder, load_profile(), datetime.now(timezone.utc))

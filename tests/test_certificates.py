@@ -266,12 +266,13 @@ def _server_not_after(notary: Path) -> datetime:
 
 def _verdicts(notary: Path, now: datetime) -> dict[str, str]:
     """What renew, check-expiry, status and compose --check say about fixtures/notary-server.crt at ``now``."""
-    from certkit.compose import Options, check
+    from certkit.compose.model import Options
+    from certkit.compose.mounts import check
     from certkit.durations import parse_duration
-    from certkit.expiry import Checker, Thresholds
-    from certkit.planning import make_plan, read_state
+    from certkit.check.expiry import Checker, Thresholds
+    from certkit.pki.planning import make_plan, read_state
     from certkit.profile import load_profile
-    from certkit.status import status
+    from certkit.check.status import status
 
     profile = load_profile()
     plan = make_plan(profile, read_state(profile, notary, notary / ".certkit-absent"), now, parse_duration("30d"))
@@ -304,7 +305,8 @@ def _verdicts(notary: Path, now: datetime) -> dict[str, str]:
 @pytest.fixture
 def mounted_notary(reference_dir: Path, tmp_path: Path) -> Path:
     """A copy of the real checkout with certkit's compose override, so compose --check reads the host files."""
-    from certkit.compose import Options, apply
+    from certkit.compose.model import Options
+    from certkit.compose.mounts import apply
     from certkit.profile import load_profile
     from tests.compose_helpers import copy_reference
 

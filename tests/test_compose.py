@@ -1,4 +1,4 @@
-"""certkit.compose / compose_files / compose_edit: analysis, planning, override, in-place edits, bad input."""
+"""certkit.compose.mounts / compose_files / compose_edit: analysis, planning, override, in-place edits, bad input."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from certkit.compose import Options, ServedFrom, apply, apply_after_renew, check, load
-from certkit.compose_files import interpolate, split_short_volume
+from certkit.compose.model import Options, ServedFrom
+from certkit.compose.mounts import apply, apply_after_renew, check, load
+from certkit.compose.files import interpolate, split_short_volume
 from certkit.errors import ComposeError
 from certkit.profile import load_profile
 from tests.compose_helpers import (

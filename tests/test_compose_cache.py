@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from certkit.compose_cache import RECORD, ParseCache, missing
+from certkit.compose.cache import RECORD, ParseCache, missing
 
 ROUTINE = ("renew", "--within", "800d", "--json")
 
@@ -161,7 +161,7 @@ def test_a_foreign_cache_is_refused_like_any_state_file(cached: Path) -> None:
 
 def test_an_entry_for_other_text_is_never_used(tmp_path: Path) -> None:
     """Keys are the SHA-256 of the exact text: a one-byte change is another entry."""
-    from certkit.compose_files import read_compose_file
+    from certkit.compose.files import read_compose_file
 
     path = tmp_path / "compose.yml"
     memo = ParseCache(None)

@@ -2,7 +2,7 @@
 
 A renewal (`certkit renew --force --rotate-keys`, which rewrites every certificate and
 leaf key) runs in a subprocess and is killed or fails at a chosen file-system step
-(CERTKIT_FAILPOINT, see certkit/storage.py) or at a random moment.  The next run
+(CERTKIT_FAILPOINT, see certkit/store/storage.py) or at a random moment.  The next run
 recovers; then openssl finds the set consistent, and it is wholly old or wholly new.
 """
 

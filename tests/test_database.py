@@ -1,4 +1,4 @@
-"""certkit.database: the step that gets a renewed database set into postgres's data folder.
+"""certkit.deploy.database: the step that gets a renewed database set into postgres's data folder.
 
 The end-to-end proof with a real postgres is tests/test_database_real.py; here: which renewals
 need the step, what it prints, the container snippet run by a real shell, and bad input.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from certkit.database import INITDB_DIR, container_script, deploy_to_pgdata, step_after_renew
+from certkit.deploy.database import INITDB_DIR, container_script, deploy_to_pgdata, step_after_renew
 from certkit.durations import parse_duration
 from certkit.errors import DatabaseError
 from certkit.workflows.renew import RenewRequest, run_renew

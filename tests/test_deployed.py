@@ -1,4 +1,4 @@
-"""certkit.deployed: which files of a Notary checkout the services use (profile, configs, compose)."""
+"""certkit.check.deployed: which files of a Notary checkout the services use (profile, configs, compose)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from certkit.deployed import compose_files, deployed_files, is_checkout
-from certkit.notary_config import notary_notes
+from certkit.check.deployed import compose_files, deployed_files, is_checkout
+from certkit.check.notary_config import notary_notes
 from certkit.profile import load_profile
 
 NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)

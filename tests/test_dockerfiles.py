@@ -1,4 +1,4 @@
-"""certkit.dockerfiles: WORKDIR and build-context copies resolved as the builder resolves them."""
+"""certkit.compose.dockerfiles: WORKDIR and build-context copies resolved as the builder resolves them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from certkit.dockerfiles import ImageFacts, read_image
+from certkit.compose.dockerfiles import ImageFacts, read_image
 from certkit.errors import ComposeError
 
 NOTARY_WD = "/go/src/github.com/theupdateframework/notary"

@@ -1,4 +1,4 @@
-"""certkit.expiry and certkit.notary_config: the judging core, on real and generated files."""
+"""certkit.check.expiry and certkit.check.notary_config: the judging core, on real and generated files."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from certkit.durations import parse_duration
-from certkit.deployed import deployed_files
-from certkit.expiry import Checker, Finding, Note, Scope, ServedChain, Status, Thresholds, judge_time, worst
-from certkit.notary_config import find_layout_root, notary_notes
+from certkit.check.deployed import deployed_files
+from certkit.check.expiry import Checker, Finding, Note, Scope, ServedChain, Status, Thresholds, judge_time, worst
+from certkit.check.notary_config import find_layout_root, notary_notes
 from certkit.profile import load_profile
 from tests.certfactory import Issued, around, make_ca, make_leaf
 

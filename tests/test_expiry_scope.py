@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from certkit import schedule
-from certkit.pathglob import ExcludeRules
+from certkit.deploy import schedule
+from certkit.store.pathglob import ExcludeRules
 from tests.certfactory import around, make_ca, make_leaf
 from tests.conftest import reference_path
 

@@ -17,8 +17,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from certkit.compose import Options, prepare
-from certkit.dockerfiles import read_image
+from certkit.compose.model import Options
+from certkit.compose.mounts import prepare
+from certkit.compose.dockerfiles import read_image
 from certkit.errors import CertkitError
 from certkit.certificates import NotACertificate, parse_certificates
 from certkit.profile import load_profile

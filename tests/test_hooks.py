@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from certkit.cli.lifecycle_options import hook_options, wait_options
 from certkit.durations import parse_duration
 from certkit.errors import HookError, NotALayoutError
-from certkit.hooks import (
+from certkit.workflows.hooks import (
     OUTPUT_TAIL,
     HookSet,
     hook_env,
@@ -30,7 +30,7 @@ from certkit.hooks import (
     validate_hook,
 )
 from certkit.profile import load_profile
-from certkit.renew import RenewResult, renew
+from certkit.pki.renew import RenewResult, renew
 from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files
 
@@ -331,7 +331,7 @@ def test_a_file_name_with_a_newline_cannot_forge_a_renewed_file(layout: Path, tm
 
 
 def test_hooks_have_a_default_time_limit() -> None:
-    from certkit.hooks import DEFAULT_TIMEOUT
+    from certkit.workflows.hooks import DEFAULT_TIMEOUT
 
     @click.command()
     @hook_options

@@ -1,4 +1,4 @@
-"""certkit.ignorefiles: .gitignore judged against the real `git check-ignore`, .dockerignore against moby's rules."""
+"""certkit.store.ignorefiles: .gitignore judged against the real `git check-ignore`, .dockerignore against moby's rules."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from certkit.ignorefiles import docker_excluded, git_ignored
+from certkit.store.ignorefiles import docker_excluded, git_ignored
 from tests.notary_harness import require_binary
 
 PATTERNS = ["/.certkit/", ".certkit", "!/.certkit/ca/", "!.certkit/ca", "/.certkit/*", "!/.certkit/ca/*.key",

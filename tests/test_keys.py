@@ -1,4 +1,4 @@
-"""Key generation started early (certkit.keys.EarlyKeys): which keys a renewal will make is judged from
+"""Key generation started early (certkit.pki.keys.EarlyKeys): which keys a renewal will make is judged from
 the files of Notary's real checkout; the keys taken are real, matching keys; unused ones are thrown
 away with their workers stopped."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from certkit import keys
+from certkit.pki import keys
 from certkit.profile import KeySpec, load_profile
 from tests.test_cli_renew import certkit
 

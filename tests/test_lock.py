@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 
 from certkit.errors import FilesystemError, LockedError
-from certkit.lock import holder_pid, lock_path, renewal_lock
+from certkit.store.lock import holder_pid, lock_path, renewal_lock
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 HOLDER = """
 import sys
 from pathlib import Path
-from certkit.lock import renewal_lock
+from certkit.store.lock import renewal_lock
 with renewal_lock(Path(sys.argv[1]), wait=False):
     print("locked", flush=True)
     sys.stdin.read()
@@ -33,7 +33,7 @@ CONTENDER = """
 import sys
 from pathlib import Path
 from certkit.errors import CertkitError
-from certkit.lock import renewal_lock
+from certkit.store.lock import renewal_lock
 try:
     with renewal_lock(Path(sys.argv[1]), wait=sys.argv[2] == "wait"):
         print("got the lock", flush=True)
@@ -198,7 +198,7 @@ def test_forked_children_do_not_keep_the_lock(tmp_path: Path) -> None:
     code = (
         "import os, sys, time\n"
         "from pathlib import Path\n"
-        "from certkit.lock import renewal_lock\n"
+        "from certkit.store.lock import renewal_lock\n"
         "with renewal_lock(Path(sys.argv[1]), wait=False):\n"
         "    child = os.fork()\n"
         "    if child == 0:\n"

@@ -1,4 +1,4 @@
-"""certkit.planning.make_plan, directly: one test per reason a certificate is due, and "nothing due".
+"""certkit.pki.planning.make_plan, directly: one test per reason a certificate is due, and "nothing due".
 
 make_plan is a pure function of the profile, what is on disk (CertState) and ``now``, so each
 test builds the states in memory with tests/certfactory.py, changes one thing, and checks the
@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certkit.durations import parse_duration
-from certkit.planning import CertState, Plan, make_plan, read_state
+from certkit.pki.planning import CertState, Plan, make_plan, read_state
 from certkit.profile import Profile, load_profile
 from tests.certfactory import Issued, make_ca, make_leaf, new_key
 

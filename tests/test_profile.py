@@ -96,13 +96,13 @@ def test_a_profile_without_trust_root_trusts_its_first_self_signed_ca(tmp_path: 
 _SINGLE_SOURCED = {
     "/go/src/github.com/theupdateframework/notary": set(),  # only in profiles/notary.toml
     "fixtures/root-ca.crt": set(),
-    "fixtures/signer-config.json": {"scaffold.py"},  # the template table, keyed by the profile's paths
+    "fixtures/signer-config.json": {"workflows/init.py"},  # the template table, keyed by the profile's paths
     "created": {"outcomes.py"},
     "updated": {"outcomes.py"},
     "kept": {"outcomes.py"},
     "would create": {"outcomes.py"},
     "ca-key": {"outcomes.py"},
-    "baked": {"compose.py"},
+    "baked": {"compose/model.py"},
 }
 
 

@@ -15,7 +15,7 @@ from cryptography import x509
 from certkit.cli import cli
 from certkit.durations import parse_duration
 from certkit.profile import load_profile
-from certkit.renew import renew
+from certkit.pki.renew import renew
 
 NOW = datetime.now(timezone.utc)
 
@@ -213,7 +213,7 @@ def test_folders_certkit_creates_ignore_the_umask(tmp_path: Path) -> None:
     which the next renewal would refuse."""
     old = os.umask(0o002)
     try:
-        from certkit.scaffold import init_layout
+        from certkit.workflows.init import init_layout
 
         init_layout(tmp_path / "n", load_profile(), NOW)
     finally:

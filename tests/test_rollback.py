@@ -14,7 +14,7 @@ from certkit.cli import cli
 from certkit.durations import parse_duration
 from certkit.errors import CertkitError
 from certkit.profile import load_profile
-from certkit.renew import renew
+from certkit.pki.renew import renew
 from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files, problems
 

@@ -1,4 +1,4 @@
-"""Folder and file safety (certkit.safety) on the real Notary checkout, and "nothing changes on refusal".
+"""Folder and file safety (certkit.store.safety) on the real Notary checkout, and "nothing changes on refusal".
 
 Clones are made the way Ubuntu makes them under umask 002 (folders 0775, files 0664, the
 group the user's private group).  Runs as root here; where the runner must be an ordinary
@@ -23,8 +23,8 @@ from typing import Iterator
 
 import pytest
 
-from certkit import storage
-from certkit.safety import private_group
+from certkit.store import storage
+from certkit.store.safety import private_group
 from tests.test_cli_renew import assert_one_line_error, certkit
 
 ROOT = Path(__file__).resolve().parent.parent

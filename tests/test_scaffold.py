@@ -1,4 +1,4 @@
-"""certkit.scaffold (`certkit init`): which service configs it writes is the profile's answer, not its name."""
+"""certkit.workflows.init (`certkit init`): which service configs it writes is the profile's answer, not its name."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from certkit.profile import load_profile
-from certkit.scaffold import init_layout
+from certkit.workflows.init import init_layout
 
 NOW = datetime(2027, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 _SMALL = """

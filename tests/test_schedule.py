@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from certkit import schedule
+from certkit.deploy import schedule
 from certkit.cli import _COMMANDS
 from tests.cli_helpers import run_cli
 from tests.notary_harness import require_binary

@@ -20,7 +20,7 @@ import pytest
 
 from certkit.durations import parse_duration
 from certkit.profile import load_profile
-from certkit.renew import renew
+from certkit.pki.renew import renew
 from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files, problems
 
@@ -148,7 +148,7 @@ def test_generations_symlink_to_outside_is_refused(fresh_layout: Path, outside: 
     assert live_files(fresh_layout) == before
 
 
-# (A CA key readable by its group is tightened and reported instead: the key policy of certkit.safety.)
+# (A CA key readable by its group is tightened and reported instead: the key policy of certkit.store.safety.)
 @pytest.mark.parametrize("where", [".certkit", ".certkit/generations", ".certkit/generations/1/manifest.json"])
 def test_state_readable_by_the_group_is_refused(fresh_layout: Path, where: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
@@ -232,11 +232,11 @@ def test_a_state_folder_certkit_made_is_accepted(fresh_layout: Path, capsys: pyt
 def test_a_state_folder_holding_only_compose_answers_is_adopted(reference_copy: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     # `certkit compose --container-dir` records its answers in .certkit/ before any renewal made it.
-    from certkit.compose import remember_container_dirs
+    from certkit.compose.mounts import remember_container_dirs
 
     remember_container_dirs(reference_copy, {"server": "/go/src/github.com/theupdateframework/notary"})
     # ...and the cron fast path's cache, which a run writes into any existing state folder.
-    from certkit.fastpath import RECORD
+    from certkit.store.fastpath import RECORD
 
     (reference_copy / ".certkit" / RECORD).write_bytes(b"{}")
     (reference_copy / ".certkit" / RECORD).chmod(0o600)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from tests.cli_helpers import run_cli
 from certkit.errors import ClientConfigError, FilesystemError, MaterialError, UsageError
 from certkit.profile import load_profile
-from certkit.trust import (
+from certkit.deploy.trust import (
     DEFAULT_SERVER,
     HOSTS_COMMENT,
     Server,

@@ -61,7 +61,7 @@ def _certificate(not_after: datetime):  # type: ignore[no-untyped-def]
 ])
 def test_renew_and_check_expiry_agree(left: timedelta, renew_due: bool, check_status: str) -> None:
     from certkit.durations import parse_duration
-    from certkit.expiry import Status, Thresholds, judge_time
+    from certkit.check.expiry import Status, Thresholds, judge_time
 
     cert = _certificate(NOT_AFTER)
     now = NOT_AFTER - left
@@ -76,7 +76,7 @@ def test_renew_and_check_expiry_agree(left: timedelta, renew_due: bool, check_st
 def test_renews_plan_agrees_on_the_real_checkout(reference_dir, left: timedelta, due: bool) -> None:  # type: ignore[no-untyped-def]
     """make_plan, directly: Notary's notary-server.crt as cloned, judged at each edge of --within 30d."""
     from certkit.durations import parse_duration
-    from certkit.planning import make_plan, read_state
+    from certkit.pki.planning import make_plan, read_state
     from certkit.profile import load_profile
 
     profile = load_profile()

@@ -34,7 +34,7 @@ def db_deploy_command(notary_dir: Path, pgdata: Path, as_json: bool) -> None:
       certkit db-deploy --pgdata /var/lib/postgresql/15/main
       certkit renew --pgdata /var/lib/postgresql/15/main     # renew, then this step
     """
-    from certkit.database import deploy_to_pgdata
+    from certkit.deploy.database import deploy_to_pgdata
     from certkit.render.renew import deploy_json, deploy_text
 
     result = deploy_to_pgdata(notary_dir, pgdata)

@@ -158,7 +158,7 @@ def _destination(output: Path | None) -> Iterator[IO[str]]:
     if output is None:
         yield _stdout()
         return
-    from certkit.storage import atomic_writer
+    from certkit.store.storage import atomic_writer
 
     _check_output_folder(output)
     with atomic_writer(output, 0o644) as handle:

@@ -119,7 +119,7 @@ def init_command(notary_dir: Path, ca_store: Path | None, profile_source: str | 
       certkit init /srv/notary --ca-store /root/notary-ca
     """
     from certkit.profile import load_profile
-    from certkit.scaffold import init_layout
+    from certkit.workflows.init import init_layout
 
     from certkit.render.renew import init_json, renew_table
 

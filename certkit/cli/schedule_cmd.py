@@ -62,7 +62,7 @@ def schedule_command(notary_dir: Path, cron: bool, systemd: bool, minute: int | 
     """
     import random
 
-    from certkit import schedule
+    from certkit.deploy import schedule
     from certkit.errors import UsageError
 
     if cron + systemd + prometheus_rules != 1:

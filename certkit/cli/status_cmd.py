@@ -12,7 +12,7 @@ from certkit.cli import options
 
 if TYPE_CHECKING:
     from certkit.durations import Duration
-    from certkit.status import Node, Status
+    from certkit.check.status import Node, Status
 
 @click.command("status")
 @options.notary_dir_argument

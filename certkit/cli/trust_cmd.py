@@ -12,7 +12,7 @@ import click
 from certkit.cli import options
 
 if TYPE_CHECKING:
-    from certkit.trust import TrustResult
+    from certkit.deploy.trust import TrustResult
 
 
 @click.command("trust")
@@ -53,7 +53,7 @@ def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, 
       sudo certkit trust --hosts                    # also add 127.0.0.1 notary-server to /etc/hosts
       certkit trust --profile my-pki.toml /srv/pki  # the root named by the profile's trust_root
     """
-    from certkit import trust
+    from certkit.deploy import trust
     from certkit.render.trust import trust_json, trust_text
 
     parsed = trust.parse_server(server if server is not None else trust.DEFAULT_SERVER)

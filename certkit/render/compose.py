@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from certkit.render import label, plural
 
 if TYPE_CHECKING:
-    from certkit.compose import CheckReport, ComposeOutcome
+    from certkit.compose.model import CheckReport, ComposeOutcome
 
 
 def outcome_text(outcome: ComposeOutcome) -> str:

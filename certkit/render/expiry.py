@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from cryptography import x509
 
 from certkit.certificates import fingerprint_sha256, san_strings
-from certkit.expiry import Finding, Status, Thresholds, worst
+from certkit.check.expiry import Finding, Status, Thresholds, worst
 
 if TYPE_CHECKING:
     from certkit.workflows.check import Summary

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Callable
 from cryptography import x509
 
 from certkit import __version__
-from certkit.expiry import Finding, Status, Thresholds, worst
+from certkit.check.expiry import Finding, Status, Thresholds, worst
 from certkit.render.expiry import short_subject, subject_text
 from certkit.templates import render_html
 from certkit.text import utc_minute

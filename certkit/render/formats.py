@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from certkit.expiry import Thresholds
+    from certkit.check.expiry import Thresholds
     from certkit.render.expiry import Report
 
 

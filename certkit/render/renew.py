@@ -9,9 +9,9 @@ from certkit.outcomes import Action
 from certkit.render import label, minute, plural
 
 if TYPE_CHECKING:
-    from certkit.database import DatabaseStep, DeployResult
-    from certkit.hooks import HookResult
-    from certkit.renew import RenewResult
+    from certkit.deploy.database import DatabaseStep, DeployResult
+    from certkit.workflows.hooks import HookResult
+    from certkit.pki.renew import RenewResult
     from certkit.workflows.renew import RenewRun
 
 
@@ -114,7 +114,7 @@ def run_text(run: RenewRun, *, quiet: bool = False) -> str | None:
 
 
 def nothing_due_text(run: RenewRun, within: object) -> str:
-    """The fast path's one line (certkit.fastpath answered without reading a certificate)."""
+    """The fast path's one line (certkit.store.fastpath answered without reading a certificate)."""
     return (f"nothing is due: the earliest certificate expires {minute(run.nothing_due_until)}, "
             f"beyond --within {within}; no file changed")
 
@@ -125,7 +125,7 @@ def init_json(result: RenewResult) -> dict[str, Any]:
 
 def hook_lines(hook: HookResult) -> list[str]:
     """A hook's output, each line prefixed with its kind (``deploy-hook: ...``)."""
-    from certkit.hooks import OUTPUT_TAIL
+    from certkit.workflows.hooks import OUTPUT_TAIL
 
     prefix = f"{hook.stage}-hook:"
     lines = [f"{prefix} ... (earlier output cut; last {OUTPUT_TAIL} characters shown)"] if hook.truncated else []

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from certkit.render import minute, plural
 
 if TYPE_CHECKING:
-    from certkit.history import Generation
+    from certkit.store.history import Generation
     from certkit.workflows.rollback import RollbackResult
 
 RESTART = "restart the services to load them: docker compose up -d --force-recreate (Notary reads TLS files at start)"

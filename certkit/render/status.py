@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from certkit.render import label, minute, style
 
 if TYPE_CHECKING:
-    from certkit.status import Node, Status
+    from certkit.check.status import Node, Status
 
 _COLOURS = {"OK": "green", "WARNING": "yellow", "CRITICAL": "red", "UNKNOWN": "magenta"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from certkit.trust import TrustResult
+    from certkit.deploy.trust import TrustResult
 
 
 def shell_comment(text: str) -> str:
@@ -20,7 +20,7 @@ def shell_comment(text: str) -> str:
 
 def trust_text(result: TrustResult) -> str:
     # Every line but the exports is a shell comment, so `eval "$(certkit trust)"` works; the
-    # exports' values are shlex-quoted (certkit.trust) and the comments escaped (shell_comment).
+    # exports' values are shlex-quoted (certkit.deploy.trust) and the comments escaped (shell_comment).
     lines = [
         f"# root CA {result.root_subject} (until {result.root_not_after:%Y-%m-%d}) from {result.root}",
         f"# docker: {result.docker_ca.path} ({result.docker_ca.action})",

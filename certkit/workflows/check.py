@@ -1,8 +1,8 @@
 """`certkit check-expiry` as one core call: gather the findings of files, configs and endpoints.
 
-The check reads a Notary checkout as it is deployed (certkit.deployed: what the services use),
-its configs (certkit.notary_config), the certificate files (certkit.expiry) and what servers
-serve (certkit.endpoints), never across a renewal's switch of files, and returns the findings
+The check reads a Notary checkout as it is deployed (certkit.check.deployed: what the services use),
+its configs (certkit.check.notary_config), the certificate files (certkit.check.expiry) and what servers
+serve (certkit.check.endpoints), never across a renewal's switch of files, and returns the findings
 with their Summary: the worst status is the exit code.  It returns data; certkit.render.expiry
 writes it in the asked-for format.
 """
@@ -18,7 +18,7 @@ from typing import Callable, Mapping, TypeVar
 
 from certkit.durations import Duration
 from certkit.errors import UsageError
-from certkit.expiry import Finding, Status, Thresholds, worst
+from certkit.check.expiry import Finding, Status, Thresholds, worst
 
 T = TypeVar("T")
 SETTLE_WAIT = 10.0  # seconds to wait for a renewal in progress; the switch itself takes milliseconds
@@ -102,9 +102,9 @@ def run_check(request: CheckRequest) -> CheckRun:
     Raises:
         UsageError: --warn shorter than --crit, or an endpoint that is not HOST:PORT.
     """
-    from certkit.deployed import deployed_files, is_checkout
-    from certkit.expiry import Checker, Note, Scope
-    from certkit.notary_config import find_layout_root, notary_notes
+    from certkit.check.deployed import deployed_files, is_checkout
+    from certkit.check.expiry import Checker, Note, Scope
+    from certkit.check.notary_config import find_layout_root, notary_notes
     from certkit.profile import load_profile
 
     now = request.now
@@ -114,7 +114,7 @@ def run_check(request: CheckRequest) -> CheckRun:
     paths = request.paths
     served = []
     if request.endpoints:  # ssl and socket only for the runs that connect (cron checks of files stay lighter)
-        from certkit.endpoints import fetch_chain, parse_address
+        from certkit.check.endpoints import fetch_chain, parse_address
 
         for address in request.endpoints:
             parse_address(address)  # a usage error before anything is fetched
@@ -161,14 +161,14 @@ def run_check(request: CheckRequest) -> CheckRun:
 def consistent_read(layouts: list[Path], gather: Callable[[], T]) -> T:
     """``gather()``, never across a renewal's switch of files: a key and a certificate from two sets.
 
-    A renewal switches its files between a commit record and its removal (certkit.transaction).
+    A renewal switches its files between a commit record and its removal (certkit.store.transaction).
     Before reading, wait (at most SETTLE_WAIT) while a live renewal has one pending; if a
     transaction started or ended while reading, read once more.  A record left by a crashed
     renewal (nobody holds the lock) is not waited for: the files are reported as they are.
     """
-    from certkit.layout import STATE_FOLDER
-    from certkit.lock import holder_pid
-    from certkit.transaction import activity
+    from certkit.store.layout import STATE_FOLDER
+    from certkit.store.lock import holder_pid
+    from certkit.store.transaction import activity
 
     states = [root / STATE_FOLDER for root in layouts]
 

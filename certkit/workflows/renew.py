@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Mapping
 from certkit.durations import Duration
 
 if TYPE_CHECKING:
-    from certkit.compose import ComposeOutcome
-    from certkit.compose_cache import ParseCache
-    from certkit.database import DatabaseStep, DeployResult
+    from certkit.compose.model import ComposeOutcome
+    from certkit.compose.cache import ParseCache
+    from certkit.deploy.database import DatabaseStep, DeployResult
     from certkit.errors import CertkitError
-    from certkit.hooks import HookResult
-    from certkit.keys import EarlyKeys
+    from certkit.workflows.hooks import HookResult
+    from certkit.pki.keys import EarlyKeys
     from certkit.profile import Profile
-    from certkit.renew import RenewResult
+    from certkit.pki.renew import RenewResult
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class RenewRequest:
     pre_hook: str | None = None
     deploy_hook: str | None = None
     post_hook: str | None = None
-    hook_timeout: float | None = 600.0  # certkit.hooks.DEFAULT_TIMEOUT, as --hook-timeout
+    hook_timeout: float | None = 600.0  # certkit.workflows.hooks.DEFAULT_TIMEOUT, as --hook-timeout
     wait: bool = False
     wait_timeout: float | None = None
     dry_run: bool = False
@@ -93,7 +93,7 @@ def run_renew(request: RenewRequest) -> RenewRun:
 
 
 def _nothing_due(request: RenewRequest) -> datetime | None:
-    from certkit.fastpath import nothing_due, profile_id
+    from certkit.store.fastpath import nothing_due, profile_id
 
     builtin = ("notary",)  # certkit.profile.BUILTIN_PROFILES, without importing the profile loader
     store = Path(os.path.abspath(request.ca_store)) if request.ca_store is not None else None
@@ -117,8 +117,8 @@ def _start_keys(request: RenewRequest, profile: Profile) -> EarlyKeys | None:
     """Before the heavy imports: the RSA prime search of keys that will be needed (a new CA, a missing
     key file) runs in worker processes while the rest is imported, checked and planned."""
     from certkit.errors import CertkitError
-    from certkit.keys import EarlyKeys, likely_needed
-    from certkit.layout import require_layout
+    from certkit.pki.keys import EarlyKeys, likely_needed
+    from certkit.store.layout import require_layout
 
     try:
         require_layout(request.notary_dir, profile)  # not a Notary folder: refused below, with the reason
@@ -129,16 +129,16 @@ def _start_keys(request: RenewRequest, profile: Profile) -> EarlyKeys | None:
 
 
 def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None) -> RenewRun:
-    from certkit.hooks import HookSet, run_with_hooks
-    from certkit.layout import STATE_FOLDER, ca_store_path, require_layout
-    from certkit.lock import renewal_lock
-    from certkit.state import verify as verify_state
+    from certkit.workflows.hooks import HookSet, run_with_hooks
+    from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
+    from certkit.store.lock import renewal_lock
+    from certkit.store.state import verify as verify_state
 
     notary_dir = request.notary_dir
     compose = _ComposeStep(request, profile)
 
     def attempt() -> RenewResult:
-        from certkit.renew import renew
+        from certkit.pki.renew import renew
 
         result = renew(notary_dir, profile, request.now, request.within, force=request.force,
                        rotate_keys=request.rotate_keys, dry_run=request.dry_run, ca_store=request.ca_store,
@@ -169,7 +169,7 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
     run = RenewRun(result=hooked.result, compose=compose.outcomes, hooks=hooked.hooks, problems=hooked.problems,
                    exit_code=hooked.exit_code)
     if hooked.result is not None:
-        from certkit.database import step_after_renew
+        from certkit.deploy.database import step_after_renew
 
         # postgres keeps its own copy of the database set: what it needs when that changed.
         run.database = step_after_renew(notary_dir, hooked.result.touched)
@@ -190,7 +190,7 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
 
 
 class _ComposeStep:
-    """Renewed files reach compose containers only through mounts (certkit.compose): the step is
+    """Renewed files reach compose containers only through mounts (certkit.compose.mounts): the step is
     worked out in memory before the renewal's first write, and written after it."""
 
     def __init__(self, request: RenewRequest, profile: Profile) -> None:
@@ -199,14 +199,14 @@ class _ComposeStep:
         self.prepared: list[ComposeOutcome] = []
         self.outcomes: list[ComposeOutcome] = []
         self.error: CertkitError | None = None
-        self.memo: ParseCache | None = None  # parses and renders kept between runs (certkit.compose_cache)
+        self.memo: ParseCache | None = None  # parses and renders kept between runs (certkit.compose.cache)
 
     def prepare(self) -> None:
         # Before the first write: a compose file or Dockerfile certkit cannot handle stops the
         # run with nothing changed, instead of after the certificates were replaced.
-        from certkit.compose import prepare_after_renew
-        from certkit.compose_cache import ParseCache
-        from certkit.layout import STATE_FOLDER
+        from certkit.compose.mounts import prepare_after_renew
+        from certkit.compose.cache import ParseCache
+        from certkit.store.layout import STATE_FOLDER
 
         request = self.request
         if self.memo is None:
@@ -216,7 +216,7 @@ class _ComposeStep:
                                                  container_dirs=dict(request.container_dirs), memo=self.memo))
 
     def finish(self, result: RenewResult) -> None:
-        from certkit.compose import finish_after_renew
+        from certkit.compose.mounts import finish_after_renew
         from certkit.errors import CertkitError
 
         renewed = [f.path for f in result.files if f.action.changed]
@@ -230,7 +230,7 @@ class _ComposeStep:
 
 def _deploy_database(run: RenewRun, notary_dir: Path, pgdata: Path) -> None:
     """--pgdata: the renewal is committed already; a failure here is reported with its own code."""
-    from certkit.database import deploy_to_pgdata
+    from certkit.deploy.database import deploy_to_pgdata
     from certkit.errors import DatabaseError
 
     try:
@@ -240,10 +240,10 @@ def _deploy_database(run: RenewRun, notary_dir: Path, pgdata: Path) -> None:
 
 
 def _remember(request: RenewRequest, profile: Profile, result: RenewResult, *, compose_ok: bool) -> None:
-    """The record certkit.fastpath answers the next cron run from."""
-    from certkit.fastpath import profile_id
+    """The record certkit.store.fastpath answers the next cron run from."""
+    from certkit.store.fastpath import profile_id
     from certkit.profile import BUILTIN_PROFILES
-    from certkit.renew import remember_nothing_due
+    from certkit.pki.renew import remember_nothing_due
 
     source = request.profile_source
     remember_nothing_due(request.notary_dir, profile, result, profile_id(source, BUILTIN_PROFILES),

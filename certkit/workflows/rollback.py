@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from certkit import generations, managed, storage, transaction
-from certkit import state as state_folder
+from certkit.store import generations, storage, transaction
+
+from certkit.pki import managed
+from certkit.store import state as state_folder
 from certkit.errors import FilesystemError
-from certkit.layout import STATE_FOLDER, ca_store_path, require_layout
+from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
 from certkit.profile import Profile
 
 if TYPE_CHECKING:
-    from certkit.database import DatabaseStep
-    from certkit.history import Generation
+    from certkit.deploy.database import DatabaseStep
+    from certkit.store.history import Generation
 
 
 @dataclass
@@ -24,15 +26,15 @@ class RollbackResult:
     live: int  # the generation live now
     files: list[str]  # restored, relative to the checkout where inside it
     kept: list[int]
-    # postgres holds its own copy of the database set (certkit.database): a rollback must reach it too.
+    # postgres holds its own copy of the database set (certkit.deploy.database): a rollback must reach it too.
     database: DatabaseStep | None = None
 
 
 def run_rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: Path | None = None,
                  wait: bool = False) -> RollbackResult:
     """Switch ``root`` back to generation ``to`` (default: the one before the live one), under the lock."""
-    from certkit.database import step_after_renew
-    from certkit.lock import renewal_lock
+    from certkit.deploy.database import step_after_renew
+    from certkit.store.lock import renewal_lock
 
     _verify_state(root, profile, ca_store)
     with renewal_lock(root, wait=wait):
@@ -42,8 +44,8 @@ def run_rollback(root: Path, profile: Profile, *, to: int | None = None, ca_stor
 
 
 def list_generations(root: Path, profile: Profile, *, ca_store: Path | None = None) -> list[Generation]:
-    """The kept generations, oldest first (certkit.history), from a verified state folder."""
-    from certkit.history import describe
+    """The kept generations, oldest first (certkit.store.history), from a verified state folder."""
+    from certkit.store.history import describe
 
     _verify_state(root, profile, ca_store)
     return describe(root, profile)

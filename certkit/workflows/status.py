@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Mapping
 from certkit.durations import Duration
 
 if TYPE_CHECKING:
-    from certkit.status import Status
+    from certkit.check.status import Status
 
 UNKNOWN = 3  # as check-expiry: an endpoint that could not be reached
 
@@ -33,9 +33,9 @@ def run_status(notary_dir: Path, now: datetime, warn: Duration, *, profile_sourc
                environ: Mapping[str, str] | None = None) -> StatusRun:
     import os
 
-    from certkit.endpoints import fetch_chain
+    from certkit.check.endpoints import fetch_chain
     from certkit.profile import load_profile
-    from certkit.status import compose_mounts, status
+    from certkit.check.status import compose_mounts, status
 
     profile = load_profile(profile_source)
     served: dict[str, bytes] = {}

@@ -1,0 +1,205 @@
+"""The set as a whole, as `certbot certificates` shows it: which certificate signs which, when each
+expires, where each is copied and mounted, and what a running server serves.
+
+Returns a tree of dataclasses (roots first, each issuer's certificates below it, in profile order);
+the CLI draws it.  A broken node (missing, unreadable, a key that does not match) stays in the tree
+and says what is wrong, so the first question after `certkit renew` ("is everything right now?") is
+answered in one look, and the worst status gives the exit code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum
+from pathlib import Path
+from typing import Mapping
+
+from certkit.bounded import UnreadableInput, read_regular
+from certkit.profile import CertSpec, Profile
+from certkit.validity import expired, expires_within
+
+
+class Health(IntEnum):
+    """Nagios order, as check-expiry: the worst node decides the exit code."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+@dataclass
+class Node:
+    name: str  # the profile's name for it
+    cert_file: str
+    health: Health
+    problems: list[str]
+    subject: str = ""
+    not_after: datetime | None = None
+    days_left: int | None = None
+    key: str = ""  # "RSA 4096", "ECDSA P-256"
+    key_file: str = ""  # where its private key is ("CA store", a path, "discarded")
+    copies: list[str] = field(default_factory=list)
+    mounted_by: list[str] = field(default_factory=list)  # "docker-compose.yml: server", ...
+    served: str = ""  # "same as on disk" / "STALE: ..." with --connect
+    children: list[Node] = field(default_factory=list)
+    der: bytes = field(default=b"", repr=False)  # the certificate on disk, to compare with a served one
+
+
+@dataclass
+class Status:
+    directory: Path
+    roots: list[Node]
+    notes: list[str]
+
+    @property
+    def health(self) -> Health:
+        worst = Health.OK
+        stack = list(self.roots)
+        while stack:
+            node = stack.pop()
+            worst = max(worst, node.health)
+            stack.extend(node.children)
+        return worst
+
+
+def status(root: Path, profile: Profile, now: datetime, *, warn_days: int = 30, ca_store: Path | None = None,
+           served: Mapping[str, bytes] | None = None, mounts: Mapping[str, list[str]] | None = None) -> Status:
+    """The tree of ``profile``'s certificates as they are on disk in ``root`` at ``now``.
+
+    ``served`` maps an address to the DER leaf a server serves there (--connect); ``mounts`` maps a
+    real host path to the compose services that read it (see :func:`compose_mounts`).
+    """
+    from certkit.store.layout import ca_store_path
+
+    store = ca_store_path(root, profile, ca_store)
+    nodes = {spec.name: _node(root, store, spec, now, warn_days, mounts or {}) for spec in profile.certificates}
+    for address, der in (served or {}).items():
+        _mark_served(nodes, address, der)
+    roots: list[Node] = []
+    for spec in profile.certificates:
+        node = nodes[spec.name]
+        parent = nodes.get(spec.issuer)
+        if spec.self_signed or parent is None:
+            roots.append(node)
+        else:
+            parent.children.append(node)
+    notes = [] if any(n.not_after for n in nodes.values()) else [f"{root}: none of the profile's certificates is here"]
+    return Status(root, roots, notes)
+
+
+def _node(root: Path, store: Path, spec: CertSpec, now: datetime, warn_days: int,
+          mounts: Mapping[str, list[str]]) -> Node:
+    from certkit.certificates import NotACertificate, parse_certificates, to_der
+    from certkit.pki.keys import describe
+
+    path = root / spec.cert_file
+    key_where = spec.key_file or ("CA store" if spec.ca else "discarded after signing")
+    node = Node(spec.name, spec.cert_file, Health.OK, [], key_file=key_where,
+                mounted_by=sorted(mounts.get(os.path.realpath(path), [])))
+    try:
+        data = read_regular(path)
+        cert = parse_certificates(data, der=False)[0]
+    except UnreadableInput as exc:
+        missing = not os.path.lexists(path)
+        node.health, node.problems = Health.CRITICAL, ["missing" if missing else exc.reason]
+        return node
+    except NotACertificate:
+        node.health, node.problems = Health.CRITICAL, ["not a PEM certificate"]
+        return node
+    node.subject = cert.subject.rfc4514_string()
+    node.not_after = cert.not_valid_after_utc
+    node.days_left = (node.not_after - now).days
+    node.key = describe(cert.public_key())
+    node.der = to_der(cert)
+    if expired(node.not_after, now):
+        node.health = Health.CRITICAL
+        node.problems.append(f"expired {node.not_after:%Y-%m-%d}")
+    elif expires_within(node.not_after, now, now + timedelta(days=warn_days)):
+        node.health = Health.WARNING
+        node.problems.append(f"expires in {node.days_left} days")
+    for copy in spec.copies:
+        try:
+            same = read_regular(root / copy) == data  # renew writes copies byte for byte
+        except UnreadableInput as exc:
+            node.copies.append(f"{copy} ({exc.reason})")
+            node.health = max(node.health, Health.CRITICAL)
+            node.problems.append(f"copy {copy} unreadable")
+            continue
+        node.copies.append(copy if same else f"{copy} (DIFFERS)")
+        if not same:
+            node.health = max(node.health, Health.CRITICAL)
+            node.problems.append(f"copy {copy} differs from {spec.cert_file}")
+    key_path = root / spec.key_file if spec.key_file else (store / f"{spec.name}.key" if spec.ca else None)
+    if spec.ca and not spec.key_file and key_path is not None and not os.path.lexists(key_path):
+        # A fresh clone: Notary's script deleted its CA keys. Valid as it stands, but not renewable as it is.
+        node.health = max(node.health, Health.WARNING)
+        node.key_file = "none in the CA store"
+        node.problems.append("no CA key: the next renewal below it makes a new CA, which clients must then trust")
+    elif key_path is not None:
+        problem = _key_problem(key_path, cert)
+        if problem:
+            node.health = max(node.health, Health.CRITICAL)
+            node.problems.append(problem)
+    return node
+
+
+def _key_problem(path: Path, cert: object) -> str | None:
+    from certkit.check.expiry import KeyProblem, load_public_of_private_key, same_key
+
+    try:
+        public = load_public_of_private_key(read_regular(path), str(path))
+    except UnreadableInput as exc:
+        return f"key {path.name}: {exc.reason}"
+    except KeyProblem as exc:
+        return str(exc)
+    return None if same_key(public, cert) else f"key {path.name} does not match the certificate"  # type: ignore[arg-type]
+
+
+def _mark_served(nodes: Mapping[str, Node], address: str, der: bytes) -> None:
+    """Mark the node whose subject the served leaf has: the same certificate, or STALE."""
+    from certkit.certificates import load_der
+
+    served = load_der(der)
+    if served is None:
+        return  # nothing to compare (the TLS library accepted what cryptography cannot parse)
+    subject = served.subject.rfc4514_string()
+    for node in nodes.values():
+        if node.subject != subject or not node.der:
+            continue
+        if node.der == der:
+            node.served = f"{address}: serves this certificate"
+        else:
+            node.served = (f"{address}: STALE, serves another certificate (notAfter "
+                           f"{served.not_valid_after_utc:%Y-%m-%d}); restart the server")
+            node.health = max(node.health, Health.CRITICAL)
+            node.problems.append(f"{address} serves another certificate than the file")
+
+
+def compose_mounts(root: Path, profile: Profile, environ: Mapping[str, str]) -> tuple[dict[str, list[str]], list[str]]:
+    """{real host path: ["docker-compose.yml: server", ...]} for the compose services that read a file
+    *mounted from the host* (a baked copy does not count), and notes for projects certkit cannot analyse."""
+    from certkit.compose import mounts as compose
+    from certkit.compose.model import Options, ServedFrom
+    from certkit.errors import CertkitError
+
+    result: dict[str, list[str]] = {}
+    notes: list[str] = []
+    options = Options(profile, environ=environ)
+    for index, files in enumerate(compose.renew_projects(root, environ)):
+        label = files[0].name
+        try:
+            _, analyses = compose.load(root, files if index else (), options)
+        except CertkitError as exc:
+            notes.append(f"{label}: not analysed ({exc})")
+            continue
+        for name, analysis in analyses.items():
+            for read in analysis.reads:
+                entry = f"{label}: {name}"
+                if read.host_path is not None and read.status == ServedFrom.MOUNTED:
+                    readers = result.setdefault(os.path.realpath(read.host_path), [])
+                    if entry not in readers:
+                        readers.append(entry)
+    return result, notes

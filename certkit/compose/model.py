@@ -1,0 +1,156 @@
+"""The compose step's data: where a container gets each file it reads, the analysis of a service,
+the mounts planned, the outcome of a run and the report of `certkit compose --check`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from certkit.compose.files import Mount
+from certkit.outcomes import StrEnum
+from certkit.profile import Profile
+
+if TYPE_CHECKING:
+    from certkit.compose.cache import ParseCache
+    from certkit.compose.dockerfiles import ImageFacts
+
+
+class ServedFrom(StrEnum):
+    """Where a container gets a file it reads (the "status" of `certkit compose --check`)."""
+
+    MOUNTED = "mounted"  # a read-only bind mount of a host folder: the container sees the host's file
+    MOUNTED_RW = "mounted-rw"  # the same, but writable from the container
+    MOUNTED_FILE = "mounted-file"  # a single-file bind mount: goes stale after a rename (moby/moby#22627)
+    BAKED = "baked"  # copied into the image at build time from the build context
+    IMAGE = "image"  # whatever the image holds; not from this folder
+    VOLUME = "volume"  # a named or anonymous volume
+
+    @property
+    def text(self) -> str:
+        """The words of the STATUS column."""
+        return _SERVED_TEXT[self]
+
+
+_SERVED_TEXT = {
+    ServedFrom.MOUNTED: "mounted read-only from the host",
+    ServedFrom.MOUNTED_RW: "mounted read-write from the host",
+    ServedFrom.MOUNTED_FILE: "single-file mount: stale after a renewal (moby/moby#22627)",
+    ServedFrom.BAKED: "baked into the image at build time",
+    ServedFrom.IMAGE: "inside the image, not from this folder",
+    ServedFrom.VOLUME: "in a Docker volume, not from this folder",
+}
+
+
+class ReadKind(StrEnum):
+    """What sort of file a service reads."""
+
+    CONFIG = "config"  # a notary-server/-signer/escrow config (its TLS paths are read too)
+    CERTIFICATE = "certificate"
+    KEY = "key"
+    FILE = "file"
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """One file a service reads, and where the container gets it from."""
+
+    container_path: str
+    kind: ReadKind
+    via: str  # how certkit found it
+    status: ServedFrom
+    host_path: Path | None  # the host file behind it (for BAKED: the build-context copy)
+    mount: Mount | None  # the mount that serves it, if any
+
+
+@dataclass
+class ServiceAnalysis:
+    name: str
+    workdir: str | None
+    workdir_source: str
+    image: ImageFacts | None  # which container paths show which host files, when certkit can tell
+    reads: list[FileRead] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def reads_tls(self) -> bool:
+        return any(r.kind != ReadKind.CONFIG for r in self.reads)
+
+
+@dataclass(frozen=True)
+class PlannedMount:
+    service: str
+    source: Path  # host folder (absolute)
+    target: str  # container folder
+    replaces: Mount | None  # the existing mount at the same target
+    serves: tuple[str, ...]  # container paths of the files it brings
+    reason: str  # why it is needed, for comments and output
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    service: str
+    container_path: str
+    kind: ReadKind
+    status: ServedFrom
+    host_path: str  # relative to the project folder when inside it
+    not_after: datetime | None
+    managed: bool  # renewed by certkit's profile
+    problems: tuple[str, ...]
+
+
+@dataclass
+class CheckReport:
+    directory: Path
+    files: list[Path]
+    rows: list[CheckRow]
+    problems: list[str]  # project-wide problems (CA store exposed, services certkit cannot analyse)
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not any(r.problems for r in self.rows)
+
+
+DISCOVERED = "discovered"  # no -f: the folder's default file and its override, as `docker compose` finds them
+GIVEN = "given"  # -f FILE ...
+FROM_ENV = "COMPOSE_FILE"  # the COMPOSE_FILE variable (the shell's, or the folder's .env)
+
+
+@dataclass
+class ComposeOutcome:
+    directory: Path
+    files: list[Path]  # the compose files read
+    mode: str  # "override" or "in-place"
+    mounts: list[PlannedMount]
+    written: list[Path]
+    backups: list[Path]
+    diff: str
+    dry_run: bool
+    restart: list[str]  # services to recreate so they see the new mounts/files
+    tls_services: list[str]  # every service that reads TLS files
+    command: str  # the exact `docker compose ... up -d --force-recreate` line
+    notes: list[str]
+    # What apply() worked out, kept so that apply_after_renew need not parse the files again.
+    services: list[str] = field(default_factory=list, repr=False)
+    analyses: dict[str, ServiceAnalysis] = field(default_factory=dict, repr=False)
+    compose_file_env: str | None = field(default=None, repr=False)  # COMPOSE_FILE=... the command needs
+    pending: dict[Path, tuple[str, str]] = field(default_factory=dict, repr=False)  # path -> (old, new) text
+    selection: str = field(default=DISCOVERED, repr=False)  # how the files were chosen: see select_files
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.diff)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the caller knows that the files do not say."""
+
+    profile: Profile
+    ca_store: Path | None = None  # default: <directory>/<profile.ca_store>
+    container_dirs: Mapping[str, str] = field(default_factory=dict)  # service -> folder; "" -> all others
+    environ: Mapping[str, str] = field(default_factory=dict)  # the shell environment for ${VAR}
+    # renew's cache of parsed compose files and rendered overrides (certkit.compose.cache)
+    memo: ParseCache | None = field(default=None, compare=False)

@@ -1,0 +1,154 @@
+"""Running `certkit renew` on a schedule: a crontab line, or a systemd service + timer;
+and watching it from Prometheus: the alerting rules for check-expiry's textfile metrics.
+
+Both jobs run ``certkit renew NOTARY_DIR`` and then ``certkit check-expiry --quiet NOTARY_DIR``,
+with absolute paths (cron and systemd start with a bare PATH and an unknown folder).
+The core returns text; only :func:`write_units` touches the disk.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from datetime import datetime
+from typing import Sequence
+
+from certkit import __version__
+
+from certkit.store import storage
+from certkit.durations import Duration
+from certkit.errors import NotALayoutError, UsageError
+from certkit.templates import render
+
+SERVICE = "certkit-renew.service"
+TIMER = "certkit-renew.timer"
+DEFAULT_HOUR = 3
+DEFAULT_ON_CALENDAR = "daily"
+DEFAULT_RANDOMIZED_DELAY = 3600  # seconds
+RULES_TEMPLATE = "prometheus/certkit-rules.yml.j2"
+
+
+@dataclass(frozen=True)
+class Job:
+    """The two commands a scheduled run executes, as argument lists."""
+
+    renew: list[str]
+    check: list[str]
+
+
+def job(certkit: Sequence[str], notary_dir: Path) -> Job:
+    """The commands for ``notary_dir``, which must be an existing folder (made absolute here).
+
+    ``certkit`` is how to start certkit, e.g. ``["/usr/local/bin/certkit"]`` or
+    ``[sys.executable, "-m", "certkit"]``; its first element must be an absolute path.
+    """
+    if not certkit or not Path(certkit[0]).is_absolute():
+        raise UsageError(f"the certkit command must start with an absolute path, not {list(certkit)!r}")
+    if not notary_dir.is_dir():
+        raise NotALayoutError(f"{notary_dir}: no such folder; give the path of your Notary checkout")
+    folder = str(notary_dir.resolve())
+    for arg in (*certkit, folder):
+        if "\n" in arg or "\r" in arg:
+            raise UsageError(f"{arg!r}: a path with a line break cannot go into a crontab or a unit file")
+    return Job(renew=[*certkit, "renew", folder], check=[*certkit, "check-expiry", "--quiet", folder])
+
+
+def random_minute(rng: random.Random | None = None) -> int:
+    """A minute in 0..59; a random one spreads many hosts' runs over the hour."""
+    return (rng or random.SystemRandom()).randrange(60)
+
+
+def cron_line(planned: Job, *, minute: int, hour: int = DEFAULT_HOUR) -> str:
+    """A crontab entry (user crontab format) running the renewal daily at hour:minute.
+
+    The renewal's table goes to /dev/null, so cron mails only errors (stderr) and what
+    ``check-expiry --quiet`` reports; the check runs even when the renewal failed (``;``),
+    because then its report matters most.
+    """
+    if not 0 <= minute <= 59:
+        raise UsageError(f"--minute {minute}: must be 0..59")
+    if not 0 <= hour <= 23:
+        raise UsageError(f"--hour {hour}: must be 0..23")
+    renew = _cron_command(planned.renew)
+    check = _cron_command(planned.check)
+    return f"{minute} {hour} * * * {renew} >/dev/null; {check}"
+
+
+def systemd_units(planned: Job, *, on_calendar: str = DEFAULT_ON_CALENDAR,
+                  randomized_delay: int = DEFAULT_RANDOMIZED_DELAY) -> dict[str, str]:
+    """The text of certkit-renew.service and certkit-renew.timer, by file name."""
+    if not on_calendar.strip() or any(c in on_calendar for c in "\r\n"):
+        raise UsageError(f"--on-calendar {on_calendar!r}: give a systemd calendar expression such as daily")
+    if randomized_delay < 0:
+        raise UsageError("--randomized-delay must not be negative")
+    folder = planned.renew[-1]
+    context = {
+        "version": __version__,
+        "on_calendar": on_calendar.strip(),
+        "randomized_delay": f"{randomized_delay}s",
+    }
+    return {
+        SERVICE: render(f"systemd/{SERVICE}.j2", **context,
+                        description=_systemd_text(f"Renew the Notary TLS certificates in {folder} (certkit)"),
+                        renew_command=_systemd_command(planned.renew),
+                        check_command=_systemd_command(planned.check)),
+        TIMER: render(f"systemd/{TIMER}.j2", **context,
+                      description=_systemd_text(f"Daily renewal of the Notary TLS certificates in {folder} (certkit)")),
+    }
+
+
+def prometheus_rules(*, warn: Duration, crit: Duration, stale_after: Duration, stale_for: Duration,
+                     now: datetime) -> str:
+    """The Prometheus rule file (YAML) alerting on check-expiry's textfile metrics.
+
+    PromQL compares plain seconds, so the windows are turned into seconds here; months and
+    years are counted from ``now`` (the moment the rules are written), as --warn is by a check.
+    """
+    seconds = {name: int(value.approx_timedelta(now).total_seconds())
+               for name, value in (("warn", warn), ("crit", crit), ("stale_after", stale_after), ("stale_for", stale_for))}
+    if seconds["warn"] < seconds["crit"]:
+        raise UsageError(f"--warn {warn} is shorter than --crit {crit}; the warning window must include the critical one")
+    for name in ("crit", "stale_after"):
+        if seconds[name] <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be longer than 0")
+    return render(RULES_TEMPLATE, version=__version__, warn=warn, crit=crit, stale_after=stale_after,
+                  warn_seconds=seconds["warn"], crit_seconds=seconds["crit"],
+                  stale_after_seconds=seconds["stale_after"], stale_for=f"{seconds['stale_for']}s",
+                  stale_for_text=stale_for)
+
+
+def write_units(units: dict[str, str], output_dir: Path) -> list[Path]:
+    """Write the unit files (0644) into ``output_dir``, creating it; returns their paths."""
+    storage.probe_writable(output_dir)
+    storage.ensure_dir(output_dir)
+    written = []
+    for name, text in units.items():
+        path = output_dir / name
+        storage.atomic_write(path, text.encode("utf-8"), 0o644)
+        written.append(path)
+    return written
+
+
+def _cron_command(argv: Sequence[str]) -> str:
+    # crontab(5): an unescaped % ends the command and starts its stdin.
+    return " ".join(shlex.quote(arg) for arg in argv).replace("%", "\\%")
+
+
+def _systemd_text(text: str) -> str:
+    # systemd.unit(5): % starts a specifier in most settings, %% is a literal %.
+    return text.replace("%", "%%")
+
+
+def _systemd_command(argv: Sequence[str]) -> str:
+    return " ".join(_systemd_arg(arg) for arg in argv)
+
+
+def _systemd_arg(arg: str) -> str:
+    # systemd.service(5) "Command lines": words split on whitespace, double quotes group,
+    # backslash escapes; $ expands environment variables ($$ is a literal $).
+    escaped = _systemd_text(arg).replace("$", "$$")
+    if escaped and not any(c in escaped for c in " \t\"'\\;"):
+        return escaped
+    return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'

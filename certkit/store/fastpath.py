@@ -1,0 +1,160 @@
+"""The cron case in a few milliseconds: is a renewal certainly not due, judged without parsing anything?
+
+`certkit renew` runs from cron and systemd timers many times a day, and nearly always nothing
+is due.  After every real run renew records, in ``.certkit/nothing-due``, what it judged
+(the profile, the CA store) and the state of every file it manages and every folder on the
+way to them (size, times, inode, owner, mode), with the earliest notAfter of the set.  While
+all of that is unchanged, the only input that moves is the clock, and a renewal is due only
+once ``now + within`` reaches that notAfter: the same rule as planning's "expires within".
+Any difference, a pending transaction or a missing or foreign record sends the run down the
+normal path, which checks everything (ownership included) and judges each certificate.
+
+This module imports only the standard library: it runs before cryptography, the profile
+loader or the renewal machinery are imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from certkit.validity import expires_within
+
+RECORD = "nothing-due"
+STATE_FOLDER = ".certkit"  # certkit.store.layout.STATE_FOLDER; not imported, to keep this module light
+TXN_FOLDER = "txn"
+FORMAT = 1
+MAX_RECORD_BYTES = 256 * 1024
+
+
+def fingerprint(paths: Iterable[Path]) -> dict[str, list[int]]:
+    """Each path's identity and metadata; a missing path is recorded as missing."""
+    result: dict[str, list[int]] = {}
+    for path in paths:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            result[str(path)] = []
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            # A folder's times change whenever an entry is added (a compose override, this record):
+            # who owns it and who may write it is what matters.
+            result[str(path)] = [info.st_ino, info.st_dev, info.st_mode, info.st_uid, info.st_gid]
+        else:
+            result[str(path)] = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev,
+                                 info.st_mode, info.st_uid, info.st_gid]
+    return result
+
+
+def watched(root: Path, files: Iterable[Path]) -> list[Path]:
+    """The files, and every folder from ``root`` down to each (a changed owner or mode there matters too)."""
+    paths = {root}
+    for path in files:
+        paths.add(path)
+        parent = path.parent
+        while parent != parent.parent and (parent == root or root in parent.parents):
+            paths.add(parent)
+            parent = parent.parent
+    return sorted(paths)
+
+
+def compose_inputs(root: Path) -> list[str]:
+    """The top-level files renew's compose step reads (compose files and overrides, .env, Dockerfiles):
+    a new, removed or edited one means the step must run again."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    return sorted(n for n in names if n.endswith((".yml", ".yaml")) or n == ".env" or "Dockerfile" in n)
+
+
+def record(profile_id: str, store: Path, files: list[Path], root: Path, earliest_not_after: datetime,
+           *, compose: bool) -> bytes:
+    """The record renew writes after a run that left the set valid (and, unless --no-compose, mounted)."""
+    inputs = compose_inputs(root)
+    data = {
+        "format": FORMAT,
+        "profile": profile_id,
+        "ca_store": str(store),
+        "earliest_not_after": earliest_not_after.astimezone(timezone.utc).isoformat(),
+        "compose_inputs": inputs,
+        "compose": compose,  # the run also did the compose step
+        "files": fingerprint([*watched(root, files), *(root / n for n in inputs)]),
+    }
+    return (json.dumps(data, sort_keys=True) + "\n").encode()
+
+
+def nothing_due(root: Path, profile_id: str, store: Path | None, horizon: datetime, *,
+                compose: bool = True) -> datetime | None:
+    """The earliest notAfter when nothing can be due up to ``horizon`` (now + within); else None.
+
+    None means "look properly": no record, a record that is not certkit's own (not a regular
+    file owned by this user with mode 0600, unreadable, another format), another profile or
+    CA store, a compose step owed (``compose`` and the last run had --no-compose), a pending
+    transaction, or any watched file changed.
+    """
+    state = root / STATE_FOLDER
+    path = state / RECORD
+    try:
+        if os.listdir(state / TXN_FOLDER):
+            return None  # an interrupted renewal: the normal path recovers it first
+    except OSError:
+        pass
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077 \
+                or info.st_size > MAX_RECORD_BYTES:
+            return None
+        data = json.loads(os.read(fd, MAX_RECORD_BYTES))
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("profile") != profile_id:
+        return None
+    if store is not None and data.get("ca_store") != str(store):
+        return None
+    if compose and data.get("compose") is not True:
+        return None  # the last run skipped the compose step (--no-compose); this one must do it
+    files = data.get("files")
+    if not isinstance(files, dict) or not files or data.get("compose_inputs") != compose_inputs(root):
+        return None
+    if fingerprint(Path(p) for p in files) != files:
+        return None
+    try:
+        earliest = datetime.fromisoformat(str(data["earliest_not_after"]))
+    except (KeyError, ValueError):
+        return None
+    if earliest.tzinfo is None or horizon >= earliest:
+        return None  # due (or the record is not certkit's): the normal path renews
+    return earliest
+
+
+def profile_id(source: str | None, builtin: Iterable[str]) -> str:
+    """What identifies the profile in the record: a built-in name, or the profile file's path."""
+    if source is None or source in builtin:
+        return f"built-in:{source or 'notary'}"
+    return "file:" + os.path.abspath(source)
+
+
+def write_record(path: Path, data: bytes) -> None:
+    """Replace the record in place.  It is a cache: a record torn by a crash fails to parse, and the
+    next run simply takes the full path, so no staging file (which a kill could leave behind) is used."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)

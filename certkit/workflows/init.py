@@ -1,0 +1,52 @@
+"""`certkit init`: a complete, fresh Notary layout in an empty folder."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from certkit import __version__
+
+from certkit.store import storage
+from certkit.durations import parse_duration
+from certkit.errors import FilesystemError
+from certkit.profile import Profile
+from certkit.pki.renew import RenewResult, renew
+from certkit.templates import render
+from certkit.text import utc_minute
+
+# The configs Notary's services and client read, as in a Notary checkout but with
+# memory storage so they run without a database.  Written for each of the profile's
+# ``service_configs`` found here (the built-in profile lists all three).
+TEMPLATES = {
+    "fixtures/server-config.json": ("init/server-config.json.j2", {
+        "server_addr": ":4443", "signer_host": "notarysigner", "signer_port": "7899"}),
+    "fixtures/signer-config.json": ("init/signer-config.json.j2", {"signer_addr": ":7899"}),
+    "cmd/notary/config.json": ("init/client-config.json.j2", {"server_url": "https://notary-server:4443"}),
+}
+
+
+def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: Path | None = None) -> RenewResult:
+    if directory.exists():
+        if not directory.is_dir():
+            raise FilesystemError(f"{directory}: exists and is not a folder; choose a new or empty folder")
+        if any(directory.iterdir()):
+            raise FilesystemError(
+                f"{directory}: not empty; `certkit init` only creates a fresh set in an empty or new folder "
+                f"(to renew an existing Notary checkout, run `certkit renew {directory}`)"
+            )
+    storage.probe_writable(directory)
+    storage.ensure_dir(directory)
+    result = renew(directory, profile, now, parse_duration("0"), force=True, ca_store=ca_store,
+                   require_notary_layout=False)
+    configs = [(relative, TEMPLATES[relative]) for relative in profile.service_configs if relative in TEMPLATES]
+    if configs:
+        root = storage.Root(directory)
+        for relative, (template, context) in configs:
+            target = root.resolve(relative)
+            storage.ensure_dir(target.parent)
+            storage.atomic_write(target, render(template, **context).encode(), 0o644)
+        readme = render("init/README.txt.j2", version=__version__, now=utc_minute(now),
+                        ca_store=result.ca_store, directory=directory)
+        storage.atomic_write(root.resolve("CERTKIT-README.txt"), readme.encode(), 0o644)
+    return result
