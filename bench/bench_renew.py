@@ -66,7 +66,7 @@ def timed(argv: list[str]) -> float:
     return time.perf_counter() - start
 
 
-# The fresh set's floor: the two RSA-4096 CA keys, one per process, as certkit.keys makes them.
+# The fresh set's floor: the two RSA-4096 CA keys, one per process, as certkit.pki.keys makes them.
 KEYGEN = """
 from concurrent.futures import ProcessPoolExecutor
 from cryptography.hazmat.primitives.asymmetric import rsa
