@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 
-.PHONY: venv deps demo test test-slow test-arm64 arm64-clean typecheck bench bench-renew bench-expiry clean
+.PHONY: venv deps demo test lint format test-slow test-arm64 arm64-clean typecheck bench bench-renew bench-expiry clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,18 @@ demo: venv
 	@echo; echo "== certkit check-expiry $(DEMO) =="
 	$(BIN)/certkit check-expiry $(DEMO)
 
-test: venv deps
+test: venv deps lint
 	$(BIN)/python -m pytest -q
 	$(BIN)/python -m mypy
+
+# ruff: lint and formatting (pyproject.toml [tool.ruff]); `make format` rewrites in place.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-slow: venv deps
 	$(BIN)/python -m pytest -q -m slow
@@ -55,7 +64,7 @@ arm64-clean:
 	scripts/arm64.sh clean
 
 typecheck: venv
-	$(BIN)/python -m mypy
+	$(BIN)/python -m mypy  # certkit/ and tests/, strict
 
 bench: bench-renew bench-expiry
 

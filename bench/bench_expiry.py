@@ -102,8 +102,19 @@ def timed(argv: list[str]) -> tuple[float, int, int]:
 
 
 def certkit_argv(folder: Path, fmt: str = "table") -> list[str]:
-    return [sys.executable, "-m", "certkit", "check-expiry", "--warn", "30d", "--crit", "7d",
-            "--format", fmt, str(folder)]
+    return [
+        sys.executable,
+        "-m",
+        "certkit",
+        "check-expiry",
+        "--warn",
+        "30d",
+        "--crit",
+        "7d",
+        "--format",
+        fmt,
+        str(folder),
+    ]
 
 
 def openssl_argv(folder: Path, sample: Path | None = None) -> list[str]:
@@ -126,10 +137,14 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--small", type=int, default=1_000, help="size of the second set for the memory comparison")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--baseline-files", type=int, default=1_000,
-                        help="run the openssl loop over this many files of the tree (an even sample) and scale "
-                             "its time to all files: one openssl process costs ~35 ms here, so the full loop "
-                             "takes minutes per round. 0: the whole tree (use for recorded figures)")
+    parser.add_argument(
+        "--baseline-files",
+        type=int,
+        default=1_000,
+        help="run the openssl loop over this many files of the tree (an even sample) and scale "
+        "its time to all files: one openssl process costs ~35 ms here, so the full loop "
+        "takes minutes per round. 0: the whole tree (use for recorded figures)",
+    )
     parser.add_argument("--results", type=Path, default=None, help="update the check-expiry section of this file")
     args = parser.parse_args()
     if shutil.which("openssl") is None:
@@ -142,8 +157,10 @@ def main() -> None:
     sample, sampled = (None, args.files)
     if 0 < args.baseline_files < args.files:
         sample, sampled = sample_list(big, args.files, args.baseline_files)
-        print(f"openssl loop over an even sample of {sampled} of the {args.files} files, time scaled by "
-              f"{args.files / sampled:g} (per-process cost is constant; --baseline-files 0 runs them all)")
+        print(
+            f"openssl loop over an even sample of {sampled} of the {args.files} files, time scaled by "
+            f"{args.files / sampled:g} (per-process cost is constant; --baseline-files 0 runs them all)"
+        )
     scale = args.files / sampled
     certkit_times: list[float] = []
     openssl_times: list[float] = []
@@ -153,9 +170,11 @@ def main() -> None:
         c_time, c_code, c_rss = timed(certkit_argv(big))
         openssl_times.append(o_time)
         certkit_times.append(c_time)
-        print(f"round {round_no}: openssl loop {o_time:7.2f} s (measured {measured:.2f} s on {sampled} files) | "
-              f"certkit {c_time:6.2f} s on {args.files} (exit {c_code}, peak RSS {c_rss / 1024:.1f} MiB) | "
-              f"ratio {o_time / c_time:5.1f}x")
+        print(
+            f"round {round_no}: openssl loop {o_time:7.2f} s (measured {measured:.2f} s on {sampled} files) | "
+            f"certkit {c_time:6.2f} s on {args.files} (exit {c_code}, peak RSS {c_rss / 1024:.1f} MiB) | "
+            f"ratio {o_time / c_time:5.1f}x"
+        )
 
     rss: dict[tuple[str, int], float] = {}
     for fmt in ("table", "json", "prometheus"):
@@ -170,8 +189,10 @@ def main() -> None:
     print(f"median certkit check-expiry:        {c_med:.2f} s")
     print(f"median ratio: {ratio:.1f}x faster (target >= 30x) -> {'PASS' if ratio >= 30 else 'FAIL'}")
     for fmt in ("table", "json", "prometheus"):
-        print(f"peak RSS --format {fmt:<10}: {rss[(fmt, args.small)]:6.1f} MiB at {args.small} files, "
-              f"{rss[(fmt, args.files)]:6.1f} MiB at {args.files} files")
+        print(
+            f"peak RSS --format {fmt:<10}: {rss[(fmt, args.small)]:6.1f} MiB at {args.small} files, "
+            f"{rss[(fmt, args.files)]:6.1f} MiB at {args.files} files"
+        )
 
     if args.results is not None:
         section = _section(args, sampled, o_med, c_med, ratio, openssl_times, certkit_times, rss)
@@ -179,8 +200,16 @@ def main() -> None:
         print(f"\nwrote the check-expiry section of {args.results}")
 
 
-def _section(args: argparse.Namespace, sampled: int, o_med: float, c_med: float, ratio: float, o_all: list[float],
-             c_all: list[float], rss: dict[tuple[str, int], float]) -> str:
+def _section(
+    args: argparse.Namespace,
+    sampled: int,
+    o_med: float,
+    c_med: float,
+    ratio: float,
+    o_all: list[float],
+    c_all: list[float],
+    rss: dict[tuple[str, int], float],
+) -> str:
     cpu = platform.processor() or platform.machine()
     lines = [
         "## check-expiry",
@@ -188,8 +217,12 @@ def _section(args: argparse.Namespace, sampled: int, o_med: float, c_med: float,
         f"`make bench-expiry` ({datetime.now(timezone.utc):%Y-%m-%d}, {os.cpu_count()} cores {cpu}, "
         f"Python {platform.python_version()}, {_openssl_version()}; machine shared with other jobs).",
         f"{args.files} PEM certificates in {args.files // PER_FOLDER} folders; {args.rounds} alternating rounds; "
-        + ("the openssl loop ran over all of them." if sampled == args.files else
-           f"the openssl loop ran over an even sample of {sampled} files per round, its time scaled to {args.files}."),
+        + (
+            "the openssl loop ran over all of them."
+            if sampled == args.files
+            else f"the openssl loop ran over an even sample of {sampled} files per round, "
+            f"its time scaled to {args.files}."
+        ),
         "",
         "| | median | runs |",
         "| --- | --- | --- |",
@@ -219,7 +252,11 @@ def _write_section(path: Path, section: str) -> None:
 
 def _openssl_version() -> str:
     try:
-        return subprocess.run(["openssl", "version"], capture_output=True, text=True, check=True).stdout.split(" (")[0].strip()
+        return (
+            subprocess.run(["openssl", "version"], capture_output=True, text=True, check=True)
+            .stdout.split(" (")[0]
+            .strip()
+        )
     except (OSError, subprocess.CalledProcessError):
         return "openssl ?"
 

@@ -38,8 +38,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REFERENCE = HERE.parent.parent / "shared" / "notary-reference"
 CERTKIT = str(Path(sys.executable).parent / "certkit")
-DB_KEYS = ("fixtures/database/notary-server-key.pem", "fixtures/database/notary-signer-key.pem",
-           "notarysql/postgresql-initdb.d/server.key")
+DB_KEYS = (
+    "fixtures/database/notary-server-key.pem",
+    "fixtures/database/notary-signer-key.pem",
+    "notarysql/postgresql-initdb.d/server.key",
+)
 
 
 def source_checkout(work: Path) -> Path:
@@ -83,8 +86,15 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("openssl") is None:
         sys.exit("openssl is needed for the baseline")
-    times: dict[str, list[float]] = {"baseline": [], "fresh": [], "routine": [], "routine+compose": [],
-                                     "no-op": [], "version": [], "keygen": []}
+    times: dict[str, list[float]] = {
+        "baseline": [],
+        "fresh": [],
+        "routine": [],
+        "routine+compose": [],
+        "no-op": [],
+        "version": [],
+        "keygen": [],
+    }
     keygen = [sys.executable, "-c", KEYGEN]
     import certkit
 
@@ -109,22 +119,39 @@ def main() -> None:
             times["no-op"].append(timed([CERTKIT, "renew", str(renewed)]))
             times["version"].append(timed([CERTKIT, "--version"]))
             times["keygen"].append(timed(keygen))
-            print(f"round {round_ + 1}/{args.rounds}: " + "  ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()),
-                  flush=True)
+            print(
+                f"round {round_ + 1}/{args.rounds}: " + "  ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()),
+                flush=True,
+            )
     med = {k: statistics.median(v) for k, v in times.items()}
     print()
-    print(f"load average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
-          f"after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"machine: {os.cpu_count()} cores; {subprocess.run(['openssl', 'version'], capture_output=True, text=True).stdout.strip()}")
+    print(
+        f"load average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
+        f"after {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    openssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
+    print(f"machine: {os.cpu_count()} cores; {openssl}")
     print(f"median baseline (openssl CLI, whole set)      {med['baseline']:.3f} s")
-    print(f"median certkit renew --force (fresh set)      {med['fresh']:.3f} s   ratio {med['baseline'] / med['fresh']:.1f}x  (target >= 4x)")
-    print(f"median certkit renew --within 800d (routine)  {med['routine']:.3f} s   ratio {med['baseline'] / med['routine']:.1f}x  (target >= 15x)")
-    print(f"median routine + compose step                 {med['routine+compose']:.3f} s   "
-          f"ratio {med['baseline'] / med['routine+compose']:.1f}x  (target >= 30x)")
-    print(f"median no-op renew (nothing due)              {med['no-op']:.3f} s   "
-          f"{med['no-op'] / med['version']:.2f}x certkit --version ({med['version']:.3f} s; target <= 1.5x)")
-    print(f"median two RSA-4096 keys in parallel (floor)  {med['keygen']:.3f} s   "
-          f"fresh set is {med['fresh'] / med['keygen']:.2f}x the key-generation floor")
+    print(
+        f"median certkit renew --force (fresh set)      {med['fresh']:.3f} s   "
+        f"ratio {med['baseline'] / med['fresh']:.1f}x  (target >= 4x)"
+    )
+    print(
+        f"median certkit renew --within 800d (routine)  {med['routine']:.3f} s   "
+        f"ratio {med['baseline'] / med['routine']:.1f}x  (target >= 15x)"
+    )
+    print(
+        f"median routine + compose step                 {med['routine+compose']:.3f} s   "
+        f"ratio {med['baseline'] / med['routine+compose']:.1f}x  (target >= 30x)"
+    )
+    print(
+        f"median no-op renew (nothing due)              {med['no-op']:.3f} s   "
+        f"{med['no-op'] / med['version']:.2f}x certkit --version ({med['version']:.3f} s; target <= 1.5x)"
+    )
+    print(
+        f"median two RSA-4096 keys in parallel (floor)  {med['keygen']:.3f} s   "
+        f"fresh set is {med['fresh'] / med['keygen']:.2f}x the key-generation floor"
+    )
 
 
 if __name__ == "__main__":

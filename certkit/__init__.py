@@ -50,20 +50,31 @@ _API = {
 }
 __all__ = [
     "__version__",
-    "RenewRequest", "RenewRun", "run_renew",
-    "CheckRequest", "CheckRun", "Summary", "run_check",
-    "RollbackResult", "run_rollback", "list_generations",
-    "StatusRun", "run_status",
-    "Finding", "Status",
-    "Profile", "load_profile",
-    "Duration", "parse_duration",
+    "RenewRequest",
+    "RenewRun",
+    "run_renew",
+    "CheckRequest",
+    "CheckRun",
+    "Summary",
+    "run_check",
+    "RollbackResult",
+    "run_rollback",
+    "list_generations",
+    "StatusRun",
+    "run_status",
+    "Finding",
+    "Status",
+    "Profile",
+    "load_profile",
+    "Duration",
+    "parse_duration",
     "CertkitError",
 ]
 
 if TYPE_CHECKING:
+    from certkit.check.expiry import Finding, Status
     from certkit.durations import Duration, parse_duration
     from certkit.errors import CertkitError
-    from certkit.check.expiry import Finding, Status
     from certkit.profile import Profile, load_profile
     from certkit.workflows.check import CheckRequest, CheckRun, Summary, run_check
     from certkit.workflows.renew import RenewRequest, RenewRun, run_renew

@@ -46,7 +46,7 @@ class UnreadableInput(CertkitError):
 
 
 def kind_of(mode: int) -> str:
-    """"a FIFO (named pipe)", "a character device", ... for a mode that is not a regular file."""
+    """ "a FIFO (named pipe)", "a character device", ... for a mode that is not a regular file."""
     for test, text in _KINDS:
         if test(mode):
             return text
@@ -103,9 +103,17 @@ def read_input(path: str | os.PathLike[str], limit: int, error: type[CertkitErro
     try:
         return read_regular(path, limit)
     except UnreadableInput as exc:
-        raise error(f"{exc.path}: {exc.reason} (certkit reads a {what} only from a regular file of at most "
-                    f"{limit // 1024} KiB)") from None
+        raise error(
+            f"{exc.path}: {exc.reason} (certkit reads a {what} only from a regular file of at most {limit // 1024} KiB)"
+        ) from None
 
 
-__all__ = ["MAX_INPUT_BYTES", "UnreadableInput", "kind_of", "not_regular_text", "read_input", "read_regular",
-           "too_large_text"]
+__all__ = [
+    "MAX_INPUT_BYTES",
+    "UnreadableInput",
+    "kind_of",
+    "not_regular_text",
+    "read_input",
+    "read_regular",
+    "too_large_text",
+]

@@ -94,8 +94,14 @@ def parse_bundle(data: bytes) -> tuple[list[tuple[int, x509.Certificate]], list[
             try:
                 good.append((index, x509.load_pem_x509_certificate(block)))
             except ValueError as exc:
-                bad.append((index, "truncated PEM certificate (no END line)" if _PEM_CERT_END not in block
-                            else f"damaged PEM certificate ({_first_line(exc)})"))
+                bad.append(
+                    (
+                        index,
+                        "truncated PEM certificate (no END line)"
+                        if _PEM_CERT_END not in block
+                        else f"damaged PEM certificate ({_first_line(exc)})",
+                    )
+                )
         return good, bad
     if data[:1] == b"\x30":  # a DER SEQUENCE
         cert = load_der(data)
@@ -181,8 +187,15 @@ def dns_names(cert: x509.Certificate) -> list[str]:
 
 def ip_addresses(cert: x509.Certificate) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     sans = _sans(cert)
-    return [a for a in sans.get_values_for_type(x509.IPAddress)
-            if isinstance(a, (ipaddress.IPv4Address, ipaddress.IPv6Address))] if sans is not None else []
+    return (
+        [
+            a
+            for a in sans.get_values_for_type(x509.IPAddress)
+            if isinstance(a, (ipaddress.IPv4Address, ipaddress.IPv6Address))
+        ]
+        if sans is not None
+        else []
+    )
 
 
 def subject_alt_names(cert: x509.Certificate) -> set[x509.GeneralName]:

@@ -14,13 +14,35 @@ from dateutil.relativedelta import relativedelta
 from certkit.errors import UsageError
 
 _UNITS: dict[str, str] = {
-    "s": "seconds", "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
-    "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
-    "h": "hours", "hr": "hours", "hrs": "hours", "hour": "hours", "hours": "hours",
-    "d": "days", "day": "days", "days": "days",
-    "w": "weeks", "wk": "weeks", "week": "weeks", "weeks": "weeks",
-    "m": "months", "mo": "months", "month": "months", "months": "months",
-    "y": "years", "yr": "years", "year": "years", "years": "years",
+    "s": "seconds",
+    "sec": "seconds",
+    "secs": "seconds",
+    "second": "seconds",
+    "seconds": "seconds",
+    "min": "minutes",
+    "mins": "minutes",
+    "minute": "minutes",
+    "minutes": "minutes",
+    "h": "hours",
+    "hr": "hours",
+    "hrs": "hours",
+    "hour": "hours",
+    "hours": "hours",
+    "d": "days",
+    "day": "days",
+    "days": "days",
+    "w": "weeks",
+    "wk": "weeks",
+    "week": "weeks",
+    "weeks": "weeks",
+    "m": "months",
+    "mo": "months",
+    "month": "months",
+    "months": "months",
+    "y": "years",
+    "yr": "years",
+    "year": "years",
+    "years": "years",
 }
 
 MAX_DAYS = 100 * 366  # far beyond any certificate; keeps date arithmetic from overflowing
@@ -71,17 +93,25 @@ def parse_duration(text: str) -> Duration:
         fields[unit] = fields.get(unit, 0) + int(match.group(1))
         pos = match.end()
     if not fields or pos != len(cleaned):
-        raise UsageError(
-            f"unknown duration {text!r}: use a number and a unit, e.g. 30d, 2w, 12h, 6 months, 1y"
-        )
-    approx_days = (fields.get("years", 0) * 366 + fields.get("months", 0) * 31 + fields.get("weeks", 0) * 7
-                   + fields.get("days", 0) + fields.get("hours", 0) / 24 + fields.get("minutes", 0) / 1440
-                   + fields.get("seconds", 0) / 86400)
+        raise UsageError(f"unknown duration {text!r}: use a number and a unit, e.g. 30d, 2w, 12h, 6 months, 1y")
+    approx_days = (
+        fields.get("years", 0) * 366
+        + fields.get("months", 0) * 31
+        + fields.get("weeks", 0) * 7
+        + fields.get("days", 0)
+        + fields.get("hours", 0) / 24
+        + fields.get("minutes", 0) / 1440
+        + fields.get("seconds", 0) / 86400
+    )
     if approx_days > MAX_DAYS:
         raise UsageError(f"duration {text!r} is too long: at most {MAX_DAYS // 366} years")
     delta = relativedelta(
-        years=fields.get("years", 0), months=fields.get("months", 0), weeks=fields.get("weeks", 0),
-        days=fields.get("days", 0), hours=fields.get("hours", 0), minutes=fields.get("minutes", 0),
+        years=fields.get("years", 0),
+        months=fields.get("months", 0),
+        weeks=fields.get("weeks", 0),
+        days=fields.get("days", 0),
+        hours=fields.get("hours", 0),
+        minutes=fields.get("minutes", 0),
         seconds=fields.get("seconds", 0),
     )
     return Duration(text, delta.normalized())

@@ -32,14 +32,30 @@ BUILTIN_PROFILES = ("notary",)
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 # Names as in cryptography's x509.KeyUsage, plus the OpenSSL spelling of content_commitment.
-KEY_USAGES = frozenset({
-    "digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
-    "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only",
-})
+KEY_USAGES = frozenset(
+    {
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    }
+)
 _KEY_USAGE_ALIASES = {"non_repudiation": "content_commitment"}
-EXTENDED_KEY_USAGES = frozenset({
-    "server_auth", "client_auth", "code_signing", "email_protection", "time_stamping", "ocsp_signing",
-})
+EXTENDED_KEY_USAGES = frozenset(
+    {
+        "server_auth",
+        "client_auth",
+        "code_signing",
+        "email_protection",
+        "time_stamping",
+        "ocsp_signing",
+    }
+)
 SUBJECT_ATTRIBUTES = ("C", "ST", "L", "O", "OU", "CN", "emailAddress")
 # RFC 5280 appendix A upper bounds (ub-common-name etc.); cryptography enforces some of them
 # (CN, C) only when the certificate is built, which would fail after planning, not here.
@@ -49,11 +65,26 @@ _SUBJECT_UPPER_BOUNDS = {"C": 2, "ST": 128, "L": 128, "O": 64, "OU": 64, "CN": 6
 # be able to exhaust the planner.
 MAX_CHAIN_DEPTH = 100
 CURVES = ("P-256", "P-384", "P-521")
-_CERT_FIELDS = frozenset({
-    "issuer", "ca", "path_length", "key", "subject", "validity", "key_usage", "extended_key_usage",
-    "sans", "cert_file", "key_file", "chain", "copies", "enabled", "trust_hint",
-    "key_owner_hint",
-})
+_CERT_FIELDS = frozenset(
+    {
+        "issuer",
+        "ca",
+        "path_length",
+        "key",
+        "subject",
+        "validity",
+        "key_usage",
+        "extended_key_usage",
+        "sans",
+        "cert_file",
+        "key_file",
+        "chain",
+        "copies",
+        "enabled",
+        "trust_hint",
+        "key_owner_hint",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -186,8 +217,16 @@ def _build(data: dict[str, Any], where: str) -> Profile:
 
 
 def _build_unchecked(data: dict[str, Any]) -> Profile:
-    known = {"name", "description", "markers", "ca_store", "certificates", "trust_root", "service_configs",
-             "container_root"}
+    known = {
+        "name",
+        "description",
+        "markers",
+        "ca_store",
+        "certificates",
+        "trust_root",
+        "service_configs",
+        "container_root",
+    }
     for key in data:
         if key not in known:
             raise ProfileError(f"unknown top-level field {key!r} (known: {', '.join(sorted(known))})")
@@ -208,11 +247,16 @@ def _build_unchecked(data: dict[str, Any]) -> Profile:
     markers = tuple(_rel_path(m, "markers") for m in _str_list(data.get("markers", []), "markers"))
     if not markers:
         markers = tuple(s.cert_file for s in ordered)
-    configs = tuple(_rel_path(c, "service_configs") for c in _str_list(data.get("service_configs", []),
-                                                                       "service_configs"))
+    configs = tuple(
+        _rel_path(c, "service_configs") for c in _str_list(data.get("service_configs", []), "service_configs")
+    )
     container_root = data.get("container_root", "")
-    if container_root != "" and not (isinstance(container_root, str) and container_root.startswith("/")
-                                     and container_root.strip() == container_root and container_root != "/"):
+    if container_root != "" and not (
+        isinstance(container_root, str)
+        and container_root.startswith("/")
+        and container_root.strip() == container_root
+        and container_root != "/"
+    ):
         raise ProfileError(f"container_root: {container_root!r} must be an absolute folder path inside the container")
     return Profile(
         name=str(data.get("name", "custom")),
@@ -234,7 +278,9 @@ def _trust_root(value: Any, ordered: list[CertSpec]) -> str:
     name = _str(value, "trust_root")
     spec = next((s for s in ordered if s.name == name), None)
     if spec is None:
-        raise ProfileError(f"trust_root: unknown (or disabled) certificate {name!r}; name a self-signed CA of the profile")
+        raise ProfileError(
+            f"trust_root: unknown (or disabled) certificate {name!r}; name a self-signed CA of the profile"
+        )
     if not (spec.self_signed and spec.ca):
         raise ProfileError(f"trust_root: {name!r} is not a self-signed CA; name the root clients must trust")
     return name
@@ -305,7 +351,7 @@ def _cert_spec(name: str, f: dict[str, Any]) -> CertSpec:
 
 def _key_spec(value: Any, where: str) -> KeySpec:
     if not isinstance(value, dict):
-        raise ProfileError(f"{where}: must be a table like {{ type = \"rsa\", size = 2048 }}")
+        raise ProfileError(f'{where}: must be a table like {{ type = "rsa", size = 2048 }}')
     kind = value.get("type")
     if kind == "rsa":
         size = value.get("size", 2048)
@@ -317,31 +363,33 @@ def _key_spec(value: Any, where: str) -> KeySpec:
         if curve not in CURVES:
             raise ProfileError(f"{where}.curve: unknown curve {curve!r} (known: {', '.join(CURVES)})")
         return KeySpec("ecdsa", curve=curve)
-    raise ProfileError(f"{where}.type: must be \"rsa\" or \"ecdsa\", not {kind!r}")
+    raise ProfileError(f'{where}.type: must be "rsa" or "ecdsa", not {kind!r}')
 
 
 def _subject(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict) or not value:
-        raise ProfileError(f"{where}: must be a table like {{ O = \"Docker\", CN = \"name\" }}")
+        raise ProfileError(f'{where}: must be a table like {{ O = "Docker", CN = "name" }}')
     for attr, text in value.items():
         if attr not in SUBJECT_ATTRIBUTES:
             raise ProfileError(f"{where}.{attr}: unknown attribute (known: {', '.join(SUBJECT_ATTRIBUTES)})")
         if not isinstance(text, str) or not text:
             raise ProfileError(f"{where}.{attr}: must be a non-empty string")
         if attr == "C" and not (len(text) == 2 and text.isascii() and text.isalpha()):
-            raise ProfileError(f"{where}.C: {text!r}: a country is two letters (ASCII, ISO 3166, e.g. \"US\")")
+            raise ProfileError(f'{where}.C: {text!r}: a country is two letters (ASCII, ISO 3166, e.g. "US")')
         if attr == "emailAddress" and not text.isascii():
             raise ProfileError(f"{where}.emailAddress: {text!r}: must be ASCII (an IA5String, RFC 5280)")
         if len(text) > _SUBJECT_UPPER_BOUNDS[attr]:
-            raise ProfileError(f"{where}.{attr}: {len(text)} characters; RFC 5280 allows at most "
-                               f"{_SUBJECT_UPPER_BOUNDS[attr]} (shorten it)")
+            raise ProfileError(
+                f"{where}.{attr}: {len(text)} characters; RFC 5280 allows at most "
+                f"{_SUBJECT_UPPER_BOUNDS[attr]} (shorten it)"
+            )
     return tuple((str(a), str(t)) for a, t in value.items())
 
 
 def _check_san(text: str, where: str) -> str:
     kind, sep, value = text.partition(":")
     if not sep or not value or kind not in ("DNS", "IP"):
-        raise ProfileError(f"{where}: {text!r}: write \"DNS:name\" or \"IP:address\"")
+        raise ProfileError(f'{where}: {text!r}: write "DNS:name" or "IP:address"')
     if kind == "IP":
         try:
             ipaddress.ip_address(value)
@@ -358,11 +406,10 @@ def _check_dns_name(value: str, text: str, where: str) -> None:
         # cryptography (and RFC 5280 section 7.2) want the A-label; the standard library's
         # IDNA 2003 codec gives one to suggest (an IDNA 2008 tool may differ, e.g. for "ß").
         try:
-            hint = f" (e.g. \"DNS:{value.encode('idna').decode('ascii')}\")"
+            hint = f' (e.g. "DNS:{value.encode("idna").decode("ascii")}")'
         except UnicodeError:
             hint = ""
-        raise ProfileError(f"{where}: {text!r}: an internationalised name must be written as its "
-                           f"xn-- A-label{hint}")
+        raise ProfileError(f"{where}: {text!r}: an internationalised name must be written as its xn-- A-label{hint}")
     labels = value.split(".")
     if len(value) > 253 or any(not label or len(label) > 63 for label in labels) or any(c.isspace() for c in value):
         raise ProfileError(f"{where}: {text!r}: not a DNS name (labels of 1 to 63 characters, at most 253 in all)")
@@ -388,8 +435,10 @@ def _check_references(specs: dict[str, CertSpec]) -> None:
             if not issuer.ca:
                 raise ProfileError(f"certificates.{spec.name}.issuer: {spec.issuer!r} is not a CA (ca = true)")
         if len(spec.chain) >= MAX_CHAIN_DEPTH:
-            raise ProfileError(f"certificates.{spec.name}.chain: {len(spec.chain)} certificates; at most "
-                               f"{MAX_CHAIN_DEPTH - 1} (OpenSSL's default verify depth is {MAX_CHAIN_DEPTH})")
+            raise ProfileError(
+                f"certificates.{spec.name}.chain: {len(spec.chain)} certificates; at most "
+                f"{MAX_CHAIN_DEPTH - 1} (OpenSSL's default verify depth is {MAX_CHAIN_DEPTH})"
+            )
         for name in spec.chain:
             if name not in specs:
                 raise ProfileError(f"certificates.{spec.name}.chain: unknown certificate {name!r}")
@@ -421,8 +470,10 @@ def _topological(specs: dict[str, CertSpec]) -> list[CertSpec]:
     for spec in ordered:
         depth[spec.name] = 1 if spec.self_signed else depth[spec.issuer] + 1
         if depth[spec.name] > MAX_CHAIN_DEPTH:
-            raise ProfileError(f"certificates.{spec.name}.issuer: the chain is {depth[spec.name]} certificates "
-                               f"deep; at most {MAX_CHAIN_DEPTH} can be verified (OpenSSL's default depth)")
+            raise ProfileError(
+                f"certificates.{spec.name}.issuer: the chain is {depth[spec.name]} certificates "
+                f"deep; at most {MAX_CHAIN_DEPTH} can be verified (OpenSSL's default depth)"
+            )
     return ordered
 
 
@@ -455,4 +506,3 @@ def _str_list(value: Any, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ProfileError(f"{where}: must be a list of strings")
     return list(value)
-

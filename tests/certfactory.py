@@ -39,28 +39,66 @@ def new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def make_ca(name: str, not_before: datetime, not_after: datetime, *, issuer: Issued | None = None,
-            key: ec.EllipticCurvePrivateKey | None = None) -> Issued:
+def make_ca(
+    name: str,
+    not_before: datetime,
+    not_after: datetime,
+    *,
+    issuer: Issued | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> Issued:
     key = key or new_key()
     builder = _base(name, key, not_before, not_after, issuer)
-    builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None if issuer is None else 0), critical=True)
-    builder = builder.add_extension(x509.KeyUsage(
-        digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
-        key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+    builder = builder.add_extension(
+        x509.BasicConstraints(ca=True, path_length=None if issuer is None else 0), critical=True
+    )
+    builder = builder.add_extension(
+        x509.KeyUsage(
+            digital_signature=False,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=True,
+            crl_sign=True,
+            encipher_only=False,
+            decipher_only=False,
+        ),
+        critical=True,
+    )
     signer = issuer.key if issuer else key
     return Issued(builder.sign(signer, hashes.SHA256()), key)
 
 
-def make_leaf(name: str, issuer: Issued, not_before: datetime, not_after: datetime, *,
-              sans: tuple[str, ...] | None = None, key: ec.EllipticCurvePrivateKey | None = None) -> Issued:
+def make_leaf(
+    name: str,
+    issuer: Issued,
+    not_before: datetime,
+    not_after: datetime,
+    *,
+    sans: tuple[str, ...] | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> Issued:
     key = key or new_key()
     builder = _base(name, key, not_before, not_after, issuer)
     builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-    builder = builder.add_extension(x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=True, data_encipherment=False,
-        key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-    builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                                    critical=False)
+    builder = builder.add_extension(
+        x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=True,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=False,
+            crl_sign=False,
+            encipher_only=False,
+            decipher_only=False,
+        ),
+        critical=True,
+    )
+    builder = builder.add_extension(
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+    )
     names: list[x509.GeneralName] = [x509.DNSName(s) for s in (sans if sans is not None else (name,))]
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
@@ -74,22 +112,36 @@ def hostile_certificate(now: datetime) -> Issued:
     """Self-signed, its subject full of HTML, quotes, backslashes and a newline: what a
     report or a label must show as text (a CA would sign such a request without a blink)."""
     key = new_key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOSTILE_CN),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, '"><img src=x onerror=alert(1)>')])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=400))
-            .sign(key, hashes.SHA256()))
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, HOSTILE_CN),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, '"><img src=x onerror=alert(1)>'),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=400))
+        .sign(key, hashes.SHA256())
+    )
     return Issued(cert, key)
 
 
-def around(now: datetime, *, expires_in: timedelta, valid_for: timedelta = timedelta(days=365)) -> tuple[datetime, datetime]:
+def around(
+    now: datetime, *, expires_in: timedelta, valid_for: timedelta = timedelta(days=365)
+) -> tuple[datetime, datetime]:
     """(not_before, not_after) for a certificate that expires ``expires_in`` after ``now``."""
     not_after = now + expires_in
     return not_after - valid_for, not_after
 
 
-def _base(name: str, key: ec.EllipticCurvePrivateKey, not_before: datetime, not_after: datetime,
-          issuer: Issued | None) -> x509.CertificateBuilder:
+def _base(
+    name: str, key: ec.EllipticCurvePrivateKey, not_before: datetime, not_after: datetime, issuer: Issued | None
+) -> x509.CertificateBuilder:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     builder = (
         x509.CertificateBuilder()
@@ -103,5 +155,7 @@ def _base(name: str, key: ec.EllipticCurvePrivateKey, not_before: datetime, not_
     )
     if issuer is not None:
         ski = issuer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
     return builder

@@ -10,25 +10,36 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-
 from tests.notary_harness import require_binary
 
 NOTARY_WD = "/go/src/github.com/theupdateframework/notary"
 
 # What Notary's services read, from its config files (paths relative to fixtures/) and DB_URL,
 # written out by hand so the tests do not trust certkit's own analysis.
-SERVER_READS = [f"{NOTARY_WD}/fixtures/{n}" for n in ("server-config.json", "notary-server.crt",
-                                                       "notary-server.key", "root-ca.crt")]
-SIGNER_READS = [f"{NOTARY_WD}/fixtures/{n}" for n in ("signer-config.json", "notary-signer.crt",
-                                                       "notary-signer.key", "notary-server.crt")]
-PG_SERVER_READS = [*SERVER_READS[1:], f"{NOTARY_WD}/fixtures/server-config.postgres.json",
-                   *(f"{NOTARY_WD}/fixtures/database/{n}" for n in ("ca.pem", "notary-server.pem", "notary-server-key.pem"))]
-PG_SIGNER_READS = [*SIGNER_READS[1:], f"{NOTARY_WD}/fixtures/signer-config.postgres.json",
-                   *(f"{NOTARY_WD}/fixtures/database/{n}" for n in ("ca.pem", "notary-signer.pem", "notary-signer-key.pem"))]
+SERVER_READS = [
+    f"{NOTARY_WD}/fixtures/{n}" for n in ("server-config.json", "notary-server.crt", "notary-server.key", "root-ca.crt")
+]
+SIGNER_READS = [
+    f"{NOTARY_WD}/fixtures/{n}"
+    for n in ("signer-config.json", "notary-signer.crt", "notary-signer.key", "notary-server.crt")
+]
+PG_SERVER_READS = [
+    *SERVER_READS[1:],
+    f"{NOTARY_WD}/fixtures/server-config.postgres.json",
+    *(f"{NOTARY_WD}/fixtures/database/{n}" for n in ("ca.pem", "notary-server.pem", "notary-server-key.pem")),
+]
+PG_SIGNER_READS = [
+    *SIGNER_READS[1:],
+    f"{NOTARY_WD}/fixtures/signer-config.postgres.json",
+    *(f"{NOTARY_WD}/fixtures/database/{n}" for n in ("ca.pem", "notary-signer.pem", "notary-signer-key.pem")),
+]
 PG_DB_READS = [f"/docker-entrypoint-initdb.d/{n}" for n in ("root.crt", "server.crt", "server.key")]
 RETHINK_TLS = [f"/tls/{n}" for n in ("ca.pem", "cert.pem", "key.pem")]
-RETHINK_SERVER_READS = [*SERVER_READS[1:], f"{NOTARY_WD}/fixtures/server-config.rethink.json",
-                        *(f"{NOTARY_WD}/fixtures/rethinkdb/{n}" for n in ("ca.pem", "cert.pem", "key.pem"))]
+RETHINK_SERVER_READS = [
+    *SERVER_READS[1:],
+    f"{NOTARY_WD}/fixtures/server-config.rethink.json",
+    *(f"{NOTARY_WD}/fixtures/rethinkdb/{n}" for n in ("ca.pem", "cert.pem", "key.pem")),
+]
 
 
 def copy_reference(reference_dir: Path, tmp_path: Path) -> Path:
@@ -64,8 +75,14 @@ def compose_config(folder: Path, *files: str, env: dict[str, str] | None = None)
     args = [docker_compose(), "--project-directory", str(folder)]
     for name in files:
         args += ["-f", str(folder / name)]
-    result = subprocess.run([*args, "config", "--format", "json"], cwd=folder, capture_output=True, text=True,
-                            env={"PATH": os.environ.get("PATH", ""), "HOME": str(folder), **(env or {})}, timeout=60)
+    result = subprocess.run(
+        [*args, "config", "--format", "json"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(folder), **(env or {})},
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     import json
 
@@ -97,8 +114,9 @@ def assert_no_ca_key_reachable(config: dict[str, Any], ca_store: Path) -> None:
                 continue
             source = Path(os.path.realpath(volume["source"]))
             store = Path(os.path.realpath(ca_store))
-            assert source != store and source not in store.parents and store not in source.parents, \
+            assert source != store and source not in store.parents and store not in source.parents, (
                 f"{name}: {volume['source']} exposes the CA store"
+            )
 
 
 def _under(path: str, folder: str) -> bool:

@@ -17,8 +17,11 @@ def pytest_report_header() -> str:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Which CPU the real Notary binaries were built for, and where they ran (see scripts/arm64.sh)."""
     if MACHINES_SEEN:
-        seen = sorted({f"{name} ({built} ELF) on platform.machine()={machine}" for name, built, machine in MACHINES_SEEN})
+        seen = sorted(
+            {f"{name} ({built} ELF) on platform.machine()={machine}" for name, built, machine in MACHINES_SEEN}
+        )
         terminalreporter.write_line("notary binaries run: " + "; ".join(seen))
+
 
 REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "notary-reference"
 

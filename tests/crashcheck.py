@@ -11,7 +11,6 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-
 from tests.notary_harness import require_binary
 
 LEAVES = ("notary-server", "notary-signer", "notary-escrow", "secure.example.com")
@@ -25,9 +24,11 @@ PAIRS = [(f"fixtures/{n}.crt", f"fixtures/{n}.key") for n in LEAVES] + [
     ("fixtures/database/ca.pem", ".certkit/ca/database-ca.key"),
     ("fixtures/rethinkdb/cert.pem", "fixtures/rethinkdb/key.pem"),
 ]
-COPIES = [("fixtures/root-ca.crt", "cmd/notary/root-ca.crt"),
-          ("fixtures/database/ca.pem", "notarysql/postgresql-initdb.d/root.crt"),
-          ("fixtures/rethinkdb/cert.pem", "fixtures/rethinkdb/ca.pem")]
+COPIES = [
+    ("fixtures/root-ca.crt", "cmd/notary/root-ca.crt"),
+    ("fixtures/database/ca.pem", "notarysql/postgresql-initdb.d/root.crt"),
+    ("fixtures/rethinkdb/cert.pem", "fixtures/rethinkdb/ca.pem"),
+]
 END = b"-----END CERTIFICATE-----\n"
 
 
@@ -49,16 +50,30 @@ def problems(folder: Path) -> list[str]:
     for name in LEAVES:
         data = (fx / f"{name}.crt").read_bytes()
         leaf = data.split(END)[0] + END
-        tail = data[len(leaf):]
+        tail = data[len(leaf) :]
         if name in BUNDLES and tail != (fx / "intermediate-ca.crt").read_bytes():
             found.append(f"{name}.crt: bundle does not carry the intermediate on disk")
-        result = subprocess.run([openssl(), "verify", "-CAfile", str(fx / "root-ca.crt"), "-untrusted",
-                                 str(fx / "intermediate-ca.crt")], input=leaf, capture_output=True)
+        result = subprocess.run(
+            [openssl(), "verify", "-CAfile", str(fx / "root-ca.crt"), "-untrusted", str(fx / "intermediate-ca.crt")],
+            input=leaf,
+            capture_output=True,
+        )
         if result.returncode != 0:
-            found.append(f"{name}.crt: openssl verify: {result.stdout.decode().strip()} {result.stderr.decode().strip()}")
-    db = subprocess.run([openssl(), "verify", "-CAfile", str(fx / "database/ca.pem"),
-                         str(fx / "database/notary-server.pem"), str(fx / "database/notary-signer.pem"),
-                         str(folder / "notarysql/postgresql-initdb.d/server.crt")], capture_output=True)
+            found.append(
+                f"{name}.crt: openssl verify: {result.stdout.decode().strip()} {result.stderr.decode().strip()}"
+            )
+    db = subprocess.run(
+        [
+            openssl(),
+            "verify",
+            "-CAfile",
+            str(fx / "database/ca.pem"),
+            str(fx / "database/notary-server.pem"),
+            str(fx / "database/notary-signer.pem"),
+            str(folder / "notarysql/postgresql-initdb.d/server.crt"),
+        ],
+        capture_output=True,
+    )
     if db.returncode != 0:
         found.append(f"database PKI: openssl verify: {db.stdout.decode().strip()}")
     for cert, key in PAIRS:

@@ -15,8 +15,8 @@ import http.client
 import io
 import json
 import os
-import shutil
 import shlex
+import shutil
 import signal
 import socket
 import ssl
@@ -24,9 +24,9 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -35,8 +35,10 @@ from tests.notary_harness import IN_CI, require_binary
 # The name Notary's server.Dockerfile and signer.Dockerfile build FROM.
 GOLANG_IMAGE = "golang:1.14.1-alpine"
 # PATH and GOPATH as the real golang:1.14.1-alpine image sets them.
-GOLANG_ENV = ["PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-              "GOPATH=/go"]
+GOLANG_ENV = [
+    "PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "GOPATH=/go",
+]
 # Where the image keeps Debian's prebuilt Notary programs until the `go install` stand-in installs them.
 PREBUILT = "/usr/lib/notary-prebuilt"
 
@@ -73,13 +75,20 @@ class DockerEngine:
             "DOCKER_CONFIG": str(self.config_dir),
         }
 
-    def docker(self, *args: str, input_file: Path | None = None, timeout: float = 120,
-               check: bool = True) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self, *args: str, input_file: Path | None = None, timeout: float = 120, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run the docker CLI against this engine (``input_file`` on its stdin)."""
         with contextlib.ExitStack() as stack:
             stdin = stack.enter_context(open(input_file, "rb")) if input_file is not None else None
-            result = subprocess.run([self.docker_bin, *args], env=self.env, capture_output=True, text=True,
-                                    stdin=stdin if stdin is not None else subprocess.DEVNULL, timeout=timeout)
+            result = subprocess.run(
+                [self.docker_bin, *args],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                timeout=timeout,
+            )
         if check and result.returncode != 0:
             raise RuntimeError(f"docker {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
         return result
@@ -121,17 +130,26 @@ def docker_engine(data_root: Path, timeout: float = 60) -> Iterator[DockerEngine
     config_dir.mkdir(parents=True)
     (data_root / "daemon.json").write_text("{}")  # never the host's /etc/docker/daemon.json
     log = data_root / "dockerd.log"
-    argv = [dockerd, f"--host=unix://{short / 'd.sock'}", f"--data-root={data_root / 'data'}",
-            f"--exec-root={short / 'x'}", f"--pidfile={short / 'd.pid'}", f"--config-file={data_root / 'daemon.json'}",
-            "--storage-driver=vfs",  # works on any file system, inside containers too
-            "--iptables=false", "--ip6tables=false",  # leave the host's firewall alone
-            "--bridge=none",  # no default docker0; compose makes its own networks
-            # dockerd uses a running system containerd instead of starting its own: then a namespace
-            # of its own keeps this engine's containers apart from a system dockerd's ("moby").
-            f"--containerd-namespace={short.name}", f"--containerd-plugins-namespace={short.name}-plugins"]
+    argv = [
+        dockerd,
+        f"--host=unix://{short / 'd.sock'}",
+        f"--data-root={data_root / 'data'}",
+        f"--exec-root={short / 'x'}",
+        f"--pidfile={short / 'd.pid'}",
+        f"--config-file={data_root / 'daemon.json'}",
+        "--storage-driver=vfs",  # works on any file system, inside containers too
+        "--iptables=false",
+        "--ip6tables=false",  # leave the host's firewall alone
+        "--bridge=none",  # no default docker0; compose makes its own networks
+        # dockerd uses a running system containerd instead of starting its own: then a namespace
+        # of its own keeps this engine's containers apart from a system dockerd's ("moby").
+        f"--containerd-namespace={short.name}",
+        f"--containerd-plugins-namespace={short.name}-plugins",
+    ]
     with open(log, "wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     engine = DockerEngine(docker, short / "d.sock", config_dir, process, log)
     try:
         deadline = time.monotonic() + timeout
@@ -224,9 +242,13 @@ def processes_mentioning(marks: list[str]) -> list[int]:
     """Processes whose command line holds one of ``marks``: the engine's folders (containerd and
     its shims take their socket paths on the command line) or its containerd namespace (a shim of
     a system containerd): the ones a stopped engine must not leave behind."""
-    return [int(entry.name) for entry in Path("/proc").iterdir()
-            if entry.name.isdigit() and int(entry.name) != os.getpid()
-            and any(mark in _cmdline(int(entry.name)) for mark in marks)]
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit()
+        and int(entry.name) != os.getpid()
+        and any(mark in _cmdline(int(entry.name)) for mark in marks)
+    ]
 
 
 def _unmount_under(roots: list[Path]) -> None:
@@ -287,8 +309,24 @@ def golang_alpine_rootfs(dest: Path) -> Path:
     programs = [require_binary("notary-server"), require_binary("notary-signer")]
     applets = subprocess.run([busybox, "--list-full"], capture_output=True, text=True, check=True).stdout.split()
     with tarfile.open(dest, "w") as tar:
-        for folder in ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/go/bin", "lib", "lib64",
-                       "etc", "root", "go/bin", "go/src", PREBUILT.lstrip("/"), "dev", "proc", "sys"):
+        for folder in (
+            "bin",
+            "sbin",
+            "usr/bin",
+            "usr/sbin",
+            "usr/local/bin",
+            "usr/local/go/bin",
+            "lib",
+            "lib64",
+            "etc",
+            "root",
+            "go/bin",
+            "go/src",
+            PREBUILT.lstrip("/"),
+            "dev",
+            "proc",
+            "sys",
+        ):
             _add_dir(tar, folder)
         _add_dir(tar, "tmp", mode=0o1777)
         tar.add(os.path.realpath(busybox), "bin/busybox")
@@ -301,8 +339,12 @@ def golang_alpine_rootfs(dest: Path) -> Path:
         for program in programs:
             # Compressed: the vfs storage driver keeps every layer as a full copy, so this keeps
             # the engine's data root near 140 MB instead of 430 MB.
-            _add_bytes(tar, f"{PREBUILT.lstrip('/')}/{Path(program).name}.gz",
-                       gzip.compress(Path(program).read_bytes(), compresslevel=1), 0o644)
+            _add_bytes(
+                tar,
+                f"{PREBUILT.lstrip('/')}/{Path(program).name}.gz",
+                gzip.compress(Path(program).read_bytes(), compresslevel=1),
+                0o644,
+            )
         for library in sorted({lib for program in [busybox, *programs] for lib in shared_libraries(program)}):
             _ensure_parents(tar, library)
             tar.add(os.path.realpath(library), library.lstrip("/"))
@@ -371,8 +413,10 @@ def import_golang_image(engine: DockerEngine, workdir: Path) -> str:
 
 # --- TLS as a client sees it ---------------------------------------------------------------------
 
-def served_certificate(port: int, host: str = "127.0.0.1", timeout: float = 60,
-                       alive: Callable[[], str | None] | None = None) -> bytes:
+
+def served_certificate(
+    port: int, host: str = "127.0.0.1", timeout: float = 60, alive: Callable[[], str | None] | None = None
+) -> bytes:
     """The DER leaf certificate a TLS server presents on ``port``, polled until a handshake succeeds.
 
     Verification is off on purpose: the point is to see *which* certificate is served, expired or not.
@@ -399,8 +443,8 @@ def served_certificate(port: int, host: str = "127.0.0.1", timeout: float = 60,
     raise RuntimeError(f"no TLS handshake on {host}:{port} within {timeout}s (last error: {last})")
 
 
-
 # --- Docker Compose v2 against the engine --------------------------------------------------------
+
 
 @dataclass
 class ComposeProject:
@@ -425,13 +469,23 @@ class ComposeProject:
             **(extra or {}),
         }
 
-    def run(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 900,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([self.compose_bin, *args], cwd=self.directory, env=self.env(extra_env),
-                                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    def run(
+        self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 900, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [self.compose_bin, *args],
+            cwd=self.directory,
+            env=self.env(extra_env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         if check and result.returncode != 0:
-            raise RuntimeError(f"docker compose {' '.join(args)} failed ({result.returncode}):\n"
-                               f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+            raise RuntimeError(
+                f"docker compose {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
         return result
 
     def run_printed(self, line: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

@@ -16,9 +16,10 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import pytest
 
@@ -117,17 +118,32 @@ def write_configs(folder: Path, server_port: int, signer_port: int, *, tls_dir: 
     """
     t = tls_dir.rstrip("/")
     signer = {
-        "server": {"grpc_addr": f"127.0.0.1:{signer_port}", "tls_cert_file": f"{t}/notary-signer.crt",
-                   "tls_key_file": f"{t}/notary-signer.key", "client_ca_file": f"{t}/notary-server.crt"},
-        "logging": {"level": "info"}, "storage": {"backend": "memory"},
+        "server": {
+            "grpc_addr": f"127.0.0.1:{signer_port}",
+            "tls_cert_file": f"{t}/notary-signer.crt",
+            "tls_key_file": f"{t}/notary-signer.key",
+            "client_ca_file": f"{t}/notary-server.crt",
+        },
+        "logging": {"level": "info"},
+        "storage": {"backend": "memory"},
     }
     server = {
-        "server": {"http_addr": f"127.0.0.1:{server_port}", "tls_key_file": f"{t}/notary-server.key",
-                   "tls_cert_file": f"{t}/notary-server.crt"},
-        "trust_service": {"type": "remote", "hostname": "localhost", "port": str(signer_port),
-                          "tls_ca_file": f"{t}/root-ca.crt", "key_algorithm": "ecdsa",
-                          "tls_client_cert": f"{t}/notary-server.crt", "tls_client_key": f"{t}/notary-server.key"},
-        "logging": {"level": "info"}, "storage": {"backend": "memory"},
+        "server": {
+            "http_addr": f"127.0.0.1:{server_port}",
+            "tls_key_file": f"{t}/notary-server.key",
+            "tls_cert_file": f"{t}/notary-server.crt",
+        },
+        "trust_service": {
+            "type": "remote",
+            "hostname": "localhost",
+            "port": str(signer_port),
+            "tls_ca_file": f"{t}/root-ca.crt",
+            "key_algorithm": "ecdsa",
+            "tls_client_cert": f"{t}/notary-server.crt",
+            "tls_client_key": f"{t}/notary-server.key",
+        },
+        "logging": {"level": "info"},
+        "storage": {"backend": "memory"},
     }
     (folder / "e2e-signer.json").write_text(json.dumps(signer))
     (folder / "e2e-server.json").write_text(json.dumps(server))
@@ -135,8 +151,7 @@ def write_configs(folder: Path, server_port: int, signer_port: int, *, tls_dir: 
 
 def _start(argv: list[str], folder: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
-        return subprocess.Popen(argv, cwd=folder, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        return subprocess.Popen(argv, cwd=folder, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -164,28 +179,46 @@ def notary_services(folder: Path, *, tls_dir: str = ".") -> Iterator[NotaryServi
         wait_for_port(signer_port, signer, signer_log)
         server = _start([server_bin, "-config=e2e-server.json"], folder, server_log, env)
         wait_for_port(server_port, server, server_log)
-        yield NotaryServices(folder, server_port, signer_port, f"https://localhost:{server_port}",
-                             server, signer, server_log, signer_log)
+        yield NotaryServices(
+            folder, server_port, signer_port, f"https://localhost:{server_port}", server, signer, server_log, signer_log
+        )
     finally:
         if server is not None:
             _stop(server)
         _stop(signer)
 
 
-def run_client(folder: Path, services: NotaryRemote, root_ca: Path, *args: str,
-               config: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_client(
+    folder: Path, services: NotaryRemote, root_ca: Path, *args: str, config: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the notary client with a config trusting ``root_ca`` (or the given config file)."""
     client = require_native_binary("notary")
     if config is None:
         config = folder / "e2e-client.json"
-        config.write_text(json.dumps({
-            "trust_dir": str(folder / "trust"),
-            "remote_server": {"url": services.server_url, "root_ca": str(root_ca)},
-        }))
-    env = {**os.environ, "NOTARY_ROOT_PASSPHRASE": "rootpass", "NOTARY_TARGETS_PASSPHRASE": "targetspass",
-           "NOTARY_SNAPSHOT_PASSPHRASE": "snapshotpass", "NOTARY_DELEGATION_PASSPHRASE": "delegationpass"}
-    return subprocess.run([client, "-c", str(config), *args], cwd=folder, env=env, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        config.write_text(
+            json.dumps(
+                {
+                    "trust_dir": str(folder / "trust"),
+                    "remote_server": {"url": services.server_url, "root_ca": str(root_ca)},
+                }
+            )
+        )
+    env = {
+        **os.environ,
+        "NOTARY_ROOT_PASSPHRASE": "rootpass",
+        "NOTARY_TARGETS_PASSPHRASE": "targetspass",
+        "NOTARY_SNAPSHOT_PASSPHRASE": "snapshotpass",
+        "NOTARY_DELEGATION_PASSPHRASE": "delegationpass",
+    }
+    return subprocess.run(
+        [client, "-c", str(config), *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def publish_and_list(folder: Path, services: NotaryRemote, root_ca: Path, gun: str = "example.com/demo") -> str:
@@ -219,8 +252,9 @@ class NotaryServer:
     def restart(self) -> None:
         """Stop and start again on the same port: the way a renewed certificate gets loaded."""
         _stop(self.process)
-        self.process = _start([require_binary("notary-server"), f"-config={self.config}"], self.folder, self.log,
-                              dict(os.environ))
+        self.process = _start(
+            [require_binary("notary-server"), f"-config={self.config}"], self.folder, self.log, dict(os.environ)
+        )
         wait_for_port(self.port, self.process, self.log)
 
 
@@ -232,15 +266,21 @@ def notary_server_only(folder: Path, *, tls_dir: str = ".") -> Iterator[NotarySe
     port = free_port()
     t = tls_dir.rstrip("/")
     config = {
-        "server": {"http_addr": f"127.0.0.1:{port}", "tls_key_file": f"{t}/notary-server.key",
-                   "tls_cert_file": f"{t}/notary-server.crt"},
+        "server": {
+            "http_addr": f"127.0.0.1:{port}",
+            "tls_key_file": f"{t}/notary-server.key",
+            "tls_cert_file": f"{t}/notary-server.crt",
+        },
         "trust_service": {"type": "local"},
-        "logging": {"level": "info"}, "storage": {"backend": "memory"},
+        "logging": {"level": "info"},
+        "storage": {"backend": "memory"},
     }
     name = "server-only.json"
     (folder / name).write_text(json.dumps(config))
     log = folder / "server-only.log"
-    server = NotaryServer(folder, port, name, log, _start([server_bin, f"-config={name}"], folder, log, dict(os.environ)))
+    server = NotaryServer(
+        folder, port, name, log, _start([server_bin, f"-config={name}"], folder, log, dict(os.environ))
+    )
     try:
         wait_for_port(port, server.process, log)
         yield server

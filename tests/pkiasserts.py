@@ -10,8 +10,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DOCKER_PREFIX = [("C", "US"), ("ST", "CA"), ("L", "San Francisco"), ("O", "Docker")]
-_OIDS = {"C": NameOID.COUNTRY_NAME, "ST": NameOID.STATE_OR_PROVINCE_NAME, "L": NameOID.LOCALITY_NAME,
-         "O": NameOID.ORGANIZATION_NAME, "CN": NameOID.COMMON_NAME}
+_OIDS = {
+    "C": NameOID.COUNTRY_NAME,
+    "ST": NameOID.STATE_OR_PROVINCE_NAME,
+    "L": NameOID.LOCALITY_NAME,
+    "O": NameOID.ORGANIZATION_NAME,
+    "CN": NameOID.COMMON_NAME,
+}
 
 
 def name(*pairs: tuple[str, str]) -> x509.Name:
@@ -59,8 +64,15 @@ def assert_aki(cert: x509.Certificate, issuer: x509.Certificate) -> None:
 def assert_key_usage(cert: x509.Certificate, **expected: bool) -> None:
     e = ext(cert, x509.KeyUsage)
     assert e.critical is True
-    for field in ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
-                  "key_agreement", "key_cert_sign", "crl_sign"):
+    for field in (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+    ):
         assert getattr(e.value, field) is expected.get(field, False), field
 
 

@@ -17,9 +17,9 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -66,14 +66,29 @@ class Postgres:
         return ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups", *argv]
 
     def pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.as_user([pg_bin("pg_ctl"), "-D", str(self.pgdata), *args]), capture_output=True,
-                              text=True, timeout=120, check=check, cwd=self.base)
+        return subprocess.run(
+            self.as_user([pg_bin("pg_ctl"), "-D", str(self.pgdata), *args]),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=check,
+            cwd=self.base,
+        )
 
     def start(self, *, tcp: bool = True) -> None:
         """Start and wait (pg_ctl -w polls until postgres accepts connections)."""
         listen = f"-c listen_addresses=127.0.0.1 -p {self.port}" if tcp else "-c listen_addresses='' "
-        started = self.pg_ctl("-w", "-t", "60", "-l", str(self.log), "-o",
-                              f"{listen} -k {self.socket_dir} -p {self.port} -c fsync=off", "start", check=False)
+        started = self.pg_ctl(
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.log),
+            "-o",
+            f"{listen} -k {self.socket_dir} -p {self.port} -c fsync=off",
+            "start",
+            check=False,
+        )
         if started.returncode != 0:
             log = self.log.read_text()[-2000:] if self.log.exists() else ""
             raise AssertionError(f"postgres did not start:\n{started.stdout}{started.stderr}\n{log}")
@@ -92,10 +107,31 @@ class Postgres:
         """As the superuser over the unix socket (the test's own inspection channel).  The SQL
         goes through stdin, as `psql -f` would read a file: statements run one by one (CREATE
         DATABASE refuses a transaction block), and postgres need not read the test's folder."""
-        result = subprocess.run(self.as_user([pg_bin("psql"), "-h", str(self.socket_dir), "-p", str(self.port),
-                                              "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-tA",
-                                              "-f", "-"]),
-                                input=query, capture_output=True, text=True, timeout=60, cwd=self.base)
+        result = subprocess.run(
+            self.as_user(
+                [
+                    pg_bin("psql"),
+                    "-h",
+                    str(self.socket_dir),
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    database,
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-tA",
+                    "-f",
+                    "-",
+                ]
+            ),
+            input=query,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.base,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"psql {database}: {result.stderr}")
         return result.stdout.strip()
@@ -119,8 +155,14 @@ def notary_postgres(initdb_dir: Path, migrations: Path) -> Iterator[Postgres]:
         os.chown(folder, entry.pw_uid, entry.pw_gid)
     os.chown(base, entry.pw_uid, entry.pw_gid)  # for the log file
     try:
-        subprocess.run(pg.as_user([initdb, "-D", str(pg.pgdata), "-U", "postgres", "--auth=trust", "--no-sync"]),
-                       capture_output=True, text=True, timeout=120, check=True, cwd=base)
+        subprocess.run(
+            pg.as_user([initdb, "-D", str(pg.pgdata), "-U", "postgres", "--auth=trust", "--no-sync"]),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+            cwd=base,
+        )
         # The image's first start: a temporary server on the socket only, the initdb scripts in
         # name order (*.sql through psql, *.sh sourced with PGDATA set), then a stop.
         pg.start(tcp=False)
@@ -145,8 +187,14 @@ def _run_setup_script(script: Path, initdb_dir: Path, pgdata: Path) -> None:
     it as postgres): its chown postgres:postgres then has the same result, and root can read
     a key in a test folder postgres cannot enter."""
     text = script.read_text().replace(CONTAINER_INITDB, str(initdb_dir))
-    subprocess.run(["bash", "-c", text], env={**os.environ, "PGDATA": str(pgdata)}, check=True,
-                   capture_output=True, text=True, timeout=60)
+    subprocess.run(
+        ["bash", "-c", text],
+        env={**os.environ, "PGDATA": str(pgdata)},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _adapt_hba(pgdata: Path) -> None:
@@ -170,8 +218,11 @@ def _migrate(pg: Postgres, migrations: Path) -> None:
     for database, user, folder in (("notaryserver", "server", "server"), ("notarysigner", "signer", "signer")):
         for sql in sorted((migrations / folder / "postgresql").glob("*.up.sql")):
             pg.sql_file(database, sql)
-        pg.sql(database, f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {user}; "
-                         f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {user};")
+        pg.sql(
+            database,
+            f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {user}; "
+            f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {user};",
+        )
 
 
 # Notary's configs name the files by their path inside the server/signer images.
@@ -186,8 +237,9 @@ def postgres_config(checkout: Path, name: str, pg: Postgres, **changes: object) 
 
     config = json.loads((checkout / "fixtures" / name).read_text())
     storage = config["storage"]
-    storage["db_url"] = (storage["db_url"].replace(IMAGE_CHECKOUT, str(checkout))
-                         .replace("@postgresql:5432/", f"@127.0.0.1:{pg.port}/"))
+    storage["db_url"] = (
+        storage["db_url"].replace(IMAGE_CHECKOUT, str(checkout)).replace("@postgresql:5432/", f"@127.0.0.1:{pg.port}/")
+    )
     for section, values in changes.items():
         assert isinstance(values, dict)
         config[section].update(values)
@@ -201,16 +253,26 @@ def server_start_failure(checkout: Path, pg: Postgres, timeout: float = 30) -> s
     start when it cannot reach the database (a server still running is a test failure)."""
     from tests.notary_harness import require_binary
 
-    config = postgres_config(checkout, "server-config.postgres.json", pg,
-                             server={"http_addr": f"127.0.0.1:{free_port()}"}, trust_service={"type": "local"})
-    process = subprocess.Popen([require_binary("notary-server"), f"-config={config}"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    config = postgres_config(
+        checkout,
+        "server-config.postgres.json",
+        pg,
+        server={"http_addr": f"127.0.0.1:{free_port()}"},
+        trust_service={"type": "local"},
+    )
+    process = subprocess.Popen(
+        [require_binary("notary-server"), f"-config={config}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         out, _ = process.communicate()
-        raise AssertionError(f"notary-server kept running with the database set it was given:\n{out[-2000:]}")
+        raise AssertionError(f"notary-server kept running with the database set it was given:\n{out[-2000:]}") from None
     return out
 
 
@@ -221,11 +283,16 @@ def notary_on_postgres(checkout: Path, pg: Postgres) -> Iterator[NotaryServices]
     from tests.notary_harness import _start, _stop, require_binary, wait_for_port
 
     server_port, signer_port = free_port(), free_port()
-    signer_config = postgres_config(checkout, "signer-config.postgres.json", pg,
-                                    server={"grpc_addr": f"127.0.0.1:{signer_port}"})
-    server_config = postgres_config(checkout, "server-config.postgres.json", pg,
-                                    server={"http_addr": f"127.0.0.1:{server_port}"},
-                                    trust_service={"hostname": "localhost", "port": str(signer_port)})
+    signer_config = postgres_config(
+        checkout, "signer-config.postgres.json", pg, server={"grpc_addr": f"127.0.0.1:{signer_port}"}
+    )
+    server_config = postgres_config(
+        checkout,
+        "server-config.postgres.json",
+        pg,
+        server={"http_addr": f"127.0.0.1:{server_port}"},
+        trust_service={"hostname": "localhost", "port": str(signer_port)},
+    )
     env = {**os.environ, "NOTARY_SIGNER_DEFAULT_ALIAS": "timestamp_1", "NOTARY_SIGNER_TIMESTAMP_1": "testpassword"}
     folder = checkout / "fixtures"
     signer_log, server_log = pg.base / "signer.log", pg.base / "server.log"
@@ -235,8 +302,9 @@ def notary_on_postgres(checkout: Path, pg: Postgres) -> Iterator[NotaryServices]
         wait_for_port(signer_port, signer, signer_log)
         server = _start([require_binary("notary-server"), f"-config={server_config}"], folder, server_log, env)
         wait_for_port(server_port, server, server_log)
-        yield NotaryServices(folder, server_port, signer_port, f"https://localhost:{server_port}",
-                             server, signer, server_log, signer_log)
+        yield NotaryServices(
+            folder, server_port, signer_port, f"https://localhost:{server_port}", server, signer, server_log, signer_log
+        )
     finally:
         if server is not None:
             _stop(server)

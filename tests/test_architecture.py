@@ -67,7 +67,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if target not in graph or node == "certkit":
                 continue
             if state.get(target) == 1:
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state:
                 found = visit(target)
                 if found:
@@ -126,8 +126,17 @@ def test_the_core_imports_neither_renderers_nor_workflows(module: str) -> None:
 
 # The packages from the bottom up; a package may import only those before it (and itself).
 # "certkit" is the top-level modules: the inputs everything reads.
-ORDER = ["certkit", "certkit.store", "certkit.pki", "certkit.compose", "certkit.check", "certkit.deploy",
-         "certkit.workflows", "certkit.render", "certkit.cli"]
+ORDER = [
+    "certkit",
+    "certkit.store",
+    "certkit.pki",
+    "certkit.compose",
+    "certkit.check",
+    "certkit.deploy",
+    "certkit.workflows",
+    "certkit.render",
+    "certkit.cli",
+]
 
 
 def _package(module: str) -> str:
@@ -139,7 +148,9 @@ def test_every_module_is_in_a_known_package() -> None:
     assert {_package(m) for m in GRAPH} <= set(ORDER)
 
 
-@pytest.mark.parametrize("module", sorted(m for m in GRAPH if m not in ("certkit", "certkit.entry", "certkit.__main__")))
+@pytest.mark.parametrize(
+    "module", sorted(m for m in GRAPH if m not in ("certkit", "certkit.entry", "certkit.__main__"))
+)
 def test_packages_import_only_the_packages_below_them(module: str) -> None:
     own = ORDER.index(_package(module))
     above = sorted(t for t in GRAPH[module] if t != "click" and t != "certkit" and ORDER.index(_package(t)) > own)

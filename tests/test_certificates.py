@@ -47,6 +47,7 @@ def _damage(pem: bytes) -> bytes:
 
 # -- strict parsing -----------------------------------------------------------------------------------
 
+
 def test_strict_reads_a_pem_bundle_in_order_and_der(chain: tuple[Issued, Issued, Issued]) -> None:
     root, inter, leaf = chain
     bundle = leaf.pem() + inter.pem() + root.pem()
@@ -54,16 +55,20 @@ def test_strict_reads_a_pem_bundle_in_order_and_der(chain: tuple[Issued, Issued,
     assert parse_certificates(leaf.der()) == [leaf.cert]
 
 
-@pytest.mark.parametrize("data, der, message", [
-    (b"", True, "empty file"),
-    (b"  \n", True, "empty file"),
-    (b"\x30\x03\x02\x01\x01", True, "neither a PEM nor a DER certificate"),
-    (b"hello", True, "neither a PEM nor a DER certificate"),
-    (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", True, "damaged PEM certificate ("),
-    (None, False, "no PEM certificate"),  # DER where only PEM will do (what Go's TLS stack reads)
-])
-def test_strict_refuses_with_one_line(chain: tuple[Issued, Issued, Issued], data: bytes | None, der: bool,
-                                      message: str) -> None:
+@pytest.mark.parametrize(
+    "data, der, message",
+    [
+        (b"", True, "empty file"),
+        (b"  \n", True, "empty file"),
+        (b"\x30\x03\x02\x01\x01", True, "neither a PEM nor a DER certificate"),
+        (b"hello", True, "neither a PEM nor a DER certificate"),
+        (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", True, "damaged PEM certificate ("),
+        (None, False, "no PEM certificate"),  # DER where only PEM will do (what Go's TLS stack reads)
+    ],
+)
+def test_strict_refuses_with_one_line(
+    chain: tuple[Issued, Issued, Issued], data: bytes | None, der: bool, message: str
+) -> None:
     with pytest.raises(NotACertificate) as info:
         parse_certificates(data if data is not None else chain[2].der(), der=der)
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
@@ -76,6 +81,7 @@ def test_strict_fails_a_bundle_with_one_damaged_block(chain: tuple[Issued, Issue
 
 
 # -- tolerant parsing ---------------------------------------------------------------------------------
+
 
 def test_tolerant_keeps_the_good_blocks_around_a_damaged_middle(chain: tuple[Issued, Issued, Issued]) -> None:
     root, inter, leaf = chain
@@ -104,6 +110,7 @@ def test_tolerant_reads_der_and_passes_over_what_is_no_certificate(chain: tuple[
 
 # -- issued_by ----------------------------------------------------------------------------------------
 
+
 def _rsa_ca(name: str, issuer: Issued | None = None) -> Issued:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return make_ca(name, NOW - YEAR, NOW + YEAR, issuer=issuer, key=key)  # type: ignore[arg-type]
@@ -113,14 +120,28 @@ def _ed25519_pair() -> tuple[x509.Certificate, x509.Certificate]:
     """An Ed25519 CA and a leaf it signs (Ed25519 signs without a separate hash)."""
     ca_key = ed25519.Ed25519PrivateKey.generate()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed-ca")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(1).not_valid_before(NOW - YEAR).not_valid_after(NOW + YEAR)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, None))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - YEAR)
+        .not_valid_after(NOW + YEAR)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, None)
+    )
     leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed-leaf")]))
-            .issuer_name(ca_name).public_key(leaf_key.public_key()).serial_number(2)
-            .not_valid_before(NOW - YEAR).not_valid_after(NOW + YEAR).sign(ca_key, None))
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed-leaf")]))
+        .issuer_name(ca_name)
+        .public_key(leaf_key.public_key())
+        .serial_number(2)
+        .not_valid_before(NOW - YEAR)
+        .not_valid_after(NOW + YEAR)
+        .sign(ca_key, None)
+    )
     return leaf, ca
 
 
@@ -162,18 +183,39 @@ def test_issued_by(case: str, tmp_path: Path) -> None:
     # openssl agrees: the candidate as the only trust anchor, time and purpose left out.
     (tmp_path / "ca.pem").write_bytes(issuer.public_bytes(serialization.Encoding.PEM))
     (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    result = subprocess.run([require_binary("openssl", "openssl"), "verify", "-partial_chain", "-no_check_time",
-                             "-CAfile", str(tmp_path / "ca.pem"), str(tmp_path / "cert.pem")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            require_binary("openssl", "openssl"),
+            "verify",
+            "-partial_chain",
+            "-no_check_time",
+            "-CAfile",
+            str(tmp_path / "ca.pem"),
+            str(tmp_path / "cert.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (result.returncode == 0) is expected, result.stdout + result.stderr
 
 
 # -- names and fingerprints ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("127.0.0.1", True), ("::1", True), ("2001:db8::1", True),
-    ("notary-server", False), ("[::1]", False), ("127.0.0.1:4443", False), ("", False), ("999.1.1.1", False),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("2001:db8::1", True),
+        ("notary-server", False),
+        ("[::1]", False),
+        ("127.0.0.1:4443", False),
+        ("", False),
+        ("999.1.1.1", False),
+    ],
+)
 def test_is_ip(text: str, expected: bool) -> None:
     assert certs.is_ip(text) is expected
 
@@ -181,25 +223,63 @@ def test_is_ip(text: str, expected: bool) -> None:
 def test_san_helpers() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored.example")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(NOW - YEAR).not_valid_after(NOW + YEAR)
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("notary-server"), x509.DNSName("*.example.com"),
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1")),
-                x509.RFC822Name("ops@example.com"),
-            ]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - YEAR)
+        .not_valid_after(NOW + YEAR)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("notary-server"),
+                    x509.DNSName("*.example.com"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.IPAddress(ipaddress.ip_address("::1")),
+                    x509.RFC822Name("ops@example.com"),
+                ]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
     assert certs.dns_names(cert) == ["notary-server", "*.example.com"]
     assert certs.ip_addresses(cert) == [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
-    assert certs.san_strings(cert) == ["DNS:notary-server", "DNS:*.example.com", "IP:127.0.0.1", "IP:::1",
-                                       "email:ops@example.com"]
+    assert certs.san_strings(cert) == [
+        "DNS:notary-server",
+        "DNS:*.example.com",
+        "IP:127.0.0.1",
+        "IP:::1",
+        "email:ops@example.com",
+    ]
     assert len(certs.subject_alt_names(cert)) == 5
-    covered = {h: certs.covers(cert, h) for h in ("notary-server", "NOTARY-SERVER.", "a.example.com",
-                                                  "a.b.example.com", "example.com", "127.0.0.1", "[::1]",
-                                                  "127.0.0.2", "ignored.example")}
-    assert covered == {"notary-server": True, "NOTARY-SERVER.": True, "a.example.com": True,
-                       "a.b.example.com": False, "example.com": False, "127.0.0.1": True, "[::1]": True,
-                       "127.0.0.2": False, "ignored.example": False}  # Go ignores the CN
+    covered = {
+        h: certs.covers(cert, h)
+        for h in (
+            "notary-server",
+            "NOTARY-SERVER.",
+            "a.example.com",
+            "a.b.example.com",
+            "example.com",
+            "127.0.0.1",
+            "[::1]",
+            "127.0.0.2",
+            "ignored.example",
+        )
+    }
+    assert covered == {
+        "notary-server": True,
+        "NOTARY-SERVER.": True,
+        "a.example.com": True,
+        "a.b.example.com": False,
+        "example.com": False,
+        "127.0.0.1": True,
+        "[::1]": True,
+        "127.0.0.2": False,
+        "ignored.example": False,
+    }  # Go ignores the CN
 
 
 def test_no_san_extension(chain: tuple[Issued, Issued, Issued]) -> None:
@@ -210,8 +290,13 @@ def test_no_san_extension(chain: tuple[Issued, Issued, Issued]) -> None:
 
 def test_fingerprint_matches_openssl(chain: tuple[Issued, Issued, Issued]) -> None:
     leaf = chain[2]
-    result = subprocess.run([require_binary("openssl", "openssl"), "x509", "-noout", "-fingerprint", "-sha256"],
-                            input=leaf.pem(), capture_output=True, timeout=60, check=True)
+    result = subprocess.run(
+        [require_binary("openssl", "openssl"), "x509", "-noout", "-fingerprint", "-sha256"],
+        input=leaf.pem(),
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     openssl_hex = result.stdout.decode().strip().split("=", 1)[1].replace(":", "").lower()
     assert certs.fingerprint_sha256(leaf.cert) == openssl_hex
     assert certs.fingerprint_sha256(chain[1].cert) != openssl_hex
@@ -230,25 +315,34 @@ def dated() -> x509.Certificate:
     return make_leaf("dated", root, NOT_BEFORE, NOT_AFTER).cert
 
 
-@pytest.mark.parametrize("now, valid, expired, not_yet", [
-    (NOT_BEFORE - SECOND, False, False, True),
-    (NOT_BEFORE, True, False, False),  # notBefore is inside the validity period
-    (NOT_AFTER - SECOND, True, False, False),
-    (NOT_AFTER, True, False, False),  # so is notAfter (RFC 5280 4.1.2.5; Go rejects only After(NotAfter))
-    (NOT_AFTER + SECOND, False, True, False),
-])
+@pytest.mark.parametrize(
+    "now, valid, expired, not_yet",
+    [
+        (NOT_BEFORE - SECOND, False, False, True),
+        (NOT_BEFORE, True, False, False),  # notBefore is inside the validity period
+        (NOT_AFTER - SECOND, True, False, False),
+        (NOT_AFTER, True, False, False),  # so is notAfter (RFC 5280 4.1.2.5; Go rejects only After(NotAfter))
+        (NOT_AFTER + SECOND, False, True, False),
+    ],
+)
 def test_validity_edges(dated: x509.Certificate, now: datetime, valid: bool, expired: bool, not_yet: bool) -> None:
     assert (certs.valid_at(dated, now), certs.expired(dated, now), certs.not_yet_valid(dated, now)) == (
-        valid, expired, not_yet)
+        valid,
+        expired,
+        not_yet,
+    )
 
 
-@pytest.mark.parametrize("left, within", [
-    (WINDOW + SECOND, False),
-    (WINDOW, False),  # exactly the window left is not within it (openssl x509 -checkend)
-    (WINDOW - SECOND, True),
-    (timedelta(0), True),
-    (-SECOND, True),  # expired counts as within
-])
+@pytest.mark.parametrize(
+    "left, within",
+    [
+        (WINDOW + SECOND, False),
+        (WINDOW, False),  # exactly the window left is not within it (openssl x509 -checkend)
+        (WINDOW - SECOND, True),
+        (timedelta(0), True),
+        (-SECOND, True),  # expired counts as within
+    ],
+)
 def test_expires_within_edges(dated: x509.Certificate, left: timedelta, within: bool) -> None:
     now = NOT_AFTER - left
     assert certs.expires_within(dated, now, now + WINDOW) is within
@@ -257,7 +351,11 @@ def test_expires_within_edges(dated: x509.Certificate, left: timedelta, within: 
 # -- the same edges through every command, on the real checkout --------------------------------------
 
 EXPIRY_EDGES = [(-SECOND, False), (timedelta(0), False), (SECOND, True)]  # offset from notAfter -> expired?
-WINDOW_EDGES = [(WINDOW + SECOND, False), (WINDOW, False), (WINDOW - SECOND, True)]  # time left -> within --warn/--within 30d?
+WINDOW_EDGES = [
+    (WINDOW + SECOND, False),
+    (WINDOW, False),
+    (WINDOW - SECOND, True),
+]  # time left -> within --warn/--within 30d?
 
 
 def _server_not_after(notary: Path) -> datetime:
@@ -266,19 +364,24 @@ def _server_not_after(notary: Path) -> datetime:
 
 def _verdicts(notary: Path, now: datetime) -> dict[str, str]:
     """What renew, check-expiry, status and compose --check say about fixtures/notary-server.crt at ``now``."""
+    from certkit.check.expiry import Checker, Thresholds
+    from certkit.check.status import status
     from certkit.compose.model import Options
     from certkit.compose.mounts import check
     from certkit.durations import parse_duration
-    from certkit.check.expiry import Checker, Thresholds
     from certkit.pki.planning import make_plan, read_state
     from certkit.profile import load_profile
-    from certkit.check.status import status
 
     profile = load_profile()
     plan = make_plan(profile, read_state(profile, notary, notary / ".certkit-absent"), now, parse_duration("30d"))
     reasons = plan.get("notary-server").reasons
-    renew = ("expired" if any(r.startswith("expired") for r in reasons)
-             else "due" if any(r.startswith("expires") for r in reasons) else "ok")
+    renew = (
+        "expired"
+        if any(r.startswith("expired") for r in reasons)
+        else "due"
+        if any(r.startswith("expires") for r in reasons)
+        else "ok"
+    )
 
     checker = Checker(now, Thresholds(warn=parse_duration("30d"), crit=parse_duration("7d")))
     leaf = next(f for f in checker.run([notary / "fixtures/notary-server.crt"]) if f.index == 0)
@@ -320,8 +423,12 @@ def test_every_command_agrees_at_notafter(mounted_notary: Path) -> None:
     for offset, is_expired in EXPIRY_EDGES:
         verdicts = _verdicts(mounted_notary, not_after + offset)
         expected = "expired" if is_expired else "due"
-        assert verdicts == {"renew": expected, "check-expiry": expected, "status": expected,
-                            "compose --check": "expired" if is_expired else "ok"}, (offset, verdicts)
+        assert verdicts == {
+            "renew": expected,
+            "check-expiry": expected,
+            "status": expected,
+            "compose --check": "expired" if is_expired else "ok",
+        }, (offset, verdicts)
 
 
 def test_renew_check_expiry_and_status_agree_at_the_window(mounted_notary: Path) -> None:
@@ -330,5 +437,7 @@ def test_renew_check_expiry_and_status_agree_at_the_window(mounted_notary: Path)
         verdicts = _verdicts(mounted_notary, not_after - left)
         expected = "due" if within else "ok"
         # compose --check judges expiry only, never a window.
-        assert verdicts == {"renew": expected, "check-expiry": expected, "status": expected,
-                            "compose --check": "ok"}, (left, verdicts)
+        assert verdicts == {"renew": expected, "check-expiry": expected, "status": expected, "compose --check": "ok"}, (
+            left,
+            verdicts,
+        )

@@ -19,13 +19,21 @@ def certkit(*args: str, user: str | None = None) -> subprocess.CompletedProcess[
     argv = [sys.executable, "-m", "certkit", *args]
     if user is not None:
         argv = ["setpriv", "--reuid", user, "--regid", user, "--clear-groups", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
@@ -50,8 +58,13 @@ def test_corrupt_key_is_refused(reference_copy: Path) -> None:
 def test_encrypted_key_is_refused(reference_copy: Path) -> None:
     path = reference_copy / "fixtures/notary-signer.key"
     key = load_pem_private_key(path.read_bytes(), None)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.BestAvailableEncryption(b"secret")))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
     before = snapshot(reference_copy)
     result = certkit("renew", str(reference_copy))
     assert_one_line_error(result, 12, "fixtures/notary-signer.key", "encrypted")
@@ -82,25 +95,45 @@ def test_unknown_duration(fresh_layout: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ('extends = "notary"\n[certificates.notary-server]\nvalidity = "soon"\n', "certificates.notary-server.validity"),
-        ('extends = "notary"\n[certificates.x]\nissuer = "nope"\nkey = {type="rsa"}\nsubject = {CN="x"}\n'
-         'validity = "1d"\ncert_file = "x.crt"\n', "certificates.x.issuer: unknown certificate 'nope'"),
+        (
+            'extends = "notary"\n[certificates.notary-server]\nvalidity = "soon"\n',
+            "certificates.notary-server.validity",
+        ),
+        (
+            'extends = "notary"\n[certificates.x]\nissuer = "nope"\nkey = {type="rsa"}\nsubject = {CN="x"}\n'
+            'validity = "1d"\ncert_file = "x.crt"\n',
+            "certificates.x.issuer: unknown certificate 'nope'",
+        ),
         ('extends = "notary"\n[certificates.notary-server]\nsans = ["notary"]\n', 'write "DNS:name"'),
-        ('extends = "notary"\n[certificates.notary-server]\nkey = {type = "dsa"}\n', "certificates.notary-server.key.type"),
+        (
+            'extends = "notary"\n[certificates.notary-server]\nkey = {type = "dsa"}\n',
+            "certificates.notary-server.key.type",
+        ),
         ('extends = "notary"\n[certificates.root-ca]\ncert_file = "../../etc/passwd"\n', "relative path inside"),
         ("this is = = not toml", "invalid TOML"),
         # Values cryptography would only reject while building (an "internal error" before).
-        ('extends = "notary"\n[certificates.notary-server]\nsubject = {CN = "' + "a" * 65 + '"}\n',
-         "certificates.notary-server.subject.CN: 65 characters"),
-        ('extends = "notary"\n[certificates.notary-server]\nsubject = {C = "\u00dcS", CN = "x"}\n',
-         "certificates.notary-server.subject.C"),
-        ('extends = "notary"\n[certificates.notary-server]\nsans = ["DNS:b\u00fccher.example"]\n',
-         "xn--bcher-kva.example"),
-        ('extends = "notary"\n' + "".join(
-            f'[certificates.c{i}]\nissuer = "{"root-ca" if i == 0 else f"c{i - 1}"}"\nca = true\n'
-            f'key = {{type = "ecdsa"}}\nsubject = {{CN = "c{i}"}}\nvalidity = "10d"\n'
-            f'key_usage = ["key_cert_sign"]\ncert_file = "deep/c{i}.crt"\n' for i in range(1200)),
-         "at most 100 can be verified"),
+        (
+            'extends = "notary"\n[certificates.notary-server]\nsubject = {CN = "' + "a" * 65 + '"}\n',
+            "certificates.notary-server.subject.CN: 65 characters",
+        ),
+        (
+            'extends = "notary"\n[certificates.notary-server]\nsubject = {C = "\u00dcS", CN = "x"}\n',
+            "certificates.notary-server.subject.C",
+        ),
+        (
+            'extends = "notary"\n[certificates.notary-server]\nsans = ["DNS:b\u00fccher.example"]\n',
+            "xn--bcher-kva.example",
+        ),
+        (
+            'extends = "notary"\n'
+            + "".join(
+                f'[certificates.c{i}]\nissuer = "{"root-ca" if i == 0 else f"c{i - 1}"}"\nca = true\n'
+                f'key = {{type = "ecdsa"}}\nsubject = {{CN = "c{i}"}}\nvalidity = "10d"\n'
+                f'key_usage = ["key_cert_sign"]\ncert_file = "deep/c{i}.crt"\n'
+                for i in range(1200)
+            ),
+            "at most 100 can be verified",
+        ),
     ],
     ids=["validity", "issuer", "san", "key-type", "path", "toml", "long-cn", "country", "idn", "deep-chain"],
 )
@@ -176,11 +209,14 @@ def test_help_documents_exit_codes() -> None:
         assert option in renew_help
 
 
-@pytest.mark.parametrize(("mode", "gid", "needle"), [
-    (0o777, None, "writable by everyone: fixtures (0777)"),
-    # nogroup is nobody's and _apt's primary group: not the owner's private group.
-    (0o775, 65534, "writable by group nogroup (gid 65534), which has other members"),
-])
+@pytest.mark.parametrize(
+    ("mode", "gid", "needle"),
+    [
+        (0o777, None, "writable by everyone: fixtures (0777)"),
+        # nogroup is nobody's and _apt's primary group: not the owner's private group.
+        (0o775, 65534, "writable by group nogroup (gid 65534), which has other members"),
+    ],
+)
 def test_folder_writable_by_others_is_refused(fresh_layout: Path, mode: int, gid: int | None, needle: str) -> None:
     if gid is not None:
         if os.geteuid() != 0:

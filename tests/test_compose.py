@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from certkit.compose.files import interpolate, split_short_volume
 from certkit.compose.model import Options, ServedFrom
 from certkit.compose.mounts import apply, apply_after_renew, check, load
-from certkit.compose.files import interpolate, split_short_volume
 from certkit.errors import ComposeError
 from certkit.profile import load_profile
 from tests.compose_helpers import (
@@ -44,11 +44,13 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 # -- analysis of the real Notary compose files ------------------------------------------------------
 
+
 def test_reference_server_and_signer_read_baked_fixtures(notary: Path) -> None:
     project, analyses = load(notary, [], opts())
     assert sorted(project.services) == ["mysql", "server", "signer"]
     server = analyses["server"]
-    # Resolved from the checkout's own server.Dockerfile: ENV NOTARYPKG (legacy form), then WORKDIR /go/src/${NOTARYPKG}.
+    # Resolved from the checkout's own server.Dockerfile: ENV NOTARYPKG (legacy form), then
+    # WORKDIR /go/src/${NOTARYPKG}.
     assert server.workdir == NOTARY_WD and server.workdir_source == "WORKDIR in server.Dockerfile"
     assert sorted(r.container_path for r in server.reads) == sorted(SERVER_READS)
     assert {r.status for r in server.reads} == {ServedFrom.BAKED}
@@ -80,6 +82,7 @@ def test_reference_rethink_existing_tls_mount_is_made_read_only_not_duplicated(n
 
 # -- the override mode -------------------------------------------------------------------------------
 
+
 def test_override_is_written_next_to_base_and_second_run_is_byte_identical(notary: Path) -> None:
     first = apply(notary, [], opts())
     override = notary / "docker-compose.override.yml"
@@ -98,8 +101,10 @@ def test_override_is_written_next_to_base_and_second_run_is_byte_identical(notar
 def test_override_for_named_file_is_loaded_with_explicit_f(notary: Path) -> None:
     outcome = apply(notary, [Path("docker-compose.postgresql.yml")], opts())
     assert outcome.written == [notary / "docker-compose.postgresql.override.yml"]
-    assert outcome.command == ("docker compose -f docker-compose.postgresql.yml -f docker-compose.postgresql.override.yml"
-                               " up -d --force-recreate server signer postgresql")
+    assert outcome.command == (
+        "docker compose -f docker-compose.postgresql.yml -f docker-compose.postgresql.override.yml"
+        " up -d --force-recreate server signer postgresql"
+    )
 
 
 def test_foreign_override_is_never_overwritten(notary: Path) -> None:
@@ -118,6 +123,7 @@ def test_dry_run_prints_diff_and_writes_nothing(notary: Path) -> None:
 
 
 # -- check -------------------------------------------------------------------------------------------
+
 
 def test_check_fails_on_baked_certificates_and_passes_once_mounted(notary: Path) -> None:
     report = check(notary, [], opts(), BEFORE_EXPIRY)
@@ -141,6 +147,7 @@ def test_check_fails_on_expired_even_when_mounted(notary: Path) -> None:
 
 
 # -- in-place edits of the real files ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.postgresql.yml", "docker-compose.rethink.yml"])
 def test_in_place_touches_only_volumes_and_is_idempotent(notary: Path, name: str) -> None:
@@ -169,8 +176,9 @@ def _assert_only_volume_lines_changed(original: str, edited: str) -> None:
         added.remove(replacement)
     # Everything else added is a new read-only folder mount.
     for line in added:
-        assert line.strip().startswith(("- type: bind", "volumes:", "# certkit:", "source: ./", "target: /",
-                                        "read_only: true")), line
+        assert line.strip().startswith(
+            ("- type: bind", "volumes:", "# certkit:", "source: ./", "target: /", "read_only: true")
+        ), line
     for line in original.splitlines():
         if "#" in line and line not in removed:
             assert line in edited.splitlines(), line
@@ -246,10 +254,16 @@ def test_tricky_file_in_place_keeps_every_comment_anchor_and_variable(notary: Pa
     assert "- ./notarysql/postgresql-initdb.d:/docker-entrypoint-initdb.d:ro   # made read-only" in edited
     assert edited.count("/srv/app/fixtures") == 1  # replaced, not duplicated
     assert "${DATA_DIR:-./data}:/var/lib/data" in edited and '"$$5"' in edited and "<<: *common" in edited
-    assert "      - type: bind\n        source: ./fixtures\n        target: /app/fixtures\n        read_only: true\n" in edited
-    changed = [l for l in difflib.unified_diff(TRICKY.splitlines(), edited.splitlines(), lineterm="", n=0)
-               if l[:1] in "+-" and not l.startswith(("+++", "---"))]
-    assert len([l for l in changed if l.startswith("-")]) == 2  # the two replaced entries, nothing else
+    assert (
+        "      - type: bind\n        source: ./fixtures\n        target: /app/fixtures\n        read_only: true\n"
+        in edited
+    )
+    changed = [
+        line
+        for line in difflib.unified_diff(TRICKY.splitlines(), edited.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert len([line for line in changed if line.startswith("-")]) == 2  # the two replaced entries, nothing else
     assert apply(notary, [], opts(), in_place=True).diff == ""
 
 
@@ -305,7 +319,10 @@ services:
 def test_several_files_and_extends(notary: Path) -> None:
     write(notary, "Dockerfile", "FROM scratch\nWORKDIR /app\nCOPY . .\n")
     write(notary, "base.yml", "services:\n  notary-base:\n    build: .\n")
-    write(notary, "compose.yaml", """\
+    write(
+        notary,
+        "compose.yaml",
+        """\
 services:
   server:   # extends a service of another file
     extends: {file: base.yml, service: notary-base}
@@ -315,14 +332,21 @@ services:
       file: base.yml
       service: notary-base
     command: notary-signer -config=fixtures/signer-config.json
-""")
-    write(notary, "compose.prod.yaml", "services:\n  signer:\n    command: notary-signer -config=fixtures/signer-config-local.json\n")
+""",
+    )
+    write(
+        notary,
+        "compose.prod.yaml",
+        "services:\n  signer:\n    command: notary-signer -config=fixtures/signer-config-local.json\n",
+    )
     files = [Path("compose.yaml"), Path("compose.prod.yaml")]
     _, analyses = load(notary, files, opts())
     assert "/app/fixtures/signer-config-local.json" in {r.container_path for r in analyses["signer"].reads}
     outcome = apply(notary, files, opts(), dry_run=True)
-    assert outcome.command == ("docker compose -f compose.yaml -f compose.prod.yaml -f compose.override.yaml "
-                               "up -d --force-recreate server signer")
+    assert outcome.command == (
+        "docker compose -f compose.yaml -f compose.prod.yaml -f compose.override.yaml "
+        "up -d --force-recreate server signer"
+    )
     in_place = apply(notary, files, opts(), in_place=True)
     # Each service is edited in the last file that defines it.
     assert sorted(in_place.written) == sorted([notary / "compose.yaml", notary / "compose.prod.yaml"])
@@ -345,15 +369,22 @@ def test_image_without_build_asks_for_container_dir(notary: Path) -> None:
 def test_mount_that_would_expose_the_ca_store_is_refused(notary: Path) -> None:
     write(notary, "Dockerfile", "FROM scratch\nWORKDIR /app\nCOPY . .\n")
     write(notary, "server.json", '{"server": {"tls_cert_file": "./fixtures/notary-server.crt"}}')
-    path = write(notary, "docker-compose.yml", "services:\n  server:\n    build: .\n    command: notary-server -config=server.json\n")
+    path = write(
+        notary,
+        "docker-compose.yml",
+        "services:\n  server:\n    build: .\n    command: notary-server -config=server.json\n",
+    )
     with pytest.raises(ComposeError, match=r"expose the CA store"):
         apply(notary, [], opts())
     assert not (notary / "docker-compose.override.yml").exists() and path.exists()
 
 
 def test_single_file_mount_is_refused_with_the_reason(notary: Path) -> None:
-    write(notary, "docker-compose.yml",
-          "services:\n  db:\n    image: postgres\n    volumes:\n      - ./fixtures/root-ca.crt:/etc/ssl/root.crt:ro\n")
+    write(
+        notary,
+        "docker-compose.yml",
+        "services:\n  db:\n    image: postgres\n    volumes:\n      - ./fixtures/root-ca.crt:/etc/ssl/root.crt:ro\n",
+    )
     with pytest.raises(ComposeError, match=r"moby/moby#22627"):
         apply(notary, [], opts())
     assert not check(notary, [], opts(), BEFORE_EXPIRY).ok
@@ -408,6 +439,7 @@ def test_unreadable_file_is_one_clear_error(notary: Path) -> None:
 
 # -- renew wiring, small units -----------------------------------------------------------------------
 
+
 def test_apply_after_renew(notary: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -416,12 +448,20 @@ def test_apply_after_renew(notary: Path, tmp_path: Path) -> None:
     # The default project first, then every other compose file of the checkout that uses the renewed set.
     written = [o.written for o in outcomes]
     assert written[0] == [notary / "docker-compose.override.yml"]
-    assert sorted(p.name for w in written[1:] for p in w) == sorted([
-        "development.mysql.override.yml", "development.postgresql.override.yml", "development.rethink.override.yml",
-        "docker-compose.postgresql.override.yml", "docker-compose.rethink.override.yml"])
+    assert sorted(p.name for w in written[1:] for p in w) == sorted(
+        [
+            "development.mysql.override.yml",
+            "development.postgresql.override.yml",
+            "development.rethink.override.yml",
+            "docker-compose.postgresql.override.yml",
+            "docker-compose.rethink.override.yml",
+        ]
+    )
     assert outcomes[0].command == "docker compose up -d --force-recreate server signer"
-    assert "docker compose -f docker-compose.postgresql.yml -f docker-compose.postgresql.override.yml up -d " \
-           "--force-recreate server signer postgresql" in [o.command for o in outcomes]
+    assert (
+        "docker compose -f docker-compose.postgresql.yml -f docker-compose.postgresql.override.yml up -d "
+        "--force-recreate server signer postgresql" in [o.command for o in outcomes]
+    )
     again = apply_after_renew(notary, load_profile(), renewed=["notarysql/postgresql-initdb.d/server.crt"], environ={})
     assert [o.written for o in again] == [[]] * len(outcomes)
     assert again[0].restart == []

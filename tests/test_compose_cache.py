@@ -20,9 +20,13 @@ ROUTINE = ("renew", "--within", "800d", "--json")
 
 
 def certkit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "certkit", *args], capture_output=True, text=True, timeout=120,
-                          env={**(os.environ if env is None else env),
-                               "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    return subprocess.run(
+        [sys.executable, "-m", "certkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**(os.environ if env is None else env), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
 
 
 def outcome(folder: Path, env: dict[str, str] | None = None) -> tuple[int, list[dict[str, Any]], str]:
@@ -64,12 +68,19 @@ def test_a_current_cache_gives_the_same_outcome_without_ruamel_or_jinja2(cached:
     record = cached / ".certkit" / RECORD
     assert record.stat().st_mode & 0o777 == 0o600
     written = overrides(cached)
-    code = ("import sys, runpy\nsys.argv = ['certkit', *sys.argv[1:]]\n"
-            "try:\n    runpy.run_module('certkit', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "print('MODULES', ' '.join(sorted(sys.modules)), file=sys.stderr)\n")
-    result = subprocess.run([sys.executable, "-c", code, *ROUTINE, str(cached)], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
-    modules = set(next(l for l in result.stderr.splitlines() if l.startswith("MODULES ")).split()[1:])
+    code = (
+        "import sys, runpy\nsys.argv = ['certkit', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('certkit', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('MODULES', ' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *ROUTINE, str(cached)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    modules = set(next(line for line in result.stderr.splitlines() if line.startswith("MODULES ")).split()[1:])
     assert "ruamel.yaml" not in modules and "jinja2" not in modules, result.stderr[-2000:]
     other = twin(cached)
     from_cache = json.loads(result.stdout.replace(str(cached), "NOTARY"))["compose"]
@@ -93,12 +104,15 @@ def _dotenv(folder: Path) -> None:
     (folder / ".env").write_text("COMPOSE_FILE=docker-compose.postgresql.yml\n")
 
 
-@pytest.mark.parametrize("change, sign", [
-    (_rename_server, "notaryserver"),
-    # The image no longer holds the configs' absolute paths: certkit asks where they are (exit 15).
-    (_move_workdir, "certkit cannot tell which host folder should replace it"),
-    (_dotenv, "docker-compose.postgresql.yml"),
-])
+@pytest.mark.parametrize(
+    "change, sign",
+    [
+        (_rename_server, "notaryserver"),
+        # The image no longer holds the configs' absolute paths: certkit asks where they are (exit 15).
+        (_move_workdir, "certkit cannot tell which host folder should replace it"),
+        (_dotenv, "docker-compose.postgresql.yml"),
+    ],
+)
 def test_a_changed_input_is_seen_at_once(cached: Path, change: Any, sign: str) -> None:
     before = outcome(cached)
     other = twin(cached)
@@ -132,8 +146,13 @@ def test_a_damaged_cache_is_ignored_and_rewritten(cached: Path) -> None:
     record.write_text(json.dumps(data))
     assert compose_json(cached) == good
     assert json.loads(record.read_text())["versions"]["certkit"] != "0.0.0-other"
-    for damage in (b"{not json", b"", b'{"format": 1, "versions": {}, "entries": []}', b"\xff" * 100,
-                   record.read_bytes()[:-200]):
+    for damage in (
+        b"{not json",
+        b"",
+        b'{"format": 1, "versions": {}, "entries": []}',
+        b"\xff" * 100,
+        record.read_bytes()[:-200],
+    ):
         record.write_bytes(damage)
         record.chmod(0o600)
         assert compose_json(cached) == good

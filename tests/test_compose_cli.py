@@ -65,13 +65,17 @@ def test_bad_file_is_one_line_on_stderr(notary: Path, capsys: pytest.CaptureFixt
     assert path.read_bytes() == before
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    ("services:\n  server:\n    image: a\n    volumes: 7\n", "`volumes` must be a list, not int 7"),
-    ("services:\n  server:\n    image: a\n    environment: 5\n", "`environment` must be a mapping or a list"),
-    ("services:\n  server:\n    build: [1]\n", "`build` must be a string or a mapping"),
-])
-def test_wrongly_shaped_fields_are_one_line(notary: Path, capsys: pytest.CaptureFixture[str], body: str,
-                                            needle: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("services:\n  server:\n    image: a\n    volumes: 7\n", "`volumes` must be a list, not int 7"),
+        ("services:\n  server:\n    image: a\n    environment: 5\n", "`environment` must be a mapping or a list"),
+        ("services:\n  server:\n    build: [1]\n", "`build` must be a string or a mapping"),
+    ],
+)
+def test_wrongly_shaped_fields_are_one_line(
+    notary: Path, capsys: pytest.CaptureFixture[str], body: str, needle: str
+) -> None:
     path = write(notary, "docker-compose.yml", body)
     code, out, err = run(capsys, str(notary))
     assert code == 15 and out == ""
@@ -80,10 +84,14 @@ def test_wrongly_shaped_fields_are_one_line(notary: Path, capsys: pytest.Capture
     assert not (notary / "docker-compose.override.yml").exists()
 
 
-def test_missing_container_dir_is_explained_and_the_answer_remembered(notary: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    write(notary, "docker-compose.yml", "services:\n  escrow:\n    image: notary:escrow\n"
-                                        "    command: escrow -config=cmd/escrow/config.toml\n")
+def test_missing_container_dir_is_explained_and_the_answer_remembered(
+    notary: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        notary,
+        "docker-compose.yml",
+        "services:\n  escrow:\n    image: notary:escrow\n    command: escrow -config=cmd/escrow/config.toml\n",
+    )
     code, _, err = run(capsys, str(notary))
     assert code == 15 and "--container-dir escrow=/folder/in/container" in err
     assert not (notary / "docker-compose.override.yml").exists()
@@ -100,12 +108,17 @@ def test_missing_container_dir_is_explained_and_the_answer_remembered(notary: Pa
     assert code == 0 and "no change" in out, err
 
 
-def test_container_dir_without_service_applies_to_every_service(notary: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    write(notary, "docker-compose.yml", "services:\n  server:\n    image: notary:server\n"
-                                        "    command: notary-server -config=fixtures/server-config.json\n"
-                                        "  signer:\n    image: notary:signer\n"
-                                        "    command: notary-signer -config=fixtures/signer-config.json\n")
+def test_container_dir_without_service_applies_to_every_service(
+    notary: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        notary,
+        "docker-compose.yml",
+        "services:\n  server:\n    image: notary:server\n"
+        "    command: notary-server -config=fixtures/server-config.json\n"
+        "  signer:\n    image: notary:signer\n"
+        "    command: notary-signer -config=fixtures/signer-config.json\n",
+    )
     code, _, err = run(capsys, str(notary), "--container-dir", NOTARY_WD)
     assert code == 0, err
     text = (notary / "docker-compose.override.yml").read_text()
@@ -128,7 +141,11 @@ def test_renew_runs_the_compose_step_unless_told_not_to(notary: Path, capsys: py
         main(["renew", str(notary), "--no-compose"])
     out, err = capsys.readouterr()
     assert info.value.code == 0, err
-    assert "compose: wrote" not in out and "--force-recreate server" not in out and not (notary / "docker-compose.override.yml").exists()
+    assert (
+        "compose: wrote" not in out
+        and "--force-recreate server" not in out
+        and not (notary / "docker-compose.override.yml").exists()
+    )
     with pytest.raises(SystemExit) as info:
         main(["renew", str(notary), "--force", "--json"])
     out, err = capsys.readouterr()

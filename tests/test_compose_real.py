@@ -53,8 +53,9 @@ def test_base_file_alone_bakes_the_certificates(notary: Path) -> None:
     with pytest.raises(AssertionError, match="is not mounted"):
         assert_reads_mounted(config, "server", SERVER_READS, notary / "fixtures")
     with pytest.raises(AssertionError, match="read-write"):
-        assert_reads_mounted(compose_config(notary, "docker-compose.postgresql.yml"), "postgresql", PG_DB_READS,
-                             notary / "notarysql")
+        assert_reads_mounted(
+            compose_config(notary, "docker-compose.postgresql.yml"), "postgresql", PG_DB_READS, notary / "notarysql"
+        )
 
 
 @pytest.mark.parametrize("in_place", [False, True], ids=["override", "in-place"])
@@ -102,8 +103,9 @@ def test_tricky_file(notary: Path, in_place: bool) -> None:
     before = compose_config(notary)["services"]
     apply(notary, [], opts(), in_place=in_place)
     config = compose_config(notary)  # compose.yaml (+ compose.override.yaml), found by Compose itself
-    server_reads = [f"/app/fixtures/{n}" for n in ("server-config.json", "notary-server.crt", "notary-server.key",
-                                                   "root-ca.crt")]
+    server_reads = [
+        f"/app/fixtures/{n}" for n in ("server-config.json", "notary-server.crt", "notary-server.key", "root-ca.crt")
+    ]
     assert_reads_mounted(config, "server", server_reads, notary / "fixtures")
     assert_reads_mounted(config, "signer", ["/srv/app/fixtures/notary-signer.crt"], notary / "fixtures")
     assert_reads_mounted(config, "db", ["/docker-entrypoint-initdb.d/server.key"], notary / "notarysql")
@@ -121,7 +123,10 @@ def test_tricky_file(notary: Path, in_place: bool) -> None:
 def test_several_files_extends_and_image_services(notary: Path) -> None:
     write(notary, "Dockerfile", "FROM scratch\nWORKDIR /app\nCOPY . .\n")
     write(notary, "base.yml", "services:\n  notary-base:\n    build: .\n")
-    write(notary, "compose.yaml", """\
+    write(
+        notary,
+        "compose.yaml",
+        """\
 services:
   server:
     extends: {file: base.yml, service: notary-base}
@@ -129,14 +134,17 @@ services:
   escrow:
     image: notary:escrow
     command: escrow -config=cmd/escrow/config.toml
-""")
+""",
+    )
     write(notary, "compose.prod.yaml", "services:\n  server:\n    environment: [A=b]\n")
     options = Options(load_profile(), container_dirs={"escrow": NOTARY_WD}, environ={})
     outcome = apply(notary, [Path("compose.yaml"), Path("compose.prod.yaml")], options)
     assert "-f compose.override.yaml" in outcome.command
     config = compose_config(notary, "compose.yaml", "compose.prod.yaml", "compose.override.yaml")
-    assert_reads_mounted(config, "server", [f"/app/fixtures/{n}" for n in ("notary-server.crt", "root-ca.crt")],
-                         notary / "fixtures")
-    assert_reads_mounted(config, "escrow", [f"{NOTARY_WD}/fixtures/notary-escrow.crt", f"{NOTARY_WD}/cmd/escrow/config.toml"],
-                         notary)
+    assert_reads_mounted(
+        config, "server", [f"/app/fixtures/{n}" for n in ("notary-server.crt", "root-ca.crt")], notary / "fixtures"
+    )
+    assert_reads_mounted(
+        config, "escrow", [f"{NOTARY_WD}/fixtures/notary-escrow.crt", f"{NOTARY_WD}/cmd/escrow/config.toml"], notary
+    )
     assert_no_ca_key_reachable(config, notary / ".certkit/ca")

@@ -52,8 +52,9 @@ def test_each_command_is_listed_once(capsys: pytest.CaptureFixture[str]) -> None
         assert len(re.findall(rf"^\s+{re.escape(name)}\s", commands, re.M)) == 1, name
 
 
-def test_quiet_renew_is_silent_when_nothing_is_due_and_brief_otherwise(fresh_layout: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_quiet_renew_is_silent_when_nothing_is_due_and_brief_otherwise(
+    fresh_layout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run_cli(capsys, "renew", "--quiet", str(fresh_layout))
     assert code == 0 and out == "" and err == ""
     code, out, err = run_cli(capsys, "renew", "--quiet", "--within", "800d", str(fresh_layout))

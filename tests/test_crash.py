@@ -17,8 +17,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -34,8 +34,11 @@ def certkit(folder: Path, *args: str, failpoint: str = "") -> subprocess.Complet
     if failpoint:
         env["CERTKIT_FAILPOINT"] = failpoint
     argv = [sys.executable, "-m", "certkit", *args, str(folder)]
-    with group_reaped(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                       start_new_session=True)) as process:
+    with group_reaped(
+        subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+        )
+    ) as process:
         stdout, stderr = process.communicate(timeout=300)
     return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
@@ -63,7 +66,7 @@ def group_members(group: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue  # exited meanwhile
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp ...
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp ...
         if fields[0] != "Z" and int(fields[2]) == group:
             members.append(int(entry.name))
     return members
@@ -72,15 +75,22 @@ def group_members(group: int) -> list[int]:
 @functools.lru_cache(maxsize=1)
 def renew_args() -> list[str]:
     # --no-compose exists once compose integration is wired in; older trees lack it.
-    help_text = subprocess.run([sys.executable, "-m", "certkit", "renew", "--help"], capture_output=True, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "certkit", "renew", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout
     return RENEW if "--no-compose" in help_text else RENEW[:-1]
 
 
 def must_change(before: dict[str, str]) -> set[str]:
     """What --force --rotate-keys rewrites: every certificate, leaf key and copy (CA keys stay)."""
-    return {k for k in before if not k.startswith(".certkit/") and not k.endswith((".json", ".txt"))
-            and not k.startswith(".")}
+    return {
+        k
+        for k in before
+        if not k.startswith(".certkit/") and not k.endswith((".json", ".txt")) and not k.startswith(".")
+    }
 
 
 def settle_and_check(folder: Path, before: dict[str, str]) -> str:
@@ -160,8 +170,9 @@ def test_injected_io_errors(layout: Path, tmp_path: Path, kind: str) -> None:
 
 
 @pytest.mark.parametrize(("kind", "code", "word"), [("sigint", 130, "interrupted"), ("sigterm", 143, "stopped")])
-def test_ctrl_c_and_sigterm_exit_130_143_with_a_consistent_set(layout: Path, tmp_path: Path, kind: str, code: int,
-                                                               word: str) -> None:
+def test_ctrl_c_and_sigterm_exit_130_143_with_a_consistent_set(
+    layout: Path, tmp_path: Path, kind: str, code: int, word: str
+) -> None:
     """Ctrl-C / SIGTERM at any step: the documented exit code, and a consistent set on disk at once.
 
     Unlike SIGKILL, a signal certkit can catch leaves nothing for the next run to settle:
@@ -234,9 +245,14 @@ def random_kills(layout: Path, tmp_path: Path, runs: int) -> dict[str, int]:
             delay = rng.uniform(0, duration * 1.1)
         else:
             delay = rng.uniform(max(0.0, first_write - 0.05), duration + 0.05)
-        process = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(work)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "certkit", *renew_args(), str(work)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
         with group_reaped(process):
             time.sleep(delay)  # the moment of the kill, not a readiness wait
             process.send_signal(signal.SIGKILL)  # certkit alone, as the OOM killer or `kill -9` would
@@ -270,9 +286,14 @@ def test_sigkill_during_key_generation_leaves_no_worker(layout: Path, tmp_path: 
     env.pop("CERTKIT_FAILPOINT", None)
     work = tmp_path / "work"
     shutil.copytree(layout, work, symlinks=True)
-    process = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(work)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "certkit", *renew_args(), str(work)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     with group_reaped(process):
         deadline = time.monotonic() + 120
         while len(group_members(process.pid)) < 2:  # readiness: the workers exist
@@ -305,10 +326,19 @@ def test_the_check_detects_a_mixed_set(layout: Path, tmp_path: Path) -> None:
 def test_check_expiry_never_reads_a_half_switched_set(layout: Path) -> None:
     """A renewal held still in the middle of its switch (new key renamed, certificate not yet):
     check-expiry run at that moment waits for the switch and judges the complete new set."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CERTKIT_FAILPOINT": "pause:rename notary-server.crt",
-           "CERTKIT_FAILPOINT_SECONDS": "8"}
-    renewal = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(layout)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CERTKIT_FAILPOINT": "pause:rename notary-server.crt",
+        "CERTKIT_FAILPOINT_SECONDS": "8",
+    }
+    renewal = subprocess.Popen(
+        [sys.executable, "-m", "certkit", *renew_args(), str(layout)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not list(layout.glob(".certkit/txn/*.commit")) and time.monotonic() < deadline:
@@ -327,8 +357,12 @@ def test_check_expiry_never_reads_a_half_switched_set(layout: Path) -> None:
 
 
 def test_help_lists_the_signal_exit_codes() -> None:
-    result = subprocess.run([sys.executable, "-m", "certkit", "--help"], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "certkit", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0
     assert "130 interrupted (Ctrl-C), 143 stopped (SIGTERM)" in result.stdout
 
@@ -351,9 +385,14 @@ def test_ctrl_c_from_a_terminal_at_any_moment(layout: Path, tmp_path: Path) -> N
     for index in range(6):
         work = tmp_path / f"ctrl-c-{index}"
         shutil.copytree(layout, work, symlinks=True)
-        process = subprocess.Popen([sys.executable, "-m", "certkit", *renew_args(), str(work)], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "certkit", *renew_args(), str(work)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         time.sleep(duration * (index + 1) / 7)  # the moment of the Ctrl-C, not a readiness wait
         try:
             os.killpg(process.pid, signal.SIGINT)

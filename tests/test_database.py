@@ -40,8 +40,9 @@ def test_renewing_the_reference_checkout_names_the_database_step(reference_copy:
     assert step is not None and step.ca_changed
     assert f"{INITDB_DIR}/root.crt" in step.changed and f"{INITDB_DIR}/server.crt" in step.changed
     assert step.compose_files == ["docker-compose.postgresql.yml", "development.postgresql.yml"]
-    assert step.commands[0] == ("docker compose -f docker-compose.postgresql.yml exec -T postgresql sh -c "
-                                + shlex.quote(container_script()))
+    assert step.commands[0] == (
+        "docker compose -f docker-compose.postgresql.yml exec -T postgresql sh -c " + shlex.quote(container_script())
+    )
     assert step.commands[1] == "docker compose -f docker-compose.postgresql.yml restart postgresql"
     assert step.host_command == f"certkit db-deploy {reference_copy} --pgdata PGDATA"
     ca_notice = next(n for n in result.notices if n.startswith("new root CA database-ca"))
@@ -50,8 +51,9 @@ def test_renewing_the_reference_checkout_names_the_database_step(reference_copy:
 
 
 def test_no_step_when_the_database_set_is_untouched(fresh_layout: Path) -> None:
-    run = run_renew(RenewRequest(fresh_layout, datetime.now(timezone.utc), parse_duration("30d"), compose=False,
-                                 fast_path=False))
+    run = run_renew(
+        RenewRequest(fresh_layout, datetime.now(timezone.utc), parse_duration("30d"), compose=False, fast_path=False)
+    )
     assert run.result is not None and not run.result.changed and run.database is None
     assert step_after_renew(fresh_layout, ["fixtures/notary-server.crt", f"{INITDB_DIR}/pg_hba.conf"]) is None
 
@@ -72,8 +74,9 @@ def test_container_snippet_run_by_a_real_shell(reference_copy: Path, tmp_path: P
     assert not list(pgdata.glob(".*certkit-new"))
 
 
-def test_deploy_copies_with_the_data_folders_owner_and_says_reload_or_restart(reference_copy: Path,
-                                                                               tmp_path: Path) -> None:
+def test_deploy_copies_with_the_data_folders_owner_and_says_reload_or_restart(
+    reference_copy: Path, tmp_path: Path
+) -> None:
     pgdata = _pgdata(tmp_path, "9.5")
     result = deploy_to_pgdata(reference_copy, pgdata)
     key = (pgdata / "server.key").stat()
@@ -85,8 +88,7 @@ def test_deploy_copies_with_the_data_folders_owner_and_says_reload_or_restart(re
 
 
 @pytest.mark.parametrize("case", ["missing", "not-a-data-folder"])
-def test_deploy_to_an_unusable_folder_says_what_to_run_by_hand(reference_copy: Path, tmp_path: Path,
-                                                               case: str) -> None:
+def test_deploy_to_an_unusable_folder_says_what_to_run_by_hand(reference_copy: Path, tmp_path: Path, case: str) -> None:
     pgdata = tmp_path / "pgdata"
     if case == "not-a-data-folder":
         pgdata.mkdir()
@@ -97,12 +99,16 @@ def test_deploy_to_an_unusable_folder_says_what_to_run_by_hand(reference_copy: P
     assert snapshot(tmp_path) == before
 
 
-def test_renew_with_an_unreachable_pgdata_keeps_the_renewal_and_exits_20(reference_copy: Path,
-                                                                         tmp_path: Path) -> None:
+def test_renew_with_an_unreachable_pgdata_keeps_the_renewal_and_exits_20(reference_copy: Path, tmp_path: Path) -> None:
     old_root = (reference_copy / INITDB_DIR / "root.crt").read_bytes()
     result = certkit("renew", str(reference_copy), "--no-compose", "--pgdata", str(tmp_path / "gone"))
-    assert_one_line_error(result, 20, "the certificates were renewed, but", "cannot deploy the database TLS files",
-                          "docker compose -f docker-compose.postgresql.yml exec -T postgresql")
+    assert_one_line_error(
+        result,
+        20,
+        "the certificates were renewed, but",
+        "cannot deploy the database TLS files",
+        "docker compose -f docker-compose.postgresql.yml exec -T postgresql",
+    )
     assert (reference_copy / INITDB_DIR / "root.crt").read_bytes() != old_root  # committed
     assert "database-ca" in result.stdout  # and shown
 

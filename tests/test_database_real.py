@@ -26,8 +26,13 @@ MARKER = "written before the renewal"
 
 
 def _certkit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "certkit", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    return subprocess.run(
+        [sys.executable, "-m", "certkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
 
 
 def _run_as_printed(line: str, pg: Postgres) -> subprocess.CompletedProcess[str]:
@@ -93,7 +98,9 @@ def test_renewed_database_set_reaches_a_real_postgres_without_data_loss(referenc
     for key in (checkout / "fixtures" / "database").glob("*-key.pem"):
         key.chmod(0o600)
     with notary_postgres(checkout / INITDB, checkout / "migrations") as pg:
-        pg.sql("notaryserver", f"CREATE TABLE certkit_marker (note text); INSERT INTO certkit_marker VALUES ('{MARKER}');")
+        pg.sql(
+            "notaryserver", f"CREATE TABLE certkit_marker (note text); INSERT INTO certkit_marker VALUES ('{MARKER}');"
+        )
 
         # The expired set: notary-server cannot even start on the database.
         expired = server_start_failure(checkout, pg)

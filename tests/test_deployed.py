@@ -20,8 +20,14 @@ def _real(root: Path, relative: str) -> str:
 
 def test_reference_compose_projects_are_found_and_codecov_is_not(reference_dir: Path) -> None:
     names = [[f.name for f in files] for files in compose_files(reference_dir)]
-    assert names == [["development.mysql.yml"], ["development.postgresql.yml"], ["development.rethink.yml"],
-                     ["docker-compose.postgresql.yml"], ["docker-compose.rethink.yml"], ["docker-compose.yml"]]
+    assert names == [
+        ["development.mysql.yml"],
+        ["development.postgresql.yml"],
+        ["development.rethink.yml"],
+        ["docker-compose.postgresql.yml"],
+        ["docker-compose.rethink.yml"],
+        ["docker-compose.yml"],
+    ]
 
 
 def test_an_override_is_merged_with_its_base_not_read_alone(reference_copy: Path) -> None:
@@ -36,8 +42,13 @@ def test_reference_used_files_come_from_profile_configs_and_compose(reference_di
     assert is_checkout(reference_dir, profile)
     deployment = deployed_files(reference_dir, profile, notary_notes(reference_dir, NOW, profile))
     used = deployment.used
-    for relative in ("fixtures/notary-server.crt", "fixtures/notary-server.key", "cmd/notary/root-ca.crt",
-                     "notarysql/postgresql-initdb.d/server.crt", "fixtures/rethinkdb/ca.pem"):
+    for relative in (
+        "fixtures/notary-server.crt",
+        "fixtures/notary-server.key",
+        "cmd/notary/root-ca.crt",
+        "notarysql/postgresql-initdb.d/server.crt",
+        "fixtures/rethinkdb/ca.pem",
+    ):
         assert used[_real(reference_dir, relative)].startswith("profile: "), relative
     # The configs themselves count as used (the walk never reports them, but they are deployed).
     assert _real(reference_dir, "fixtures/server-config.postgres.json") in used
@@ -66,7 +77,8 @@ def test_a_service_certkit_cannot_analyse_is_a_note_and_the_others_still_count(t
         "services:\n"
         "  proxy:\n    image: nginx:1.25\n    volumes:\n      - ./certs:/etc/tls:ro\n"
         # An image with no build: its working folder is unknown, so a relative -config cannot be placed.
-        "  app:\n    image: example/app:1\n    command: app -config=conf/app.json\n")
+        "  app:\n    image: example/app:1\n    command: app -config=conf/app.json\n"
+    )
     (root / "certs" / "proxy.crt").write_text("placeholder")
     deployment = deployed_files(root, load_profile())
     assert _real(root, "certs/proxy.crt") in deployment.used

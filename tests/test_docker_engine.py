@@ -20,9 +20,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from cryptography import x509
@@ -78,10 +78,18 @@ def clone(reference_dir: Path, checkout: Path, port: int) -> None:
 
 def certkit(checkout: Path, *args: str, env: dict[str, str], expect: int = 0) -> subprocess.CompletedProcess[str]:
     """certkit as a user runs it in the checkout, with the same shell environment as docker compose."""
-    result = subprocess.run([sys.executable, "-m", "certkit", *args], cwd=checkout, env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    assert result.returncode == expect, \
+    result = subprocess.run(
+        [sys.executable, "-m", "certkit", *args],
+        cwd=checkout,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == expect, (
         f"certkit {' '.join(args)} exited {result.returncode}, not {expect}:\n{result.stdout}{result.stderr}"
+    )
     return result
 
 
@@ -94,8 +102,9 @@ def served(project: ComposeProject, port: int) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
-def test_renewed_certificates_reach_the_containers(engine: DockerEngine, golang_image: str, reference_dir: Path,
-                                                   tmp_path: Path) -> None:
+def test_renewed_certificates_reach_the_containers(
+    engine: DockerEngine, golang_image: str, reference_dir: Path, tmp_path: Path
+) -> None:
     now = datetime.now(timezone.utc)
     checkout, port = tmp_path / "notary", free_port()
     clone(reference_dir, checkout, port)
@@ -121,7 +130,9 @@ def test_renewed_certificates_reach_the_containers(engine: DockerEngine, golang_
         # The notary client trusting the renewed root refuses it, as users saw; certkit's live check
         # sees the served leaf is not the file on disk.
         with pytest.raises(NotaryClientError, match="x509: certificate"):
-            publish_and_list(_client_folder(tmp_path / "client-a"), _Remote(port), checkout / "fixtures" / "root-ca.crt")
+            publish_and_list(
+                _client_folder(tmp_path / "client-a"), _Remote(port), checkout / "fixtures" / "root-ca.crt"
+            )
         live = certkit(checkout, "check-expiry", "--connect", f"localhost:{port}", ".", env=user_env, expect=2)
         assert "STALE" in live.stdout, live.stdout
 
@@ -135,11 +146,14 @@ def test_renewed_certificates_reach_the_containers(engine: DockerEngine, golang_
         renewed = first_certificate(checkout / "fixtures" / "notary-server.crt")
         assert renewed.not_valid_after_utc > now
         now_served = served(project, port)
-        assert now_served.public_bytes(Encoding.DER) == renewed.public_bytes(Encoding.DER), \
+        assert now_served.public_bytes(Encoding.DER) == renewed.public_bytes(Encoding.DER), (
             f"served notAfter {now_served.not_valid_after_utc}, the renewed file's {renewed.not_valid_after_utc}"
+        )
         # The notary client on the host, trusting the renewed root, publishes and lists through
         # the containerised server, which signs through the containerised signer (mutual TLS).
-        listing = publish_and_list(_client_folder(tmp_path / "client-b"), _Remote(port), checkout / "fixtures" / "root-ca.crt")
+        listing = publish_and_list(
+            _client_folder(tmp_path / "client-b"), _Remote(port), checkout / "fixtures" / "root-ca.crt"
+        )
         assert "v1" in listing.split()
         assert _image_ids(engine, project) == images  # the mounts did it, not a rebuild
         # The README's proof step: the served chain is the renewed one (exit 0, no STALE).
@@ -165,8 +179,9 @@ def _client_folder(path: Path) -> Path:
 
 def _printed_up_command(output: str) -> str:
     """The line certkit renew prints for the user to run: `[VAR=value ...] docker compose ... up -d ...`."""
-    lines = [line.strip() for line in output.splitlines()
-             if re.match(r"\s*(\S+=\S+\s+)*docker compose( .*)? up -d ", line)]
+    lines = [
+        line.strip() for line in output.splitlines() if re.match(r"\s*(\S+=\S+\s+)*docker compose( .*)? up -d ", line)
+    ]
     assert len(lines) == 1, f"certkit renew printed no single `docker compose up` line:\n{output}"
     assert "server" in lines[0].split() and "signer" in lines[0].split(), lines[0]
     return lines[0]

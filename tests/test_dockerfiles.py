@@ -23,8 +23,10 @@ def image(tmp_path: Path, text: str, **kwargs: Any) -> ImageFacts:
 
 # -- Notary's own Dockerfiles, as cloned -----------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["server.Dockerfile", "signer.Dockerfile", "escrow.Dockerfile", "Dockerfile",
-                                  "cross.Dockerfile"])
+
+@pytest.mark.parametrize(
+    "name", ["server.Dockerfile", "signer.Dockerfile", "escrow.Dockerfile", "Dockerfile", "cross.Dockerfile"]
+)
 def test_reference_dockerfiles_copy_the_checkout_to_the_workdir(reference_dir: Path, name: str) -> None:
     facts = read_image(reference_dir / name, reference_dir)
     assert facts.workdir == NOTARY_WD
@@ -44,18 +46,22 @@ def test_reference_minimal_images_copy_fixtures_from_the_build_stage(reference_d
 
 # -- the builder's rules ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, workdir", [
-    ("FROM a\nENV D /srv/app\nWORKDIR $D\n", "/srv/app"),  # legacy ENV form, $VAR
-    ("FROM a\nENV D=/srv X=\"two words\"\nWORKDIR ${D}/x\n", "/srv/x"),  # KEY=VALUE form, quotes
-    ("FROM a\nARG D=/opt\nWORKDIR ${D}\n", "/opt"),  # ARG default
-    ("ARG BASE=/g\nFROM a\nARG BASE\nWORKDIR $BASE/in\n", "/g/in"),  # global ARG taken into the stage
-    ("FROM a\nWORKDIR ${UNSET:-/fallback}\n", "/fallback"),
-    ("FROM a\nWORKDIR /x\nWORKDIR y\nWORKDIR ../z\n", "/x/z"),  # relative to the previous WORKDIR
-    ("FROM a AS one\nWORKDIR /x\nFROM one AS two\nWORKDIR y\n", "/x/y"),  # stage chain inherits WORKDIR
-    ("FROM a AS one\nENV P=/p\nFROM one\nWORKDIR $P\n", "/p"),  # and ENV
-    ("FROM a\n# WORKDIR /no\nworkdir \\\n  /yes\n", "/yes"),  # comments, lower case, continuation
-    ("FROM a AS one\nWORKDIR /x\nFROM b\n", None),  # the last stage's base image WORKDIR is unknown
-])
+
+@pytest.mark.parametrize(
+    "text, workdir",
+    [
+        ("FROM a\nENV D /srv/app\nWORKDIR $D\n", "/srv/app"),  # legacy ENV form, $VAR
+        ('FROM a\nENV D=/srv X="two words"\nWORKDIR ${D}/x\n', "/srv/x"),  # KEY=VALUE form, quotes
+        ("FROM a\nARG D=/opt\nWORKDIR ${D}\n", "/opt"),  # ARG default
+        ("ARG BASE=/g\nFROM a\nARG BASE\nWORKDIR $BASE/in\n", "/g/in"),  # global ARG taken into the stage
+        ("FROM a\nWORKDIR ${UNSET:-/fallback}\n", "/fallback"),
+        ("FROM a\nWORKDIR /x\nWORKDIR y\nWORKDIR ../z\n", "/x/z"),  # relative to the previous WORKDIR
+        ("FROM a AS one\nWORKDIR /x\nFROM one AS two\nWORKDIR y\n", "/x/y"),  # stage chain inherits WORKDIR
+        ("FROM a AS one\nENV P=/p\nFROM one\nWORKDIR $P\n", "/p"),  # and ENV
+        ("FROM a\n# WORKDIR /no\nworkdir \\\n  /yes\n", "/yes"),  # comments, lower case, continuation
+        ("FROM a AS one\nWORKDIR /x\nFROM b\n", None),  # the last stage's base image WORKDIR is unknown
+    ],
+)
 def test_workdir_resolution(tmp_path: Path, text: str, workdir: str | None) -> None:
     assert image(tmp_path, text).workdir == workdir
 
@@ -68,9 +74,11 @@ def test_build_args_override_arg_defaults(tmp_path: Path) -> None:
 
 
 def test_target_stage_and_copy_forms(tmp_path: Path) -> None:
-    text = ('FROM a AS build\nWORKDIR /src\nCOPY . .\n'
-            'FROM b AS run\nWORKDIR /run\nCOPY --from=build /src/fixtures ./fx\nCOPY ["fixtures/a.crt", "/etc/one/"]\n'
-            'FROM c\nWORKDIR /last\n')
+    text = (
+        "FROM a AS build\nWORKDIR /src\nCOPY . .\n"
+        'FROM b AS run\nWORKDIR /run\nCOPY --from=build /src/fixtures ./fx\nCOPY ["fixtures/a.crt", "/etc/one/"]\n'
+        "FROM c\nWORKDIR /last\n"
+    )
     run = image(tmp_path, text, target="run")
     assert run.host_path("/run/fx/a.crt") == tmp_path / "fixtures/a.crt"
     assert run.host_path("/etc/one/a.crt") == tmp_path / "fixtures/a.crt"
@@ -80,12 +88,19 @@ def test_target_stage_and_copy_forms(tmp_path: Path) -> None:
 
 # -- bad input: one line naming the file, line and reason ----------------------------------------------
 
-@pytest.mark.parametrize("text, message", [
-    ("FROM a\nWORKDIR /go/src/${NOTARYPKG}\n", r"Dockerfile:2: WORKDIR /go/src/\$\{NOTARYPKG\}: the variable NOTARYPKG is not set"),
-    ("FROM a\nARG D\nWORKDIR $D\n", r"Dockerfile:3: .*ARG with no default.*build.args"),
-    ("FROM a\nCOPY . /x/${NOPE}\n", r"Dockerfile:2: COPY .*NOPE is not set"),
-    ("# only a comment\n", r"no FROM instruction"),
-])
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "FROM a\nWORKDIR /go/src/${NOTARYPKG}\n",
+            r"Dockerfile:2: WORKDIR /go/src/\$\{NOTARYPKG\}: the variable NOTARYPKG is not set",
+        ),
+        ("FROM a\nARG D\nWORKDIR $D\n", r"Dockerfile:3: .*ARG with no default.*build.args"),
+        ("FROM a\nCOPY . /x/${NOPE}\n", r"Dockerfile:2: COPY .*NOPE is not set"),
+        ("# only a comment\n", r"no FROM instruction"),
+    ],
+)
 def test_unresolvable_dockerfile_is_one_clear_line(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ComposeError, match=message) as info:
         image(tmp_path, text)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from certkit.durations import parse_duration
 from certkit.check.deployed import deployed_files
 from certkit.check.expiry import Checker, Finding, Note, Scope, ServedChain, Status, Thresholds, judge_time, worst
 from certkit.check.notary_config import find_layout_root, notary_notes
+from certkit.durations import parse_duration
 from certkit.profile import load_profile
 from tests.certfactory import Issued, around, make_ca, make_leaf
 
@@ -24,9 +24,17 @@ REFERENCE_VALID = datetime(2022, 6, 1, tzinfo=timezone.utc)
 REFERENCE_EXPIRED = datetime(2026, 11, 25, tzinfo=timezone.utc)
 
 
-def run(paths: list[Path], now: datetime = NOW, thresholds: Thresholds = DEFAULT, *,
-        served: list[ServedChain] | None = None, notary: bool = False, max_bytes: int | None = None,
-        deployed: bool = False, exclude: tuple[str, ...] = ()) -> list[Finding]:
+def run(
+    paths: list[Path],
+    now: datetime = NOW,
+    thresholds: Thresholds = DEFAULT,
+    *,
+    served: list[ServedChain] | None = None,
+    notary: bool = False,
+    max_bytes: int | None = None,
+    deployed: bool = False,
+    exclude: tuple[str, ...] = (),
+) -> list[Finding]:
     """Findings as check-expiry makes them; ``deployed`` judges only what the services use."""
     notes: dict[str, list[Note]] = {}
     shown: dict[str, str] = {}
@@ -42,8 +50,9 @@ def run(paths: list[Path], now: datetime = NOW, thresholds: Thresholds = DEFAULT
             if deployed:
                 scopes[str(path)] = Scope(frozenset(deployed_files(root, load_profile(), result).used))
     kwargs = {"max_bytes": max_bytes} if max_bytes else {}
-    checker = Checker(now, thresholds, served=served or [], notes=notes, note_paths=shown, scopes=scopes,
-                      exclude=exclude, **kwargs)
+    checker = Checker(
+        now, thresholds, served=served or [], notes=notes, note_paths=shown, scopes=scopes, exclude=exclude, **kwargs
+    )
     return [*checker.run(paths), *extra]
 
 
@@ -63,17 +72,20 @@ def ca() -> Issued:
 # --------------------------------------------------------------------------- time and thresholds
 
 
-@pytest.mark.parametrize(("expires_in", "status", "code"), [
-    (timedelta(days=30, seconds=1), Status.OK, None),
-    (timedelta(days=30), Status.OK, None),  # exactly the threshold left: not within it (openssl -checkend)
-    (timedelta(days=30, seconds=-1), Status.WARNING, "expiring"),
-    (timedelta(days=7, seconds=1), Status.WARNING, "expiring"),
-    (timedelta(days=7), Status.WARNING, "expiring"),
-    (timedelta(days=7, seconds=-1), Status.CRITICAL, "expiring"),
-    (timedelta(0), Status.CRITICAL, "expiring"),  # exactly notAfter: still valid (RFC 5280, Go), 0 s left
-    (timedelta(seconds=-1), Status.CRITICAL, "expired"),
-    (timedelta(days=-500), Status.CRITICAL, "expired"),
-])
+@pytest.mark.parametrize(
+    ("expires_in", "status", "code"),
+    [
+        (timedelta(days=30, seconds=1), Status.OK, None),
+        (timedelta(days=30), Status.OK, None),  # exactly the threshold left: not within it (openssl -checkend)
+        (timedelta(days=30, seconds=-1), Status.WARNING, "expiring"),
+        (timedelta(days=7, seconds=1), Status.WARNING, "expiring"),
+        (timedelta(days=7), Status.WARNING, "expiring"),
+        (timedelta(days=7, seconds=-1), Status.CRITICAL, "expiring"),
+        (timedelta(0), Status.CRITICAL, "expiring"),  # exactly notAfter: still valid (RFC 5280, Go), 0 s left
+        (timedelta(seconds=-1), Status.CRITICAL, "expired"),
+        (timedelta(days=-500), Status.CRITICAL, "expired"),
+    ],
+)
 def test_threshold_edges(ca: Issued, expires_in: timedelta, status: Status, code: str | None) -> None:
     leaf = make_leaf("edge.example", ca, *around(NOW, expires_in=expires_in))
     seconds_left, reasons = judge_time(leaf.cert, NOW, DEFAULT)
@@ -121,7 +133,9 @@ def test_folder_walk_bundles_der_and_quiet_skips(tmp_path: Path, ca: Issued) -> 
     (tmp_path / "csr.pem").write_text("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n")
     findings = run([tmp_path])
     assert [(os.path.relpath(f.path, tmp_path), f.index) for f in findings] == [
-        ("a/b/soon.der", 0), ("a/good.crt", 0), ("a/good.crt", 1),
+        ("a/b/soon.der", 0),
+        ("a/good.crt", 0),
+        ("a/good.crt", 1),
     ]
     found = by_path(findings)
     assert found[("good.crt", 0)].status is Status.OK and found[("good.crt", 0)].cert == good.cert
@@ -145,9 +159,15 @@ def test_bundle_with_wrong_issuer_is_a_broken_chain(tmp_path: Path, ca: Issued) 
     assert found[("impostor.crt", 0)].status is Status.CRITICAL
 
 
-@pytest.mark.parametrize(("cert_name", "key_name"), [
-    ("svc.crt", "svc.key"), ("svc.pem", "svc-key.pem"), ("cert.pem", "key.pem"), ("fullchain.pem", "privkey.pem"),
-])
+@pytest.mark.parametrize(
+    ("cert_name", "key_name"),
+    [
+        ("svc.crt", "svc.key"),
+        ("svc.pem", "svc-key.pem"),
+        ("cert.pem", "key.pem"),
+        ("fullchain.pem", "privkey.pem"),
+    ],
+)
 def test_key_pairs_match_and_mismatch(tmp_path: Path, ca: Issued, cert_name: str, key_name: str) -> None:
     leaf = make_leaf("svc.example", ca, *around(NOW, expires_in=timedelta(days=200)))
     other = make_leaf("other.example", ca, *around(NOW, expires_in=timedelta(days=200)))
@@ -168,7 +188,10 @@ def test_encrypted_key_is_unknown_for_the_key_file(tmp_path: Path, ca: Issued) -
     leaf.write(tmp_path / "svc.crt")
     (tmp_path / "svc.key").write_bytes(leaf.key_pem(password=b"secret"))
     findings = run([tmp_path])
-    assert [(os.path.basename(f.path), f.status) for f in findings] == [("svc.crt", Status.OK), ("svc.key", Status.UNKNOWN)]
+    assert [(os.path.basename(f.path), f.status) for f in findings] == [
+        ("svc.crt", Status.OK),
+        ("svc.key", Status.UNKNOWN),
+    ]
     assert "encrypted private key" in findings[1].reasons[0].text
 
 
@@ -178,7 +201,9 @@ def test_bad_inputs_are_unknown_each_and_the_rest_is_checked(tmp_path: Path, ca:
     good.write(tmp_path / "good.crt")
     pem = good.pem()
     (tmp_path / "truncated.pem").write_bytes(pem[: len(pem) // 2])
-    (tmp_path / "garbage.crt").write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n")
+    (tmp_path / "garbage.crt").write_bytes(
+        b"-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n"
+    )
     (tmp_path / "empty.crt").write_bytes(b"")
     (tmp_path / "binary.der").write_bytes(b"\x30\x82\x01\x00" + os.urandom(300))
     (tmp_path / "text.pem").write_text("hello, I am not PEM\n")
@@ -278,10 +303,16 @@ def test_served_leaf_stale_and_hostname(tmp_path: Path, ca: Issued) -> None:
 def test_reference_set_as_of_today_every_leaf_expired(reference_dir: Path) -> None:
     findings = run([reference_dir], REFERENCE_EXPIRED, notary=True)
     leaves = {os.path.relpath(f.path, reference_dir): f for f in findings if f.index == 0}
-    for name in ("fixtures/notary-server.crt", "fixtures/notary-signer.crt", "fixtures/notary-escrow.crt",
-                 "fixtures/secure.example.com.crt", "fixtures/self-signed_docker.com-notary.crt",
-                 "fixtures/database/notary-server.pem", "fixtures/rethinkdb/cert.pem",
-                 "notarysql/postgresql-initdb.d/server.crt"):
+    for name in (
+        "fixtures/notary-server.crt",
+        "fixtures/notary-signer.crt",
+        "fixtures/notary-escrow.crt",
+        "fixtures/secure.example.com.crt",
+        "fixtures/self-signed_docker.com-notary.crt",
+        "fixtures/database/notary-server.pem",
+        "fixtures/rethinkdb/cert.pem",
+        "notarysql/postgresql-initdb.d/server.crt",
+    ):
         assert leaves[name].status is Status.CRITICAL and "expired" in codes(leaves[name]), name
     for name in ("fixtures/root-ca.crt", "fixtures/intermediate-ca.crt", "cmd/notary/root-ca.crt"):
         assert leaves[name].status is Status.OK, (name, leaves[name].reasons)

@@ -20,8 +20,14 @@ TIMEOUT = 60  # seconds; a healthy run takes about one
 
 
 def check(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "certkit", "check-expiry", *args], capture_output=True, text=True,
-                          timeout=TIMEOUT, cwd=cwd, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "certkit", "check-expiry", *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _rows(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, object]]:
@@ -115,6 +121,8 @@ def test_a_notary_config_that_is_a_fifo_or_huge(reference_copy: Path) -> None:
     assert result.returncode == 3, result.stdout + result.stderr
     rows = {os.path.relpath(p, reference_copy): r for p, r in _rows(result).items()}
     assert rows["fixtures/signer-config.json"]["reasons"] == [
-        "cannot read this Notary config: a FIFO (named pipe), not a regular file: not read"]
+        "cannot read this Notary config: a FIFO (named pipe), not a regular file: not read"
+    ]
     assert rows["cmd/notary/config.json"]["reasons"] == [
-        f"cannot read this Notary config: file too large ({2 << 30} bytes, limit {MAX_INPUT_BYTES} bytes): not read"]
+        f"cannot read this Notary config: file too large ({2 << 30} bytes, limit {MAX_INPUT_BYTES} bytes): not read"
+    ]

@@ -23,12 +23,21 @@ from tests.certfactory import Issued, around, make_ca, make_leaf
 
 NOW = datetime(2027, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 AT = ["--at", "2027-03-01T12:00:00Z"]
-LEAVES = ("fixtures/notary-server.crt", "fixtures/notary-signer.crt", "fixtures/notary-escrow.crt",
-          "fixtures/secure.example.com.crt", "fixtures/self-signed_docker.com-notary.crt",
-          "fixtures/self-signed_secure.example.com.crt", "fixtures/database/notary-server.pem",
-          "fixtures/database/notary-signer.pem", "fixtures/database/ca.pem", "fixtures/rethinkdb/cert.pem",
-          "fixtures/rethinkdb/ca.pem", "notarysql/postgresql-initdb.d/server.crt",
-          "notarysql/postgresql-initdb.d/root.crt")
+LEAVES = (
+    "fixtures/notary-server.crt",
+    "fixtures/notary-signer.crt",
+    "fixtures/notary-escrow.crt",
+    "fixtures/secure.example.com.crt",
+    "fixtures/self-signed_docker.com-notary.crt",
+    "fixtures/self-signed_secure.example.com.crt",
+    "fixtures/database/notary-server.pem",
+    "fixtures/database/notary-signer.pem",
+    "fixtures/database/ca.pem",
+    "fixtures/rethinkdb/cert.pem",
+    "fixtures/rethinkdb/ca.pem",
+    "notarysql/postgresql-initdb.d/server.crt",
+    "notarysql/postgresql-initdb.d/root.crt",
+)
 
 
 def check(*args: str) -> Result:
@@ -64,8 +73,10 @@ def test_reference_set_exits_2_naming_each_expired_file(reference_dir: Path) -> 
         row = [line for line in lines if f"{reference_dir / unused}#0" in line]
         assert len(row) == 1 and row[0].startswith("UNUSED") and "not used by any service" in row[0], unused
     summary = [line for line in lines if " checked: " in line]
-    assert summary == ["19 checked: 13 CRITICAL, 0 WARNING, 0 UNKNOWN, 6 OK -> CRITICAL (exit 2); "
-                       "3 not used by any service (listed, not judged; --all judges them)"]
+    assert summary == [
+        "19 checked: 13 CRITICAL, 0 WARNING, 0 UNKNOWN, 6 OK -> CRITICAL (exit 2); "
+        "3 not used by any service (listed, not judged; --all judges them)"
+    ]
 
 
 def test_reference_set_judged_while_valid_is_ok(reference_dir: Path) -> None:
@@ -82,14 +93,32 @@ def test_reference_set_json_schema(reference_dir: Path) -> None:
     assert doc["summary"]["status"] == "CRITICAL" and doc["summary"]["exit_code"] == 2
     rows = {(os.path.relpath(r["path"], reference_dir), r["index"]): r for r in doc["certificates"]}
     server = rows[("fixtures/notary-server.crt", 0)]
-    assert set(server) == {"source", "path", "index", "subject", "issuer", "serial", "fingerprint_sha256", "sans",
-                           "not_before", "not_after", "seconds_left", "status", "reasons", "codes", "used"}
+    assert set(server) == {
+        "source",
+        "path",
+        "index",
+        "subject",
+        "issuer",
+        "serial",
+        "fingerprint_sha256",
+        "sans",
+        "not_before",
+        "not_after",
+        "seconds_left",
+        "status",
+        "reasons",
+        "codes",
+        "used",
+    }
     assert server["subject"].startswith("CN=notary-server,")
     assert server["issuer"].startswith("CN=Notary Intermediate Testing CA,")
     assert server["sans"] == ["DNS:notary-server", "DNS:notaryserver", "DNS:localhost", "IP:127.0.0.1"]
     assert server["not_after"] == "2023-04-22T13:09:33Z" and server["status"] == "CRITICAL"
-    assert server["seconds_left"] == int((datetime(2023, 4, 22, 13, 9, 33, tzinfo=timezone.utc)
-                                          - datetime(2026, 11, 25, tzinfo=timezone.utc)).total_seconds())
+    assert server["seconds_left"] == int(
+        (
+            datetime(2023, 4, 22, 13, 9, 33, tzinfo=timezone.utc) - datetime(2026, 11, 25, tzinfo=timezone.utc)
+        ).total_seconds()
+    )
     assert server["codes"] == ["expired"]
     assert rows[("fixtures/notary-server.crt", 1)]["status"] == "OK"
     used = [r for r in doc["certificates"] if r["used"]]
@@ -112,9 +141,13 @@ def test_reference_set_prometheus_parses(reference_dir: Path, tmp_path: Path) ->
     samples = {(os.path.relpath(s.labels["path"], reference_dir), s.labels["index"]): s for s in not_after.samples}
     server = samples[("fixtures/notary-server.crt", "0")]
     assert server.value == datetime(2023, 4, 22, 13, 9, 33, tzinfo=timezone.utc).timestamp()
-    assert server.labels["subject"].startswith("CN=notary-server,") and "serial" not in server.labels  # no new series per renewal
-    status = {(os.path.relpath(s.labels["path"], reference_dir), s.labels["index"]): s.value
-              for s in families["certkit_cert_status"].samples}
+    assert (
+        server.labels["subject"].startswith("CN=notary-server,") and "serial" not in server.labels
+    )  # no new series per renewal
+    status = {
+        (os.path.relpath(s.labels["path"], reference_dir), s.labels["index"]): s.value
+        for s in families["certkit_cert_status"].samples
+    }
     assert status[("fixtures/notary-server.crt", "0")] == 2 and status[("fixtures/root-ca.crt", "0")] == 0
     assert [s.value for s in families["certkit_check_status"].samples] == [2]
     counts = {s.labels["status"]: s.value for s in families["certkit_check_findings"].samples}
@@ -136,19 +169,24 @@ def test_reference_set_nagios_line(reference_dir: Path) -> None:
 # --------------------------------------------------------------------------- exit codes and thresholds
 
 
-@pytest.mark.parametrize(("offsets", "code"), [
-    ({"a": timedelta(days=90)}, 0),
-    ({"a": timedelta(days=90), "b": timedelta(days=29, hours=23)}, 1),
-    ({"a": timedelta(days=90), "b": timedelta(days=20), "c": timedelta(days=6)}, 2),
-    ({"a": timedelta(seconds=-1)}, 2),
-])
+@pytest.mark.parametrize(
+    ("offsets", "code"),
+    [
+        ({"a": timedelta(days=90)}, 0),
+        ({"a": timedelta(days=90), "b": timedelta(days=29, hours=23)}, 1),
+        ({"a": timedelta(days=90), "b": timedelta(days=20), "c": timedelta(days=6)}, 2),
+        ({"a": timedelta(seconds=-1)}, 2),
+    ],
+)
 def test_exit_code_is_the_worst_finding(tmp_path: Path, ca: Issued, offsets: dict[str, timedelta], code: int) -> None:
     result = check(*AT, str(_set(tmp_path, ca, **offsets)))
     assert result.exit_code == code, result.output
 
 
 def test_custom_thresholds_edges(tmp_path: Path, ca: Issued) -> None:
-    _set(tmp_path, ca, plus=timedelta(days=14, seconds=1), exact=timedelta(days=14), minus=timedelta(days=14, seconds=-1))
+    _set(
+        tmp_path, ca, plus=timedelta(days=14, seconds=1), exact=timedelta(days=14), minus=timedelta(days=14, seconds=-1)
+    )
     result = check(*AT, "--warn", "60d", "--crit", "14d", "--format", "json", str(tmp_path))
     statuses = {Path(r["path"]).name: r["status"] for r in json.loads(result.output)["certificates"]}
     assert statuses == {"plus.crt": "WARNING", "exact.crt": "WARNING", "minus.crt": "CRITICAL"}
@@ -169,10 +207,17 @@ def test_unknown_outranked_only_by_critical(tmp_path: Path, ca: Issued) -> None:
     assert check(*AT, str(tmp_path)).exit_code == 2
 
 
-@pytest.mark.parametrize("args", [
-    ["--warn", "soon"], ["--format", "xml"], ["--at", "yesterday"], ["--warn", "1d", "--crit", "2d"],
-    ["--connect", "no-port"], ["--no-such-option"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--warn", "soon"],
+        ["--format", "xml"],
+        ["--at", "yesterday"],
+        ["--warn", "1d", "--crit", "2d"],
+        ["--connect", "no-port"],
+        ["--no-such-option"],
+    ],
+)
 def test_usage_errors_exit_3_unknown(tmp_path: Path, args: list[str]) -> None:
     result = check(*args, str(tmp_path))
     assert result.exit_code == 3, result.output
@@ -182,8 +227,21 @@ def test_usage_errors_exit_3_unknown(tmp_path: Path, args: list[str]) -> None:
 def test_help_documents_exit_codes() -> None:
     result = check("--help")
     assert result.exit_code == 0
-    for text in ("0  OK", "1  WARNING", "2  CRITICAL", "3  UNKNOWN", "STALE", "--connect", "--servername",
-                 "--warn", "--crit", "--at", "--quiet", "--timeout", "--output"):
+    for text in (
+        "0  OK",
+        "1  WARNING",
+        "2  CRITICAL",
+        "3  UNKNOWN",
+        "STALE",
+        "--connect",
+        "--servername",
+        "--warn",
+        "--crit",
+        "--at",
+        "--quiet",
+        "--timeout",
+        "--output",
+    ):
         assert text in result.output
 
 
@@ -222,7 +280,9 @@ def test_every_format_the_option_offers_reports_the_expired_file(tmp_path: Path,
 
 def test_a_format_not_offered_is_a_usage_error(tmp_path: Path) -> None:
     result = check("--format", "xml", str(tmp_path))
-    assert result.exit_code == 3 and "'xml' is not one of 'table', 'json', 'prometheus', 'nagios', 'html'" in result.output
+    assert (
+        result.exit_code == 3 and "'xml' is not one of 'table', 'json', 'prometheus', 'nagios', 'html'" in result.output
+    )
 
 
 def test_quiet_shows_only_problems(tmp_path: Path, ca: Issued) -> None:
@@ -252,11 +312,19 @@ def test_output_file_is_replaced_atomically(tmp_path: Path, ca: Issued) -> None:
 def test_real_process_exit_code_and_stderr(tmp_path: Path, ca: Issued) -> None:
     """Through `python -m certkit` (main(), sys.exit): what cron sees."""
     folder = _set(tmp_path, ca, a=timedelta(days=-1))
-    done = subprocess.run([sys.executable, "-m", "certkit", "check-expiry", *AT, "--quiet", str(folder)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "certkit", "check-expiry", *AT, "--quiet", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "a.crt" in done.stdout and done.stderr == ""
-    bad = subprocess.run([sys.executable, "-m", "certkit", "check-expiry", "--crit", "nope", str(folder)],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "certkit", "check-expiry", "--crit", "nope", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 3 and "Traceback" not in bad.stderr
 
 
@@ -304,7 +372,9 @@ def test_copy_of_reference_with_renewed_leaf_is_ok_then_key_mismatch(reference_d
     result = check("--at", "2022-06-01", "--format", "json", str(layout))
     assert result.exit_code == 2
     bad = [r for r in json.loads(result.output)["certificates"] if r["status"] != "OK" and r["used"]]
-    assert [(os.path.relpath(r["path"], layout), r["codes"]) for r in bad] == [("fixtures/notary-signer.crt", ["key-mismatch"])]
+    assert [(os.path.relpath(r["path"], layout), r["codes"]) for r in bad] == [
+        ("fixtures/notary-signer.crt", ["key-mismatch"])
+    ]
 
 
 def test_quiet_never_empties_the_output_file(tmp_path: Path, ca: Issued) -> None:

@@ -26,10 +26,22 @@ def _certkit(*args: str) -> None:
 
 
 def _check(server_port: int, layout: Path) -> tuple[int, list[dict[str, object]]]:
-    result = CliRunner().invoke(cli, [
-        "check-expiry", "--connect", f"127.0.0.1:{server_port}", "--servername", "notary-server",
-        "--format", "json", "--timeout", "5", str(layout / "fixtures"),
-    ], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "check-expiry",
+            "--connect",
+            f"127.0.0.1:{server_port}",
+            "--servername",
+            "notary-server",
+            "--format",
+            "json",
+            "--timeout",
+            "5",
+            str(layout / "fixtures"),
+        ],
+        catch_exceptions=False,
+    )
     doc = json.loads(result.output)
     return result.exit_code, [r for r in doc["certificates"] if r["source"] == "endpoint"]
 
@@ -68,9 +80,17 @@ def test_connect_flags_a_name_the_served_leaf_does_not_cover(tmp_path: Path) -> 
     layout = tmp_path / "notary"
     _certkit("init", str(layout))
     with notary_server_only(layout, tls_dir="fixtures") as server:
-        result = CliRunner().invoke(cli, [
-            "check-expiry", "--connect", f"127.0.0.1:{server.port}", "--servername", "registry.example.com",
-        ], catch_exceptions=False)
+        result = CliRunner().invoke(
+            cli,
+            [
+                "check-expiry",
+                "--connect",
+                f"127.0.0.1:{server.port}",
+                "--servername",
+                "registry.example.com",
+            ],
+            catch_exceptions=False,
+        )
     assert result.exit_code == 2
     row = [line for line in result.output.splitlines() if f"127.0.0.1:{server.port}#0" in line][0]
     assert row.startswith("CRITICAL") and "does not cover registry.example.com" in row

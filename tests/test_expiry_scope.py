@@ -25,9 +25,14 @@ from tests.conftest import reference_path
 CERTKIT = str(Path(sys.executable).with_name("certkit"))  # the venv's console script
 UNUSED = ("trustpinning/ca.crt", "trustpinning/test.crt")
 # Deployed leaves of the reference that are expired in 2026-11 (see ../shared/notary-facts.md).
-EXPIRED_DEPLOYED = ("fixtures/notary-server.crt", "fixtures/notary-signer.crt", "fixtures/notary-escrow.crt",
-                    "fixtures/database/notary-server.pem", "fixtures/rethinkdb/cert.pem",
-                    "notarysql/postgresql-initdb.d/server.crt")
+EXPIRED_DEPLOYED = (
+    "fixtures/notary-server.crt",
+    "fixtures/notary-signer.crt",
+    "fixtures/notary-escrow.crt",
+    "fixtures/database/notary-server.pem",
+    "fixtures/rethinkdb/cert.pem",
+    "notarysql/postgresql-initdb.d/server.crt",
+)
 # As cron and systemd start a job: a bare PATH, no certkit on it, another working folder.
 BARE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8"}
 
@@ -42,8 +47,9 @@ def _copy(source: Path, target: Path) -> Path:
 
 def certkit(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # A timeout, so a regression that hangs fails instead of blocking the suite.
-    return subprocess.run([CERTKIT, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [CERTKIT, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env, stdin=subprocess.DEVNULL
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +94,11 @@ def _systemd_check(folder: Path, tmp_path: Path) -> list[str]:
     units = tmp_path / "units"
     result = certkit("schedule", "--systemd", str(folder), "--output-dir", str(units), "--certkit-path", CERTKIT)
     assert result.returncode == 0, result.stderr
-    execs = [line.split("=", 1)[1] for line in (units / schedule.SERVICE).read_text().splitlines()
-             if line.startswith("ExecStart=")]
+    execs = [
+        line.split("=", 1)[1]
+        for line in (units / schedule.SERVICE).read_text().splitlines()
+        if line.startswith("ExecStart=")
+    ]
     assert len(execs) == 2
     # The unit's quoting rules (systemd.service(5)) for the words certkit writes: "..", \\, %%, $$.
     words = [w.replace("%%", "%").replace("$$", "$") for w in shlex.split(execs[1], posix=True)]
@@ -101,7 +110,8 @@ def _systemd_check(folder: Path, tmp_path: Path) -> list[str]:
 
 
 def test_expired_checkout_fails_on_deployed_files_and_lists_test_fixtures_as_unused(
-        expired_checkout: Path, tmp_path: Path) -> None:
+    expired_checkout: Path, tmp_path: Path
+) -> None:
     result = certkit("check-expiry", "--at", "2026-11-27", ".", cwd=expired_checkout)
     assert result.returncode == 2, result.stdout + result.stderr
     rows = _rows(result.stdout, ".")
@@ -114,10 +124,24 @@ def test_expired_checkout_fails_on_deployed_files_and_lists_test_fixtures_as_unu
     assert "19 checked: 13 CRITICAL" in result.stdout and "3 not used by any service" in result.stdout
 
     # The scheduled jobs see the same: exit 2, the expired deployed files named, the fixtures not.
-    cron = subprocess.run(["/bin/sh", "-c", _cron_check(expired_checkout, tmp_path)], capture_output=True,
-                          text=True, timeout=120, cwd="/", env=BARE_ENV, stdin=subprocess.DEVNULL)
-    systemd = subprocess.run(_systemd_check(expired_checkout, tmp_path), capture_output=True, text=True,
-                             timeout=120, cwd="/", env=BARE_ENV, stdin=subprocess.DEVNULL)
+    cron = subprocess.run(
+        ["/bin/sh", "-c", _cron_check(expired_checkout, tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+        env=BARE_ENV,
+        stdin=subprocess.DEVNULL,
+    )
+    systemd = subprocess.run(
+        _systemd_check(expired_checkout, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+        env=BARE_ENV,
+        stdin=subprocess.DEVNULL,
+    )
     for job in (cron, systemd):
         assert job.returncode == 2, job.stdout + job.stderr
         assert f"{expired_checkout.resolve() / 'fixtures/notary-server.crt'}#0" in job.stdout
@@ -125,7 +149,8 @@ def test_expired_checkout_fails_on_deployed_files_and_lists_test_fixtures_as_unu
 
 
 def test_renewed_checkout_passes_from_the_shell_and_from_the_scheduled_jobs(
-        renewed_checkout: Path, tmp_path: Path) -> None:
+    renewed_checkout: Path, tmp_path: Path
+) -> None:
     result = certkit("check-expiry", ".", cwd=renewed_checkout)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = _rows(result.stdout, ".")
@@ -135,11 +160,25 @@ def test_renewed_checkout_passes_from_the_shell_and_from_the_scheduled_jobs(
         assert rows[path].startswith("UNUSED") and "expired" in rows[path], path  # still expired, only listed
     assert "-> OK (exit 0)" in result.stdout
 
-    cron = subprocess.run(["/bin/sh", "-c", _cron_check(renewed_checkout, tmp_path)], capture_output=True,
-                          text=True, timeout=120, cwd="/", env=BARE_ENV, stdin=subprocess.DEVNULL)
+    cron = subprocess.run(
+        ["/bin/sh", "-c", _cron_check(renewed_checkout, tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+        env=BARE_ENV,
+        stdin=subprocess.DEVNULL,
+    )
     assert (cron.returncode, cron.stdout) == (0, ""), cron.stdout + cron.stderr  # cron mails nothing
-    systemd = subprocess.run(_systemd_check(renewed_checkout, tmp_path), capture_output=True, text=True,
-                             timeout=120, cwd="/", env=BARE_ENV, stdin=subprocess.DEVNULL)
+    systemd = subprocess.run(
+        _systemd_check(renewed_checkout, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+        env=BARE_ENV,
+        stdin=subprocess.DEVNULL,
+    )
     assert (systemd.returncode, systemd.stdout) == (0, ""), systemd.stdout + systemd.stderr
 
 
@@ -162,13 +201,31 @@ def test_all_judges_the_test_fixtures_again(renewed_checkout: Path) -> None:
 
 
 def test_all_with_exclude_skips_the_fixtures(renewed_checkout: Path) -> None:
-    result = certkit("check-expiry", "--all", "--exclude", "trustpinning/", "--exclude", "fixtures/compatibility",
-                     ".", cwd=renewed_checkout)
+    result = certkit(
+        "check-expiry",
+        "--all",
+        "--exclude",
+        "trustpinning/",
+        "--exclude",
+        "fixtures/compatibility",
+        ".",
+        cwd=renewed_checkout,
+    )
     assert result.returncode == 0, result.stdout
     assert "trustpinning" not in result.stdout and "compatibility" not in result.stdout
     # "**" and a name-only pattern do the same.
-    again = certkit("check-expiry", "--all", "--exclude", "trustpinning/**", "--exclude", "*.crt", "--format", "json",
-                    ".", cwd=renewed_checkout)
+    again = certkit(
+        "check-expiry",
+        "--all",
+        "--exclude",
+        "trustpinning/**",
+        "--exclude",
+        "*.crt",
+        "--format",
+        "json",
+        ".",
+        cwd=renewed_checkout,
+    )
     paths = [r["path"] for r in json.loads(again.stdout)["certificates"]]
     assert paths and not [p for p in paths if p.endswith(".crt")]
 
@@ -199,7 +256,8 @@ def test_a_file_a_config_names_is_judged(renewed_checkout: Path, tmp_path: Path)
     config = (folder / "cmd" / "escrow" / "config.toml").read_text()
     assert "../../fixtures/notary-escrow.crt" in config
     (folder / "cmd" / "escrow" / "config.toml").write_text(
-        config.replace("../../fixtures/notary-escrow.crt", "../../trustpinning/ca.crt"))
+        config.replace("../../fixtures/notary-escrow.crt", "../../trustpinning/ca.crt")
+    )
     result = certkit("check-expiry", ".", cwd=folder)
     assert result.returncode == 2, result.stdout
     rows = _rows(result.stdout, ".")
@@ -217,9 +275,13 @@ def test_a_file_a_compose_service_mounts_is_judged(renewed_checkout: Path, tmp_p
     assert before.returncode == 0 and _rows(before.stdout, ".")["proxy/tls.crt"].startswith("UNUSED"), before.stdout
     # A service that bind-mounts the folder makes its files deployed.
     compose = folder / "docker-compose.yml"
-    compose.write_text(compose.read_text().replace(
-        "volumes:\n  notary_data:",
-        "  proxy:\n    image: nginx:1.25\n    volumes:\n      - ./proxy:/etc/nginx/tls:ro\nvolumes:\n  notary_data:"))
+    compose.write_text(
+        compose.read_text().replace(
+            "volumes:\n  notary_data:",
+            "  proxy:\n    image: nginx:1.25\n    volumes:\n      - ./proxy:/etc/nginx/tls:ro\n"
+            "volumes:\n  notary_data:",
+        )
+    )
     after = certkit("check-expiry", ".", cwd=folder)
     assert after.returncode == 2, after.stdout + after.stderr
     assert _rows(after.stdout, ".")["proxy/tls.crt"].startswith("CRITICAL")
@@ -228,23 +290,26 @@ def test_a_file_a_compose_service_mounts_is_judged(renewed_checkout: Path, tmp_p
 # --------------------------------------------------------------------------- --exclude rules
 
 
-@pytest.mark.parametrize(("pattern", "path", "is_dir", "skipped"), [
-    ("trustpinning/", "trustpinning", True, True),
-    ("trustpinning/", "trustpinning", False, False),  # a trailing / matches folders only
-    ("trustpinning", "a/b/trustpinning", True, True),  # no / inside: any depth
-    ("fixtures/compatibility", "fixtures/compatibility", True, True),
-    ("fixtures/compatibility", "x/fixtures/compatibility", True, False),  # a / inside: anchored
-    ("/fixtures/*.crt", "fixtures/root-ca.crt", False, True),
-    ("./fixtures/*.crt", "fixtures/database/ca.crt", False, False),  # * stops at /
-    ("fixtures/**/*.pem", "fixtures/database/ca.pem", False, True),
-    ("fixtures/**/*.pem", "fixtures/ca.pem", False, True),  # **/ also matches no folder
-    ("**/testdata/*.crt", "a/b/testdata/x.crt", False, True),
-    ("trustpinning/**", "trustpinning/sub/test.crt", False, True),
-    ("*.crt", "fixtures/root-ca.crt", False, True),
-    ("*.crt", "fixtures/root-ca.pem", False, False),
-    ("test?.crt", "test1.crt", False, True),
-    ("test[!0-9].crt", "test1.crt", False, False),
-    ("test[0-9].crt", "test1.crt", False, True),
-])
+@pytest.mark.parametrize(
+    ("pattern", "path", "is_dir", "skipped"),
+    [
+        ("trustpinning/", "trustpinning", True, True),
+        ("trustpinning/", "trustpinning", False, False),  # a trailing / matches folders only
+        ("trustpinning", "a/b/trustpinning", True, True),  # no / inside: any depth
+        ("fixtures/compatibility", "fixtures/compatibility", True, True),
+        ("fixtures/compatibility", "x/fixtures/compatibility", True, False),  # a / inside: anchored
+        ("/fixtures/*.crt", "fixtures/root-ca.crt", False, True),
+        ("./fixtures/*.crt", "fixtures/database/ca.crt", False, False),  # * stops at /
+        ("fixtures/**/*.pem", "fixtures/database/ca.pem", False, True),
+        ("fixtures/**/*.pem", "fixtures/ca.pem", False, True),  # **/ also matches no folder
+        ("**/testdata/*.crt", "a/b/testdata/x.crt", False, True),
+        ("trustpinning/**", "trustpinning/sub/test.crt", False, True),
+        ("*.crt", "fixtures/root-ca.crt", False, True),
+        ("*.crt", "fixtures/root-ca.pem", False, False),
+        ("test?.crt", "test1.crt", False, True),
+        ("test[!0-9].crt", "test1.crt", False, False),
+        ("test[0-9].crt", "test1.crt", False, True),
+    ],
+)
 def test_exclude_rules(pattern: str, path: str, is_dir: bool, skipped: bool) -> None:
     assert ExcludeRules([pattern]).match(path, is_dir=is_dir) is skipped

@@ -19,12 +19,19 @@ FAST = "nothing is due: the earliest certificate expires"
 
 def modules_loaded(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run `certkit renew` in-process in a child and list the modules it imported."""
-    code = ("import sys, runpy\nsys.argv = ['certkit', 'renew', *sys.argv[1:]]\n"
-            "try:\n    runpy.run_module('certkit', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "print('MODULES', ' '.join(sorted(sys.modules)), file=sys.stderr)\n")
-    result = subprocess.run([sys.executable, "-c", code, *args, str(folder)], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
-    line = next(l for l in result.stderr.splitlines() if l.startswith("MODULES "))
+    code = (
+        "import sys, runpy\nsys.argv = ['certkit', 'renew', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('certkit', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('MODULES', ' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("MODULES "))
     return result, set(line.split()[1:])
 
 
@@ -40,8 +47,9 @@ def test_nothing_due_is_decided_without_cryptography(renewed: Path) -> None:
     result, modules = modules_loaded(renewed)
     assert FAST in result.stdout, result.stdout + result.stderr
     heavy = {"cryptography", "certkit.pki.renew", "ruamel", "certkit.workflows.hooks", "certkit.profile", "jinja2"}
-    assert not heavy & {m.split(".")[0] if m.startswith(("cryptography", "ruamel", "jinja2")) else m
-                        for m in modules}, sorted(heavy & modules)
+    assert not heavy & {
+        m.split(".")[0] if m.startswith(("cryptography", "ruamel", "jinja2")) else m for m in modules
+    }, sorted(heavy & modules)
     assert snapshot(renewed) == before
     record = renewed / ".certkit/nothing-due"
     assert record.stat().st_mode & 0o777 == 0o600
@@ -59,14 +67,19 @@ def test_the_window_reaching_the_earliest_expiry_takes_the_full_path(renewed: Pa
     assert FAST not in result.stdout and "renewed" in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("change", ["expired-cert", "loose-key", "world-writable-root", "foreign-record",
-                                    "pending-transaction", "other-profile"])
-def test_any_change_the_record_does_not_vouch_for_takes_the_full_path(renewed: Path, reference_dir: Path,
-                                                                      tmp_path: Path, change: str) -> None:
+@pytest.mark.parametrize(
+    "change",
+    ["expired-cert", "loose-key", "world-writable-root", "foreign-record", "pending-transaction", "other-profile"],
+)
+def test_any_change_the_record_does_not_vouch_for_takes_the_full_path(
+    renewed: Path, reference_dir: Path, tmp_path: Path, change: str
+) -> None:
     args = ["renew", "--no-compose"]
     expected: tuple[str, int | None]
     if change == "expired-cert":  # the expired file from the clone is back: renewed again
-        (renewed / "fixtures/notary-server.crt").write_bytes((reference_dir / "fixtures/notary-server.crt").read_bytes())
+        (renewed / "fixtures/notary-server.crt").write_bytes(
+            (reference_dir / "fixtures/notary-server.crt").read_bytes()
+        )
         expected = ("renewed", 0)
     elif change == "loose-key":
         (renewed / "fixtures/notary-server.key").chmod(0o644)

@@ -17,26 +17,53 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from certkit.certificates import NotACertificate, parse_certificates
+from certkit.compose.dockerfiles import read_image
 from certkit.compose.model import Options
 from certkit.compose.mounts import prepare
-from certkit.compose.dockerfiles import read_image
 from certkit.errors import CertkitError
-from certkit.certificates import NotACertificate, parse_certificates
 from certkit.profile import load_profile
 
 EXAMPLES = int(os.environ.get("CERTKIT_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("CERTKIT_FUZZ_EXAMPLES"),
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not os.environ.get("CERTKIT_FUZZ_EXAMPLES"),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # Text that looks like the inputs: YAML/TOML/Dockerfile punctuation, paths, variables, line breaks.
 ALPHABET = string.ascii_letters + string.digits + " \t\n:-_./${}[]\"'!*&#=,|>\\@%~\r\x85\u2028"
 text = st.text(alphabet=ALPHABET, max_size=400)
-lines = st.lists(st.sampled_from([
-    "services:", "  server:", "    build: .", "    image: x", "    command: notary-server -config=fixtures/server-config.json",
-    "    volumes:", "      - ./fixtures:/app/fixtures", "      - type: bind", "        source: ./fixtures",
-    "        target: /app", "    environment: [A=${B:-c}]", "x-a: &a [1, 2]", "    labels: *a", "include: [other.yml]",
-    "    profiles: [p]", "    depends_on: !reset []", "    volumes: !override", "  <<: *a", "---", "\t", "{", "]",
-]), max_size=14).map("\n".join)
+lines = st.lists(
+    st.sampled_from(
+        [
+            "services:",
+            "  server:",
+            "    build: .",
+            "    image: x",
+            "    command: notary-server -config=fixtures/server-config.json",
+            "    volumes:",
+            "      - ./fixtures:/app/fixtures",
+            "      - type: bind",
+            "        source: ./fixtures",
+            "        target: /app",
+            "    environment: [A=${B:-c}]",
+            "x-a: &a [1, 2]",
+            "    labels: *a",
+            "include: [other.yml]",
+            "    profiles: [p]",
+            "    depends_on: !reset []",
+            "    volumes: !override",
+            "  <<: *a",
+            "---",
+            "\t",
+            "{",
+            "]",
+        ]
+    ),
+    max_size=14,
+).map("\n".join)
 
 
 @pytest.fixture
@@ -66,11 +93,38 @@ def test_compose_files(folder: Path, tmp_path: Path, body: str) -> None:
 
 
 @FUZZ
-@given(body=st.one_of(text, st.lists(st.sampled_from([
-    "FROM a AS b", "FROM b", "ARG X", "ARG X=/x", "ENV Y /y", "ENV Y=$X Z=\"q r\"", "WORKDIR $Y", "WORKDIR ${X:-/d}",
-    "WORKDIR rel", "COPY . .", "COPY --from=b /x /y", 'COPY ["a", "/b/"]', "ADD http://x /y", "COPY <<EOF /x",
-    "# c", "\\", "WORKDIR ${X", "ENV", "COPY --from=0 / /",
-]), max_size=10).map("\n".join)), target=st.sampled_from([None, "b", "nope"]))
+@given(
+    body=st.one_of(
+        text,
+        st.lists(
+            st.sampled_from(
+                [
+                    "FROM a AS b",
+                    "FROM b",
+                    "ARG X",
+                    "ARG X=/x",
+                    "ENV Y /y",
+                    'ENV Y=$X Z="q r"',
+                    "WORKDIR $Y",
+                    "WORKDIR ${X:-/d}",
+                    "WORKDIR rel",
+                    "COPY . .",
+                    "COPY --from=b /x /y",
+                    'COPY ["a", "/b/"]',
+                    "ADD http://x /y",
+                    "COPY <<EOF /x",
+                    "# c",
+                    "\\",
+                    "WORKDIR ${X",
+                    "ENV",
+                    "COPY --from=0 / /",
+                ]
+            ),
+            max_size=10,
+        ).map("\n".join),
+    ),
+    target=st.sampled_from([None, "b", "nope"]),
+)
 def test_dockerfiles(folder: Path, body: str, target: str | None) -> None:
     (folder / "Dockerfile").write_text(body)
     try:
@@ -83,13 +137,39 @@ def test_dockerfiles(folder: Path, body: str, target: str | None) -> None:
 
 
 @FUZZ
-@given(body=st.one_of(text, st.lists(st.sampled_from([
-    'extends = "notary"', 'extends = "nope"', "[certificates.x]", "[certificates.notary-server]", 'issuer = "self"',
-    'issuer = "x"', 'key = { type = "rsa", size = 1 }', 'key = { type = "ecdsa", curve = "P-256" }',
-    'subject = { CN = "' + "a" * 70 + '" }', 'subject = { C = "USA" }', 'validity = "0d"', 'validity = -1',
-    'sans = ["DNS:"]', 'sans = ["IP:999.1.1.1"]', 'cert_file = "../x"', 'key_usage = ["nope"]', "enabled = false",
-    'chain = ["x", "x"]', 'copies = ["/etc/x"]', 'ca_store = ""', "markers = []",
-]), max_size=12).map("\n".join)))
+@given(
+    body=st.one_of(
+        text,
+        st.lists(
+            st.sampled_from(
+                [
+                    'extends = "notary"',
+                    'extends = "nope"',
+                    "[certificates.x]",
+                    "[certificates.notary-server]",
+                    'issuer = "self"',
+                    'issuer = "x"',
+                    'key = { type = "rsa", size = 1 }',
+                    'key = { type = "ecdsa", curve = "P-256" }',
+                    'subject = { CN = "' + "a" * 70 + '" }',
+                    'subject = { C = "USA" }',
+                    'validity = "0d"',
+                    "validity = -1",
+                    'sans = ["DNS:"]',
+                    'sans = ["IP:999.1.1.1"]',
+                    'cert_file = "../x"',
+                    'key_usage = ["nope"]',
+                    "enabled = false",
+                    'chain = ["x", "x"]',
+                    'copies = ["/etc/x"]',
+                    'ca_store = ""',
+                    "markers = []",
+                ]
+            ),
+            max_size=12,
+        ).map("\n".join),
+    )
+)
 def test_profiles(tmp_path: Path, body: str) -> None:
     path = tmp_path / "p.toml"
     path.write_text(body)
@@ -100,8 +180,14 @@ def test_profiles(tmp_path: Path, body: str) -> None:
 
 
 @FUZZ
-@given(data=st.one_of(st.binary(max_size=600), text.map(
-    lambda t: ("-----BEGIN CERTIFICATE-----\n" + t + "\n-----END CERTIFICATE-----\n").encode(errors="replace"))))
+@given(
+    data=st.one_of(
+        st.binary(max_size=600),
+        text.map(
+            lambda t: ("-----BEGIN CERTIFICATE-----\n" + t + "\n-----END CERTIFICATE-----\n").encode(errors="replace")
+        ),
+    )
+)
 def test_pem_and_der(data: bytes) -> None:
     try:
         parse_certificates(data)
@@ -109,8 +195,12 @@ def test_pem_and_der(data: bytes) -> None:
         pass
 
 
-@settings(max_examples=max(10, EXAMPLES // 4), deadline=None, derandomize=not os.environ.get("CERTKIT_FUZZ_EXAMPLES"),
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(10, EXAMPLES // 4),
+    deadline=None,
+    derandomize=not os.environ.get("CERTKIT_FUZZ_EXAMPLES"),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.binary(max_size=800), config=text)
 def test_check_expiry_on_fuzzed_files(tmp_path: Path, data: bytes, config: str) -> None:
     from certkit.cli import cli

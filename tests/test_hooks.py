@@ -8,9 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import click
 import pytest
@@ -19,6 +19,8 @@ from click.testing import CliRunner
 from certkit.cli.lifecycle_options import hook_options, wait_options
 from certkit.durations import parse_duration
 from certkit.errors import HookError, NotALayoutError
+from certkit.pki.renew import RenewResult, renew
+from certkit.profile import load_profile
 from certkit.workflows.hooks import (
     OUTPUT_TAIL,
     HookSet,
@@ -29,8 +31,6 @@ from certkit.workflows.hooks import (
     run_with_hooks,
     validate_hook,
 )
-from certkit.profile import load_profile
-from certkit.pki.renew import RenewResult, renew
 from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files
 
@@ -54,6 +54,7 @@ def _log_hooks(log: Path) -> HookSet:
 
 
 # --- the environment (a pure function of the result) ---------------------------------------
+
 
 def test_env_lists_what_a_forced_renewal_wrote(layout: Path) -> None:
     result = _renewal(layout, force=True)
@@ -84,10 +85,13 @@ def test_dry_run_result_lists_nothing(layout: Path) -> None:
 
 # --- the whole sequence ---------------------------------------------------------------------
 
+
 def test_pre_deploy_post_run_in_order_and_deploy_sees_the_files(layout: Path, tmp_path: Path) -> None:
     log, seen = tmp_path / "hooks.log", tmp_path / "seen"
-    deploy = (f'echo deploy >> {log}; printf "%s\\n" "$CERTKIT_RENEWED_CERTS" > {seen}.certs; '
-              f'for f in $CERTKIT_RENEWED_FILES; do test -f "$CERTKIT_NOTARY_DIR/$f" && echo "$f"; done > {seen}.files')
+    deploy = (
+        f'echo deploy >> {log}; printf "%s\\n" "$CERTKIT_RENEWED_CERTS" > {seen}.certs; '
+        f'for f in $CERTKIT_RENEWED_FILES; do test -f "$CERTKIT_NOTARY_DIR/$f" && echo "$f"; done > {seen}.files'
+    )
     hooks = HookSet(pre=f"echo pre >> {log}", deploy=deploy, post=f"echo post >> {log}")
     run = run_with_hooks(hooks, layout, lambda: _renewal(layout, force=True))
     assert run.exit_code == 0 and run.error is None and run.problems == []
@@ -161,11 +165,13 @@ def test_dry_run_validates_but_runs_no_hook(layout: Path, tmp_path: Path) -> Non
     run = run_with_hooks(_log_hooks(log), layout, lambda: _renewal(layout, force=True), dry_run=True)
     assert run.hooks == [] and not log.exists()
     with pytest.raises(HookError):
-        run_with_hooks(HookSet(deploy="certkit-no-such-command"), layout, lambda: _renewal(layout, force=True),
-                       dry_run=True)
+        run_with_hooks(
+            HookSet(deploy="certkit-no-such-command"), layout, lambda: _renewal(layout, force=True), dry_run=True
+        )
 
 
 # --- missing and invalid hooks: refused before anything runs --------------------------------
+
 
 def test_missing_hook_is_refused_before_anything_runs(layout: Path, tmp_path: Path) -> None:
     marker = tmp_path / "pre-ran"
@@ -179,15 +185,27 @@ def test_missing_hook_is_refused_before_anything_runs(layout: Path, tmp_path: Pa
     with pytest.raises(HookError) as failure:
         run_with_hooks(hooks, layout, attempt, base_env={"PATH": "/usr/bin:/bin"})
     assert failure.value.exit_code == 17
-    assert str(failure.value) == ("deploy hook: command not found: certkit-no-such-command (PATH=/usr/bin:/bin); "
-                                  "give its absolute path or install it: certkit-no-such-command --restart")
+    assert str(failure.value) == (
+        "deploy hook: command not found: certkit-no-such-command (PATH=/usr/bin:/bin); "
+        "give its absolute path or install it: certkit-no-such-command --restart"
+    )
     assert not marker.exists() and attempted == []
 
 
-@pytest.mark.parametrize("command", [
-    "true", "cd . && true", "VAR=1 true", "[ -d . ]", "if true; then :; fi", "{ echo a; }", "( exit 0 )",
-    "/bin/echo ok", "echo 'quoted # not a comment'",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "true",
+        "cd . && true",
+        "VAR=1 true",
+        "[ -d . ]",
+        "if true; then :; fi",
+        "{ echo a; }",
+        "( exit 0 )",
+        "/bin/echo ok",
+        "echo 'quoted # not a comment'",
+    ],
+)
 def test_valid_hooks_pass_validation(tmp_path: Path, command: str) -> None:
     validate_hook("post", command, tmp_path)
 
@@ -201,19 +219,23 @@ def test_relative_script_is_judged_from_the_notary_folder(tmp_path: Path) -> Non
         validate_hook("deploy", "./missing.sh", tmp_path)
 
 
-@pytest.mark.parametrize(("command", "message"), [
-    ("", "deploy hook is empty"),
-    ("   ", "deploy hook is empty"),
-    ("if true; then", "deploy hook is not valid shell"),
-    ("echo 'unterminated", "deploy hook is not valid shell"),
-    ("/nonexistent/bin/tool", "command not found: /nonexistent/bin/tool"),
-])
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("", "deploy hook is empty"),
+        ("   ", "deploy hook is empty"),
+        ("if true; then", "deploy hook is not valid shell"),
+        ("echo 'unterminated", "deploy hook is not valid shell"),
+        ("/nonexistent/bin/tool", "command not found: /nonexistent/bin/tool"),
+    ],
+)
 def test_invalid_hooks_are_refused(tmp_path: Path, command: str, message: str) -> None:
     with pytest.raises(HookError, match=message):
         validate_hook("deploy", command, tmp_path)
 
 
 # --- running one hook -----------------------------------------------------------------------
+
 
 def test_hook_that_vanished_after_validation_reports_not_found(tmp_path: Path) -> None:
     result = run_hook("deploy", "/nonexistent/restart-notary", {"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
@@ -222,15 +244,23 @@ def test_hook_that_vanished_after_validation_reports_not_found(tmp_path: Path) -
 
 
 def test_hook_gets_exactly_the_given_environment_and_folder(tmp_path: Path) -> None:
-    result = run_hook("post", 'echo "$PWD|$CERTKIT_NOTARY_DIR|${HOME-unset}"',
-                      {"PATH": "/usr/bin:/bin", "CERTKIT_NOTARY_DIR": "/x"}, cwd=tmp_path)
+    result = run_hook(
+        "post",
+        'echo "$PWD|$CERTKIT_NOTARY_DIR|${HOME-unset}"',
+        {"PATH": "/usr/bin:/bin", "CERTKIT_NOTARY_DIR": "/x"},
+        cwd=tmp_path,
+    )
     assert result.ok
     assert result.output == f"{tmp_path}|/x|unset\n"
 
 
 def test_output_tail_is_bounded(tmp_path: Path) -> None:
-    result = run_hook("post", "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; echo LAST",
-                      {"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    result = run_hook(
+        "post",
+        "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; echo LAST",
+        {"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
     assert result.ok
     assert len(result.output) <= OUTPUT_TAIL
     assert result.output.endswith("line-2999\nLAST\n")
@@ -246,6 +276,7 @@ def test_hook_timeout_stops_the_whole_process_group(tmp_path: Path) -> None:
 
 # --- the CLI options the renew command stacks -----------------------------------------------
 
+
 def test_cli_options_parse() -> None:
     @click.command()
     @hook_options
@@ -253,19 +284,47 @@ def test_cli_options_parse() -> None:
     def probe(**kwargs: object) -> None:
         click.echo(repr(sorted(kwargs.items())))
 
-    result = CliRunner().invoke(probe, ["--pre-hook", "a", "--deploy-hook", "b c", "--post-hook", "d",
-                                        "--hook-timeout", "5", "--wait", "--wait-timeout", "2.5"])
+    result = CliRunner().invoke(
+        probe,
+        [
+            "--pre-hook",
+            "a",
+            "--deploy-hook",
+            "b c",
+            "--post-hook",
+            "d",
+            "--hook-timeout",
+            "5",
+            "--wait",
+            "--wait-timeout",
+            "2.5",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == repr(sorted({
-        "pre_hook": "a", "deploy_hook": "b c", "post_hook": "d", "hook_timeout": 5.0,
-        "wait": True, "wait_timeout": 2.5,
-    }.items()))
+    assert result.output.strip() == repr(
+        sorted(
+            {
+                "pre_hook": "a",
+                "deploy_hook": "b c",
+                "post_hook": "d",
+                "hook_timeout": 5.0,
+                "wait": True,
+                "wait_timeout": 2.5,
+            }.items()
+        )
+    )
 
 
 # --- output, unforgeable variables, time limit, and hooks ending with certkit ------------------
 
+
 def test_hook_output_is_shown_prefixed_and_in_json(layout: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    hooks = ["--pre-hook", "echo preparing", "--deploy-hook", 'echo "deployed $CERTKIT_HOOK"; echo "restart failed" >&2']
+    hooks = [
+        "--pre-hook",
+        "echo preparing",
+        "--deploy-hook",
+        'echo "deployed $CERTKIT_HOOK"; echo "restart failed" >&2',
+    ]
     code, out, err = run_cli(capsys, "renew", "--force", "--no-compose", *hooks, str(layout))
     assert code == 0, err
     assert err.splitlines() == ["pre-hook: preparing", "deploy-hook: deployed deploy", "deploy-hook: restart failed"]
@@ -275,18 +334,32 @@ def test_hook_output_is_shown_prefixed_and_in_json(layout: Path, capsys: pytest.
     data = json.loads(out)
     assert data["changed"] is True
     assert data["hooks"] == [
-        {"stage": "pre", "command": "echo preparing", "exit_code": 0, "timed_out": False, "output": "preparing\n",
-         "output_truncated": False},
-        {"stage": "deploy", "command": hooks[3], "exit_code": 0, "timed_out": False,
-         "output": "deployed deploy\nrestart failed\n", "output_truncated": False},
+        {
+            "stage": "pre",
+            "command": "echo preparing",
+            "exit_code": 0,
+            "timed_out": False,
+            "output": "preparing\n",
+            "output_truncated": False,
+        },
+        {
+            "stage": "deploy",
+            "command": hooks[3],
+            "exit_code": 0,
+            "timed_out": False,
+            "output": "deployed deploy\nrestart failed\n",
+            "output_truncated": False,
+        },
     ]
 
 
-def test_failed_pre_hook_output_is_in_json_and_nothing_renewed(layout: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_failed_pre_hook_output_is_in_json_and_nothing_renewed(
+    layout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = live_files(layout)
-    code, out, err = run_cli(capsys, "renew", "--force", "--no-compose", "--json",
-                             "--pre-hook", "echo backup disk full; exit 4", str(layout))
+    code, out, err = run_cli(
+        capsys, "renew", "--force", "--no-compose", "--json", "--pre-hook", "echo backup disk full; exit 4", str(layout)
+    )
     assert code == 17
     data = json.loads(out)
     assert data["changed"] is False
@@ -298,8 +371,12 @@ def test_failed_pre_hook_output_is_in_json_and_nothing_renewed(layout: Path,
 def test_truncated_output_is_marked() -> None:
     from certkit.render.renew import hook_lines
 
-    result = run_hook("post", "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done",
-                      {"PATH": "/usr/bin:/bin"}, cwd=Path("/"))
+    result = run_hook(
+        "post",
+        "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done",
+        {"PATH": "/usr/bin:/bin"},
+        cwd=Path("/"),
+    )
     assert result.truncated
     lines = hook_lines(result)
     assert lines[0].startswith("post-hook: ... (earlier output cut")
@@ -307,20 +384,25 @@ def test_truncated_output_is_marked() -> None:
     assert not run_hook("post", "echo short", {"PATH": "/usr/bin:/bin"}, cwd=Path("/")).truncated
 
 
-def test_a_file_name_with_a_newline_cannot_forge_a_renewed_file(layout: Path, tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_file_name_with_a_newline_cannot_forge_a_renewed_file(
+    layout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # A profile whose copy is named "cmd/notary/copy<newline>fixtures/notary-server.key": listed one
     # per line, it would tell a deploy hook that the server's private key was renewed (e.g. to publish it).
     forged = "cmd/notary/copy\nfixtures/notary-server.key"
     text = (Path(__file__).resolve().parent.parent / "certkit/profiles/notary.toml").read_text()
-    text = text.replace('copies = ["cmd/notary/root-ca.crt"]', 'copies = ["cmd/notary/root-ca.crt", "cmd/notary/copy\\nfixtures/notary-server.key"]')
+    text = text.replace(
+        'copies = ["cmd/notary/root-ca.crt"]',
+        'copies = ["cmd/notary/root-ca.crt", "cmd/notary/copy\\nfixtures/notary-server.key"]',
+    )
     assert forged.replace("\n", "\\n") in text
     profile = tmp_path / "evil.toml"
     profile.write_text(text)
     lines, listed = tmp_path / "files.txt", tmp_path / "files.json"
     hook = f'printf "%s" "$CERTKIT_RENEWED_FILES" > {lines}; printf "%s" "$CERTKIT_RENEWED_FILES_JSON" > {listed}'
-    code, _, err = run_cli(capsys, "renew", "--force", "--no-compose", "--profile", str(profile),
-                           "--deploy-hook", hook, str(layout))
+    code, _, err = run_cli(
+        capsys, "renew", "--force", "--no-compose", "--profile", str(profile), "--deploy-hook", hook, str(layout)
+    )
     assert code == 0, err
     complete = json.loads(listed.read_text())
     assert forged in complete and "fixtures/root-ca.crt" in complete
@@ -365,20 +447,28 @@ def _wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
     return predicate()
 
 
-@pytest.mark.parametrize(("sig", "code", "line"), [
-    (signal.SIGKILL, -signal.SIGKILL, None),
-    (signal.SIGINT, 130, "certkit: interrupted by SIGINT"),
-    (signal.SIGTERM, 143, "certkit: stopped by SIGTERM"),
-])
-def test_a_pre_hook_does_not_outlive_certkit(layout: Path, tmp_path: Path, sig: int, code: int,
-                                             line: str | None) -> None:
+@pytest.mark.parametrize(
+    ("sig", "code", "line"),
+    [
+        (signal.SIGKILL, -signal.SIGKILL, None),
+        (signal.SIGINT, 130, "certkit: interrupted by SIGINT"),
+        (signal.SIGTERM, 143, "certkit: stopped by SIGTERM"),
+    ],
+)
+def test_a_pre_hook_does_not_outlive_certkit(
+    layout: Path, tmp_path: Path, sig: int, code: int, line: str | None
+) -> None:
     pidfile, marker = tmp_path / "hook.pid", tmp_path / "marker"
     hook = f"echo $$ > {pidfile}; sleep 60; touch {marker}"
     before = live_files(layout)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "certkit", "renew", "--force", "--no-compose",
-                                "--pre-hook", hook, str(layout)], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "certkit", "renew", "--force", "--no-compose", "--pre-hook", hook, str(layout)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     pgid = 0
     try:
         assert _wait_until(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(), 60), "hook never started"

@@ -41,7 +41,8 @@ def test_a_path_with_newlines_in_a_config_cannot_add_yaml_to_the_override(notary
     server = compose_config(notary)["services"]["server"]  # what the real Compose makes of it
     assert "privileged" not in server
     assert [(v["source"], v["target"], v.get("read_only")) for v in server["volumes"]] == [
-        (str(notary / "fixtures"), "/go/src/github.com/theupdateframework/notary/fixtures", True)]
+        (str(notary / "fixtures"), "/go/src/github.com/theupdateframework/notary/fixtures", True)
+    ]
 
 
 @x86_only
@@ -62,8 +63,10 @@ def test_alias_bomb_is_refused_quickly(notary: Path) -> None:
     lines = ["x-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     for level in "bcdefghi":
         previous = chr(ord(level) - 1)
-        lines.append(f"x-{level}: &{level} [*{previous}, *{previous}, *{previous}, *{previous}, *{previous}, "
-                     f"*{previous}, *{previous}, *{previous}, *{previous}]")
+        lines.append(
+            f"x-{level}: &{level} [*{previous}, *{previous}, *{previous}, *{previous}, *{previous}, "
+            f"*{previous}, *{previous}, *{previous}, *{previous}]"
+        )
     lines += ["services:", "  server:", "    image: a", "    labels: *i"]
     write(notary, "docker-compose.yml", "\n".join(lines) + "\n")
     before = snapshot(notary)
@@ -75,8 +78,12 @@ def test_alias_bomb_is_refused_quickly(notary: Path) -> None:
 @x86_only
 @pytest.mark.parametrize("where", ["config", "compose", "dotenv", "dockerfile"])
 def test_a_fifo_never_hangs_the_run(notary: Path, where: str) -> None:
-    target = {"config": "fixtures/server-config.json", "compose": "docker-compose.yml", "dotenv": ".env",
-              "dockerfile": "server.Dockerfile"}[where]
+    target = {
+        "config": "fixtures/server-config.json",
+        "compose": "docker-compose.yml",
+        "dotenv": ".env",
+        "dockerfile": "server.Dockerfile",
+    }[where]
     (notary / target).unlink(missing_ok=True)
     os.mkfifo(notary / target)
     result = certkit("compose", str(notary))
@@ -106,16 +113,24 @@ def test_huge_compose_file_is_refused(notary: Path) -> None:
 
 # -- the CA store can never land where compose mounts, docker builds or git commits it --------------------
 
-@pytest.mark.parametrize("body, needle", [
-    ('[certificates.notary-server]\ncert_file = ".dockerignore"\n', "names a file git or docker reads"),
-    ('[certificates.notary-server]\nkey_file = ".gitignore"\n', "names a file git or docker reads"),
-    ('[certificates.notary-server]\nkey_file = ".git/hooks/pre-commit"\n', "names a file git or docker reads"),
-    ('[certificates.notary-server]\nkey_file = ".certkit/ca/root-ca.key"\n', "inside certkit's state folder or the CA store"),
-    ('ca_store = "."\n', "the CA store would be the checkout itself"),
-    ('ca_store = "fixtures/ca"\n', "shares the folder fixtures/ with the certificates"),
-])
-def test_profile_cannot_defeat_the_ca_key_protection(reference_copy: Path, tmp_path: Path, body: str,
-                                                     needle: str) -> None:
+
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ('[certificates.notary-server]\ncert_file = ".dockerignore"\n', "names a file git or docker reads"),
+        ('[certificates.notary-server]\nkey_file = ".gitignore"\n', "names a file git or docker reads"),
+        ('[certificates.notary-server]\nkey_file = ".git/hooks/pre-commit"\n', "names a file git or docker reads"),
+        (
+            '[certificates.notary-server]\nkey_file = ".certkit/ca/root-ca.key"\n',
+            "inside certkit's state folder or the CA store",
+        ),
+        ('ca_store = "."\n', "the CA store would be the checkout itself"),
+        ('ca_store = "fixtures/ca"\n', "shares the folder fixtures/ with the certificates"),
+    ],
+)
+def test_profile_cannot_defeat_the_ca_key_protection(
+    reference_copy: Path, tmp_path: Path, body: str, needle: str
+) -> None:
     profile = write(tmp_path, "evil.toml", 'extends = "notary"\n' + body)
     before = snapshot(reference_copy)
     result = certkit("renew", "--profile", str(profile), "--no-compose", str(reference_copy))
@@ -130,10 +145,13 @@ def test_ca_store_option_inside_a_mounted_folder_is_refused(reference_copy: Path
     assert snapshot(reference_copy) == before
 
 
-@pytest.mark.parametrize("name, lines", [
-    (".dockerignore", "/.certkit/\n!/.certkit/ca/\n"),
-    (".gitignore", "/.certkit/\n!/.certkit/\n"),
-])
+@pytest.mark.parametrize(
+    "name, lines",
+    [
+        (".dockerignore", "/.certkit/\n!/.certkit/ca/\n"),
+        (".gitignore", "/.certkit/\n!/.certkit/\n"),
+    ],
+)
 def test_an_ignore_file_that_re_includes_the_store_is_refused(reference_copy: Path, name: str, lines: str) -> None:
     write(reference_copy, name, lines)
     before = snapshot(reference_copy)

@@ -13,9 +13,21 @@ from cryptography.x509 import verification
 
 from tests.notary_harness import require_binary
 from tests.pkiasserts import (
-    CLIENT_AUTH, CODE_SIGNING, DOCKER_PREFIX, SERVER_AUTH, assert_aki, assert_eku, assert_is_ca,
-    assert_is_leaf, assert_key, assert_key_usage, assert_sans, assert_ski, assert_validity,
-    extension_classes, name,
+    CLIENT_AUTH,
+    CODE_SIGNING,
+    DOCKER_PREFIX,
+    SERVER_AUTH,
+    assert_aki,
+    assert_eku,
+    assert_is_ca,
+    assert_is_leaf,
+    assert_key,
+    assert_key_usage,
+    assert_sans,
+    assert_ski,
+    assert_validity,
+    extension_classes,
+    name,
 )
 
 X = x509
@@ -38,7 +50,9 @@ def test_root_ca(fresh_layout: Path) -> None:
     assert extension_classes(root) == {X.BasicConstraints, X.KeyUsage, X.SubjectKeyIdentifier}
     root.verify_directly_issued_by(root)
     # The notary client's copy is the same certificate.
-    assert (fresh_layout / "cmd/notary/root-ca.crt").read_bytes() == (fresh_layout / "fixtures/root-ca.crt").read_bytes()
+    assert (fresh_layout / "cmd/notary/root-ca.crt").read_bytes() == (
+        fresh_layout / "fixtures/root-ca.crt"
+    ).read_bytes()
 
 
 def test_intermediate_ca(fresh_layout: Path) -> None:
@@ -53,8 +67,13 @@ def test_intermediate_ca(fresh_layout: Path) -> None:
     assert_eku(inter, SERVER_AUTH, CLIENT_AUTH)
     assert_key_usage(inter, content_commitment=True, key_cert_sign=True, crl_sign=True)
     assert_ski(inter)
-    assert extension_classes(inter) == {X.AuthorityKeyIdentifier, X.BasicConstraints, X.ExtendedKeyUsage,
-                                        X.KeyUsage, X.SubjectKeyIdentifier}
+    assert extension_classes(inter) == {
+        X.AuthorityKeyIdentifier,
+        X.BasicConstraints,
+        X.ExtendedKeyUsage,
+        X.KeyUsage,
+        X.SubjectKeyIdentifier,
+    }
     inter.verify_directly_issued_by(root)
 
 
@@ -83,8 +102,14 @@ def test_service_leaves(fresh_layout: Path, cn: str, key_bits: int, dns: list[st
     assert_key_usage(leaf, digital_signature=True, key_encipherment=True)
     assert_sans(leaf, dns, ["127.0.0.1"])
     assert_ski(leaf)
-    assert extension_classes(leaf) == {X.AuthorityKeyIdentifier, X.BasicConstraints, X.ExtendedKeyUsage,
-                                       X.KeyUsage, X.SubjectAlternativeName, X.SubjectKeyIdentifier}
+    assert extension_classes(leaf) == {
+        X.AuthorityKeyIdentifier,
+        X.BasicConstraints,
+        X.ExtendedKeyUsage,
+        X.KeyUsage,
+        X.SubjectAlternativeName,
+        X.SubjectKeyIdentifier,
+    }
     leaf.verify_directly_issued_by(inter)
     key_pem = (fresh_layout / f"fixtures/{cn}.key").read_bytes()
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -124,7 +149,8 @@ def test_database_pki(fresh_layout: Path) -> None:
     assert_key_usage(ca, key_cert_sign=True, crl_sign=True)
     assert extension_classes(ca) == {X.BasicConstraints, X.KeyUsage, X.SubjectKeyIdentifier}
     assert (fresh_layout / "notarysql/postgresql-initdb.d/root.crt").read_bytes() == (
-        fresh_layout / "fixtures/database/ca.pem").read_bytes()
+        fresh_layout / "fixtures/database/ca.pem"
+    ).read_bytes()
 
     [server] = load(fresh_layout, "notarysql/postgresql-initdb.d/server.crt")
     assert server.subject == name(("CN", "database"))
@@ -150,7 +176,11 @@ def test_database_pki(fresh_layout: Path) -> None:
 
 
 def test_serials_are_random_and_distinct(fresh_layout: Path) -> None:
-    serials = [c.serial_number for p in (fresh_layout / "fixtures").rglob("*.crt") for c in load(fresh_layout, str(p.relative_to(fresh_layout)))[:1]]
+    serials = [
+        c.serial_number
+        for p in (fresh_layout / "fixtures").rglob("*.crt")
+        for c in load(fresh_layout, str(p.relative_to(fresh_layout)))[:1]
+    ]
     assert len(set(serials)) == len(serials)
     assert all(s.bit_length() > 64 for s in serials)
 
@@ -172,19 +202,41 @@ def test_chains_verify_with_openssl(fresh_layout: Path) -> None:
     fixtures = fresh_layout / "fixtures"
     for cn in ("notary-server", "notary-signer", "notary-escrow", "secure.example.com"):
         leaf_only = fresh_layout / f"{cn}.leaf.pem"
-        leaf_only.write_bytes((fixtures / f"{cn}.crt").read_bytes().split(b"-----END CERTIFICATE-----")[0]
-                              + b"-----END CERTIFICATE-----\n")
+        leaf_only.write_bytes(
+            (fixtures / f"{cn}.crt").read_bytes().split(b"-----END CERTIFICATE-----")[0]
+            + b"-----END CERTIFICATE-----\n"
+        )
         result = subprocess.run(
-            [openssl, "verify", "-CAfile", str(fixtures / "root-ca.crt"), "-untrusted",
-             str(fixtures / "intermediate-ca.crt"), "-purpose", "sslserver", str(leaf_only)],
-            capture_output=True, text=True)
+            [
+                openssl,
+                "verify",
+                "-CAfile",
+                str(fixtures / "root-ca.crt"),
+                "-untrusted",
+                str(fixtures / "intermediate-ca.crt"),
+                "-purpose",
+                "sslserver",
+                str(leaf_only),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.strip().endswith(": OK")
     db = fixtures / "database"
-    result = subprocess.run([openssl, "verify", "-CAfile", str(db / "ca.pem"), str(db / "notary-server.pem"),
-                             str(db / "notary-signer.pem"),
-                             str(fresh_layout / "notarysql/postgresql-initdb.d/server.crt")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            openssl,
+            "verify",
+            "-CAfile",
+            str(db / "ca.pem"),
+            str(db / "notary-server.pem"),
+            str(db / "notary-signer.pem"),
+            str(fresh_layout / "notarysql/postgresql-initdb.d/server.crt"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(": OK") == 3
 
@@ -193,8 +245,11 @@ def test_openssl_rejects_a_leaf_from_another_root(fresh_layout: Path, tmp_path: 
     """The openssl check above can fail: a leaf checked against the database CA is refused."""
     openssl = require_binary("openssl", "openssl")
     fixtures = fresh_layout / "fixtures"
-    result = subprocess.run([openssl, "verify", "-CAfile", str(fixtures / "database/ca.pem"),
-                             str(fixtures / "secure.example.com.crt")], capture_output=True, text=True)
+    result = subprocess.run(
+        [openssl, "verify", "-CAfile", str(fixtures / "database/ca.pem"), str(fixtures / "secure.example.com.crt")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0
 
 
@@ -207,10 +262,15 @@ def test_rethinkdb_set(fresh_layout: Path) -> None:
     assert_is_ca(cert, path_length=None)
     assert_key_usage(cert, digital_signature=True, key_encipherment=True, key_cert_sign=True)
     assert_eku(cert, SERVER_AUTH, CLIENT_AUTH)
-    assert_sans(cert, ["*.rdb", "rdb-proxy.rdb", "rdb-01.rdb", "rdb-02.rdb", "rdb-03.rdb", "rdb-proxy", "localhost"],
-                ["127.0.0.1"])
+    assert_sans(
+        cert,
+        ["*.rdb", "rdb-proxy.rdb", "rdb-01.rdb", "rdb-02.rdb", "rdb-03.rdb", "rdb-proxy", "localhost"],
+        ["127.0.0.1"],
+    )
     cert.verify_directly_issued_by(cert)
-    assert (fresh_layout / "fixtures/rethinkdb/ca.pem").read_bytes() == (fresh_layout / "fixtures/rethinkdb/cert.pem").read_bytes()
+    assert (fresh_layout / "fixtures/rethinkdb/ca.pem").read_bytes() == (
+        fresh_layout / "fixtures/rethinkdb/cert.pem"
+    ).read_bytes()
     assert (fresh_layout / "fixtures/rethinkdb/key.pem").stat().st_mode & 0o777 == 0o600
     # The name notary-server dials is in the SANs.  (cryptography's strict RFC 5280 verifier
     # refuses a CA:TRUE end-entity outright; Go and OpenSSL accept the self-signed anchor, see
@@ -218,6 +278,9 @@ def test_rethinkdb_set(fresh_layout: Path) -> None:
     openssl = require_binary("openssl", "openssl")
     rdb = fresh_layout / "fixtures/rethinkdb"
     for host in ("rdb-proxy.rdb", "rdb-01.rdb", "rdb-02.rdb", "rdb-03.rdb"):  # the names rethink.yml dials
-        result = subprocess.run([openssl, "verify", "-CAfile", str(rdb / "ca.pem"), "-verify_hostname", host,
-                                 str(rdb / "cert.pem")], capture_output=True, text=True)
+        result = subprocess.run(
+            [openssl, "verify", "-CAfile", str(rdb / "ca.pem"), "-verify_hostname", host, str(rdb / "cert.pem")],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stdout + result.stderr

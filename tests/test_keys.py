@@ -63,8 +63,10 @@ def test_renew_force_with_early_keys_makes_a_set_openssl_accepts(reference_copy:
     assert result.returncode == 0, result.stderr
     store = reference_copy / ".certkit/ca"
     assert sorted(p.name for p in store.iterdir()) == ["database-ca.key", "intermediate-ca.key", "root-ca.key"]
-    checks = [("fixtures/root-ca.crt", "fixtures/intermediate-ca.crt", "fixtures/notary-server.crt"),
-              ("fixtures/database/ca.pem", None, "fixtures/database/notary-server.pem")]
+    checks = [
+        ("fixtures/root-ca.crt", "fixtures/intermediate-ca.crt", "fixtures/notary-server.crt"),
+        ("fixtures/database/ca.pem", None, "fixtures/database/notary-server.pem"),
+    ]
     for root, untrusted, leaf in checks:
         argv = ["openssl", "verify", "-CAfile", str(reference_copy / root)]
         if untrusted:
@@ -75,7 +77,11 @@ def test_renew_force_with_early_keys_makes_a_set_openssl_accepts(reference_copy:
     modulus = {}
     for name in ("fixtures/database/notary-server-key.pem", "fixtures/database/notary-server.pem"):
         kind = "rsa" if name.endswith("key.pem") else "x509"
-        out = subprocess.run(["openssl", kind, "-noout", "-modulus", "-in", str(reference_copy / name)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["openssl", kind, "-noout", "-modulus", "-in", str(reference_copy / name)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         modulus[kind] = out.stdout
     assert modulus["rsa"] == modulus["x509"]

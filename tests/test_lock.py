@@ -8,8 +8,9 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -79,8 +80,9 @@ def test_second_process_fails_fast_with_message_and_exit_code(tmp_path: Path, ho
     out, err = contender.communicate(timeout=20)
     assert contender.returncode == 16
     assert out == ""
-    assert err.strip() == (f"certkit: error: another certkit is renewing {tmp_path} (pid {holder.pid}); "
-                           "try again later or use --wait")
+    assert err.strip() == (
+        f"certkit: error: another certkit is renewing {tmp_path} (pid {holder.pid}); try again later or use --wait"
+    )
     assert time.monotonic() - started < 10  # no waiting: python start-up is the whole cost
 
 

@@ -55,12 +55,19 @@ def test_keys_never_readable_by_others_during_renewal(fresh_layout: Path, umask:
     loose.chmod(0o600)
     # Restore the loose mode inside the child, right before certkit runs, so the watcher
     # does not count the test's own setup.
-    code = ("import os,sys; os.umask(%d); os.chmod(%r, 0o644); from certkit.cli import main; "
-            "sys.argv=['certkit','renew','--force','--rotate-keys',%r]; main()" % (umask, str(loose), str(fresh_layout)))
+    code = (
+        f"import os,sys; os.umask({umask}); os.chmod({str(loose)!r}, 0o644); from certkit.cli import main; "
+        f"sys.argv=['certkit','renew','--force','--rotate-keys',{str(fresh_layout)!r}]; main()"
+    )
     watcher.start()
     try:
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
     finally:
         stop.set()
         watcher.join()
@@ -79,8 +86,12 @@ def test_a_loose_kept_key_is_tightened_and_reported(fresh_layout: Path) -> None:
     key = fresh_layout / "fixtures/notary-server.key"
     key.chmod(0o644)
     before = key.read_bytes()
-    result = subprocess.run([sys.executable, "-m", "certkit", "renew", str(fresh_layout)], capture_output=True,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "certkit", "renew", str(fresh_layout)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0, result.stderr
     assert "fixtures/notary-server.key: private key was mode 0644" in result.stdout
     assert stat.S_IMODE(key.stat().st_mode) == 0o600

@@ -114,8 +114,11 @@ class World:
         spec = self.profile.get(name)
         key_path = Path(spec.key_file) if spec.key_file else (Path(f"store/ca/{name}.key") if spec.ca else None)
         self.states[name] = CertState(
-            spec=spec, cert_path=Path(spec.cert_file), key_path=key_path,
-            certs=[c.cert for c in certs] if certs is not None else None, cert_problem=problem,
+            spec=spec,
+            cert_path=Path(spec.cert_file),
+            key_path=key_path,
+            certs=[c.cert for c in certs] if certs is not None else None,
+            cert_problem=problem,
             key=key.key if key is not None else None,
         )
 
@@ -134,6 +137,7 @@ def due(plan: Plan) -> dict[str, list[str]]:
 
 # -- nothing due -------------------------------------------------------------------------------------
 
+
 def test_a_current_set_is_not_due(world: World) -> None:
     plan = world.plan()
     assert not plan.anything_due
@@ -145,6 +149,7 @@ def test_a_current_set_is_not_due(world: World) -> None:
 
 # -- the certificate file ---------------------------------------------------------------------------
 
+
 def test_missing_certificate_is_reissued_for_the_key_on_disk(world: World) -> None:
     world.set("server", None, key=world.server, problem="missing")
     plan = world.plan()
@@ -154,8 +159,13 @@ def test_missing_certificate_is_reissued_for_the_key_on_disk(world: World) -> No
 
 def test_unreadable_certificate_read_from_disk(world: World, tmp_path: Path) -> None:
     """read_state -> make_plan: a damaged PEM file is due, with the parser's reason."""
-    for name, certs in (("root", [world.root]), ("inter", [world.inter]), ("server", [world.server, world.inter]),
-                        ("client", [world.client]), ("peer", [world.peer, world.root])):
+    for name, certs in (
+        ("root", [world.root]),
+        ("inter", [world.inter]),
+        ("server", [world.server, world.inter]),
+        ("client", [world.client]),
+        ("peer", [world.peer, world.root]),
+    ):
         spec = world.profile.get(name)
         certs[0].write(tmp_path / spec.cert_file, chain=certs[1:])
         if spec.key_file:
@@ -177,13 +187,17 @@ def test_unreadable_certificate_read_from_disk(world: World, tmp_path: Path) -> 
 
 # -- time ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("left, expected", [
-    (WINDOW + SECOND, None),  # more than the window left
-    (WINDOW, None),  # exactly the window left: not within it (openssl -checkend)
-    (WINDOW - SECOND, "expires 2030-07-01 (29 days left)"),
-    (timedelta(0), "expires 2030-07-01 (0 days left)"),  # valid through notAfter itself
-    (-SECOND, "expired 2030-07-01"),
-])
+
+@pytest.mark.parametrize(
+    "left, expected",
+    [
+        (WINDOW + SECOND, None),  # more than the window left
+        (WINDOW, None),  # exactly the window left: not within it (openssl -checkend)
+        (WINDOW - SECOND, "expires 2030-07-01 (29 days left)"),
+        (timedelta(0), "expires 2030-07-01 (0 days left)"),  # valid through notAfter itself
+        (-SECOND, "expired 2030-07-01"),
+    ],
+)
 def test_expiry_edges(world: World, left: timedelta, expected: str | None) -> None:
     not_after = datetime(2030, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
     server = make_leaf("server", world.inter, NOW - YEAR, not_after, key=world.server.key)
@@ -203,11 +217,17 @@ def test_force_reissues_everything_and_keeps_keys(world: World) -> None:
     plan = world.plan(force=True)
     assert due(plan) == {name: ["--force"] for name in ("root", "inter", "server", "client", "peer")}
     keys = {d.name: (d.new_key, d.key_reason) for d in plan.decisions}
-    assert keys == {"root": (False, ""), "inter": (False, ""), "server": (False, ""),
-                    "client": (True, "new key for every issuance"), "peer": (False, "")}
+    assert keys == {
+        "root": (False, ""),
+        "inter": (False, ""),
+        "server": (False, ""),
+        "client": (True, "new key for every issuance"),
+        "peer": (False, ""),
+    }
 
 
 # -- keys ---------------------------------------------------------------------------------------------
+
 
 def test_rotate_keys_replaces_leaf_keys_only(world: World) -> None:
     plan = world.plan(rotate_keys=True)
@@ -234,10 +254,13 @@ def test_key_type_differs_from_profile(world: World) -> None:
     server = make_leaf("server", world.inter, NOW - YEAR, NOW + YEAR, key=rsa_key)  # type: ignore[arg-type]
     world.set("server", [server, world.inter], key=server)
     plan = world.plan()
-    assert due(plan) == {"server": ["key is RSA-2048, the profile asks for ECDSA P-256",
-                                    "differs from the profile (key type RSA-2048)"]}
+    assert due(plan) == {
+        "server": ["key is RSA-2048, the profile asks for ECDSA P-256", "differs from the profile (key type RSA-2048)"]
+    }
     assert (plan.get("server").new_key, plan.get("server").key_reason) == (
-        True, "key is RSA-2048, the profile asks for ECDSA P-256")
+        True,
+        "key is RSA-2048, the profile asks for ECDSA P-256",
+    )
 
 
 def test_discarded_key_of_another_type_is_profile_drift(world: World) -> None:
@@ -250,6 +273,7 @@ def test_discarded_key_of_another_type_is_profile_drift(world: World) -> None:
 
 
 # -- the profile --------------------------------------------------------------------------------------
+
 
 def test_subject_differs(world: World) -> None:
     server = make_leaf("server-old", world.inter, NOW - YEAR, NOW + YEAR, sans=("server",), key=world.server.key)
@@ -265,8 +289,9 @@ def test_sans_differ(world: World) -> None:
 
 def test_sans_changed_in_profile(world: World) -> None:
     spec = replace(world.profile.get("server"), sans=("DNS:server", "IP:127.0.0.1"))
-    world.profile = replace(world.profile, certificates=tuple(
-        spec if s.name == "server" else s for s in world.profile.certificates))
+    world.profile = replace(
+        world.profile, certificates=tuple(spec if s.name == "server" else s for s in world.profile.certificates)
+    )
     world.states["server"].spec = spec
     assert due(world.plan()) == {"server": ["differs from the profile (SANs)"]}
 
@@ -278,6 +303,7 @@ def test_basic_constraints_differ(world: World) -> None:
 
 
 # -- issuers and bundles ------------------------------------------------------------------------------
+
 
 def test_not_signed_by_the_current_issuer(world: World) -> None:
     """Same issuer name, another key: an inter re-made outside this run."""
@@ -325,12 +351,14 @@ def test_renewed_intermediate_reissues_what_it_signs(world: World) -> None:
 
 # -- a CA key that is not in the store (a fresh clone) -----------------------------------------------
 
+
 def test_ca_without_key_is_kept_until_it_must_sign(world: World) -> None:
     world.set("inter", [world.inter], key=None)
     plan = world.plan()
     assert not plan.anything_due
-    assert plan.notices == ["inter: its private key is not in the CA store; the next renewal that needs it "
-                            "will make a new CA"]
+    assert plan.notices == [
+        "inter: its private key is not in the CA store; the next renewal that needs it will make a new CA"
+    ]
 
 
 def test_ca_without_key_is_remade_when_something_below_is_due(world: World) -> None:
@@ -348,5 +376,6 @@ def test_ca_without_key_is_remade_when_something_below_is_due(world: World) -> N
     assert decisions["root"] == (True, "no key in the CA store")
     assert decisions["inter"] == (True, "no key in the CA store")
     assert decisions["server"] == (False, "")
-    assert plan.notices == ["new root CA root (certs/root.crt): whatever trusted the old one outside this "
-                            "folder must get the new one"]
+    assert plan.notices == [
+        "new root CA root (certs/root.crt): whatever trusted the old one outside this folder must get the new one"
+    ]

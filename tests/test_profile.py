@@ -24,8 +24,10 @@ def test_builtin_profile_orders_issuers_first() -> None:
 
 def test_extends_merges_fields_and_can_disable(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
-    path.write_text('extends = "notary"\n[certificates.notary-escrow]\nenabled = false\n'
-                    '[certificates.notary-server]\nvalidity = "90d"\nkey = { type = "ecdsa" }\n')
+    path.write_text(
+        'extends = "notary"\n[certificates.notary-escrow]\nenabled = false\n'
+        '[certificates.notary-server]\nvalidity = "90d"\nkey = { type = "ecdsa" }\n'
+    )
     profile = load_profile(path)
     assert "notary-escrow" not in [s.name for s in profile.certificates]
     server = profile.get("notary-server")
@@ -39,22 +41,39 @@ def test_extends_merges_fields_and_can_disable(tmp_path: Path) -> None:
     [
         ('extends = "nope"', "unknown base"),
         ('extends = "notary"\nfoo = 1', "unknown top-level field 'foo'"),
-        ('extends = "notary"\n[certificates.root-ca]\nkey_file = "fixtures/root.key"', "CA key is kept in the CA store"),
+        (
+            'extends = "notary"\n[certificates.root-ca]\nkey_file = "fixtures/root.key"',
+            "CA key is kept in the CA store",
+        ),
         ('extends = "notary"\n[certificates.root-ca]\nissuer = "notary-server"', "not a CA"),
         ('extends = "notary"\n[certificates.root-ca]\nissuer = "intermediate-ca"', "loop"),
-        ('extends = "notary"\n[certificates.notary-signer]\ncert_file = "fixtures/notary-server.crt"', "also written by"),
+        (
+            'extends = "notary"\n[certificates.notary-signer]\ncert_file = "fixtures/notary-server.crt"',
+            "also written by",
+        ),
         ('extends = "notary"\n[certificates.notary-signer]\nvalidity = "6 months"', "days or hours"),
         ('extends = "notary"\n[certificates.notary-signer]\nsubject = { C = "USA" }', "two letters"),
         ('extends = "notary"\n[certificates.notary-signer]\nkey_usage = ["sign_everything"]', "unknown usage"),
-        ('extends = "notary"\n[certificates.notary-signer]\nkey = { type = "rsa", size = 1024 }', "multiple of 8 between 2048"),
+        (
+            'extends = "notary"\n[certificates.notary-signer]\nkey = { type = "rsa", size = 1024 }',
+            "multiple of 8 between 2048",
+        ),
         ('extends = "notary"\n[certificates.notary-signer]\nsans = ["IP:999.1.1.1"]', "not an IP address"),
-        ('extends = "notary"\n[certificates.notary-signer]\nfavourite = "blue"', "notary-signer.favourite: unknown field"),
+        (
+            'extends = "notary"\n[certificates.notary-signer]\nfavourite = "blue"',
+            "notary-signer.favourite: unknown field",
+        ),
         ("[certificates]", "at least one"),
         ('extends = "notary"\ntrust_root = "nope"', "trust_root: unknown (or disabled) certificate 'nope'"),
-        ('extends = "notary"\ntrust_root = "notary-escrow"\n[certificates.notary-escrow]\nenabled = false',
-         "trust_root: unknown (or disabled) certificate 'notary-escrow'"),
+        (
+            'extends = "notary"\ntrust_root = "notary-escrow"\n[certificates.notary-escrow]\nenabled = false',
+            "trust_root: unknown (or disabled) certificate 'notary-escrow'",
+        ),
         ('extends = "notary"\ntrust_root = "notary-server"', "'notary-server' is not a self-signed CA"),
-        ('extends = "notary"\nservice_configs = ["../etc/passwd"]', "service_configs: '../etc/passwd' must be a relative"),
+        (
+            'extends = "notary"\nservice_configs = ["../etc/passwd"]',
+            "service_configs: '../etc/passwd' must be a relative",
+        ),
         ('extends = "notary"\ncontainer_root = "srv/notary"', "container_root: 'srv/notary' must be an absolute"),
     ],
 )
@@ -76,17 +95,22 @@ def test_the_notary_facts_come_from_the_built_in_profile() -> None:
     profile = load_profile()
     root = profile.root()
     assert root is not None and root.name == "root-ca" and root.cert_file == "fixtures/root-ca.crt"
-    assert profile.service_configs == ("fixtures/server-config.json", "fixtures/signer-config.json",
-                                       "cmd/notary/config.json")
+    assert profile.service_configs == (
+        "fixtures/server-config.json",
+        "fixtures/signer-config.json",
+        "cmd/notary/config.json",
+    )
     assert profile.container_root == "/go/src/github.com/theupdateframework/notary"
 
 
 def test_a_profile_without_trust_root_trusts_its_first_self_signed_ca(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
-    path.write_text('[certificates.leaf]\nissuer = "ca"\nkey = { type = "ecdsa" }\nsubject = { CN = "leaf" }\n'
-                    'validity = "30d"\ncert_file = "leaf.crt"\n'
-                    '[certificates.ca]\nissuer = "self"\nca = true\nkey = { type = "ecdsa" }\nsubject = { CN = "ca" }\n'
-                    'validity = "300d"\nkey_usage = ["key_cert_sign"]\ncert_file = "pki/ca.crt"\n')
+    path.write_text(
+        '[certificates.leaf]\nissuer = "ca"\nkey = { type = "ecdsa" }\nsubject = { CN = "leaf" }\n'
+        'validity = "30d"\ncert_file = "leaf.crt"\n'
+        '[certificates.ca]\nissuer = "self"\nca = true\nkey = { type = "ecdsa" }\nsubject = { CN = "ca" }\n'
+        'validity = "300d"\nkey_usage = ["key_cert_sign"]\ncert_file = "pki/ca.crt"\n'
+    )
     profile = load_profile(path)
     assert profile.trust_root == "ca" and profile.service_configs == () and profile.container_root == ""
 

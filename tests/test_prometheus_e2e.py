@@ -9,7 +9,6 @@ polled, every wait bounded, both stopped (and their folders removed with tmp_pat
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -45,8 +44,9 @@ def _get(url: str) -> tuple[int, bytes]:
         return 0, b""  # not listening yet, or a 503 while starting (HTTPError is an OSError)
 
 
-def _poll(what: str, probe: Callable[[], T | None], process: subprocess.Popen[bytes] | None, log: Path,
-          timeout: float = 60.0) -> T:
+def _poll(
+    what: str, probe: Callable[[], T | None], process: subprocess.Popen[bytes] | None, log: Path, timeout: float = 60.0
+) -> T:
     """``probe()`` until it returns something, at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -80,8 +80,13 @@ def node_exporter(textfile_dir: Path, workdir: Path) -> Iterator[str]:
     binary = require_binary("prometheus-node-exporter", "prometheus-node-exporter")
     port = free_port()
     log = workdir / "node_exporter.log"
-    argv = [binary, "--collector.disable-defaults", "--collector.textfile",
-            f"--collector.textfile.directory={textfile_dir}", f"--web.listen-address=127.0.0.1:{port}"]
+    argv = [
+        binary,
+        "--collector.disable-defaults",
+        "--collector.textfile",
+        f"--collector.textfile.directory={textfile_dir}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
     with _running(argv, log) as process:
         url = f"http://127.0.0.1:{port}/metrics"
         _poll("node_exporter /metrics", lambda: True if _get(url)[0] == 200 else None, process, log)
@@ -94,14 +99,22 @@ def prometheus(target: str, rules: Path, workdir: Path) -> Iterator[str]:
     binary = require_binary("prometheus", "prometheus")
     port = free_port()
     config = workdir / "prometheus.yml"
-    config.write_text(json.dumps({  # JSON is YAML
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules)],
-        "scrape_configs": [{"job_name": "node", "static_configs": [{"targets": [target]}]}],
-    }))
+    config.write_text(
+        json.dumps(
+            {  # JSON is YAML
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(rules)],
+                "scrape_configs": [{"job_name": "node", "static_configs": [{"targets": [target]}]}],
+            }
+        )
+    )
     log = workdir / "prometheus.log"
-    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}"]
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
     with _running(argv, log) as process:
         base = f"http://127.0.0.1:{port}"
         _poll("prometheus /-/ready", lambda: True if _get(base + "/-/ready")[0] == 200 else None, process, log)
@@ -125,14 +138,19 @@ def _query(base: str, promql: str) -> list[dict[str, Any]]:
 def _expired_leaf_alert(base: str, leaf_path: str) -> dict[str, Any] | None:
     for alert in _alerts(base):
         labels = alert["labels"]
-        if labels["alertname"] == "CertkitCertificateExpired" and labels.get("path") == leaf_path \
-                and labels.get("index") == "0" and alert["state"] == "firing":
+        if (
+            labels["alertname"] == "CertkitCertificateExpired"
+            and labels.get("path") == leaf_path
+            and labels.get("index") == "0"
+            and alert["state"] == "firing"
+        ):
             return alert
     return None
 
 
 def test_expired_leaf_fires_through_node_exporter_and_prometheus_then_resolves_after_renew(
-        reference_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reference_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     started = time.monotonic()
     textfile_dir = tmp_path / "textfile"
     textfile_dir.mkdir()
@@ -144,13 +162,19 @@ def test_expired_leaf_fires_through_node_exporter_and_prometheus_then_resolves_a
     # The real (expired) Notary checkout, checked as cron would: against the clock. --all also
     # judges the files no service uses (Notary's trust-pinning test fixtures): after the renewal
     # they still fire, which shows the rules are still evaluated when the leaf's alert resolves.
-    assert _certkit("check-expiry", "--all", "--format", "prometheus", "--output", str(prom_file),
-                    str(reference_copy)) == 2
+    assert (
+        _certkit("check-expiry", "--all", "--format", "prometheus", "--output", str(prom_file), str(reference_copy))
+        == 2
+    )
     leaf_path = str(reference_copy / LEAF)
 
     with node_exporter(textfile_dir, tmp_path) as target, prometheus(target, rules, tmp_path) as base:
-        alert = _poll("CertkitCertificateExpired firing", lambda: _expired_leaf_alert(base, leaf_path), None,
-                      tmp_path / "prometheus.log")
+        alert = _poll(
+            "CertkitCertificateExpired firing",
+            lambda: _expired_leaf_alert(base, leaf_path),
+            None,
+            tmp_path / "prometheus.log",
+        )
         labels = alert["labels"]
         assert labels["instance"] == target and labels["job"] == "node" and labels["severity"] == "critical"
         assert labels["subject"].startswith("CN=notary-server,") and "serial" not in labels
@@ -162,17 +186,28 @@ def test_expired_leaf_fires_through_node_exporter_and_prometheus_then_resolves_a
 
         assert _certkit("renew", "--no-compose", str(reference_copy)) == 0
         capsys.readouterr()
-        assert _certkit("check-expiry", "--all", "--format", "prometheus", "--output", str(prom_file),
-                        str(reference_copy)) == 2
-        _poll("CertkitCertificateExpired resolved", lambda: True if _expired_leaf_alert(base, leaf_path) is None else None,
-              None, tmp_path / "prometheus.log")
+        assert (
+            _certkit("check-expiry", "--all", "--format", "prometheus", "--output", str(prom_file), str(reference_copy))
+            == 2
+        )
+        _poll(
+            "CertkitCertificateExpired resolved",
+            lambda: True if _expired_leaf_alert(base, leaf_path) is None else None,
+            None,
+            tmp_path / "prometheus.log",
+        )
         resolved = time.monotonic()
         # Still firing, so the rules still run: Notary's trust-pinning test fixtures, which are
         # no TLS certificates and which certkit renew rightly leaves alone.
-        remaining = {(a["labels"]["alertname"], a["labels"]["path"].removeprefix(str(reference_copy) + "/"))
-                     for a in _alerts(base) if a["state"] == "firing"}
-        assert remaining == {("CertkitCertificateExpired", "trustpinning/test.crt"),
-                             ("CertkitCertificateExpired", "trustpinning/ca.crt")}, remaining
+        remaining = {
+            (a["labels"]["alertname"], a["labels"]["path"].removeprefix(str(reference_copy) + "/"))
+            for a in _alerts(base)
+            if a["state"] == "firing"
+        }
+        assert remaining == {
+            ("CertkitCertificateExpired", "trustpinning/test.crt"),
+            ("CertkitCertificateExpired", "trustpinning/ca.crt"),
+        }, remaining
         # The same series (same labels) now holds the renewed notAfter, more than a year away.
         left = _query(base, f'certkit_cert_not_after_timestamp_seconds{{path="{leaf_path}",index="0"}} - time()')
         assert len(left) == 1 and float(left[0]["value"][1]) > 365 * 86400

@@ -25,7 +25,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from ruamel.yaml import YAML
 
-from certkit.cli import main
 from tests.certfactory import Issued, around, make_ca, make_leaf, new_key
 from tests.cli_helpers import run_cli
 from tests.notary_harness import require_binary
@@ -38,8 +37,9 @@ SAMPLES = 80  # 80 x 4 min = 5.3 h of input, past the last evaluation (3 h after
 
 
 def _check(capsys: pytest.CaptureFixture[str], out: Path, *args: str) -> str:
-    code, stdout, stderr = run_cli(capsys, "check-expiry", "--at", NOW.isoformat(), "--format", "prometheus",
-                                   "--output", str(out), *args)
+    code, stdout, stderr = run_cli(
+        capsys, "check-expiry", "--at", NOW.isoformat(), "--format", "prometheus", "--output", str(out), *args
+    )
     assert stdout == "" and "Traceback" not in stderr, stderr
     assert code in (0, 1, 2), stderr
     return out.read_text()
@@ -113,15 +113,23 @@ def make_textfiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[s
     old = leaf(stale, "notary-server", timedelta(days=100))
     leaf(stale, "notary-server", timedelta(days=300))
     with _tls_server(old, [ca], tmp_path / "server") as port:
-        texts["stale:9100"] = _check(capsys, tmp_path / "stale.prom", "--connect", f"127.0.0.1:{port}",
-                                     "--servername", "notary-server", str(stale))
+        texts["stale:9100"] = _check(
+            capsys,
+            tmp_path / "stale.prom",
+            "--connect",
+            f"127.0.0.1:{port}",
+            "--servername",
+            "notary-server",
+            str(stale),
+        )
 
     broken = tmp_path / "broken"
     leaf(broken, "mismatched", timedelta(days=200))
     (broken / "mismatched.key").write_bytes(Issued(ca.cert, new_key()).key_pem())  # someone else's key
     other = make_ca("Other CA", NOW - timedelta(days=30), NOW + timedelta(days=3650))
-    make_leaf("misordered", ca, *around(NOW, expires_in=timedelta(days=200))).write(broken / "misordered.pem",
-                                                                                    chain=[other])
+    make_leaf("misordered", ca, *around(NOW, expires_in=timedelta(days=200))).write(
+        broken / "misordered.pem", chain=[other]
+    )
     texts["broken:9100"] = _check(capsys, tmp_path / "broken.prom", str(broken))
     return texts
 
@@ -166,6 +174,7 @@ def _humanize_duration(seconds: float) -> str:
 
 def _annotations(rule: dict[str, Any], labels: dict[str, str], value: float) -> dict[str, str]:
     """The rule's annotation templates filled in as Prometheus does for these two forms."""
+
     def fill(text: str) -> str:
         text = text.replace("{{ $value | humanizeDuration }}", _humanize_duration(value))
         return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), text)
@@ -183,13 +192,16 @@ def _textfile_samples(texts: dict[str, str], name: str) -> list[tuple[str, dict[
     return found
 
 
-def expected_alerts(rules: dict[str, dict[str, Any]], texts: dict[str, str], eval_s: int,
-                    alertname: str, matches: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def expected_alerts(
+    rules: dict[str, dict[str, Any]], texts: dict[str, str], eval_s: int, alertname: str, matches: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
     """The alerts ``alertname`` must raise at ``eval_s``: one per textfile sample whose
     (instance, path or its file name) is in ``matches`` and that is the first certificate
     of its file (#0: the leaf), its value computed from the textfile."""
     rule = rules[alertname]
-    metric = "certkit_cert_problem" if "certkit_cert_problem" in rule["expr"] else "certkit_cert_not_after_timestamp_seconds"
+    metric = (
+        "certkit_cert_problem" if "certkit_cert_problem" in rule["expr"] else "certkit_cert_not_after_timestamp_seconds"
+    )
     out = []
     for instance, labels, value in _textfile_samples(texts, metric):
         if (instance, Path(labels["path"]).name) not in matches and (instance, labels["path"]) not in matches:
@@ -266,19 +278,31 @@ def test_promtool_test_rules_on_real_textfiles(tmp_path: Path, capsys: pytest.Ca
 
     # Hours later nobody has rewritten the textfiles: every host's check has stopped.
     hosts = sorted(texts)
-    tests.append({"eval_time": f"{late}s", "alertname": "CertkitCheckNotRunning", "exp_alerts": [
-        {"exp_labels": {"instance": host, "job": "node", "severity": "warning"},
-         "exp_annotations": _annotations(rules["CertkitCheckNotRunning"], {"instance": host}, late - T0)}
-        for host in hosts]})
+    tests.append(
+        {
+            "eval_time": f"{late}s",
+            "alertname": "CertkitCheckNotRunning",
+            "exp_alerts": [
+                {
+                    "exp_labels": {"instance": host, "job": "node", "severity": "warning"},
+                    "exp_annotations": _annotations(rules["CertkitCheckNotRunning"], {"instance": host}, late - T0),
+                }
+                for host in hosts
+            ],
+        }
+    )
 
     unit: dict[str, Any] = {
-        "rule_files": ["certkit-rules.yml"], "evaluation_interval": "2m",
-        "tests": [{"interval": f"{STEP}s", "input_series": series_from_textfiles(texts), "alert_rule_test": tests}]}
+        "rule_files": ["certkit-rules.yml"],
+        "evaluation_interval": "2m",
+        "tests": [{"interval": f"{STEP}s", "input_series": series_from_textfiles(texts), "alert_rule_test": tests}],
+    }
     test_file = tmp_path / "certkit-rules.test.yml"
     with test_file.open("w") as handle:
         YAML(typ="safe", pure=True).dump(unit, handle)
-    done = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
+    done = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-6000:] + done.stderr[-3000:]
 
     # The same test fails when the set it checks is healthy: these assertions can fail.
@@ -286,11 +310,17 @@ def test_promtool_test_rules_on_real_textfiles(tmp_path: Path, capsys: pytest.Ca
     unit["tests"][0]["input_series"] = series_from_textfiles(texts)
     with test_file.open("w") as handle:
         YAML(typ="safe", pure=True).dump(unit, handle)
-    failed = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path)
+    failed = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert failed.returncode != 0 and "CertkitCertificateExpiresWithinWarn" in failed.stdout + failed.stderr
 
 
 def _endpoints(texts: dict[str, str]) -> list[str]:
-    return sorted({labels["path"] for _, labels, _ in _textfile_samples({"s": texts["stale:9100"]}, "certkit_cert_problem")
-                   if labels["code"] == "stale"})
+    return sorted(
+        {
+            labels["path"]
+            for _, labels, _ in _textfile_samples({"s": texts["stale:9100"]}, "certkit_cert_problem")
+            if labels["code"] == "stale"
+        }
+    )

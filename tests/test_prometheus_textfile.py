@@ -19,8 +19,9 @@ AT = ["--at", "2027-03-01T12:00:00Z"]
 
 
 def _textfile(folder: Path, out: Path) -> str:
-    result = CliRunner().invoke(cli, ["check-expiry", *AT, "--format", "prometheus", "--output", str(out), str(folder)],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["check-expiry", *AT, "--format", "prometheus", "--output", str(out), str(folder)], catch_exceptions=False
+    )
     assert result.output == "" and result.exit_code in (0, 1, 2)
     return out.read_text()
 
@@ -41,7 +42,9 @@ def test_hostile_subject_is_escaped_in_labels(tmp_path: Path) -> None:
     assert text.count("\n") == len(text.splitlines())  # the newline did not split a sample line
     done = _promtool_check(text)
     assert done.returncode == 0, done.stdout + done.stderr
-    labels = [s.labels["subject"] for f in text_string_to_metric_families(text) for s in f.samples if "subject" in s.labels]
+    labels = [
+        s.labels["subject"] for f in text_string_to_metric_families(text) for s in f.samples if "subject" in s.labels
+    ]
     assert labels and set(labels) == {subject}
 
 
@@ -60,8 +63,12 @@ def test_renewal_keeps_every_label_and_reports_problem_codes(tmp_path: Path) -> 
     after = _textfile(folder, tmp_path / "after.prom")
 
     def series(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-        return {tuple(sorted(s.labels.items())): s.value
-                for f in text_string_to_metric_families(text) for s in f.samples if s.name == name}
+        return {
+            tuple(sorted(s.labels.items())): s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == name
+        }
 
     name = "certkit_cert_not_after_timestamp_seconds"
     assert series(before, name).keys() == series(after, name).keys()  # same series: alerts resolve, none is orphaned

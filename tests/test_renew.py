@@ -14,15 +14,18 @@ from cryptography import x509
 
 from certkit.cli import cli
 from certkit.durations import parse_duration
-from certkit.profile import load_profile
 from certkit.pki.renew import renew
+from certkit.profile import load_profile
 
 NOW = datetime.now(timezone.utc)
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def leaf(folder: Path, relative: str) -> x509.Certificate:
@@ -57,12 +60,24 @@ def test_within_800d_reissues_leaves_but_keeps_cas_and_leaf_keys(fresh_layout: P
     result = renew(fresh_layout, load_profile(), NOW, parse_duration("800d"))
     after = snapshot(fresh_layout)
     # CAs (3650 days) are not due: byte-identical, as are their copies and all kept keys.
-    for same in ("fixtures/root-ca.crt", "fixtures/intermediate-ca.crt", "cmd/notary/root-ca.crt",
-                 "fixtures/notary-server.key", "fixtures/notary-signer.key", "fixtures/notary-escrow.key",
-                 "fixtures/secure.example.com.key", ".certkit/ca/root-ca.key", ".certkit/ca/intermediate-ca.key"):
+    for same in (
+        "fixtures/root-ca.crt",
+        "fixtures/intermediate-ca.crt",
+        "cmd/notary/root-ca.crt",
+        "fixtures/notary-server.key",
+        "fixtures/notary-signer.key",
+        "fixtures/notary-escrow.key",
+        "fixtures/secure.example.com.key",
+        ".certkit/ca/root-ca.key",
+        ".certkit/ca/intermediate-ca.key",
+    ):
         assert after[same] == before[same], same
-    for renewed in ("fixtures/notary-server.crt", "fixtures/notary-signer.crt", "fixtures/notary-escrow.crt",
-                    "fixtures/secure.example.com.crt"):
+    for renewed in (
+        "fixtures/notary-server.crt",
+        "fixtures/notary-signer.crt",
+        "fixtures/notary-escrow.crt",
+        "fixtures/secure.example.com.crt",
+    ):
         assert after[renewed] != before[renewed], renewed
     new_server = leaf(fresh_layout, "fixtures/notary-server.crt")
     assert new_server.public_key() == old_server.public_key()
@@ -87,8 +102,14 @@ def test_expiring_intermediate_reissues_everything_below_it(fresh_layout: Path) 
     later = NOW + timedelta(days=3650 - 10)
     result = renew(fresh_layout, load_profile(), later, parse_duration("30d"))
     renewed = set(result.renewed)
-    assert {"root-ca", "intermediate-ca", "notary-server", "notary-signer", "notary-escrow",
-            "secure.example.com"} <= renewed
+    assert {
+        "root-ca",
+        "intermediate-ca",
+        "notary-server",
+        "notary-signer",
+        "notary-escrow",
+        "secure.example.com",
+    } <= renewed
 
 
 def test_missing_ca_key_makes_a_new_root_and_says_so(fresh_layout: Path) -> None:
@@ -110,7 +131,9 @@ def test_reference_checkout_renewal_then_idempotent(reference_copy: Path) -> Non
     key = (reference_copy / "fixtures/notary-server.key").read_bytes()
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    assert load_pem_private_key(key, None).public_key() == leaf(reference_copy, "fixtures/notary-server.crt").public_key()
+    assert (
+        load_pem_private_key(key, None).public_key() == leaf(reference_copy, "fixtures/notary-server.crt").public_key()
+    )
     # CA store protected from images and git.
     assert "/.certkit/" in (reference_copy / ".dockerignore").read_text().splitlines()
     assert "/.certkit/" in (reference_copy / ".gitignore").read_text().splitlines()
@@ -148,15 +171,19 @@ def test_keys_are_0600_even_under_umask_000(reference_copy: Path) -> None:
         renew(reference_copy, load_profile(), NOW, parse_duration("30d"), rotate_keys=True)
     finally:
         os.umask(old)
-    for relative in ("fixtures/notary-server.key", "fixtures/database/notary-server-key.pem",
-                     ".certkit/ca/root-ca.key", "notarysql/postgresql-initdb.d/server.key"):
+    for relative in (
+        "fixtures/notary-server.key",
+        "fixtures/database/notary-server-key.pem",
+        ".certkit/ca/root-ca.key",
+        "notarysql/postgresql-initdb.d/server.key",
+    ):
         assert stat.S_IMODE((reference_copy / relative).stat().st_mode) == 0o600, relative
     assert stat.S_IMODE((reference_copy / "fixtures/notary-server.crt").stat().st_mode) == 0o644
 
 
 def test_profile_extension_adds_a_registry_leaf(fresh_layout: Path, tmp_path: Path) -> None:
     profile = tmp_path / "registry.toml"
-    profile.write_text('''
+    profile.write_text("""
 extends = "notary"
 
 [certificates.registry]
@@ -173,7 +200,7 @@ chain = ["intermediate-ca"]
 
 [certificates.notary-server]
 sans = ["DNS:notary.internal", "DNS:localhost"]
-''')
+""")
     before = snapshot(fresh_layout)
     code, out, err = run("renew", str(fresh_layout), "--profile", str(profile))
     assert code == 0, err
@@ -184,7 +211,8 @@ sans = ["DNS:notary.internal", "DNS:localhost"]
     assert sans.get_values_for_type(x509.DNSName) == ["registry.example.com"]
     server = leaf(fresh_layout, "fixtures/notary-server.crt")
     assert server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
-        x509.DNSName) == ["notary.internal", "localhost"]
+        x509.DNSName
+    ) == ["notary.internal", "localhost"]
     # Same intermediate signs it; the root and intermediate are untouched.
     assert snapshot(fresh_layout)["fixtures/intermediate-ca.crt"] == before["fixtures/intermediate-ca.crt"]
     reg.verify_directly_issued_by(leaf(fresh_layout, "fixtures/intermediate-ca.crt"))

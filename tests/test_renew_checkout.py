@@ -67,7 +67,10 @@ def test_renew_mounts_the_renewed_set_in_every_reference_compose_file(notary: Pa
         assert_no_ca_key_reachable(config, notary / ".certkit/ca")
     config = compose_config(notary)  # no -f: Compose finds docker-compose.yml and its override itself
     assert_reads_mounted(config, "signer", SIGNER_READS, notary / "fixtures")
-    assert "docker compose up -d --force-recreate server signer" in result.stdout.splitlines()[-len(REFERENCE_PROJECTS):][0]
+    assert (
+        "docker compose up -d --force-recreate server signer"
+        in result.stdout.splitlines()[-len(REFERENCE_PROJECTS) :][0]
+    )
     # The pre-deploy check agrees, and a second renewal touches nothing at all.
     check = certkit("compose", "--check", str(notary))
     assert check.returncode == 0, check.stdout + check.stderr
@@ -81,10 +84,16 @@ def test_a_relative_folder_works_as_an_absolute_one(notary: Path) -> None:
     """`certkit renew notary` from the folder above: every compose project is found relative to the
     checkout, once (it once became notary/notary/development.mysql.yml and renew refused, exit 15)."""
     argv = [sys.executable, "-m", "certkit", "renew", notary.name]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=notary.parent,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    result = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=notary.parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
     assert result.returncode == 0, result.stderr
-    for base, (override, _) in REFERENCE_PROJECTS.items():
+    for override, _ in REFERENCE_PROJECTS.values():
         assert f"compose: wrote {override}" in result.stdout
         assert (notary / override).is_file()
     write(notary, "buildscripts/env.list", "")
@@ -128,15 +137,25 @@ def test_compose_file_from_dotenv_lists_the_override(notary: Path) -> None:
     # Only the COMPOSE_FILE project is handled, from the memory configs it selects.
     assert "compose: wrote docker-compose.override.yml" in result.stdout
     assert not (notary / "docker-compose.postgresql.override.yml").exists()
-    printed = [line.strip() for line in result.stdout.splitlines() if line.startswith("  ") and "docker compose up" in line]
-    assert printed == ["COMPOSE_FILE=docker-compose.yml:memory.yml:docker-compose.override.yml "
-                       "docker compose up -d --force-recreate server signer"]
+    printed = [
+        line.strip() for line in result.stdout.splitlines() if line.startswith("  ") and "docker compose up" in line
+    ]
+    assert printed == [
+        "COMPOSE_FILE=docker-compose.yml:memory.yml:docker-compose.override.yml "
+        "docker compose up -d --force-recreate server signer"
+    ]
     # The line exactly as printed, with `config` for `up ...`: Compose loads the override and mounts the set.
     words = shlex.split(printed[0])
     env_word, compose_words = words[0], words[1:]
     env = {**dict([env_word.split("=", 1)]), "HOME": str(notary), "PATH": os.environ["PATH"]}
-    out = subprocess.run([docker_compose(), "--project-directory", str(notary), "config", "--format", "json"],
-                         cwd=notary, env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [docker_compose(), "--project-directory", str(notary), "config", "--format", "json"],
+        cwd=notary,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert compose_words[:2] == ["docker", "compose"] and out.returncode == 0, out.stderr
     config = json.loads(out.stdout)
     assert "mysql" not in config["services"]  # profiles: [database] is not enabled
@@ -146,10 +165,18 @@ def test_compose_file_from_dotenv_lists_the_override(notary: Path) -> None:
 
 # -- include:, profiles:, and a service built from a stage with build args --------------------------------
 
+
 def test_include_profiles_and_build_args(notary: Path) -> None:
-    write(notary, "build/app.Dockerfile", "ARG ROOT=/wrong\nFROM a AS build\nARG ROOT\nWORKDIR ${ROOT}\n"
-                                          "COPY . .\nFROM build AS run\nARG SUB\nWORKDIR ${SUB}\n")
-    write(notary, "services/notary.yml", """\
+    write(
+        notary,
+        "build/app.Dockerfile",
+        "ARG ROOT=/wrong\nFROM a AS build\nARG ROOT\nWORKDIR ${ROOT}\n"
+        "COPY . .\nFROM build AS run\nARG SUB\nWORKDIR ${SUB}\n",
+    )
+    write(
+        notary,
+        "services/notary.yml",
+        """\
 services:
   server:
     build:
@@ -162,7 +189,8 @@ services:
     build: {context: .., dockerfile: signer.Dockerfile}
     command: notary-signer -config=fixtures/signer-config.json
     profiles: [signing]
-""")
+""",
+    )
     (notary / "docker-compose.yml").unlink()
     write(notary, "compose.yaml", "include:\n  - services/notary.yml\nservices:\n  web:\n    image: nginx\n")
     for name in REFERENCE_PROJECTS:
@@ -172,12 +200,18 @@ services:
     text = (notary / "compose.override.yaml").read_text()
     assert "target: /opt/notary/fixtures" in text and "signer" not in text  # profile not enabled
     config = compose_config(notary, env={"HOME": str(notary), "COMPOSE_PROFILES": "signing"})
-    assert_reads_mounted(config, "server", [p.replace(NOTARY_WD, "/opt/notary") for p in SERVER_READS],
-                         notary / "fixtures")
+    assert_reads_mounted(
+        config, "server", [p.replace(NOTARY_WD, "/opt/notary") for p in SERVER_READS], notary / "fixtures"
+    )
     check = certkit("compose", str(notary), "--check")
     assert "mounted read-only from the host" in check.stdout and "baked" not in check.stdout, check.stdout
-    result = subprocess.run([*certkit_argv(), "compose", str(notary)], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "COMPOSE_PROFILES": "signing", "PYTHONPATH": _root()})
+    result = subprocess.run(
+        [*certkit_argv(), "compose", str(notary)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COMPOSE_PROFILES": "signing", "PYTHONPATH": _root()},
+    )
     assert result.returncode == 0 and "signer" in (notary / "compose.override.yaml").read_text(), result.stderr
 
 
@@ -193,9 +227,13 @@ def _root() -> str:
 
 # -- the remedy for an image without build, exactly as printed, and remembered -----------------------------
 
+
 def test_container_dir_remedy_through_renew_is_remembered(notary: Path) -> None:
-    write(notary, "docker-compose.yml", "services:\n  escrow:\n    image: notary:escrow\n"
-                                        "    command: escrow -config=cmd/escrow/config.toml\n")
+    write(
+        notary,
+        "docker-compose.yml",
+        "services:\n  escrow:\n    image: notary:escrow\n    command: escrow -config=cmd/escrow/config.toml\n",
+    )
     for name in REFERENCE_PROJECTS:
         if name != "docker-compose.yml":
             (notary / name).unlink()
@@ -215,11 +253,18 @@ def test_container_dir_remedy_through_renew_is_remembered(notary: Path) -> None:
 
 # -- bad Dockerfiles and compose lists: one line, exit 15, nothing changed ---------------------------------
 
-@pytest.mark.parametrize("dockerfile, needle", [
-    ("FROM golang\nENV NOTARYPKG x\nWORKDIR /go/src/${NOTARYPKG}/${TYPO}\n", "server.Dockerfile:3: WORKDIR"),
-    ("FROM golang\nARG DIR\nWORKDIR $DIR\n", "server.Dockerfile:3: WORKDIR $DIR: the variable DIR is declared by an ARG"),
-    (None, "server.Dockerfile: the Dockerfile named under `build:` does not exist"),
-])
+
+@pytest.mark.parametrize(
+    "dockerfile, needle",
+    [
+        ("FROM golang\nENV NOTARYPKG x\nWORKDIR /go/src/${NOTARYPKG}/${TYPO}\n", "server.Dockerfile:3: WORKDIR"),
+        (
+            "FROM golang\nARG DIR\nWORKDIR $DIR\n",
+            "server.Dockerfile:3: WORKDIR $DIR: the variable DIR is declared by an ARG",
+        ),
+        (None, "server.Dockerfile: the Dockerfile named under `build:` does not exist"),
+    ],
+)
 def test_bad_dockerfile_stops_renew_before_any_write(notary: Path, dockerfile: str | None, needle: str) -> None:
     if dockerfile is None:
         (notary / "server.Dockerfile").unlink()
@@ -234,8 +279,12 @@ def test_bad_dockerfile_stops_renew_before_any_write(notary: Path, dockerfile: s
 
 
 def test_missing_build_target_is_one_line(notary: Path) -> None:
-    write(notary, "docker-compose.yml", "services:\n  server:\n    build: {context: ., dockerfile: server.Dockerfile, "
-                                        "target: nope}\n    command: notary-server -config=fixtures/server-config.json\n")
+    write(
+        notary,
+        "docker-compose.yml",
+        "services:\n  server:\n    build: {context: ., dockerfile: server.Dockerfile, "
+        "target: nope}\n    command: notary-server -config=fixtures/server-config.json\n",
+    )
     result = certkit("compose", str(notary))
     assert_one_line_error(result, 15, "build target stage 'nope' does not exist")
     assert not (notary / "docker-compose.override.yml").exists()

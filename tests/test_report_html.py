@@ -52,8 +52,14 @@ class Rows(HTMLParser):
         if tag == "tbody" and "chain" in a.get("class", ""):
             self.groups.append([])
         if tag == "tr" and "cert" in a.get("class", "").split():
-            self._row = {"status": a["data-status"], "role": a["data-role"], "file": "", "subject": "",
-                         "bar": "", "class": a["class"]}
+            self._row = {
+                "status": a["data-status"],
+                "role": a["data-role"],
+                "file": "",
+                "subject": "",
+                "bar": "",
+                "class": a["class"],
+            }
             self.groups[-1].append(self._row)
         if self._row is not None and tag == "span" and a.get("class") in ("file", "subject"):
             self._field = a["class"]
@@ -86,14 +92,27 @@ def parse(html: str) -> Rows:
 def chromium(page: Path, tmp_path: Path, screenshot: Path | None = None) -> str:
     """The DOM after Chromium loaded ``page`` (headless, no network, own profile)."""
     binary = require_binary("chromium", "chromium")
-    common = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    common = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ]
     done = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "</html>" in done.stdout, done.stderr[-2000:]
     if screenshot is not None:
-        shot = subprocess.run([*common, f"--screenshot={screenshot}", "--window-size=1200,900", page.as_uri()],
-                              capture_output=True, text=True, timeout=120)
+        shot = subprocess.run(
+            [*common, f"--screenshot={screenshot}", "--window-size=1200,900", page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert shot.returncode == 0 and screenshot.exists(), shot.stderr[-2000:]
     return done.stdout
 
@@ -114,7 +133,8 @@ def _json_statuses(*args: str) -> dict[tuple[str, int | None], str]:
 
 
 def test_reference_report_in_chromium_one_row_per_certificate_with_its_status(
-        reference_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The real (expired) Notary checkout, judged as of a fixed day: what the browser shows
     matches, row for row, what --format json says."""
     monkeypatch.chdir(reference_dir.parent)  # relative paths, as a person would type them
@@ -163,8 +183,13 @@ def test_expiring_set_with_a_hostile_subject_in_chromium(tmp_path: Path) -> None
     assert dom.scripts == 0
     rows = {r["file"].removeprefix(str(folder) + "/"): r for g in dom.groups for r in g}
     assert {k: r["status"] for k, r in rows.items()} == {
-        "soon.crt#0": "WARNING", "soon.crt#1": "OK", "sooner.crt#0": "CRITICAL", "sooner.crt#1": "OK",
-        "root.crt#0": "OK", "hostile.crt#0": "OK"}
+        "soon.crt#0": "WARNING",
+        "soon.crt#1": "OK",
+        "sooner.crt#0": "CRITICAL",
+        "sooner.crt#1": "OK",
+        "root.crt#0": "OK",
+        "hostile.crt#0": "OK",
+    }
     assert rows["hostile.crt#0"]["subject"] == hostile_certificate(NOW).cert.subject.rfc4514_string()
     assert "<script" in rows["hostile.crt#0"]["subject"]  # shown as text, not run
 
@@ -218,8 +243,10 @@ def test_a_chain_whose_issuer_is_not_in_the_set_is_grouped_under_that_issuer(tmp
     html = check(*AT, "--format", "html", str(folder)).output
     dom = parse(html)
     assert [[(r["role"], r["file"].rsplit("/", 1)[1]) for r in g] for g in dom.groups] == [
-        [("root", "root.crt#0")], [("leaf", "orphan.crt#0")]]
-    assert "Chain: CN=Absent Root <span class=\"note\">(issuer not among the checked files)" in html
+        [("root", "root.crt#0")],
+        [("leaf", "orphan.crt#0")],
+    ]
+    assert 'Chain: CN=Absent Root <span class="note">(issuer not among the checked files)' in html
 
 
 @pytest.fixture
@@ -234,12 +261,16 @@ def ca_set(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("fmt", ["html", "prometheus"])
-def test_output_into_a_missing_folder_is_one_line_exit_3_nothing_written(tmp_path: Path, ca_set: Path, fmt: str) -> None:
+def test_output_into_a_missing_folder_is_one_line_exit_3_nothing_written(
+    tmp_path: Path, ca_set: Path, fmt: str
+) -> None:
     target = tmp_path / "no-such-textfile-dir" / "certkit.out"
     result = check(*AT, "--format", fmt, "--output", str(target), str(ca_set))
     assert result.exit_code == 3
-    assert result.output == (f"certkit: check-expiry: --output {target}: folder {target.parent} does not exist; "
-                             "create it (for node_exporter: its --collector.textfile.directory) or give another --output\n")
+    assert result.output == (
+        f"certkit: check-expiry: --output {target}: folder {target.parent} does not exist; "
+        "create it (for node_exporter: its --collector.textfile.directory) or give another --output\n"
+    )
     assert not target.parent.exists()
 
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from certkit.cli import cli
 from certkit.durations import parse_duration
 from certkit.errors import CertkitError
-from certkit.profile import load_profile
 from certkit.pki.renew import renew
+from certkit.profile import load_profile
 from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files, problems
 
@@ -93,16 +93,18 @@ def test_nothing_to_roll_back_to(fresh_layout: Path) -> None:
 
 
 def _pubkey_of_cert(cert: Path) -> bytes:
-    return subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"], capture_output=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"], capture_output=True, check=True
+    ).stdout
 
 
 def _pubkey_of_key(key: Path) -> bytes:
     return subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout"], capture_output=True, check=True).stdout
 
 
-def test_relative_folder_snapshots_the_ca_keys_it_creates(reference_copy: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_relative_folder_snapshots_the_ca_keys_it_creates(
+    reference_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # `cd notary; certkit renew`: the real checkout has no CA keys, so this run makes them
     # (a new root CA among them) in the CA store.
     monkeypatch.chdir(reference_copy)
@@ -129,11 +131,15 @@ def test_rolled_back_root_cert_and_key_mismatch_is_detected(reference_copy: Path
     # The check above can fail: a root key that does not belong to the certificate is seen as such.
     renew(reference_copy, load_profile(), NOW, parse_duration("30d"))
     other = reference_copy / "other.key"
-    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
-                    str(other)], check=True, capture_output=True)
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(other)],
+        check=True,
+        capture_output=True,
+    )
     assert _pubkey_of_key(other) != _pubkey_of_cert(reference_copy / "fixtures/root-ca.crt")
     assert _pubkey_of_key(reference_copy / ".certkit/ca/root-ca.key") == _pubkey_of_cert(
-        reference_copy / "fixtures/root-ca.crt")
+        reference_copy / "fixtures/root-ca.crt"
+    )
 
 
 def listed(out: str) -> tuple[int, list[int]]:

@@ -18,8 +18,8 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -48,8 +48,13 @@ def tree(folder: Path) -> dict[str, tuple[object, ...]]:
             content = hashlib.sha256(path.read_bytes()).hexdigest()
         else:
             content = None
-        state[str(path.relative_to(folder))] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode),
-                                                st.st_uid, st.st_gid, content)
+        state[str(path.relative_to(folder))] = (
+            stat.S_IFMT(st.st_mode),
+            stat.S_IMODE(st.st_mode),
+            st.st_uid,
+            st.st_gid,
+            content,
+        )
     return state
 
 
@@ -69,9 +74,21 @@ def fix_command(line: str) -> str:
 
 def as_user(user: pwd.struct_passwd, *args: str) -> subprocess.CompletedProcess[str]:
     """`certkit ARGS` as ``user`` with their primary group only (as a login would have it)."""
-    argv = ["setpriv", "--reuid", str(user.pw_uid), "--regid", str(user.pw_gid), "--clear-groups",
-            sys.executable, "-m", "certkit", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    argv = [
+        "setpriv",
+        "--reuid",
+        str(user.pw_uid),
+        "--regid",
+        str(user.pw_gid),
+        "--clear-groups",
+        sys.executable,
+        "-m",
+        "certkit",
+        *args,
+    ]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
 
 
 # -- umask 002 clones ------------------------------------------------------------------
@@ -89,8 +106,11 @@ def upg_user() -> Iterator[pwd.struct_passwd]:
     """A throw-away user with a user private group, as `adduser` makes on Debian and Ubuntu."""
     needs_root()
     name = f"ckupg{os.getpid()}"
-    subprocess.run(["useradd", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield pwd.getpwnam(name)
     finally:
@@ -114,8 +134,9 @@ def public_base() -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["private-group", "group-with-another-member"])
-def test_a_users_umask_002_clone_renews_on_the_first_run(reference_dir: Path, public_base: Path,
-                                                        upg_user: pwd.struct_passwd, shared: bool) -> None:
+def test_a_users_umask_002_clone_renews_on_the_first_run(
+    reference_dir: Path, public_base: Path, upg_user: pwd.struct_passwd, shared: bool
+) -> None:
     clone = public_base / "notary"
     shutil.copytree(reference_dir, clone)
     clone_like(clone, upg_user.pw_uid, upg_user.pw_gid)
@@ -135,8 +156,9 @@ def test_a_users_umask_002_clone_renews_on_the_first_run(reference_dir: Path, pu
         again = as_user(upg_user, "renew", "--no-compose", str(clone))
         assert again.returncode == 0, again.stderr
         return
-    assert_one_line_error(result, 13, f"group {group}", "other members (nobody)", f"{clone} itself (0775)",
-                          "chmod go-w")
+    assert_one_line_error(
+        result, 13, f"group {group}", "other members (nobody)", f"{clone} itself (0775)", "chmod go-w"
+    )
     assert tree(clone) == before
 
 
@@ -158,8 +180,14 @@ def test_one_refusal_names_every_folder_and_its_command_fixes_them_all(reference
     assert_one_line_error(result, 13, "nogroup", "other members", "writable by everyone: notarysql (0777)")
     assert dry.returncode == 13 and dry.stderr == result.stderr  # the dry run predicts the same refusal
     line = result.stderr.strip()
-    for folder in (f"{reference_copy} itself", "cmd (0775)", "cmd/notary (0775)", "fixtures (0775)",
-                   "fixtures/database (0775)", "notarysql/postgresql-initdb.d (0775)"):
+    for folder in (
+        f"{reference_copy} itself",
+        "cmd (0775)",
+        "cmd/notary (0775)",
+        "fixtures (0775)",
+        "fixtures/database (0775)",
+        "notarysql/postgresql-initdb.d (0775)",
+    ):
         assert folder in line, folder
     # Files certkit reads or replaces are named too (a 0664 certificate in a shared group).
     assert "fixtures/root-ca.crt (0664)" in line
@@ -200,7 +228,7 @@ def test_something_owned_by_another_user_is_refused_rather_than_signed(fresh_lay
     before = tree(fresh_layout)
     for args in (["--dry-run"], ["--force"]):
         result = certkit("renew", *args, str(fresh_layout))
-        assert_one_line_error(result, 13, f"owned by nobody (uid 65534): {what}", f"chown root ")
+        assert_one_line_error(result, 13, f"owned by nobody (uid 65534): {what}", "chown root ")
         assert tree(fresh_layout) == before
     subprocess.run(fix_command(result.stderr), shell=True, check=True)
     assert certkit("renew", "--force", str(fresh_layout)).returncode == 0
@@ -217,8 +245,9 @@ def test_a_key_of_another_user_cannot_be_renewed_by_an_ordinary_user(reference_d
     os.chown(key, POSTGRES_UID, POSTGRES_UID)
     before = tree(clone)
     result = certkit("renew", "--no-compose", str(clone), user="65534")
-    assert_one_line_error(result, 13, "notarysql/postgresql-initdb.d/server.key", "only root can give",
-                          "run certkit as root")
+    assert_one_line_error(
+        result, 13, "notarysql/postgresql-initdb.d/server.key", "only root can give", "run certkit as root"
+    )
     assert tree(clone) == before
 
 
@@ -262,10 +291,13 @@ def test_the_staged_key_has_its_owner_and_mode_before_the_first_byte(tmp_path: P
     needs_root()
     # Killed at its first write (CERTKIT_FAILPOINT), the new file shows what it was before any byte.
     target = tmp_path / "server.key"
-    code = ("import sys; from pathlib import Path; from certkit import storage; "
-            f"storage.write_new(Path({str(target)!r}), b'secret', 0o640, ({POSTGRES_UID}, {POSTGRES_UID}))")
-    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT),
-                                                                "CERTKIT_FAILPOINT": "kill:1"})
+    code = (
+        "import sys; from pathlib import Path; from certkit import storage; "
+        f"storage.write_new(Path({str(target)!r}), b'secret', 0o640, ({POSTGRES_UID}, {POSTGRES_UID}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT), "CERTKIT_FAILPOINT": "kill:1"}
+    )
     assert result.returncode == -9
     st = target.stat()
     assert (st.st_size, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, POSTGRES_UID, POSTGRES_UID, 0o640)
@@ -303,9 +335,13 @@ def test_ignore_files_keep_their_bytes_mode_and_line_ends(reference_copy: Path) 
     result = certkit("renew", "--no-compose", str(reference_copy))
     assert result.returncode == 0, result.stderr
     assert gitignore.read_bytes() == LATIN1_CRLF + (
-        b"\r\n# certkit: CA private keys must never reach an image or a repository\r\n/.certkit/\r\n")
+        b"\r\n# certkit: CA private keys must never reach an image or a repository\r\n/.certkit/\r\n"
+    )
     assert stat.S_IMODE(gitignore.stat().st_mode) == 0o600
-    assert dockerignore.read_bytes() == b"bin/\n# certkit: CA private keys must never reach an image or a repository\n/.certkit/\n"
+    assert (
+        dockerignore.read_bytes()
+        == b"bin/\n# certkit: CA private keys must never reach an image or a repository\n/.certkit/\n"
+    )
     assert stat.S_IMODE(dockerignore.stat().st_mode) == 0o644
     # Present already: the next run leaves them alone.
     saved = (gitignore.read_bytes(), dockerignore.read_bytes())

@@ -26,17 +26,25 @@ cert_file = "pki/ca.crt"
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.is_file() and ".certkit" not in p.parts and p.name not in (".gitignore", ".dockerignore"))
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and ".certkit" not in p.parts and p.name not in (".gitignore", ".dockerignore")
+    )
 
 
-@pytest.mark.parametrize(("configs", "written"), [
-    # Named "notary" but listing no service configs: nothing beyond the certificates.
-    ("", ["pki/ca.crt"]),
-    # Only the configs the profile lists and certkit has a template for (an unknown one is not invented).
-    ('service_configs = ["cmd/notary/config.json", "etc/other.json"]\n',
-     ["CERTKIT-README.txt", "cmd/notary/config.json", "pki/ca.crt"]),
-])
+@pytest.mark.parametrize(
+    ("configs", "written"),
+    [
+        # Named "notary" but listing no service configs: nothing beyond the certificates.
+        ("", ["pki/ca.crt"]),
+        # Only the configs the profile lists and certkit has a template for (an unknown one is not invented).
+        (
+            'service_configs = ["cmd/notary/config.json", "etc/other.json"]\n',
+            ["CERTKIT-README.txt", "cmd/notary/config.json", "pki/ca.crt"],
+        ),
+    ],
+)
 def test_init_writes_the_service_configs_the_profile_lists(tmp_path: Path, configs: str, written: list[str]) -> None:
     path = tmp_path / "p.toml"
     path.write_text(configs + _SMALL)

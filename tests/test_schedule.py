@@ -1,4 +1,5 @@
-"""`certkit schedule`: the crontab line, the systemd units (checked by systemd-analyze when present), pre-commit hooks."""
+"""`certkit schedule`: the crontab line, the systemd units (checked by systemd-analyze when present),
+pre-commit hooks."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from certkit.deploy import schedule
 from certkit.cli import _COMMANDS
+from certkit.cli.schedule_cmd import certkit_command
+from certkit.deploy import schedule
+from certkit.errors import NotALayoutError, UsageError
 from tests.cli_helpers import run_cli
 from tests.notary_harness import require_binary
-from certkit.cli.schedule_cmd import certkit_command
-from certkit.errors import NotALayoutError, UsageError
 
 REPO = Path(__file__).resolve().parent.parent
 CERTKIT = str(Path(sys.executable).with_name("certkit"))  # the venv's console script
@@ -49,14 +50,20 @@ def _systemd_words(value: str) -> list[str]:
 
 # --- cron -----------------------------------------------------------------------------------
 
-def test_cron_line_runs_renew_then_check_with_absolute_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(capsys, "schedule", "--cron", str(tmp_path), "--minute", "17", "--hour", "4",
-                          "--certkit-path", CERTKIT)
+
+def test_cron_line_runs_renew_then_check_with_absolute_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _cli(
+        capsys, "schedule", "--cron", str(tmp_path), "--minute", "17", "--hour", "4", "--certkit-path", CERTKIT
+    )
     assert code == 0, err
     comment, line = out.splitlines()
     assert comment.startswith("# ")
-    assert line == (f"17 4 * * * {CERTKIT} renew {tmp_path.resolve()} >/dev/null; "
-                    f"{CERTKIT} check-expiry --quiet {tmp_path.resolve()}")
+    assert line == (
+        f"17 4 * * * {CERTKIT} renew {tmp_path.resolve()} >/dev/null; "
+        f"{CERTKIT} check-expiry --quiet {tmp_path.resolve()}"
+    )
 
 
 def test_random_minute_is_seedable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,11 +99,15 @@ def test_cron_line_refuses_out_of_range_times(tmp_path: Path, minute: int, hour:
 
 
 @pytest.mark.parametrize("modes", [(), ("--cron", "--systemd")])
-def test_cli_requires_exactly_one_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str], modes: tuple[str, ...]) -> None:
+def test_cli_requires_exactly_one_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], modes: tuple[str, ...]
+) -> None:
     code, out, err = _cli(capsys, "schedule", *modes, str(tmp_path))
     assert code == 2 and out == ""
-    assert err == ("certkit: error: choose one of --cron (print a crontab line), --systemd (write unit files) "
-                   "or --prometheus-rules (print alert rules)\n")
+    assert err == (
+        "certkit: error: choose one of --cron (print a crontab line), --systemd (write unit files) "
+        "or --prometheus-rules (print alert rules)\n"
+    )
     assert list(tmp_path.iterdir()) == []  # no unit file written
 
 
@@ -123,10 +134,12 @@ def test_certkit_command_prefers_the_running_console_script(monkeypatch: pytest.
 
 # --- systemd --------------------------------------------------------------------------------
 
+
 def _write_units(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> Path:
     out_dir = tmp_path / "units"
-    code, out, err = _cli(capsys, "schedule", "--systemd", str(folder), "--output-dir", str(out_dir),
-                          "--certkit-path", CERTKIT, *extra)
+    code, out, err = _cli(
+        capsys, "schedule", "--systemd", str(folder), "--output-dir", str(out_dir), "--certkit-path", CERTKIT, *extra
+    )
     assert code == 0, err
     assert f"wrote {out_dir / schedule.SERVICE}" in out
     assert "systemctl enable --now certkit-renew.timer" in out
@@ -148,8 +161,7 @@ def test_systemd_units_have_the_keys(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_systemd_options_reach_the_timer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out_dir = _write_units(tmp_path, tmp_path, capsys, "--on-calendar", "*-*-* 04:00:00",
-                           "--randomized-delay", "30min")
+    out_dir = _write_units(tmp_path, tmp_path, capsys, "--on-calendar", "*-*-* 04:00:00", "--randomized-delay", "30min")
     timer = dict(_parse_unit((out_dir / schedule.TIMER).read_text())["Timer"])
     assert timer["OnCalendar"] == "*-*-* 04:00:00"
     assert timer["RandomizedDelaySec"] == "1800s"
@@ -170,8 +182,13 @@ def _verify(*paths: Path) -> subprocess.CompletedProcess[str]:
     # Skipped on a machine without systemd (the configparser checks above still run); .ci/run
     # installs it, so under CI=true a missing systemd-analyze fails instead.
     analyze = require_binary("systemd-analyze", "systemd")
-    return subprocess.run([analyze, "verify", "--man=no", *map(str, paths)], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [analyze, "verify", "--man=no", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_systemd_analyze_accepts_the_units(tmp_path: Path) -> None:
@@ -203,13 +220,22 @@ def test_systemd_refuses_a_bad_calendar(tmp_path: Path) -> None:
 def test_systemd_output_dir_not_writable_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code, out, err = _cli(capsys, "schedule", "--systemd", str(tmp_path), "--output-dir", str(blocker / "units"),
-                          "--certkit-path", CERTKIT)
+    code, out, err = _cli(
+        capsys,
+        "schedule",
+        "--systemd",
+        str(tmp_path),
+        "--output-dir",
+        str(blocker / "units"),
+        "--certkit-path",
+        CERTKIT,
+    )
     assert code == 13
     assert err.startswith("certkit: error: ") and err.count("\n") == 1
 
 
 # --- pre-commit -----------------------------------------------------------------------------
+
 
 def _load_yaml(path: Path) -> object:
     try:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from certkit.durations import parse_duration
-from certkit.profile import load_profile
 from certkit.pki.renew import renew
+from certkit.profile import load_profile
 from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files, problems
 
@@ -53,14 +53,25 @@ def _unchanged(outside: Path) -> None:
     assert (outside / "authorized_keys").read_bytes() == PLANTED
 
 
-def test_commit_record_with_an_outside_target_is_refused(fresh_layout: Path, outside: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_commit_record_with_an_outside_target_is_refused(
+    fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     evil = b"ssh-ed25519 AAAAattacker\n"
     staged = outside / ".authorized_keys.certkit-abcdef.new"
     staged.write_bytes(evil)
-    _private_write(fresh_layout / ".certkit/txn/abcdef.commit", _record([
-        {"target": str(outside / "authorized_keys"), "staged": str(staged),
-         "sha256": hashlib.sha256(evil).hexdigest(), "mode": 0o644}]))
+    _private_write(
+        fresh_layout / ".certkit/txn/abcdef.commit",
+        _record(
+            [
+                {
+                    "target": str(outside / "authorized_keys"),
+                    "staged": str(staged),
+                    "sha256": hashlib.sha256(evil).hexdigest(),
+                    "mode": 0o644,
+                }
+            ]
+        ),
+    )
     before = live_files(fresh_layout)
     code, _, err = run_cli(capsys, "renew", "--no-compose", str(fresh_layout))
     assert code == 13, err
@@ -70,32 +81,49 @@ def test_commit_record_with_an_outside_target_is_refused(fresh_layout: Path, out
     assert live_files(fresh_layout) == before
 
 
-def test_commit_record_with_a_relative_escape_is_refused(fresh_layout: Path, outside: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_commit_record_with_a_relative_escape_is_refused(
+    fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     evil = b"attacker\n"
     staged = fresh_layout / "fixtures" / ".x.certkit-abcdef.new"
     staged.write_bytes(evil)
     target = fresh_layout / "fixtures" / ".." / ".." / outside.name / "authorized_keys"
-    _private_write(fresh_layout / ".certkit/txn/abcdef.commit", _record([
-        {"target": str(target), "staged": str(staged), "sha256": hashlib.sha256(evil).hexdigest(), "mode": 0o644}]))
+    _private_write(
+        fresh_layout / ".certkit/txn/abcdef.commit",
+        _record(
+            [{"target": str(target), "staged": str(staged), "sha256": hashlib.sha256(evil).hexdigest(), "mode": 0o644}]
+        ),
+    )
     code, _, err = run_cli(capsys, "renew", "--no-compose", str(fresh_layout))
     assert code == 13, err
     _unchanged(outside)
 
 
-def test_intent_record_with_an_outside_staged_path_deletes_nothing(fresh_layout: Path, outside: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    _private_write(fresh_layout / ".certkit/txn/abcdef.intent", _record([
-        {"target": str(fresh_layout / "fixtures/root-ca.crt"), "staged": str(outside / "authorized_keys"),
-         "sha256": "0" * 64, "mode": 0o644}]))
+def test_intent_record_with_an_outside_staged_path_deletes_nothing(
+    fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _private_write(
+        fresh_layout / ".certkit/txn/abcdef.intent",
+        _record(
+            [
+                {
+                    "target": str(fresh_layout / "fixtures/root-ca.crt"),
+                    "staged": str(outside / "authorized_keys"),
+                    "sha256": "0" * 64,
+                    "mode": 0o644,
+                }
+            ]
+        ),
+    )
     code, _, err = run_cli(capsys, "renew", "--no-compose", str(fresh_layout))
     assert code == 13, err
     assert "abcdef.intent" in err
     _unchanged(outside)
 
 
-def test_generation_manifest_cannot_copy_a_secret_from_elsewhere(fresh_layout: Path, outside: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_generation_manifest_cannot_copy_a_secret_from_elsewhere(
+    fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     renew(fresh_layout, load_profile(), NOW, parse_duration("0"), force=True)  # generation 2; 1 is init's
     gen = fresh_layout / ".certkit/generations/1"
     manifest = json.loads((gen / "manifest.json").read_text())
@@ -109,8 +137,9 @@ def test_generation_manifest_cannot_copy_a_secret_from_elsewhere(fresh_layout: P
     _unchanged(outside)
 
 
-def test_generation_manifest_with_an_absolute_stored_path_is_refused(fresh_layout: Path, outside: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_generation_manifest_with_an_absolute_stored_path_is_refused(
+    fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     renew(fresh_layout, load_profile(), NOW, parse_duration("0"), force=True)
     gen = fresh_layout / ".certkit/generations/1"
     manifest = json.loads((gen / "manifest.json").read_text())
@@ -122,8 +151,9 @@ def test_generation_manifest_with_an_absolute_stored_path_is_refused(fresh_layou
     assert live_files(fresh_layout) == before
 
 
-def test_generation_manifest_target_outside_is_refused(fresh_layout: Path, outside: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_generation_manifest_target_outside_is_refused(
+    fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     renew(fresh_layout, load_profile(), NOW, parse_duration("0"), force=True)
     gen = fresh_layout / ".certkit/generations/1"
     manifest = json.loads((gen / "manifest.json").read_text())
@@ -134,8 +164,9 @@ def test_generation_manifest_target_outside_is_refused(fresh_layout: Path, outsi
     _unchanged(outside)
 
 
-def test_generations_symlink_to_outside_is_refused(fresh_layout: Path, outside: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_generations_symlink_to_outside_is_refused(
+    fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     elsewhere = outside / "gens"
     shutil.move(str(fresh_layout / ".certkit/generations"), elsewhere)
     (fresh_layout / ".certkit/generations").symlink_to(elsewhere)
@@ -150,8 +181,9 @@ def test_generations_symlink_to_outside_is_refused(fresh_layout: Path, outside: 
 
 # (A CA key readable by its group is tightened and reported instead: the key policy of certkit.store.safety.)
 @pytest.mark.parametrize("where", [".certkit", ".certkit/generations", ".certkit/generations/1/manifest.json"])
-def test_state_readable_by_the_group_is_refused(fresh_layout: Path, where: str,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_state_readable_by_the_group_is_refused(
+    fresh_layout: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = fresh_layout / where
     path.chmod(stat.S_IMODE(path.stat().st_mode) | 0o040)
     mode = stat.S_IMODE(path.stat().st_mode)
@@ -166,8 +198,11 @@ def test_state_readable_by_the_group_is_refused(fresh_layout: Path, where: str,
 def test_state_owned_by_another_user_is_refused(fresh_layout: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if os.geteuid() != 0:
         pytest.skip("changing a folder's owner needs root")  # CI runs as root
-    os.chown(fresh_layout / ".certkit/txn" if (fresh_layout / ".certkit/txn").exists()
-             else fresh_layout / ".certkit", 4242, 4242)
+    os.chown(
+        fresh_layout / ".certkit/txn" if (fresh_layout / ".certkit/txn").exists() else fresh_layout / ".certkit",
+        4242,
+        4242,
+    )
     before = live_files(fresh_layout)
     code, _, err = run_cli(capsys, "renew", "--force", "--no-compose", str(fresh_layout))
     assert code == 13, err
@@ -180,8 +215,9 @@ def _commit_to_git_style(folder: Path, mode_dirs: int, mode_files: int) -> None:
         path.chmod(mode_dirs if path.is_dir() else mode_files)
 
 
-def test_a_hard_link_in_the_state_folder_is_refused(fresh_layout: Path, outside: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_hard_link_in_the_state_folder_is_refused(
+    fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The lock note is written with O_TRUNC: linked to authorized_keys, it would wipe it.
     os.link(outside / "authorized_keys", fresh_layout / ".certkit/lock")
     code, _, err = run_cli(capsys, "renew", "--no-compose", str(fresh_layout))
@@ -190,15 +226,25 @@ def test_a_hard_link_in_the_state_folder_is_refused(fresh_layout: Path, outside:
     _unchanged(outside)
 
 
-def test_checkout_with_a_committed_state_folder_is_refused(reference_copy: Path, outside: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_checkout_with_a_committed_state_folder_is_refused(
+    reference_copy: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # What `git clone` of a repository with a committed .certkit/ leaves: 0755 folders, 0644 files.
     evil = b"attacker\n"
     (reference_copy / ".certkit/txn").mkdir(parents=True)
     (outside / ".x.new").write_bytes(evil)
-    (reference_copy / ".certkit/txn/abcdef.commit").write_bytes(_record([
-        {"target": str(outside / "authorized_keys"), "staged": str(outside / ".x.new"),
-         "sha256": hashlib.sha256(evil).hexdigest(), "mode": 0o644}]))
+    (reference_copy / ".certkit/txn/abcdef.commit").write_bytes(
+        _record(
+            [
+                {
+                    "target": str(outside / "authorized_keys"),
+                    "staged": str(outside / ".x.new"),
+                    "sha256": hashlib.sha256(evil).hexdigest(),
+                    "mode": 0o644,
+                }
+            ]
+        )
+    )
     _commit_to_git_style(reference_copy / ".certkit", 0o755, 0o644)
     before = live_files(reference_copy)
     code, _, err = run_cli(capsys, "renew", "--no-compose", str(reference_copy))
@@ -208,14 +254,25 @@ def test_checkout_with_a_committed_state_folder_is_refused(reference_copy: Path,
     assert live_files(reference_copy) == before
 
 
-def test_private_state_folder_without_certkit_marker_is_refused(reference_copy: Path, outside: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_private_state_folder_without_certkit_marker_is_refused(
+    reference_copy: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The same, checked out with umask 077: owner and modes look right, but certkit never made it.
     evil = b"attacker\n"
     (outside / ".x.new").write_bytes(evil)
-    _private_write(reference_copy / ".certkit/txn/abcdef.commit", _record([
-        {"target": str(outside / "authorized_keys"), "staged": str(outside / ".x.new"),
-         "sha256": hashlib.sha256(evil).hexdigest(), "mode": 0o644}]))
+    _private_write(
+        reference_copy / ".certkit/txn/abcdef.commit",
+        _record(
+            [
+                {
+                    "target": str(outside / "authorized_keys"),
+                    "staged": str(outside / ".x.new"),
+                    "sha256": hashlib.sha256(evil).hexdigest(),
+                    "mode": 0o644,
+                }
+            ]
+        ),
+    )
     _commit_to_git_style(reference_copy / ".certkit", 0o700, 0o600)
     code, _, err = run_cli(capsys, "renew", "--no-compose", str(reference_copy))
     assert code == 13, err
@@ -229,8 +286,9 @@ def test_a_state_folder_certkit_made_is_accepted(fresh_layout: Path, capsys: pyt
     assert not problems(fresh_layout)
 
 
-def test_a_state_folder_holding_only_compose_answers_is_adopted(reference_copy: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_state_folder_holding_only_compose_answers_is_adopted(
+    reference_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # `certkit compose --container-dir` records its answers in .certkit/ before any renewal made it.
     from certkit.compose.mounts import remember_container_dirs
 

@@ -17,8 +17,9 @@ def status(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, out
 
 
-def test_the_expired_checkout_is_critical_and_every_node_says_why(reference_copy: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_expired_checkout_is_critical_and_every_node_says_why(
+    reference_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out = status(capsys, str(reference_copy))
     assert code == 2
     assert "└─ intermediate-ca  " in out and "   ├─ notary-server  CRITICAL  fixtures/notary-server.crt" in out
@@ -27,8 +28,9 @@ def test_the_expired_checkout_is_critical_and_every_node_says_why(reference_copy
     assert out.rstrip().endswith("13 certificates: CRITICAL")
 
 
-def test_after_renew_everything_is_ok_mounted_and_the_tree_is_complete(reference_copy: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_after_renew_everything_is_ok_mounted_and_the_tree_is_complete(
+    reference_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert certkit("renew", str(reference_copy)).returncode == 0
     code, out = status(capsys, str(reference_copy), "--json")
     assert code == 0, out
@@ -38,8 +40,12 @@ def test_after_renew_everything_is_ok_mounted_and_the_tree_is_complete(reference
     assert list(roots) == ["root-ca", "self-signed-docker", "self-signed-secure", "database-ca", "rethinkdb"]
     intermediate = roots["root-ca"]["children"][0]
     assert intermediate["name"] == "intermediate-ca"
-    assert [c["name"] for c in intermediate["children"]] == ["notary-server", "notary-signer", "notary-escrow",
-                                                              "secure.example.com"]
+    assert [c["name"] for c in intermediate["children"]] == [
+        "notary-server",
+        "notary-signer",
+        "notary-escrow",
+        "secure.example.com",
+    ]
     server = intermediate["children"][0]
     assert server["key"] == "RSA-2048" and server["days_left"] >= 748
     assert "docker-compose.yml: server" in server["mounted_by"] and "docker-compose.yml: signer" in server["mounted_by"]

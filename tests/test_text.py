@@ -9,12 +9,15 @@ import pytest
 from certkit.text import one_line, utc_minute
 
 
-@pytest.mark.parametrize(("exc", "limit", "expected"), [
-    (ValueError("bad PEM\nline two\nline three"), None, "bad PEM"),
-    (ValueError("x" * 300), 160, "x" * 160),
-    (ValueError(""), None, "ValueError"),  # no message: the type says what happened
-    (OSError(), 10, "OSError"),
-])
+@pytest.mark.parametrize(
+    ("exc", "limit", "expected"),
+    [
+        (ValueError("bad PEM\nline two\nline three"), None, "bad PEM"),
+        (ValueError("x" * 300), 160, "x" * 160),
+        (ValueError(""), None, "ValueError"),  # no message: the type says what happened
+        (OSError(), 10, "OSError"),
+    ],
+)
 def test_one_line(exc: BaseException, limit: int | None, expected: str) -> None:
     assert one_line(exc, limit) == expected
 

@@ -16,9 +16,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.cli_helpers import run_cli
-from certkit.errors import ClientConfigError, FilesystemError, MaterialError, UsageError
-from certkit.profile import load_profile
 from certkit.deploy.trust import (
     DEFAULT_SERVER,
     HOSTS_COMMENT,
@@ -30,6 +27,9 @@ from certkit.deploy.trust import (
     parse_server,
     resolves,
 )
+from certkit.errors import ClientConfigError, FilesystemError, MaterialError, UsageError
+from certkit.profile import load_profile
+from tests.cli_helpers import run_cli
 from tests.notary_harness import NotaryServices, notary_services, run_client
 
 NOW = datetime.now(timezone.utc)
@@ -56,8 +56,15 @@ def root(initialized: Path) -> Path:
 
 
 def _install(root: Path, home: Path, server: Server = SERVER, **kwargs: Any) -> TrustResult:
-    return install_trust(root, server, home=home, docker_config=home / ".docker", now=NOW,
-                         resolver=kwargs.pop("resolver", never), **kwargs)
+    return install_trust(
+        root,
+        server,
+        home=home,
+        docker_config=home / ".docker",
+        now=NOW,
+        resolver=kwargs.pop("resolver", never),
+        **kwargs,
+    )
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -69,32 +76,46 @@ _cli = run_cli
 
 # --- the server URL -------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "url", "host", "port", "netloc"), [
-    ("https://notary-server:4443", "https://notary-server:4443", "notary-server", 4443, "notary-server:4443"),
-    ("https://notary-server:4443/", "https://notary-server:4443", "notary-server", 4443, "notary-server:4443"),
-    ("notary.example.com:443", "https://notary.example.com:443", "notary.example.com", 443, "notary.example.com:443"),
-    ("https://127.0.0.1:4443", "https://127.0.0.1:4443", "127.0.0.1", 4443, "127.0.0.1:4443"),
-    ("https://[::1]:4443", "https://[::1]:4443", "::1", 4443, "[::1]:4443"),
-])
+
+@pytest.mark.parametrize(
+    ("value", "url", "host", "port", "netloc"),
+    [
+        ("https://notary-server:4443", "https://notary-server:4443", "notary-server", 4443, "notary-server:4443"),
+        ("https://notary-server:4443/", "https://notary-server:4443", "notary-server", 4443, "notary-server:4443"),
+        (
+            "notary.example.com:443",
+            "https://notary.example.com:443",
+            "notary.example.com",
+            443,
+            "notary.example.com:443",
+        ),
+        ("https://127.0.0.1:4443", "https://127.0.0.1:4443", "127.0.0.1", 4443, "127.0.0.1:4443"),
+        ("https://[::1]:4443", "https://[::1]:4443", "::1", 4443, "[::1]:4443"),
+    ],
+)
 def test_parse_server(value: str, url: str, host: str, port: int, netloc: str) -> None:
     assert parse_server(value) == Server(url, host, port, netloc)
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("https://notary-server", "give the port explicitly"),
-    ("https://:4443", "no host name"),
-    ("http://notary-server:4443", "use an https:// URL"),
-    ("https://notary-server:99999", "not a URL"),
-    ("https://notary-server:port", "not a URL"),
-    ("https://notary-server:4443/v2/", "only https://HOST:PORT"),
-    ("https://user@notary-server:4443", "only https://HOST:PORT"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("https://notary-server", "give the port explicitly"),
+        ("https://:4443", "no host name"),
+        ("http://notary-server:4443", "use an https:// URL"),
+        ("https://notary-server:99999", "not a URL"),
+        ("https://notary-server:port", "not a URL"),
+        ("https://notary-server:4443/v2/", "only https://HOST:PORT"),
+        ("https://user@notary-server:4443", "only https://HOST:PORT"),
+    ],
+)
 def test_parse_server_refuses(value: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         parse_server(value)
 
 
 # --- installing -----------------------------------------------------------------------------
+
 
 def test_installs_for_docker_and_notary(root: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
@@ -109,8 +130,10 @@ def test_installs_for_docker_and_notary(root: Path, tmp_path: Path) -> None:
     assert stat.S_IMODE((home / ".notary" / "config.json").stat().st_mode) == 0o600
     assert stat.S_IMODE(docker_ca.stat().st_mode) == 0o644
     assert result.docker_ca.action == result.notary_root.action == result.notary_config.action == "created"
-    assert result.exports == ["export DOCKER_CONTENT_TRUST=1",
-                              "export DOCKER_CONTENT_TRUST_SERVER=https://notary-server:4443"]
+    assert result.exports == [
+        "export DOCKER_CONTENT_TRUST=1",
+        "export DOCKER_CONTENT_TRUST_SERVER=https://notary-server:4443",
+    ]
     assert result.root_subject.startswith("CN=Notary Testing CA")
     assert not result.resolves and result.hosts_line == "127.0.0.1 notary-server" and result.hosts_file is None
 
@@ -128,16 +151,25 @@ def test_merges_into_an_existing_notary_config(root: Path, tmp_path: Path) -> No
     home = tmp_path / "home"
     config = home / ".notary" / "config.json"
     config.parent.mkdir(parents=True)
-    original = {"trust_dir": "/srv/trust", "trust_pinning": {"disable_tofu": True},
-                "remote_server": {"url": "https://old:1", "root_ca": "old.crt", "skipTLSVerify": False}}
+    original = {
+        "trust_dir": "/srv/trust",
+        "trust_pinning": {"disable_tofu": True},
+        "remote_server": {"url": "https://old:1", "root_ca": "old.crt", "skipTLSVerify": False},
+    }
     config.write_text(json.dumps(original))
     os.chmod(config, 0o640)
     os.chmod(config.parent, 0o755)
     result = _install(root, home)
     merged = json.loads(config.read_text())
-    assert merged == {"trust_dir": "/srv/trust", "trust_pinning": {"disable_tofu": True},
-                      "remote_server": {"url": "https://notary-server:4443", "skipTLSVerify": False,
-                                        "root_ca": str(home / ".notary" / "certkit-root-ca.crt")}}
+    assert merged == {
+        "trust_dir": "/srv/trust",
+        "trust_pinning": {"disable_tofu": True},
+        "remote_server": {
+            "url": "https://notary-server:4443",
+            "skipTLSVerify": False,
+            "root_ca": str(home / ".notary" / "certkit-root-ca.crt"),
+        },
+    }
     assert result.notary_config.action == "updated"
     assert stat.S_IMODE(config.stat().st_mode) == 0o640  # the owner's choice is kept
     assert stat.S_IMODE(config.parent.stat().st_mode) == 0o755  # an existing folder is not re-moded
@@ -156,12 +188,19 @@ def test_an_up_to_date_config_keeps_its_formatting(root: Path, tmp_path: Path) -
 def test_docker_config_env_and_server_name_the_folder(root: Path, tmp_path: Path) -> None:
     assert docker_config_dir(tmp_path, {"DOCKER_CONFIG": "/x/docker"}) == Path("/x/docker")
     assert docker_config_dir(tmp_path, {}) == tmp_path / ".docker"
-    install_trust(root, parse_server("https://localhost:14443"), home=tmp_path / "home",
-                  docker_config=tmp_path / "dockercfg", now=NOW, resolver=never)
+    install_trust(
+        root,
+        parse_server("https://localhost:14443"),
+        home=tmp_path / "home",
+        docker_config=tmp_path / "dockercfg",
+        now=NOW,
+        resolver=never,
+    )
     assert (tmp_path / "dockercfg" / "tls" / "localhost:14443" / "ca.crt").read_bytes() == root.read_bytes()
 
 
 # --- bad input: one error, nothing changed --------------------------------------------------
+
 
 def _assert_nothing_written(home: Path, before: dict[str, bytes]) -> None:
     assert _tree(home) == before
@@ -235,6 +274,7 @@ def test_der_root_is_installed_as_pem(root: Path, tmp_path: Path) -> None:
 
 # --- the host name and /etc/hosts ------------------------------------------------------------
 
+
 def test_resolver_uses_the_system() -> None:
     assert resolves("localhost", 443)
 
@@ -254,8 +294,9 @@ def test_hosts_line_is_added_once(root: Path, tmp_path: Path) -> None:
     assert hosts.read_text() == expected
 
 
-def test_bind_mounted_hosts_file_is_appended_in_place(root: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bind_mounted_hosts_file_is_appended_in_place(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # In a container /etc/hosts is a bind mount and rename() over it fails with EBUSY.
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n")
@@ -306,47 +347,82 @@ def test_read_only_hosts_file_is_refused_before_any_write(root: Path, tmp_path: 
 
 # --- the command ----------------------------------------------------------------------------
 
-def test_cli_output_can_be_evaluated(initialized: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_cli_output_can_be_evaluated(
+    initialized: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))  # no --home: $HOME is honoured
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)
-    code, out, err = _cli(capsys, "trust", str(initialized), "--server", "https://notary-server:4443",
-                          "--hosts", "--hosts-file", str(tmp_path / "hosts"))
+    code, out, err = _cli(
+        capsys,
+        "trust",
+        str(initialized),
+        "--server",
+        "https://notary-server:4443",
+        "--hosts",
+        "--hosts-file",
+        str(tmp_path / "hosts"),
+    )
     assert code == 0, err
     assert (home / ".docker" / "tls" / "notary-server:4443" / "ca.crt").exists()
     assert (tmp_path / "hosts").read_text().startswith("127.0.0.1 notary-server")
-    shell = subprocess.run(["/bin/sh", "-c", 'eval "$1"; echo "$DOCKER_CONTENT_TRUST $DOCKER_CONTENT_TRUST_SERVER"',
-                            "sh", out], capture_output=True, text=True, check=True)
+    shell = subprocess.run(
+        ["/bin/sh", "-c", 'eval "$1"; echo "$DOCKER_CONTENT_TRUST $DOCKER_CONTENT_TRUST_SERVER"', "sh", out],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert shell.stdout == "1 https://notary-server:4443\n"
 
 
 def test_cli_prints_the_hosts_line_when_the_name_does_not_resolve(
-        initialized: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(capsys, "trust", str(initialized), "--home", str(tmp_path / "home"),
-                          "--server", "https://certkit-test-unresolvable.invalid:4443")
+    initialized: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _cli(
+        capsys,
+        "trust",
+        str(initialized),
+        "--home",
+        str(tmp_path / "home"),
+        "--server",
+        "https://certkit-test-unresolvable.invalid:4443",
+    )
     assert code == 0, err
     assert "#   127.0.0.1 certkit-test-unresolvable.invalid" in out.splitlines()
 
 
 def test_cli_json(initialized: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _cli(capsys, "trust", str(initialized), "--home", str(tmp_path / "home"),
-                        "--docker-config", str(tmp_path / "d"), "--server", "https://127.0.0.1:4443", "--json")
+    code, out, _ = _cli(
+        capsys,
+        "trust",
+        str(initialized),
+        "--home",
+        str(tmp_path / "home"),
+        "--docker-config",
+        str(tmp_path / "d"),
+        "--server",
+        "https://127.0.0.1:4443",
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
     assert data["docker_ca"] == {"path": str(tmp_path / "d" / "tls" / "127.0.0.1:4443" / "ca.crt"), "action": "created"}
     assert data["changed"] is True and data["hosts_line"] is None
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["--server", "https://notary-server"], 2, "give the port explicitly"),
-    (["--server", "notary-server:"], 2, "give the port explicitly"),
-    (["--root", "/etc/hostname"], 12, "not a certificate"),
-    (["--root", "/nonexistent/root.crt"], 12, "cannot read the root certificate"),
-])
-def test_cli_bad_input_is_one_line_and_writes_nothing(initialized: Path, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str], args: list[str],
-                                                      code: int, message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--server", "https://notary-server"], 2, "give the port explicitly"),
+        (["--server", "notary-server:"], 2, "give the port explicitly"),
+        (["--root", "/etc/hostname"], 12, "not a certificate"),
+        (["--root", "/nonexistent/root.crt"], 12, "cannot read the root certificate"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_writes_nothing(
+    initialized: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, message: str
+) -> None:
     home = tmp_path / "home"
     got, out, err = _cli(capsys, "trust", str(initialized), "--home", str(home), *args)
     assert got == code
@@ -386,8 +462,9 @@ key_file = "pki/web.key"
 """
 
 
-def test_cli_trust_profile_finds_the_root_where_the_profile_puts_it(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_trust_profile_finds_the_root_where_the_profile_puts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     profile = tmp_path / "elsewhere.toml"
     profile.write_text(_ELSEWHERE)
     layout = tmp_path / "site"
@@ -412,8 +489,10 @@ def test_cli_trust_profile_finds_the_root_where_the_profile_puts_it(tmp_path: Pa
 
 def test_cli_trust_profile_without_a_ca_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     profile = tmp_path / "leaf-only.toml"
-    profile.write_text('[certificates.solo]\nissuer = "self"\nkey = { type = "ecdsa" }\nsubject = { CN = "solo" }\n'
-                       'validity = "30d"\ncert_file = "solo.crt"\n')
+    profile.write_text(
+        '[certificates.solo]\nissuer = "self"\nkey = { type = "ecdsa" }\nsubject = { CN = "solo" }\n'
+        'validity = "30d"\ncert_file = "solo.crt"\n'
+    )
     code, out, err = _cli(capsys, "trust", str(tmp_path), "--profile", str(profile), "--home", str(tmp_path / "home"))
     assert code == 10 and out == "" and err.count("\n") == 1 and "has no self-signed CA to trust" in err
     assert "--root FILE" in err and not (tmp_path / "home").exists()
@@ -429,6 +508,7 @@ def test_cli_invalid_config_exit_code(initialized: Path, tmp_path: Path, capsys:
 
 
 # --- end to end with the real notary client --------------------------------------------------
+
 
 def _notary_steps(workdir: Path, services: NotaryServices, config: Path, gun: str) -> subprocess.CompletedProcess[str]:
     """init, add, publish, list with the client config only; the first failing step's result, or list's."""
@@ -446,7 +526,8 @@ def _notary_steps(workdir: Path, services: NotaryServices, config: Path, gun: st
 
 @pytest.mark.e2e
 def test_real_notary_client_trusts_the_server_after_certkit_trust(
-        initialized: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    initialized: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     layout = tmp_path / "notary"
     shutil.copytree(initialized, layout)
     home = tmp_path / "home"
@@ -454,14 +535,24 @@ def test_real_notary_client_trusts_the_server_after_certkit_trust(
     config.parent.mkdir(parents=True)
     with notary_services(layout, tls_dir="fixtures") as services:
         # What a user has before certkit trust: a client config naming the server, no root_ca.
-        config.write_text(json.dumps({"trust_dir": str(home / ".notary" / "trust"),
-                                      "remote_server": {"url": services.server_url}}))
+        config.write_text(
+            json.dumps({"trust_dir": str(home / ".notary" / "trust"), "remote_server": {"url": services.server_url}})
+        )
         before = _notary_steps(tmp_path, services, config, "example.com/before")
         assert before.returncode != 0
         assert "x509: certificate signed by unknown authority" in before.stdout + before.stderr
 
-        code, out, err = _cli(capsys, "trust", str(layout), "--server", services.server_url,
-                              "--home", str(home), "--docker-config", str(home / ".docker"))
+        code, out, err = _cli(
+            capsys,
+            "trust",
+            str(layout),
+            "--server",
+            services.server_url,
+            "--home",
+            str(home),
+            "--docker-config",
+            str(home / ".docker"),
+        )
         assert code == 0, err
         after = _notary_steps(tmp_path, services, config, "example.com/after")
         assert after.returncode == 0, after.stdout + after.stderr
@@ -474,8 +565,10 @@ def test_real_notary_client_trusts_the_server_after_certkit_trust(
 
 # --- printed text is eval'ed: data from outside must never become a command ----------------
 
-def test_root_subject_and_path_cannot_inject_commands_into_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_root_subject_and_path_cannot_inject_commands_into_eval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from datetime import timedelta
 
     from tests.certfactory import make_ca
@@ -487,11 +580,23 @@ def test_root_subject_and_path_cannot_inject_commands_into_eval(tmp_path: Path, 
     folder.mkdir()
     root_file = ca.write(folder / "root-ca.crt")
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)
-    code, out, err = _cli(capsys, "trust", "--root", str(root_file), "--home", str(tmp_path / "home"),
-                          "--server", "https://notary-server:4443")
+    code, out, err = _cli(
+        capsys,
+        "trust",
+        "--root",
+        str(root_file),
+        "--home",
+        str(tmp_path / "home"),
+        "--server",
+        "https://notary-server:4443",
+    )
     assert code == 0, err
-    shell = subprocess.run(["/bin/sh", "-c", 'eval "$1"; echo "$DOCKER_CONTENT_TRUST $DOCKER_CONTENT_TRUST_SERVER"',
-                            "sh", out], capture_output=True, text=True, cwd=tmp_path)
+    shell = subprocess.run(
+        ["/bin/sh", "-c", 'eval "$1"; echo "$DOCKER_CONTENT_TRUST $DOCKER_CONTENT_TRUST_SERVER"', "sh", out],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert shell.returncode == 0, shell.stderr
     assert shell.stdout == "1 https://notary-server:4443\n"
     assert not list(tmp_path.glob("PWNED*")), "a command hidden in the root certificate ran"
@@ -499,8 +604,9 @@ def test_root_subject_and_path_cannot_inject_commands_into_eval(tmp_path: Path, 
     assert "Evil CA\\ntouch PWNED-cn #" in out
 
 
-@pytest.mark.parametrize("value", ["https://a b:4443", "https://$(id):4443", "https://x;reboot:4443",
-                                   "https://a`id`:4443"])
+@pytest.mark.parametrize(
+    "value", ["https://a b:4443", "https://$(id):4443", "https://x;reboot:4443", "https://a`id`:4443"]
+)
 def test_server_host_must_be_a_host_name(value: str) -> None:
     with pytest.raises(UsageError, match="not a host name or IP address"):
         parse_server(value)

@@ -17,23 +17,29 @@ SECOND = timedelta(seconds=1)
 WINDOW = timedelta(days=30)
 
 
-@pytest.mark.parametrize("now, is_expired", [
-    (NOT_AFTER - SECOND, False),
-    (NOT_AFTER, False),  # valid through the very second of notAfter
-    (NOT_AFTER + SECOND, True),
-])
+@pytest.mark.parametrize(
+    "now, is_expired",
+    [
+        (NOT_AFTER - SECOND, False),
+        (NOT_AFTER, False),  # valid through the very second of notAfter
+        (NOT_AFTER + SECOND, True),
+    ],
+)
 def test_expired_edges(now: datetime, is_expired: bool) -> None:
     assert expired(NOT_AFTER, now) is is_expired
     assert valid_at(NOT_AFTER - timedelta(days=365), NOT_AFTER, now) is not is_expired
 
 
-@pytest.mark.parametrize("left, within", [
-    (WINDOW + SECOND, False),
-    (WINDOW, False),  # exactly the window left: not within it (openssl -checkend)
-    (WINDOW - SECOND, True),
-    (timedelta(0), True),
-    (-SECOND, True),  # expired counts as within
-])
+@pytest.mark.parametrize(
+    "left, within",
+    [
+        (WINDOW + SECOND, False),
+        (WINDOW, False),  # exactly the window left: not within it (openssl -checkend)
+        (WINDOW - SECOND, True),
+        (timedelta(0), True),
+        (-SECOND, True),  # expired counts as within
+    ],
+)
 def test_expires_within_edges(left: timedelta, within: bool) -> None:
     now = NOT_AFTER - left
     assert expires_within(NOT_AFTER, now, now + WINDOW) is within
@@ -47,21 +53,31 @@ def _certificate(not_after: datetime):  # type: ignore[no-untyped-def]
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edge")])
-    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(not_after - timedelta(days=400)).not_valid_after(not_after)
-            .sign(key, hashes.SHA256()))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(not_after - timedelta(days=400))
+        .not_valid_after(not_after)
+        .sign(key, hashes.SHA256())
+    )
 
 
-@pytest.mark.parametrize("left, renew_due, check_status", [
-    (WINDOW + SECOND, False, "OK"),
-    (WINDOW, False, "OK"),
-    (WINDOW - SECOND, True, "WARNING"),
-    (timedelta(0), True, "CRITICAL"),  # within --crit 7d: still valid, but critical
-    (-SECOND, True, "CRITICAL"),
-])
+@pytest.mark.parametrize(
+    "left, renew_due, check_status",
+    [
+        (WINDOW + SECOND, False, "OK"),
+        (WINDOW, False, "OK"),
+        (WINDOW - SECOND, True, "WARNING"),
+        (timedelta(0), True, "CRITICAL"),  # within --crit 7d: still valid, but critical
+        (-SECOND, True, "CRITICAL"),
+    ],
+)
 def test_renew_and_check_expiry_agree(left: timedelta, renew_due: bool, check_status: str) -> None:
-    from certkit.durations import parse_duration
     from certkit.check.expiry import Status, Thresholds, judge_time
+    from certkit.durations import parse_duration
 
     cert = _certificate(NOT_AFTER)
     now = NOT_AFTER - left
@@ -71,8 +87,10 @@ def test_renew_and_check_expiry_agree(left: timedelta, renew_due: bool, check_st
     assert status.name == check_status
 
 
-@pytest.mark.parametrize("left, due", [(WINDOW + SECOND, False), (WINDOW, False), (WINDOW - SECOND, True),
-                                       (timedelta(0), True), (-SECOND, True)])
+@pytest.mark.parametrize(
+    "left, due",
+    [(WINDOW + SECOND, False), (WINDOW, False), (WINDOW - SECOND, True), (timedelta(0), True), (-SECOND, True)],
+)
 def test_renews_plan_agrees_on_the_real_checkout(reference_dir, left: timedelta, due: bool) -> None:  # type: ignore[no-untyped-def]
     """make_plan, directly: Notary's notary-server.crt as cloned, judged at each edge of --within 30d."""
     from certkit.durations import parse_duration

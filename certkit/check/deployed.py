@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
-from certkit.errors import CertkitError
 from certkit.check.notary_config import NotaryNotes
+from certkit.errors import CertkitError
 from certkit.profile import Profile
 from certkit.text import one_line
 
@@ -52,8 +52,9 @@ def is_checkout(path: Path, profile: Profile) -> bool:
     return any((path / marker).exists() for marker in profile.markers)
 
 
-def deployed_files(root: Path, profile: Profile, notary: NotaryNotes | None = None,
-                   environ: Mapping[str, str] | None = None) -> Deployment:
+def deployed_files(
+    root: Path, profile: Profile, notary: NotaryNotes | None = None, environ: Mapping[str, str] | None = None
+) -> Deployment:
     """The files under ``root`` the services use, per the profile, configs and compose files."""
     deployment = Deployment(root)
     for spec in profile.certificates:
@@ -100,8 +101,8 @@ def _has_services(path: Path) -> bool:
 def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict[str, str]) -> None:
     # Imported here: ruamel.yaml is only needed for checkouts that have compose files.
     from certkit.compose import mounts as compose
-    from certkit.compose.model import Options
     from certkit.compose.files import Project, load_project, project_env
+    from certkit.compose.model import Options
 
     failed: dict[str, list[str]] = {}  # "service client: <why>" -> the compose files it failed in
     for files in compose_files(root):
@@ -109,7 +110,9 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
         try:
             project = load_project(files, project_env(root, environ))
         except _ANALYSIS_ERRORS as exc:
-            deployment.notes.append(f"{label}: not analysed ({_one_line(exc)}); files only it uses are listed as unused")
+            deployment.notes.append(
+                f"{label}: not analysed ({_one_line(exc)}); files only it uses are listed as unused"
+            )
             continue
         for name, service in project.services.items():
             # One service at a time, so that one certkit cannot analyse leaves the others counted.

@@ -11,14 +11,14 @@ import socket
 import ssl
 
 from certkit.certificates import is_ip
-from certkit.errors import UsageError
 from certkit.check.expiry import ServedChain
+from certkit.errors import UsageError
 
 DEFAULT_TIMEOUT = 5.0
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """"host:443", "[::1]:4443" -> (host, port); UsageError for anything else."""
+    """ "host:443", "[::1]:4443" -> (host, port); UsageError for anything else."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"--connect {text!r}: use HOST:PORT, e.g. notary-server:4443 or [::1]:4443")
@@ -38,7 +38,7 @@ def fetch_chain(address: str, *, servername: str | None = None, timeout: float =
         with socket.create_connection((host, port), timeout=timeout) as sock:
             with context.wrap_socket(sock, server_hostname=sni) as tls:
                 chain = _served_chain(tls)
-    except socket.timeout:
+    except TimeoutError:
         return ServedChain(address, name, error=f"cannot connect: timed out after {timeout:g} s")
     except ssl.SSLError as exc:
         return ServedChain(address, name, error=f"TLS handshake failed: {exc.reason or exc}")
@@ -59,10 +59,11 @@ def _served_chain(tls: ssl.SSLSocket) -> list[bytes]:
     if getter is not None:
         try:
             items = getter() or []
-            return [item if isinstance(item, bytes) else item.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
-                    for item in items]
+            return [
+                item if isinstance(item, bytes) else item.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+                for item in items
+            ]
         except (AttributeError, ssl.SSLError, ValueError):
             pass
     leaf = tls.getpeercert(binary_form=True)
     return [leaf] if leaf else []
-

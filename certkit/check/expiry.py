@@ -16,20 +16,21 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certkit.pki import keys as keymod
 from certkit.bounded import MAX_INPUT_BYTES, UnreadableInput, not_regular_text, read_regular, too_large_text
-from certkit.certificates import covers, issuer_problem, load_der, parse_bundle, san_strings, self_issued
-from certkit.certificates import expired as cert_expired, expires_within as cert_expires_within, not_yet_valid
+from certkit.certificates import covers, issuer_problem, load_der, not_yet_valid, parse_bundle, san_strings, self_issued
+from certkit.certificates import expired as cert_expired
+from certkit.certificates import expires_within as cert_expires_within
 from certkit.durations import Duration
+from certkit.pki import keys as keymod
 from certkit.store.pathglob import ExcludeRules
 from certkit.text import one_line
 
@@ -40,9 +41,7 @@ MAX_FILE_BYTES = MAX_INPUT_BYTES
 CERT_SUFFIXES = (".crt", ".pem", ".cer", ".cert", ".der")
 KEY_SUFFIXES = (".key",)
 PEM_ANY_MARKER = b"-----BEGIN "
-PEM_KEY_RE = re.compile(
-    rb"-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----.+?-----END \1-----", re.DOTALL
-)
+PEM_KEY_RE = re.compile(rb"-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----.+?-----END \1-----", re.DOTALL)
 
 # Folders walked past: version-control history, and certkit's own state folder (its
 # generations are earlier, replaced sets kept for rollback, not what any service uses).
@@ -191,14 +190,16 @@ def judge_bundle(certs: Sequence[x509.Certificate]) -> dict[int, Reason]:
         following = certs[index + 1]
         if following.subject != cert.issuer:
             problems[index] = Reason(
-                "chain", Status.CRITICAL,
+                "chain",
+                Status.CRITICAL,
                 f"broken chain: issued by {_name(cert.issuer)} but followed by #{index + 1} {_name(following.subject)}",
             )
             continue
         problem = issuer_problem(cert, following)
         if problem is not None:
             problems[index] = Reason(
-                "chain", Status.CRITICAL,
+                "chain",
+                Status.CRITICAL,
                 f"broken chain: not validly signed by #{index + 1} {_name(following.subject)} ({problem})",
             )
     return problems
@@ -225,7 +226,9 @@ def load_public_of_private_key(data: bytes, where: str) -> object:
     try:
         key = serialization.load_pem_private_key(match.group(0), password=None, unsafe_skip_rsa_key_validation=True)
     except TypeError:
-        raise KeyProblem("encrypted private key: cannot check that it matches its certificate without the passphrase")
+        raise KeyProblem(
+            "encrypted private key: cannot check that it matches its certificate without the passphrase"
+        ) from None
     except Exception as exc:  # ValueError, UnsupportedAlgorithm: a damaged or exotic key
         raise KeyProblem(f"not a readable private key ({_short(exc)})") from exc
     return key.public_key()
@@ -271,7 +274,8 @@ class _ServedIndex:
             return
         current = self.newest.get(cert.subject)
         if current is None or (cert.not_valid_before_utc, cert.not_valid_after_utc) > (
-            current[0].not_valid_before_utc, current[0].not_valid_after_utc
+            current[0].not_valid_before_utc,
+            current[0].not_valid_after_utc,
         ):
             self.newest[cert.subject] = (cert, path)
 
@@ -368,8 +372,14 @@ class Checker:
                 if self.exclude and self.exclude.match(child_relative, is_dir=False):
                     continue  # an excluded broken link or loop is not reported either
                 if exc.errno == errno.ELOOP:
-                    yield Finding("file", path, None, None, None,
-                                  [Reason("unreadable", Status.UNKNOWN, "symlink loop: the link never reaches a file")])
+                    yield Finding(
+                        "file",
+                        path,
+                        None,
+                        None,
+                        None,
+                        [Reason("unreadable", Status.UNKNOWN, "symlink loop: the link never reaches a file")],
+                    )
                 elif _cert_like(name):
                     yield self._unreadable(path, exc)
                 continue
@@ -390,8 +400,15 @@ class Checker:
                 # as UNKNOWN without opening it, and passes over the others quietly.
                 yield from self._file(path, explicit=False, info=child)
 
-    def _file(self, path: str, *, explicit: bool, info: os.stat_result | None = None,
-              real: str | None = None, judge: bool = True) -> Iterator[Finding]:
+    def _file(
+        self,
+        path: str,
+        *,
+        explicit: bool,
+        info: os.stat_result | None = None,
+        real: str | None = None,
+        judge: bool = True,
+    ) -> Iterator[Finding]:
         """Findings for one file; quiet about files that are not certificates unless
         they claim to be (by name, or by being named on the command line).
 
@@ -447,8 +464,16 @@ class Checker:
             return  # not a certificate file, or another PEM type (CSR, public key, parameters)
         yield _unknown(path, "no certificate in the file (neither PEM nor DER)")
 
-    def _judge_file(self, path: str, data: bytes, certs: list[tuple[int, x509.Certificate]],
-                    bad: list[tuple[int, str]], notes: list[Note], *, judge: bool = True) -> Iterator[Finding]:
+    def _judge_file(
+        self,
+        path: str,
+        data: bytes,
+        certs: list[tuple[int, x509.Certificate]],
+        bad: list[tuple[int, str]],
+        notes: list[Note],
+        *,
+        judge: bool = True,
+    ) -> Iterator[Finding]:
         findings: dict[int, Finding] = {}
         for index, cert in certs:
             left, reasons = judge_time(cert, self.now, self.thresholds)
@@ -505,20 +530,33 @@ class Checker:
 
     def _served(self, served: ServedChain) -> Iterator[Finding]:
         if served.error is not None:
-            yield Finding("endpoint", served.address, None, None, None,
-                          [Reason("unreachable", Status.UNKNOWN, served.error)])
+            yield Finding(
+                "endpoint", served.address, None, None, None, [Reason("unreachable", Status.UNKNOWN, served.error)]
+            )
             return
         certs: list[x509.Certificate] = []
         for der in served.chain:
             cert = load_der(der)
             if cert is None:
-                yield Finding("endpoint", served.address, len(certs), None, None,
-                              [Reason("unreadable", Status.UNKNOWN, "the server sent a certificate certkit cannot parse")])
+                yield Finding(
+                    "endpoint",
+                    served.address,
+                    len(certs),
+                    None,
+                    None,
+                    [Reason("unreadable", Status.UNKNOWN, "the server sent a certificate certkit cannot parse")],
+                )
                 return
             certs.append(cert)
         if not certs:
-            yield Finding("endpoint", served.address, None, None, None,
-                          [Reason("unreadable", Status.UNKNOWN, "the server sent no certificate")])
+            yield Finding(
+                "endpoint",
+                served.address,
+                None,
+                None,
+                None,
+                [Reason("unreadable", Status.UNKNOWN, "the server sent no certificate")],
+            )
             return
         findings = []
         for index, cert in enumerate(certs):
@@ -529,17 +567,19 @@ class Checker:
         leaf = certs[0]
         if not covers(leaf, served.hostname):
             sans = ", ".join(san_strings(leaf)) or "none"
-            findings[0].add(Reason("hostname", Status.CRITICAL,
-                                   f"does not cover {served.hostname} (SANs: {sans})"))
+            findings[0].add(Reason("hostname", Status.CRITICAL, f"does not cover {served.hostname} (SANs: {sans})"))
         newest = self._stale.newest.get(leaf.subject)
         if newest is not None and newest[0] != leaf:
             disk, disk_path = newest
-            findings[0].add(Reason(
-                "stale", Status.CRITICAL,
-                f"STALE: serves serial {leaf.serial_number:X} (until {_stamp(leaf.not_valid_after_utc)}) but "
-                f"{disk_path} holds serial {disk.serial_number:X} (until {_stamp(disk.not_valid_after_utc)}): "
-                f"{STALE_TEXT}",
-            ))
+            findings[0].add(
+                Reason(
+                    "stale",
+                    Status.CRITICAL,
+                    f"STALE: serves serial {leaf.serial_number:X} (until {_stamp(leaf.not_valid_after_utc)}) but "
+                    f"{disk_path} holds serial {disk.serial_number:X} (until {_stamp(disk.not_valid_after_utc)}): "
+                    f"{STALE_TEXT}",
+                )
+            )
         yield from findings
 
     # Helpers -------------------------------------------------------------------------
@@ -595,6 +635,16 @@ def _short(exc: BaseException) -> str:
 
 
 __all__ = [
-    "Checker", "Finding", "Note", "Reason", "Scope", "ServedChain", "Status", "Thresholds", "UNUSED_TEXT",
-    "judge_bundle", "judge_time", "worst",
+    "Checker",
+    "Finding",
+    "Note",
+    "Reason",
+    "Scope",
+    "ServedChain",
+    "Status",
+    "Thresholds",
+    "UNUSED_TEXT",
+    "judge_bundle",
+    "judge_time",
+    "worst",
 ]

@@ -113,7 +113,7 @@ class _Check:
         if not isinstance(value, str) or not value:
             return None
         if self.container_root and value.startswith(self.container_root + "/"):
-            path = self.root / value[len(self.container_root) + 1:]
+            path = self.root / value[len(self.container_root) + 1 :]
         else:
             path = Path(value)
             path = path if path.is_absolute() else config.parent / path
@@ -150,12 +150,28 @@ class _Check:
             else:
                 data = json.loads(text)
         except UnreadableInput as exc:
-            self.result.findings.append(Finding("file", self.shown(path), None, None, None, [
-                Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {exc.reason}")]))
+            self.result.findings.append(
+                Finding(
+                    "file",
+                    self.shown(path),
+                    None,
+                    None,
+                    None,
+                    [Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {exc.reason}")],
+                )
+            )
             return None
         except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError are ValueErrors
-            self.result.findings.append(Finding("file", self.shown(path), None, None, None, [
-                Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {one_line(exc, 160)}")]))
+            self.result.findings.append(
+                Finding(
+                    "file",
+                    self.shown(path),
+                    None,
+                    None,
+                    None,
+                    [Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {one_line(exc, 160)}")],
+                )
+            )
             return None
         return data if isinstance(data, dict) else None
 
@@ -202,7 +218,9 @@ class _Check:
             self.certs(root_ca, f"{self.shown(path)} (remote_server.root_ca)")
         return host, root_ca
 
-    def pair(self, config: Path, cert_value: object, key_value: object, cert_key: str) -> tuple[Path | None, list[x509.Certificate] | None]:
+    def pair(
+        self, config: Path, cert_value: object, key_value: object, cert_key: str
+    ) -> tuple[Path | None, list[x509.Certificate] | None]:
         cert_path = self.resolve(config, cert_value, cert_key)
         key_path = self.resolve(config, key_value, "key")
         if cert_path is None:
@@ -212,17 +230,32 @@ class _Check:
             try:
                 public = load_public_of_private_key(read_regular(key_path), str(key_path))
             except UnreadableInput as exc:
-                self.note(key_path, 0, "unreadable", Status.UNKNOWN,
-                          f"{exc.reason}; named by {self.shown(config)} as the key of {self.shown(cert_path)}")
+                self.note(
+                    key_path,
+                    0,
+                    "unreadable",
+                    Status.UNKNOWN,
+                    f"{exc.reason}; named by {self.shown(config)} as the key of {self.shown(cert_path)}",
+                )
             except KeyProblem:
                 pass  # the walk pairs X.crt/X.key itself and reports an unusable key there
             else:
                 if not same_key(public, certs[0]):
-                    self.note(cert_path, 0, "key-mismatch", Status.CRITICAL,
-                              f"private key {self.shown(key_path)} does not match this certificate")
+                    self.note(
+                        cert_path,
+                        0,
+                        "key-mismatch",
+                        Status.CRITICAL,
+                        f"private key {self.shown(key_path)} does not match this certificate",
+                    )
         elif certs and key_path is not None:
-            self.note(key_path, 0, "missing", Status.CRITICAL,
-                      f"missing: named by {self.shown(config)} as the key of {self.shown(cert_path)}")
+            self.note(
+                key_path,
+                0,
+                "missing",
+                Status.CRITICAL,
+                f"missing: named by {self.shown(config)} as the key of {self.shown(cert_path)}",
+            )
         return cert_path, certs
 
     def signer(self, path: Path, config: dict[str, Any]) -> None:
@@ -234,30 +267,46 @@ class _Check:
         if pool is not None:
             self.certs(pool, f"{self.shown(path)} (server.client_ca_file)")
 
-    def server(self, path: Path, config: dict[str, Any], client_host: str | None, client_root: Path | None,
-               signer: tuple[Path, dict[str, Any]] | None) -> None:
+    def server(
+        self,
+        path: Path,
+        config: dict[str, Any],
+        client_host: str | None,
+        client_root: Path | None,
+        signer: tuple[Path, dict[str, Any]] | None,
+    ) -> None:
         server = config.get("server")
         if not isinstance(server, dict):
             return
         where = self.shown(path)
-        cert_path, certs = self.pair(path, server.get("tls_cert_file"), server.get("tls_key_file"), "server.tls_cert_file")
+        cert_path, certs = self.pair(
+            path, server.get("tls_cert_file"), server.get("tls_key_file"), "server.tls_cert_file"
+        )
         trust = config.get("trust_service")
         trust = trust if isinstance(trust, dict) else {}
         server_root = self.resolve(path, trust.get("tls_ca_file"), "trust_service.tls_ca_file")
         if cert_path is not None and certs:
             if client_host and not covers(certs[0], client_host):
-                self.note(cert_path, 0, "hostname", Status.CRITICAL,
-                          f"does not cover {client_host}, the host the notary client dials "
-                          f"(cmd/notary/config.json remote_server.url); SANs: {', '.join(san_strings(certs[0])) or 'none'}")
-            anchors = [(client_root, "the notary client's root_ca (cmd/notary/config.json)"),
-                       (server_root, f"the root the server trusts ({where} trust_service.tls_ca_file)")]
+                self.note(
+                    cert_path,
+                    0,
+                    "hostname",
+                    Status.CRITICAL,
+                    f"does not cover {client_host}, the host the notary client dials "
+                    f"(cmd/notary/config.json remote_server.url); SANs: {', '.join(san_strings(certs[0])) or 'none'}",
+                )
+            anchors = [
+                (client_root, "the notary client's root_ca (cmd/notary/config.json)"),
+                (server_root, f"the root the server trusts ({where} trust_service.tls_ca_file)"),
+            ]
             for anchor, role in anchors:
                 if anchor is not None:
                     self.chain(cert_path, certs, anchor, role, client_host, client=False)
         if trust.get("type", "remote") != "remote":
             return
-        client_path, client_certs = self.pair(path, trust.get("tls_client_cert"), trust.get("tls_client_key"),
-                                              "trust_service.tls_client_cert")
+        client_path, client_certs = self.pair(
+            path, trust.get("tls_client_cert"), trust.get("tls_client_key"), "trust_service.tls_client_cert"
+        )
         signer_host = trust.get("hostname") if isinstance(trust.get("hostname"), str) else None
         if server_root is not None:
             self.certs(server_root, f"{where} (trust_service.tls_ca_file)")
@@ -271,18 +320,33 @@ class _Check:
         signer_certs = self.certs(signer_cert, self.shown(signer_path)) if signer_cert else None
         if signer_cert is not None and signer_certs:
             if signer_host and not covers(signer_certs[0], signer_host):
-                self.note(signer_cert, 0, "hostname", Status.CRITICAL,
-                          f"does not cover {signer_host}, the host notary-server dials ({where} trust_service.hostname, "
-                          f"the signer's compose alias); SANs: {', '.join(san_strings(signer_certs[0])) or 'none'}")
+                self.note(
+                    signer_cert,
+                    0,
+                    "hostname",
+                    Status.CRITICAL,
+                    f"does not cover {signer_host}, the host notary-server dials ({where} trust_service.hostname, "
+                    f"the signer's compose alias); SANs: {', '.join(san_strings(signer_certs[0])) or 'none'}",
+                )
             if server_root is not None:
-                self.chain(signer_cert, signer_certs, server_root,
-                           f"the root notary-server trusts for the signer ({where} trust_service.tls_ca_file)",
-                           signer_host, client=False)
+                self.chain(
+                    signer_cert,
+                    signer_certs,
+                    server_root,
+                    f"the root notary-server trusts for the signer ({where} trust_service.tls_ca_file)",
+                    signer_host,
+                    client=False,
+                )
         pool = self.resolve(signer_path, signer_server.get("client_ca_file"), "client_ca_file")
         if client_path is not None and client_certs and pool is not None:
-            self.chain(client_path, client_certs, pool,
-                       f"the signer's client_ca_file ({self.shown(signer_path)}), so the signer refuses notary-server",
-                       None, client=True)
+            self.chain(
+                client_path,
+                client_certs,
+                pool,
+                f"the signer's client_ca_file ({self.shown(signer_path)}), so the signer refuses notary-server",
+                None,
+                client=True,
+            )
 
     def storage(self, path: Path, config: dict[str, Any]) -> None:
         """Database client TLS: rethinkdb's files, postgres' sslrootcert/sslcert/sslkey in db_url."""
@@ -305,11 +369,24 @@ class _Check:
             # The database checks only the signature, not Go's name/EKU rules (cfssl's client
             # certs carry an empty DNS SAN that a strict verifier would reject).
             if cas and not any(issued_by(certs[0], ca) for ca in cas):
-                self.note(cert_path, 0, "chain", Status.CRITICAL,
-                          f"broken chain: not signed by {self.shown(ca_path)}, the database CA in {self.shown(path)}")
+                self.note(
+                    cert_path,
+                    0,
+                    "chain",
+                    Status.CRITICAL,
+                    f"broken chain: not signed by {self.shown(ca_path)}, the database CA in {self.shown(path)}",
+                )
 
-    def chain(self, cert_path: Path, certs: list[x509.Certificate], anchor_path: Path, role: str,
-              hostname: str | None, *, client: bool) -> None:
+    def chain(
+        self,
+        cert_path: Path,
+        certs: list[x509.Certificate],
+        anchor_path: Path,
+        role: str,
+        hostname: str | None,
+        *,
+        client: bool,
+    ) -> None:
         anchors = self.certs(anchor_path, role)
         if not anchors:
             return
@@ -322,18 +399,28 @@ class _Check:
             else:
                 name = hostname if hostname and covers(leaf, hostname) else _any_name(leaf)
                 if name is None:
-                    self.note(cert_path, 0, "hostname", Status.CRITICAL,
-                              "no DNS or IP subjectAltName: Go's crypto/x509 rejects a server certificate without one")
+                    self.note(
+                        cert_path,
+                        0,
+                        "hostname",
+                        Status.CRITICAL,
+                        "no DNS or IP subjectAltName: Go's crypto/x509 rejects a server certificate without one",
+                    )
                     return
                 builder.build_server_verifier(_general_name(name)).verify(leaf, intermediates)
         except (verification.VerificationError, ValueError) as exc:
-            self.note(cert_path, 0, "chain", Status.CRITICAL,
-                      f"broken chain: does not chain to {self.shown(anchor_path)}, {role}: {str(exc)[:200]}")
+            self.note(
+                cert_path,
+                0,
+                "chain",
+                Status.CRITICAL,
+                f"broken chain: does not chain to {self.shown(anchor_path)}, {role}: {str(exc)[:200]}",
+            )
 
 
 def _variant(name: str, prefix: str) -> str:
-    """"server-config.postgres.json" -> ".postgres": pairs each server config with its signer."""
-    return name[len(prefix):-len(".json")] if name.startswith(prefix) and name.endswith(".json") else name
+    """ "server-config.postgres.json" -> ".postgres": pairs each server config with its signer."""
+    return name[len(prefix) : -len(".json")] if name.startswith(prefix) and name.endswith(".json") else name
 
 
 def _judging_moment(certs: list[x509.Certificate], now: datetime) -> datetime:

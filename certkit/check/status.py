@@ -10,11 +10,11 @@ answered in one look, and the worst status gives the exit code.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
-from typing import Mapping
 
 from certkit.bounded import UnreadableInput, read_regular
 from certkit.profile import CertSpec, Profile
@@ -65,8 +65,16 @@ class Status:
         return worst
 
 
-def status(root: Path, profile: Profile, now: datetime, *, warn_days: int = 30, ca_store: Path | None = None,
-           served: Mapping[str, bytes] | None = None, mounts: Mapping[str, list[str]] | None = None) -> Status:
+def status(
+    root: Path,
+    profile: Profile,
+    now: datetime,
+    *,
+    warn_days: int = 30,
+    ca_store: Path | None = None,
+    served: Mapping[str, bytes] | None = None,
+    mounts: Mapping[str, list[str]] | None = None,
+) -> Status:
     """The tree of ``profile``'s certificates as they are on disk in ``root`` at ``now``.
 
     ``served`` maps an address to the DER leaf a server serves there (--connect); ``mounts`` maps a
@@ -90,15 +98,22 @@ def status(root: Path, profile: Profile, now: datetime, *, warn_days: int = 30, 
     return Status(root, roots, notes)
 
 
-def _node(root: Path, store: Path, spec: CertSpec, now: datetime, warn_days: int,
-          mounts: Mapping[str, list[str]]) -> Node:
+def _node(
+    root: Path, store: Path, spec: CertSpec, now: datetime, warn_days: int, mounts: Mapping[str, list[str]]
+) -> Node:
     from certkit.certificates import NotACertificate, parse_certificates, to_der
     from certkit.pki.keys import describe
 
     path = root / spec.cert_file
     key_where = spec.key_file or ("CA store" if spec.ca else "discarded after signing")
-    node = Node(spec.name, spec.cert_file, Health.OK, [], key_file=key_where,
-                mounted_by=sorted(mounts.get(os.path.realpath(path), [])))
+    node = Node(
+        spec.name,
+        spec.cert_file,
+        Health.OK,
+        [],
+        key_file=key_where,
+        mounted_by=sorted(mounts.get(os.path.realpath(path), [])),
+    )
     try:
         data = read_regular(path)
         cert = parse_certificates(data, der=False)[0]
@@ -172,8 +187,10 @@ def _mark_served(nodes: Mapping[str, Node], address: str, der: bytes) -> None:
         if node.der == der:
             node.served = f"{address}: serves this certificate"
         else:
-            node.served = (f"{address}: STALE, serves another certificate (notAfter "
-                           f"{served.not_valid_after_utc:%Y-%m-%d}); restart the server")
+            node.served = (
+                f"{address}: STALE, serves another certificate (notAfter "
+                f"{served.not_valid_after_utc:%Y-%m-%d}); restart the server"
+            )
             node.health = max(node.health, Health.CRITICAL)
             node.problems.append(f"{address} serves another certificate than the file")
 

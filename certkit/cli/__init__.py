@@ -12,6 +12,7 @@ import importlib.util
 import os
 import signal
 import sys
+
 import click
 
 from certkit import __version__
@@ -22,15 +23,24 @@ _COMMANDS = {
     "init": ("certkit.cli.renew_cmd", "init_command", "make a fresh Notary certificate set in a new folder"),
     "renew": ("certkit.cli.renew_cmd", "renew_command", "renew what is due in a Notary checkout (and mount it)"),
     "status": ("certkit.cli.status_cmd", "status_command", "the set as a tree: expiry, keys, copies, mounts, served"),
-    "check-expiry": ("certkit.cli.expiry_cmd", "check_expiry_command",
-                     "check expiry, chains, keys and hostnames (cron, CI, Nagios, Prometheus)"),
+    "check-expiry": (
+        "certkit.cli.expiry_cmd",
+        "check_expiry_command",
+        "check expiry, chains, keys and hostnames (cron, CI, Nagios, Prometheus)",
+    ),
     "compose": ("certkit.cli.compose_cmd", "compose_command", "make compose mount the renewed files, or --check it"),
     "trust": ("certkit.cli.trust_cmd", "trust_command", "make the Docker CLI and the notary client trust the root"),
     "rollback": ("certkit.cli.rollback_cmd", "rollback_command", "switch back to an earlier generation of the set"),
-    "schedule": ("certkit.cli.schedule_cmd", "schedule_command",
-                 "renew daily from cron or a systemd timer; Prometheus alert rules"),
-    "db-deploy": ("certkit.cli.db_cmd", "db_deploy_command",
-                  "put renewed database TLS files into a reachable postgres data folder"),
+    "schedule": (
+        "certkit.cli.schedule_cmd",
+        "schedule_command",
+        "renew daily from cron or a systemd timer; Prometheus alert rules",
+    ),
+    "db-deploy": (
+        "certkit.cli.db_cmd",
+        "db_deploy_command",
+        "put renewed database TLS files into a reachable postgres data folder",
+    ),
     "completion": ("certkit.cli.completion_cmd", "completion_command", "shell completion for bash, zsh or fish"),
 }
 
@@ -130,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
         except Exception as exc:  # a bug: one line, and the way to the traceback
             if _State.debug:
                 raise
-            click.echo(f"certkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            click.echo(
+                f"certkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
+            )
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

@@ -12,27 +12,54 @@ from certkit.cli import options
 from certkit.errors import ComposeError, UsageError
 from certkit.profile import load_profile
 
+
 @click.command("compose")
 @options.notary_dir_argument
-@click.option("-f", "--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Compose file, relative to NOTARY_DIR (repeatable, in order, as with docker compose -f). "
-                   "Default: the folder's compose.yaml / docker-compose.yml and its override.")
-@click.option("--in-place", is_flag=True,
-              help="Edit the compose files themselves (a .certkit-bak backup is written first) "
-                   "instead of writing certkit's override file.")
-@click.option("--check", "check_only", is_flag=True,
-              help="Write nothing: report, per service, whether each TLS file it reads is mounted from the host "
-                   "or baked into the image, and its expiry. Exit 15 if any is baked, missing or expired.")
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Compose file, relative to NOTARY_DIR (repeatable, in order, as with docker compose -f). "
+    "Default: the folder's compose.yaml / docker-compose.yml and its override.",
+)
+@click.option(
+    "--in-place",
+    is_flag=True,
+    help="Edit the compose files themselves (a .certkit-bak backup is written first) "
+    "instead of writing certkit's override file.",
+)
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Write nothing: report, per service, whether each TLS file it reads is mounted from the host "
+    "or baked into the image, and its expiry. Exit 15 if any is baked, missing or expired.",
+)
 @options.container_dir_option
-@click.option("--ca-store", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of the CA private keys, never to be mounted. Default: NOTARY_DIR/.certkit/ca.")
+@click.option(
+    "--ca-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the CA private keys, never to be mounted. Default: NOTARY_DIR/.certkit/ca.",
+)
 @options.profile_option
 @options.dry_run_option
 @options.json_option
 @options.quiet_option
-def compose_command(notary_dir: Path, files: tuple[Path, ...], in_place: bool, check_only: bool,
-                    container_dirs: tuple[str, ...], ca_store: Path | None, profile_source: str | None,
-                    dry_run: bool, as_json: bool, quiet: bool) -> None:
+def compose_command(
+    notary_dir: Path,
+    files: tuple[Path, ...],
+    in_place: bool,
+    check_only: bool,
+    container_dirs: tuple[str, ...],
+    ca_store: Path | None,
+    profile_source: str | None,
+    dry_run: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Make compose services read the host's renewed TLS files (read-only folder mounts).
 
     Notary's images copy fixtures/ in at build time, so renewed files on the host never

@@ -9,10 +9,16 @@ import click
 
 from certkit.cli import options
 
+
 @click.command("db-deploy")
 @options.notary_dir_argument
-@click.option("--pgdata", type=click.Path(file_okay=False, path_type=Path), required=True, metavar="DIR",
-              help="postgres's data folder ($PGDATA), reachable from this host.")
+@click.option(
+    "--pgdata",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    metavar="DIR",
+    help="postgres's data folder ($PGDATA), reachable from this host.",
+)
 @options.json_option
 def db_deploy_command(notary_dir: Path, pgdata: Path, as_json: bool) -> None:
     """Copy NOTARY_DIR's renewed database TLS files into postgres's data folder.

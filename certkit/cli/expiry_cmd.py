@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import click
 
@@ -46,45 +47,110 @@ class NagiosCommand(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
-            setattr(exc, "exit_code", UNKNOWN)  # an instance attribute click reads when exiting
+            # An instance attribute click reads when exiting; click declares it on the class.
+            setattr(exc, "exit_code", UNKNOWN)  # noqa: B010
             raise
 
 
 @click.command("check-expiry", cls=NagiosCommand, epilog=HELP_EPILOG)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--connect", "endpoints", metavar="HOST:PORT", multiple=True,
-              help="Also check the chain a TLS server serves (repeatable). With PATHs, a served leaf "
-                   "that differs from the newest file with the same subject is STALE.")
-@click.option("--servername", metavar="NAME", default=None,
-              help="SNI name to send, and the name the served leaf must cover (default: HOST).")
-@click.option("--warn", type=options.DURATION, default="30d", show_default=True,
-              help="WARNING when a certificate expires within this (30d, 2w, 12h, 6 months).")
-@click.option("--crit", type=options.DURATION, default="7d", show_default=True,
-              help="CRITICAL when a certificate expires within this.")
-@click.option("--at", "at", type=options.MOMENT, default=None, metavar="DATE",
-              help="Judge as of this moment instead of now (2027-01-31, 2027-01-31T12:00:00Z).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS),
-              default="table", show_default=True,
-              help="Output format. html: one self-contained page (timeline by chain); use with --output.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
-              help="Write the report to FILE atomically (for node_exporter's textfile collector) instead of stdout.")
+@click.option(
+    "--connect",
+    "endpoints",
+    metavar="HOST:PORT",
+    multiple=True,
+    help="Also check the chain a TLS server serves (repeatable). With PATHs, a served leaf "
+    "that differs from the newest file with the same subject is STALE.",
+)
+@click.option(
+    "--servername",
+    metavar="NAME",
+    default=None,
+    help="SNI name to send, and the name the served leaf must cover (default: HOST).",
+)
+@click.option(
+    "--warn",
+    type=options.DURATION,
+    default="30d",
+    show_default=True,
+    help="WARNING when a certificate expires within this (30d, 2w, 12h, 6 months).",
+)
+@click.option(
+    "--crit",
+    type=options.DURATION,
+    default="7d",
+    show_default=True,
+    help="CRITICAL when a certificate expires within this.",
+)
+@click.option(
+    "--at",
+    "at",
+    type=options.MOMENT,
+    default=None,
+    metavar="DATE",
+    help="Judge as of this moment instead of now (2027-01-31, 2027-01-31T12:00:00Z).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format. html: one self-contained page (timeline by chain); use with --output.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Write the report to FILE atomically (for node_exporter's textfile collector) instead of stdout.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when everything is OK; otherwise only the problems.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
-              help="Connect and handshake timeout for --connect.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Connect and handshake timeout for --connect.",
+)
 @click.option("--color/--no-color", default=None, help="Colour the status column (default: only on a terminal).")
-@click.option("--all", "judge_all", is_flag=True,
-              help="In a Notary checkout, judge every certificate file found, not only those a service uses.")
-@click.option("--exclude", "exclude", metavar="GLOB", multiple=True,
-              help="Skip files and folders matching GLOB (repeatable): .gitignore syntax on the path relative "
-                   "to the folder given (trustpinning/, '*.der', 'fixtures/**/old-*.crt'). Files named as "
-                   "arguments are always checked.")
+@click.option(
+    "--all",
+    "judge_all",
+    is_flag=True,
+    help="In a Notary checkout, judge every certificate file found, not only those a service uses.",
+)
+@click.option(
+    "--exclude",
+    "exclude",
+    metavar="GLOB",
+    multiple=True,
+    help="Skip files and folders matching GLOB (repeatable): .gitignore syntax on the path relative "
+    "to the folder given (trustpinning/, '*.der', 'fixtures/**/old-*.crt'). Files named as "
+    "arguments are always checked.",
+)
 @options.profile_option
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json (the flag every other command has).")
 @click.pass_context
-def check_expiry_command(ctx: click.Context, paths: tuple[Path, ...], endpoints: tuple[str, ...],
-                         servername: str | None, warn: Duration, crit: Duration, at: datetime | None, fmt: str,
-                         output: Path | None, quiet: bool, timeout: float, color: bool | None, judge_all: bool,
-                         exclude: tuple[str, ...], profile_source: str | None, as_json: bool) -> None:
+def check_expiry_command(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    endpoints: tuple[str, ...],
+    servername: str | None,
+    warn: Duration,
+    crit: Duration,
+    at: datetime | None,
+    fmt: str,
+    output: Path | None,
+    quiet: bool,
+    timeout: float,
+    color: bool | None,
+    judge_all: bool,
+    exclude: tuple[str, ...],
+    profile_source: str | None,
+    as_json: bool,
+) -> None:
     """Check certificates in PATHs (files or folders, default .) and on live endpoints.
 
     Reads PEM bundles (every certificate, in order) and DER files, recursively;
@@ -114,24 +180,62 @@ def check_expiry_command(ctx: click.Context, paths: tuple[Path, ...], endpoints:
             raise click.UsageError(f"--json and --format {fmt} name two formats; give one")
         fmt = "json"
     try:
-        code = _run(paths, endpoints, servername, warn, crit, at, fmt, output, quiet, timeout, color,
-                    judge_all, exclude, profile_source)
+        code = _run(
+            paths,
+            endpoints,
+            servername,
+            warn,
+            crit,
+            at,
+            fmt,
+            output,
+            quiet,
+            timeout,
+            color,
+            judge_all,
+            exclude,
+            profile_source,
+        )
     except CertkitError as exc:
         click.echo(f"certkit: check-expiry: {exc}", err=True)
         code = UNKNOWN
     ctx.exit(code)
 
 
-def _run(paths: tuple[Path, ...], endpoints: tuple[str, ...], servername: str | None, warn: Duration,
-         crit: Duration, at: datetime | None, fmt: str, output: Path | None, quiet: bool, timeout: float,
-         color: bool | None, judge_all: bool, exclude: tuple[str, ...], profile_source: str | None) -> int:
+def _run(
+    paths: tuple[Path, ...],
+    endpoints: tuple[str, ...],
+    servername: str | None,
+    warn: Duration,
+    crit: Duration,
+    at: datetime | None,
+    fmt: str,
+    output: Path | None,
+    quiet: bool,
+    timeout: float,
+    color: bool | None,
+    judge_all: bool,
+    exclude: tuple[str, ...],
+    profile_source: str | None,
+) -> int:
     from certkit.render.formats import REPORTS, ReportOptions
     from certkit.workflows.check import CheckRequest, run_check
 
     now = at if at is not None else options.utc_now()
-    run = run_check(CheckRequest(paths, now, warn, crit, endpoints=endpoints, servername=servername,
-                                 timeout=timeout, judge_all=judge_all, exclude=exclude,
-                                 profile_source=profile_source))
+    run = run_check(
+        CheckRequest(
+            paths,
+            now,
+            warn,
+            crit,
+            endpoints=endpoints,
+            servername=servername,
+            timeout=timeout,
+            judge_all=judge_all,
+            exclude=exclude,
+            profile_source=profile_source,
+        )
+    )
     # --quiet is for cron's mail: it silences stdout, never the file --output asks for.
     quiet = quiet and output is None
     with _destination(output) as out:
@@ -174,13 +278,17 @@ def _check_output_folder(output: Path) -> None:
 
     folder = output.parent
     if not folder.exists():
-        raise FilesystemError(f"--output {output}: folder {folder} does not exist; create it (for node_exporter: "
-                              "its --collector.textfile.directory) or give another --output")
+        raise FilesystemError(
+            f"--output {output}: folder {folder} does not exist; create it (for node_exporter: "
+            "its --collector.textfile.directory) or give another --output"
+        )
     if not folder.is_dir():
         raise FilesystemError(f"--output {output}: {folder} is not a folder; give a file inside a folder")
     if not os.access(folder, os.W_OK):
-        raise FilesystemError(f"--output {output}: folder {folder} is not writable; run as a user who may write "
-                              "there, or give another --output")
+        raise FilesystemError(
+            f"--output {output}: folder {folder} is not writable; run as a user who may write "
+            "there, or give another --output"
+        )
 
 
 def _stdout() -> IO[str]:

@@ -8,7 +8,8 @@ The command then receives pre_hook, post_hook, deploy_hook, hook_timeout, wait, 
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -17,18 +18,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def hook_options(func: F) -> F:
     decorators = [
-        click.option("--pre-hook", metavar="CMD", default=None,
-                     help="Shell command run before renewing; if it fails nothing is renewed."),
-        click.option("--deploy-hook", metavar="CMD", default=None,
-                     help="Shell command run only when files were written (e.g. restart the services). "
-                          "Gets CERTKIT_RENEWED_FILES_JSON (complete JSON list), CERTKIT_RENEWED_FILES "
-                          "(one per line), CERTKIT_RENEWED_CERTS(_JSON), CERTKIT_NOTARY_DIR."),
-        click.option("--post-hook", metavar="CMD", default=None,
-                     help="Shell command run after every attempt, even a failed one."),
-        click.option("--hook-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
-                     show_default=True, metavar="SECONDS",
-                     help="Stop a hook (its whole process group) that runs longer than this (exit 124): "
-                          "hooks run while the renewal lock is held."),
+        click.option(
+            "--pre-hook",
+            metavar="CMD",
+            default=None,
+            help="Shell command run before renewing; if it fails nothing is renewed.",
+        ),
+        click.option(
+            "--deploy-hook",
+            metavar="CMD",
+            default=None,
+            help="Shell command run only when files were written (e.g. restart the services). "
+            "Gets CERTKIT_RENEWED_FILES_JSON (complete JSON list), CERTKIT_RENEWED_FILES "
+            "(one per line), CERTKIT_RENEWED_CERTS(_JSON), CERTKIT_NOTARY_DIR.",
+        ),
+        click.option(
+            "--post-hook", metavar="CMD", default=None, help="Shell command run after every attempt, even a failed one."
+        ),
+        click.option(
+            "--hook-timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=600.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="Stop a hook (its whole process group) that runs longer than this (exit 124): "
+            "hooks run while the renewal lock is held.",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -37,10 +52,18 @@ def hook_options(func: F) -> F:
 
 def wait_options(func: F) -> F:
     decorators = [
-        click.option("--wait", is_flag=True,
-                     help="If another certkit is renewing this folder, wait for it instead of failing (exit 16)."),
-        click.option("--wait-timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-                     help="With --wait, give up after this many seconds (exit 16). Default: wait as long as it takes."),
+        click.option(
+            "--wait",
+            is_flag=True,
+            help="If another certkit is renewing this folder, wait for it instead of failing (exit 16).",
+        ),
+        click.option(
+            "--wait-timeout",
+            type=click.FloatRange(min=0),
+            default=None,
+            metavar="SECONDS",
+            help="With --wait, give up after this many seconds (exit 16). Default: wait as long as it takes.",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -47,17 +48,20 @@ DURATION = DurationType()
 MOMENT = MomentType()
 
 profile_option = click.option(
-    "--profile", "profile_source", metavar="FILE|NAME", default=None,
-    help="PKI profile: a TOML file (may say extends = \"notary\") or a built-in name. Default: notary.",
+    "--profile",
+    "profile_source",
+    metavar="FILE|NAME",
+    default=None,
+    help='PKI profile: a TOML file (may say extends = "notary") or a built-in name. Default: notary.',
 )
 dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would be done; write nothing.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
 def notary_dir_argument(func: F) -> F:
-    return click.argument(
-        "notary_dir", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
-    )(func)
+    return click.argument("notary_dir", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))(
+        func
+    )
 
 
 def utc_now() -> datetime:
@@ -66,10 +70,13 @@ def utc_now() -> datetime:
 
 
 container_dir_option = click.option(
-    "--container-dir", "container_dirs", multiple=True, metavar="[SERVICE=]DIR",
+    "--container-dir",
+    "container_dirs",
+    multiple=True,
+    metavar="[SERVICE=]DIR",
     help="The container folder that holds this checkout's files, for a service whose folder certkit cannot "
-         "tell (an image: with no build:). Repeatable; without SERVICE= it applies to every service. "
-         "Remembered in NOTARY_DIR/.certkit, so later runs need no flag.",
+    "tell (an image: with no build:). Repeatable; without SERVICE= it applies to every service. "
+    "Remembered in NOTARY_DIR/.certkit, so later runs need no flag.",
 )
 
 
@@ -79,13 +86,17 @@ def parse_container_dirs(values: tuple[str, ...]) -> dict[str, str]:
     for value in values:
         service, sep, folder = value.partition("=") if not value.startswith("/") else ("", "", value)
         if not folder.startswith("/") or "\n" in value:
-            raise UsageError(f"--container-dir {value}: give an absolute container folder, e.g. "
-                             "--container-dir server=/go/src/github.com/theupdateframework/notary")
+            raise UsageError(
+                f"--container-dir {value}: give an absolute container folder, e.g. "
+                "--container-dir server=/go/src/github.com/theupdateframework/notary"
+            )
         result[service if sep else ""] = folder.rstrip("/") or "/"
     return result
 
 
 quiet_option = click.option(
-    "--quiet", "-q", is_flag=True,
+    "--quiet",
+    "-q",
+    is_flag=True,
     help="Errors and warnings only; nothing at all when nothing happened (for cron mail).",
 )

@@ -13,21 +13,43 @@ from certkit.durations import Duration
 
 @click.command("renew")
 @options.notary_dir_argument
-@click.option("--within", type=options.DURATION, default="30d", show_default=True,
-              help="Renew what expires within this window (30d, 2w, 6 months, 12h).")
+@click.option(
+    "--within",
+    type=options.DURATION,
+    default="30d",
+    show_default=True,
+    help="Renew what expires within this window (30d, 2w, 6 months, 12h).",
+)
 @click.option("--force", is_flag=True, help="Re-issue every certificate of the profile.")
 @click.option("--rotate-keys", is_flag=True, help="Make new leaf keys instead of reusing them (CA keys are kept).")
-@click.option("--ca-store", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for CA private keys. Default: NOTARY_DIR/.certkit/ca (kept out of images by .dockerignore).")
-@click.option("--no-compose", is_flag=True,
-              help="Skip the compose step (by default, in a folder with compose files, renew makes the "
-                   "services mount the renewed folders read-only, as `certkit compose` does).")
+@click.option(
+    "--ca-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for CA private keys. Default: NOTARY_DIR/.certkit/ca (kept out of images by .dockerignore).",
+)
+@click.option(
+    "--no-compose",
+    is_flag=True,
+    help="Skip the compose step (by default, in a folder with compose files, renew makes the "
+    "services mount the renewed folders read-only, as `certkit compose` does).",
+)
 @options.container_dir_option
-@click.option("--pgdata", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
-              help="postgres's data folder, reachable from this host: when the database's TLS files were "
-                   "renewed, copy them there as `certkit db-deploy` does (exit 20 if it cannot; the renewal is kept).")
-@click.option("--keep", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Generations to keep for `certkit rollback`.")
+@click.option(
+    "--pgdata",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="postgres's data folder, reachable from this host: when the database's TLS files were "
+    "renewed, copy them there as `certkit db-deploy` does (exit 20 if it cannot; the renewal is kept).",
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Generations to keep for `certkit rollback`.",
+)
 @lifecycle_options.hook_options
 @lifecycle_options.wait_options
 @options.profile_option
@@ -35,10 +57,28 @@ from certkit.durations import Duration
 @options.json_option
 @options.quiet_option
 @click.pass_context
-def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force: bool, rotate_keys: bool,
-                  ca_store: Path | None, no_compose: bool, container_dirs: tuple[str, ...], pgdata: Path | None, keep: int, pre_hook: str | None, deploy_hook: str | None,
-                  post_hook: str | None, hook_timeout: float | None, wait: bool, wait_timeout: float | None,
-                  profile_source: str | None, dry_run: bool, as_json: bool, quiet: bool) -> None:
+def renew_command(
+    ctx: click.Context,
+    notary_dir: Path,
+    within: Duration,
+    force: bool,
+    rotate_keys: bool,
+    ca_store: Path | None,
+    no_compose: bool,
+    container_dirs: tuple[str, ...],
+    pgdata: Path | None,
+    keep: int,
+    pre_hook: str | None,
+    deploy_hook: str | None,
+    post_hook: str | None,
+    hook_timeout: float | None,
+    wait: bool,
+    wait_timeout: float | None,
+    profile_source: str | None,
+    dry_run: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Renew the Notary certificate set in NOTARY_DIR (default: current folder).
 
     Renews what is missing, invalid, or expiring within --within, and leaves the rest
@@ -68,12 +108,27 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
     """
     from certkit.workflows.renew import RenewRequest, run_renew
 
-    request = RenewRequest(notary_dir, options.utc_now(), within, profile_source=profile_source, force=force,
-                           rotate_keys=rotate_keys, ca_store=ca_store, compose=not no_compose,
-                           container_dirs=options.parse_container_dirs(container_dirs), pgdata=pgdata, keep=keep,
-                           pre_hook=pre_hook, deploy_hook=deploy_hook, post_hook=post_hook,
-                           hook_timeout=hook_timeout, wait=wait, wait_timeout=wait_timeout, dry_run=dry_run,
-                           fast_path=not as_json)
+    request = RenewRequest(
+        notary_dir,
+        options.utc_now(),
+        within,
+        profile_source=profile_source,
+        force=force,
+        rotate_keys=rotate_keys,
+        ca_store=ca_store,
+        compose=not no_compose,
+        container_dirs=options.parse_container_dirs(container_dirs),
+        pgdata=pgdata,
+        keep=keep,
+        pre_hook=pre_hook,
+        deploy_hook=deploy_hook,
+        post_hook=post_hook,
+        hook_timeout=hook_timeout,
+        wait=wait,
+        wait_timeout=wait_timeout,
+        dry_run=dry_run,
+        fast_path=not as_json,
+    )
     run = run_renew(request)
     if run.nothing_due_until is not None:
         if not quiet:
@@ -101,13 +156,18 @@ def renew_command(ctx: click.Context, notary_dir: Path, within: Duration, force:
 
 @click.command("init")
 @click.argument("notary_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--ca-store", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for CA private keys. Default: NOTARY_DIR/.certkit/ca.")
+@click.option(
+    "--ca-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for CA private keys. Default: NOTARY_DIR/.certkit/ca.",
+)
 @options.profile_option
 @options.json_option
 @options.quiet_option
-def init_command(notary_dir: Path, ca_store: Path | None, profile_source: str | None, as_json: bool,
-                 quiet: bool) -> None:
+def init_command(
+    notary_dir: Path, ca_store: Path | None, profile_source: str | None, as_json: bool, quiet: bool
+) -> None:
     """Create a complete, fresh Notary certificate set (all keys new) in NOTARY_DIR.
 
     NOTARY_DIR must be empty or not exist yet. Also writes notary-server, notary-signer
@@ -119,9 +179,8 @@ def init_command(notary_dir: Path, ca_store: Path | None, profile_source: str | 
       certkit init /srv/notary --ca-store /root/notary-ca
     """
     from certkit.profile import load_profile
-    from certkit.workflows.init import init_layout
-
     from certkit.render.renew import init_json, renew_table
+    from certkit.workflows.init import init_layout
 
     result = init_layout(notary_dir, load_profile(profile_source), options.utc_now(), ca_store=ca_store)
     if as_json:

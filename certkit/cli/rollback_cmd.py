@@ -9,19 +9,38 @@ import click
 
 from certkit.cli import options
 
+
 @click.command("rollback")
 @options.notary_dir_argument
-@click.option("--to", "to", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Generation to make live (default: the one before the live one). 0 is the set certkit first found.")
+@click.option(
+    "--to",
+    "to",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Generation to make live (default: the one before the live one). 0 is the set certkit first found.",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the kept generations and which one is live.")
-@click.option("--ca-store", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for CA private keys, if renew used --ca-store.")
+@click.option(
+    "--ca-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for CA private keys, if renew used --ca-store.",
+)
 @click.option("--wait", is_flag=True, help="If another certkit is renewing this folder, wait for it.")
 @options.profile_option
 @options.json_option
 @options.quiet_option
-def rollback_command(notary_dir: Path, to: int | None, list_only: bool, ca_store: Path | None, wait: bool,
-                     profile_source: str | None, as_json: bool, quiet: bool) -> None:
+def rollback_command(
+    notary_dir: Path,
+    to: int | None,
+    list_only: bool,
+    ca_store: Path | None,
+    wait: bool,
+    profile_source: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Switch NOTARY_DIR back to an earlier generation, all files at once.
 
     Every renewal keeps the complete set it made as a generation (renew --keep, default 3),

@@ -19,31 +19,85 @@ if TYPE_CHECKING:
 @options.notary_dir_argument
 @click.option("--cron", is_flag=True, help="Print a crontab line (user crontab format).")
 @click.option("--systemd", is_flag=True, help="Write certkit-renew.service and certkit-renew.timer into --output-dir.")
-@click.option("--minute", type=click.IntRange(0, 59), default=None,
-              help="cron: the minute to run at. Default: random (spreads hosts over the hour).")
+@click.option(
+    "--minute",
+    type=click.IntRange(0, 59),
+    default=None,
+    help="cron: the minute to run at. Default: random (spreads hosts over the hour).",
+)
 @click.option("--hour", type=click.IntRange(0, 23), default=3, show_default=True, help="cron: the hour to run at.")
 @click.option("--seed", type=int, default=None, hidden=True, help="Seed for the random minute (tests).")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="systemd: where to write the unit files.")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="systemd: where to write the unit files.",
+)
 @click.option("--on-calendar", default="daily", show_default=True, help="systemd: the timer's OnCalendar= value.")
-@click.option("--randomized-delay", type=options.DURATION, default="1h", show_default=True,
-              help="systemd: the timer's RandomizedDelaySec= window.")
-@click.option("--prometheus-rules", is_flag=True,
-              help="Print Prometheus alerting rules for `check-expiry --format prometheus` textfiles.")
-@click.option("--warn", type=options.DURATION, default="30d", show_default=True,
-              help="rules: warn when a certificate expires within this (as check-expiry --warn).")
-@click.option("--crit", type=options.DURATION, default="7d", show_default=True,
-              help="rules: critical when a certificate expires within this (as check-expiry --crit).")
-@click.option("--stale-after", type=options.DURATION, default="26h", show_default=True,
-              help="rules: alert when the textfile is older than this (the check stopped running).")
-@click.option("--stale-for", type=options.DURATION, default="10min", show_default=True,
-              help="rules: how long a server may serve a renewed-away certificate (STALE) before it alerts.")
-@click.option("--certkit-path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The certkit executable the job runs. Default: this certkit (absolute path).")
-def schedule_command(notary_dir: Path, cron: bool, systemd: bool, minute: int | None, hour: int, seed: int | None,
-                     output_dir: Path, on_calendar: str, randomized_delay: Duration, prometheus_rules: bool,
-                     warn: Duration, crit: Duration, stale_after: Duration, stale_for: Duration,
-                     certkit_path: Path | None) -> None:
+@click.option(
+    "--randomized-delay",
+    type=options.DURATION,
+    default="1h",
+    show_default=True,
+    help="systemd: the timer's RandomizedDelaySec= window.",
+)
+@click.option(
+    "--prometheus-rules",
+    is_flag=True,
+    help="Print Prometheus alerting rules for `check-expiry --format prometheus` textfiles.",
+)
+@click.option(
+    "--warn",
+    type=options.DURATION,
+    default="30d",
+    show_default=True,
+    help="rules: warn when a certificate expires within this (as check-expiry --warn).",
+)
+@click.option(
+    "--crit",
+    type=options.DURATION,
+    default="7d",
+    show_default=True,
+    help="rules: critical when a certificate expires within this (as check-expiry --crit).",
+)
+@click.option(
+    "--stale-after",
+    type=options.DURATION,
+    default="26h",
+    show_default=True,
+    help="rules: alert when the textfile is older than this (the check stopped running).",
+)
+@click.option(
+    "--stale-for",
+    type=options.DURATION,
+    default="10min",
+    show_default=True,
+    help="rules: how long a server may serve a renewed-away certificate (STALE) before it alerts.",
+)
+@click.option(
+    "--certkit-path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The certkit executable the job runs. Default: this certkit (absolute path).",
+)
+def schedule_command(
+    notary_dir: Path,
+    cron: bool,
+    systemd: bool,
+    minute: int | None,
+    hour: int,
+    seed: int | None,
+    output_dir: Path,
+    on_calendar: str,
+    randomized_delay: Duration,
+    prometheus_rules: bool,
+    warn: Duration,
+    crit: Duration,
+    stale_after: Duration,
+    stale_for: Duration,
+    certkit_path: Path | None,
+) -> None:
     """Renew NOTARY_DIR daily: print a crontab line or write systemd units;
     or print Prometheus alert rules.
 
@@ -66,17 +120,25 @@ def schedule_command(notary_dir: Path, cron: bool, systemd: bool, minute: int | 
     from certkit.errors import UsageError
 
     if cron + systemd + prometheus_rules != 1:
-        raise UsageError("choose one of --cron (print a crontab line), --systemd (write unit files) "
-                         "or --prometheus-rules (print alert rules)")
+        raise UsageError(
+            "choose one of --cron (print a crontab line), --systemd (write unit files) "
+            "or --prometheus-rules (print alert rules)"
+        )
     if prometheus_rules:
-        click.echo(schedule.prometheus_rules(warn=warn, crit=crit, stale_after=stale_after, stale_for=stale_for,
-                                             now=options.utc_now()), nl=False)
+        click.echo(
+            schedule.prometheus_rules(
+                warn=warn, crit=crit, stale_after=stale_after, stale_for=stale_for, now=options.utc_now()
+            ),
+            nl=False,
+        )
         return
     mode = "cron" if cron else "systemd"
     command = [os.path.abspath(certkit_path)] if certkit_path is not None else certkit_command()
     planned = schedule.job(command, notary_dir)
     if mode == "cron":
-        chosen = minute if minute is not None else schedule.random_minute(random.Random(seed) if seed is not None else None)
+        chosen = (
+            minute if minute is not None else schedule.random_minute(random.Random(seed) if seed is not None else None)
+        )
         click.echo("# certkit: renew the Notary TLS certificates daily; cron mails only problems")
         click.echo(schedule.cron_line(planned, minute=chosen, hour=hour))
         return
@@ -101,8 +163,13 @@ def certkit_command() -> list[str]:
     import shutil
 
     argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    if (argv0 is not None and argv0.name.startswith("certkit") and argv0.suffix != ".py"
-            and argv0.is_file() and os.access(argv0, os.X_OK)):
+    if (
+        argv0 is not None
+        and argv0.name.startswith("certkit")
+        and argv0.suffix != ".py"
+        and argv0.is_file()
+        and os.access(argv0, os.X_OK)
+    ):
         return [os.path.abspath(argv0)]
     found = shutil.which("certkit")
     if found:

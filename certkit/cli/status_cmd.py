@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,25 +12,47 @@ from certkit.cli import options
 
 if TYPE_CHECKING:
     from certkit.durations import Duration
-    from certkit.check.status import Node, Status
+
 
 @click.command("status")
 @options.notary_dir_argument
-@click.option("--connect", "addresses", multiple=True, metavar="HOST:PORT",
-              help="Also fetch what a server serves there and mark the certificate it should serve "
-                   "(STALE when the server still serves an older one). Repeatable.")
-@click.option("--warn", type=options.DURATION, default="30d", show_default=True,
-              help="A certificate expiring within this is WARNING.")
-@click.option("--ca-store", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of the CA private keys. Default: the recorded one, else NOTARY_DIR/.certkit/ca.")
+@click.option(
+    "--connect",
+    "addresses",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="Also fetch what a server serves there and mark the certificate it should serve "
+    "(STALE when the server still serves an older one). Repeatable.",
+)
+@click.option(
+    "--warn",
+    type=options.DURATION,
+    default="30d",
+    show_default=True,
+    help="A certificate expiring within this is WARNING.",
+)
+@click.option(
+    "--ca-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the CA private keys. Default: the recorded one, else NOTARY_DIR/.certkit/ca.",
+)
 @click.option("--color/--no-color", default=None, help="Colour the status words (default: only on a terminal).")
 @options.profile_option
 @options.json_option
 @options.quiet_option
 @click.pass_context
-def status_command(ctx: click.Context, notary_dir: Path, addresses: tuple[str, ...], warn: Duration,
-                   ca_store: Path | None, color: bool | None, profile_source: str | None, as_json: bool,
-                   quiet: bool) -> None:
+def status_command(
+    ctx: click.Context,
+    notary_dir: Path,
+    addresses: tuple[str, ...],
+    warn: Duration,
+    ca_store: Path | None,
+    color: bool | None,
+    profile_source: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Show the certificate set of NOTARY_DIR (default: current folder) as a tree.
 
     Each root with the certificates it signs below it, then the database PKI and the
@@ -52,8 +74,9 @@ def status_command(ctx: click.Context, notary_dir: Path, addresses: tuple[str, .
     from certkit.render.status import status_json, status_text
     from certkit.workflows.status import run_status
 
-    run = run_status(notary_dir, options.utc_now(), warn, profile_source=profile_source, ca_store=ca_store,
-                     addresses=addresses)
+    run = run_status(
+        notary_dir, options.utc_now(), warn, profile_source=profile_source, ca_store=ca_store, addresses=addresses
+    )
     result = run.status
     if as_json:
         click.echo(json.dumps(status_json(result), indent=2))

@@ -5,37 +5,71 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from certkit.cli import options
 
 if TYPE_CHECKING:
-    from certkit.deploy.trust import TrustResult
+    pass
 
 
 @click.command("trust")
 @options.notary_dir_argument
-@click.option("--server", default=None, metavar="URL",
-              help="The Notary server as clients reach it: https://HOST:PORT. [default: https://notary-server:4443]")
-@click.option("--root", "root_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The root CA to trust. Default: the profile's trust_root in NOTARY_DIR "
-                   "(notary: fixtures/root-ca.crt).")
+@click.option(
+    "--server",
+    default=None,
+    metavar="URL",
+    help="The Notary server as clients reach it: https://HOST:PORT. [default: https://notary-server:4443]",
+)
+@click.option(
+    "--root",
+    "root_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The root CA to trust. Default: the profile's trust_root in NOTARY_DIR (notary: fixtures/root-ca.crt).",
+)
 @options.profile_option
-@click.option("--docker-config", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The Docker CLI's config folder. Default: $DOCKER_CONFIG, else HOME/.docker.")
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The home folder holding .notary (and .docker). Default: $HOME.")
-@click.option("--hosts", "edit_hosts", is_flag=True,
-              help="Add '127.0.0.1 HOST' to the hosts file when HOST does not resolve (needs root).")
-@click.option("--hosts-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("/etc/hosts"),
-              show_default=True, help="The hosts file --hosts edits.")
+@click.option(
+    "--docker-config",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The Docker CLI's config folder. Default: $DOCKER_CONFIG, else HOME/.docker.",
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The home folder holding .notary (and .docker). Default: $HOME.",
+)
+@click.option(
+    "--hosts",
+    "edit_hosts",
+    is_flag=True,
+    help="Add '127.0.0.1 HOST' to the hosts file when HOST does not resolve (needs root).",
+)
+@click.option(
+    "--hosts-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/etc/hosts"),
+    show_default=True,
+    help="The hosts file --hosts edits.",
+)
 @options.json_option
 @options.quiet_option
-def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, profile_source: str | None,
-                  docker_config: Path | None, home: Path | None, edit_hosts: bool, hosts_file: Path, as_json: bool,
-                  quiet: bool) -> None:
+def trust_command(
+    notary_dir: Path,
+    server: str | None,
+    root_file: Path | None,
+    profile_source: str | None,
+    docker_config: Path | None,
+    home: Path | None,
+    edit_hosts: bool,
+    hosts_file: Path,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Make Docker Content Trust and the notary client trust NOTARY_DIR's root CA.
 
     \b
@@ -65,12 +99,20 @@ def trust_command(notary_dir: Path, server: str | None, root_file: Path | None, 
         root = trust.layout_root(notary_dir, load_profile(profile_source))
     home_dir = home if home is not None else Path.home()
     docker_dir = docker_config if docker_config is not None else trust.docker_config_dir(home_dir, os.environ)
-    result = trust.install_trust(root, parsed, home=home_dir, docker_config=docker_dir, now=options.utc_now(),
-                                 edit_hosts=edit_hosts, hosts_file=hosts_file)
+    result = trust.install_trust(
+        root,
+        parsed,
+        home=home_dir,
+        docker_config=docker_dir,
+        now=options.utc_now(),
+        edit_hosts=edit_hosts,
+        hosts_file=hosts_file,
+    )
     if as_json:
         click.echo(json.dumps(trust_json(result), indent=2))
     elif not quiet:
         click.echo(trust_text(result))
     elif result.hosts_line is not None:  # the one warning worth a cron mail
-        click.echo(f"certkit: warning: {result.server.host} does not resolve; add to /etc/hosts: {result.hosts_line}",
-                   err=True)
+        click.echo(
+            f"certkit: warning: {result.server.host} does not resolve; add to /etc/hosts: {result.hosts_line}", err=True
+        )

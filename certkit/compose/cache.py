@@ -102,8 +102,12 @@ class ParseCache:
             return cls(None, versions)
         try:
             info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077 \
-                    or info.st_size > MAX_RECORD_BYTES:
+            if (
+                not stat.S_ISREG(info.st_mode)
+                or info.st_uid != os.geteuid()
+                or info.st_mode & 0o077
+                or info.st_size > MAX_RECORD_BYTES
+            ):
                 return cls(None, versions)
             data = json.loads(_read_all(fd, info.st_size))
         except (OSError, ValueError):
@@ -131,8 +135,9 @@ class ParseCache:
                 os.unlink(target)
             except FileNotFoundError:
                 pass
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                         | getattr(os, "O_CLOEXEC", 0), 0o600)
+            fd = os.open(
+                target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
             try:
                 os.fchmod(fd, 0o600)
                 os.write(fd, data)

@@ -21,13 +21,13 @@ import io
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Mapping
 
+from certkit.bounded import MIB, read_input
 from certkit.errors import ComposeError
 from certkit.paths import inside
-from certkit.bounded import MIB, read_input
 
 MAX_DOCKERFILE_BYTES = MIB  # Dockerfiles are small; a bigger "Dockerfile" is not one
 
@@ -71,8 +71,9 @@ class _Stage:
     copies: list[Copy] = field(default_factory=list)
 
 
-def read_image(dockerfile: Path, context: Path, *, target: str | None = None,
-               build_args: Mapping[str, str] | None = None) -> ImageFacts:
+def read_image(
+    dockerfile: Path, context: Path, *, target: str | None = None, build_args: Mapping[str, str] | None = None
+) -> ImageFacts:
     """Resolve ``dockerfile`` (built with ``context``) up to the ``target`` stage, or the last one."""
     from dockerfile_parse import DockerfileParser
 
@@ -126,8 +127,10 @@ class _Resolver:
             stage = self.by_name.get(target.lower())
             if stage is None:
                 known = ", ".join(sorted(self.by_name)) or "none"
-                raise ComposeError(f"{self.dockerfile}: the build target stage {target!r} does not exist "
-                                   f"(stages named here: {known}); fix `build.target`")
+                raise ComposeError(
+                    f"{self.dockerfile}: the build target stage {target!r} does not exist "
+                    f"(stages named here: {known}); fix `build.target`"
+                )
         else:
             stage = self.stages[-1]
         return ImageFacts(self.dockerfile, stage.name, stage.workdir, tuple(stage.copies))
@@ -156,8 +159,11 @@ class _Resolver:
                 continue
             if not self.stages:
                 given = self.build_args.get(key)
-                self.global_args[key] = given if given is not None else (
-                    _dequote(self._substitute(default, where, "ARG", scope=self._global_scope())) if eq else None)
+                self.global_args[key] = (
+                    given
+                    if given is not None
+                    else (_dequote(self._substitute(default, where, "ARG", scope=self._global_scope())) if eq else None)
+                )
                 continue
             stage = self.stages[-1]
             if key in self.build_args:
@@ -242,9 +248,9 @@ class _Resolver:
 
     def _source_host(self, source: str, source_stage: _Stage | None) -> Path | None:
         if source_stage is not None:
-            return ImageFacts(self.dockerfile, source_stage.name, source_stage.workdir,
-                              tuple(source_stage.copies)).host_path(
-                self._absolute_in(source, source_stage.workdir) or "")
+            return ImageFacts(
+                self.dockerfile, source_stage.name, source_stage.workdir, tuple(source_stage.copies)
+            ).host_path(self._absolute_in(source, source_stage.workdir) or "")
         host = Path(os.path.normpath(self.context / source.lstrip("/")))
         if not inside(host, self.context):
             return None  # outside the context: the builder refuses it
@@ -259,16 +265,19 @@ class _Resolver:
         stage = self.stages[-1]
         return {**stage.args, **stage.env}  # ENV wins over ARG of the same name
 
-    def _substitute(self, text: str, where: str, instruction: str,
-                    scope: Mapping[str, str | None] | None = None) -> str:
+    def _substitute(
+        self, text: str, where: str, instruction: str, scope: Mapping[str, str | None] | None = None
+    ) -> str:
         values = self._scope() if scope is None else scope
         return _substitute(text, values, f"{where}: {instruction} {text.strip()}")
 
     def _absolute(self, path: str, where: str, instruction: str) -> str:
         resolved = self._absolute_in(path, self.stages[-1].workdir)
         if resolved is None:
-            raise ComposeError(f"{where}: {instruction} {path} is relative to the base image's working folder, "
-                               "which certkit cannot see; make it absolute, or give --container-dir SERVICE=DIR")
+            raise ComposeError(
+                f"{where}: {instruction} {path} is relative to the base image's working folder, "
+                "which certkit cannot see; make it absolute, or give --container-dir SERVICE=DIR"
+            )
         return resolved
 
     @staticmethod
@@ -298,7 +307,7 @@ def _substitute(text: str, values: Mapping[str, str | None], where: str) -> str:
         name_match = _NAME.match(body)
         if name_match is None:
             raise ComposeError(f"{where}: ${{{body}}} is not a variable reference")
-        name, rest = name_match.group(), body[name_match.end():]
+        name, rest = name_match.group(), body[name_match.end() :]
         value = values.get(name)
         if rest.startswith(":-"):
             return value if value else rest[2:]
@@ -307,10 +316,15 @@ def _substitute(text: str, values: Mapping[str, str | None], where: str) -> str:
         if rest:
             raise ComposeError(f"{where}: ${{{body}}}: only ${{VAR}}, ${{VAR:-word}} and ${{VAR:+word}} are supported")
         if value is None:
-            why = ("is declared by an ARG with no default, and compose's build.args does not set it"
-                   if name in values else "is not set by any ENV or ARG before this line")
-            raise ComposeError(f"{where}: the variable {name} {why}; set it (ENV/ARG default or build.args "
-                               "in the compose file), or give --container-dir SERVICE=DIR")
+            why = (
+                "is declared by an ARG with no default, and compose's build.args does not set it"
+                if name in values
+                else "is not set by any ENV or ARG before this line"
+            )
+            raise ComposeError(
+                f"{where}: the variable {name} {why}; set it (ENV/ARG default or build.args "
+                "in the compose file), or give --container-dir SERVICE=DIR"
+            )
         return value
 
     return _VARIABLE.sub(replace, text)

@@ -12,14 +12,13 @@ with the original: anything but the edited ``volumes`` differing is refused.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from certkit.compose.model import PlannedMount
-from certkit.compose.text import compose_text, relative_text, yaml_scalar
 from certkit.compose.files import (
     ComposeFile,
     Project,
@@ -29,6 +28,8 @@ from certkit.compose.files import (
     split_short_volume,
     yaml_loader,
 )
+from certkit.compose.model import PlannedMount
+from certkit.compose.text import compose_text, relative_text, yaml_scalar
 from certkit.errors import ComposeError
 
 _COMMENT = "# certkit: read-only folder mount of renewed TLS files (a file mount goes stale: moby/moby#22627)"
@@ -72,8 +73,10 @@ def _edit(compose_file: ComposeFile, mounts: list[PlannedMount], directory: Path
         if not isinstance(service_node, MappingNode):
             raise ComposeError(f"{where} is not a mapping; certkit cannot add volumes to it")
         if counts[id(service_node)] > 1:
-            raise ComposeError(f"{where} is an alias of another node; certkit will not edit a shared mapping "
-                               "in place (run without --in-place to write an override)")
+            raise ComposeError(
+                f"{where} is an alias of another node; certkit will not edit a shared mapping "
+                "in place (run without --in-place to write an override)"
+            )
         volumes = _get(service_node, "volumes")
         if volumes is None and _merged_key(service_node, "volumes"):
             raise ComposeError(
@@ -97,17 +100,20 @@ def _edit(compose_file: ComposeFile, mounts: list[PlannedMount], directory: Path
                 additions.append(mount)
                 continue
             if counts[id(item)] > 1:
-                raise ComposeError(f"{where}: the volume for {mount.target} is an anchor used elsewhere; "
-                                   "refused (run without --in-place)")
+                raise ComposeError(
+                    f"{where}: the volume for {mount.target} is an anchor used elsewhere; "
+                    "refused (run without --in-place)"
+                )
             splices.extend(_replace(text, item, mount, directory))
         if additions:
             splices.append(_add(text, service_node, volumes, additions, directory, newline, seq_offset))
     for splice in sorted(splices, key=lambda s: s.start, reverse=True):
-        text = text[:splice.start] + splice.text + text[splice.end:]
+        text = text[: splice.start] + splice.text + text[splice.end :]
     return text
 
 
 # -- finding things ------------------------------------------------------------------------------
+
 
 def _reference_counts(root: Node) -> dict[int, int]:
     """How often each node is reached: more than once means an anchor with aliases."""
@@ -147,8 +153,9 @@ def _merged_key(node: MappingNode, key: str) -> bool:
     for k, v in node.value:
         if k.tag == "tag:yaml.org,2002:merge":
             sources = v.value if isinstance(v, SequenceNode) else [v]
-            if any(_get_node(s, key) is not None or (isinstance(s, MappingNode) and _merged_key(s, key))
-                   for s in sources):
+            if any(
+                _get_node(s, key) is not None or (isinstance(s, MappingNode) and _merged_key(s, key)) for s in sources
+            ):
                 return True
     return False
 
@@ -157,13 +164,14 @@ def _merge_sources(node: MappingNode) -> str:
     names = []
     for k, v in node.value:
         if k.tag == "tag:yaml.org,2002:merge":
-            for source in (v.value if isinstance(v, SequenceNode) else [v]):
+            for source in v.value if isinstance(v, SequenceNode) else [v]:
                 names.append(f"&{source.anchor}" if getattr(source, "anchor", None) else "a mapping")
     return ", ".join(names) or "a mapping"
 
 
-def _find_item(volumes: Node | None, mount: PlannedMount, path: Path, directory: Path,
-               env: Mapping[str, str]) -> Node | None:
+def _find_item(
+    volumes: Node | None, mount: PlannedMount, path: Path, directory: Path, env: Mapping[str, str]
+) -> Node | None:
     if not isinstance(volumes, SequenceNode):
         return None
     for item in volumes.value:
@@ -188,12 +196,15 @@ def _interpolate_all(value: Any, env: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         return interpolate(value, env)
     if isinstance(value, dict):
-        return {k: (True if k == "read_only" and v in ("true", "True") else _interpolate_all(v, env))
-                for k, v in value.items()}
+        return {
+            k: (True if k == "read_only" and v in ("true", "True") else _interpolate_all(v, env))
+            for k, v in value.items()
+        }
     return value
 
 
 # -- positions -----------------------------------------------------------------------------------
+
 
 def _end(text: str, node: Node, after: int) -> int:
     """Index just after ``node``'s text where it appears after index ``after``.
@@ -232,16 +243,25 @@ def _sequence_offset(services: MappingNode) -> int:
     for _, service in services.value:
         if isinstance(service, MappingNode):
             for key, value in service.value:
-                if isinstance(value, SequenceNode) and not value.flow_style and value.start_mark.index > key.end_mark.index:
+                if (
+                    isinstance(value, SequenceNode)
+                    and not value.flow_style
+                    and value.start_mark.index > key.end_mark.index
+                ):
                     return int(value.start_mark.column - key.start_mark.column)
     return 2
 
 
 # -- new text ------------------------------------------------------------------------------------
 
+
 def _fields(mount: PlannedMount, directory: Path) -> list[tuple[str, str]]:
-    return [("type", "bind"), ("source", yaml_scalar(compose_text(relative_text(mount.source, directory)))),
-            ("target", yaml_scalar(compose_text(mount.target))), ("read_only", "true")]
+    return [
+        ("type", "bind"),
+        ("source", yaml_scalar(compose_text(relative_text(mount.source, directory)))),
+        ("target", yaml_scalar(compose_text(mount.target))),
+        ("read_only", "true"),
+    ]
 
 
 def _block_item(mount: PlannedMount, directory: Path, dash: int, newline: str) -> str:
@@ -255,11 +275,18 @@ def _flow_item(mount: PlannedMount, directory: Path) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in _fields(mount, directory)) + "}"
 
 
-def _add(text: str, service: MappingNode, volumes: Node | None, mounts: list[PlannedMount], directory: Path,
-         newline: str, seq_offset: int) -> _Splice:
+def _add(
+    text: str,
+    service: MappingNode,
+    volumes: Node | None,
+    mounts: list[PlannedMount],
+    directory: Path,
+    newline: str,
+    seq_offset: int,
+) -> _Splice:
     if isinstance(volumes, SequenceNode) and volumes.flow_style:
         close = text.rfind("]", 0, volumes.end_mark.index)
-        before = text[volumes.start_mark.index + 1:close].strip()
+        before = text[volumes.start_mark.index + 1 : close].strip()
         separator = "" if not before or before.endswith(",") else ", "
         return _Splice(close, close, separator + ", ".join(_flow_item(m, directory) for m in mounts))
     if isinstance(volumes, SequenceNode):
@@ -272,19 +299,28 @@ def _add(text: str, service: MappingNode, volumes: Node | None, mounts: list[Pla
             raise ComposeError(f"`volumes: {volumes.value}` is not a list; certkit cannot add to it")
         flow = "[" + ", ".join(_flow_item(m, directory) for m in mounts) + "]"
         start, end = volumes.start_mark.index, volumes.end_mark.index
-        return _Splice(start, end, (" " if start == end and text[start - 1:start] == ":" else "") + flow)
+        return _Splice(start, end, (" " if start == end and text[start - 1 : start] == ":" else "") + flow)
     if volumes is not None:
         raise ComposeError("`volumes` is not a list; certkit cannot add to it")
     if service.flow_style:
         close = text.rfind("}", 0, service.end_mark.index)
-        before = text[service.start_mark.index + 1:close].strip()
+        before = text[service.start_mark.index + 1 : close].strip()
         separator = "" if not before or before.endswith(",") else ", "
-        return _Splice(close, close, separator + "volumes: [" + ", ".join(_flow_item(m, directory) for m in mounts) + "]")
+        return _Splice(
+            close, close, separator + "volumes: [" + ", ".join(_flow_item(m, directory) for m in mounts) + "]"
+        )
     key_col = int(service.start_mark.column)
     at = _line_after(text, _end(text, service, service.start_mark.index))
     dash = key_col + seq_offset
-    body = (" " * key_col + "volumes:" + newline + " " * dash + _COMMENT + newline
-            + "".join(_block_item(m, directory, dash, newline) for m in mounts))
+    body = (
+        " " * key_col
+        + "volumes:"
+        + newline
+        + " " * dash
+        + _COMMENT
+        + newline
+        + "".join(_block_item(m, directory, dash, newline) for m in mounts)
+    )
     return _Splice(at, at, ("" if at == 0 or text[at - 1] == "\n" else newline) + body)
 
 
@@ -292,8 +328,9 @@ def _replace(text: str, item: Node, mount: PlannedMount, directory: Path) -> lis
     """Make the existing entry at the mount's target a read-only bind of the planned folder."""
     if isinstance(item, ScalarNode):
         parts = split_short_volume(item.value)
-        same = mount.replaces is not None and mount.replaces.type == "bind" \
-            and mount.replaces.source == str(mount.source)
+        same = (
+            mount.replaces is not None and mount.replaces.type == "bind" and mount.replaces.source == str(mount.source)
+        )
         if same and len(parts) >= 2:
             options = [o for o in (parts[2].split(",") if len(parts) > 2 else []) if o and o not in ("ro", "rw")]
             new = ":".join([parts[0], parts[1], ",".join(["ro", *options])])
@@ -301,8 +338,9 @@ def _replace(text: str, item: Node, mount: PlannedMount, directory: Path) -> lis
             new = f"{compose_text(relative_text(mount.source, directory))}:{compose_text(mount.target)}:ro"
         return [_Splice(item.start_mark.index, item.end_mark.index, _quoted(new, item.style))]
     if isinstance(item, MappingNode):
-        same = mount.replaces is not None and mount.replaces.type == "bind" \
-            and mount.replaces.source == str(mount.source)
+        same = (
+            mount.replaces is not None and mount.replaces.type == "bind" and mount.replaces.source == str(mount.source)
+        )
         read_only = _get_node(item, "read_only")
         if same and isinstance(read_only, ScalarNode):
             return [_Splice(read_only.start_mark.index, read_only.end_mark.index, "true")]
@@ -313,8 +351,11 @@ def _replace(text: str, item: Node, mount: PlannedMount, directory: Path) -> lis
             key_col = int(item.start_mark.column)
             at = _line_after(text, _end(text, item, item.start_mark.index))
             newline = "\r\n" if "\r\n" in text else "\n"
-            return [_Splice(at, at, ("" if text[at - 1:at] == "\n" else newline) + " " * key_col
-                            + "read_only: true" + newline)]
+            return [
+                _Splice(
+                    at, at, ("" if text[at - 1 : at] == "\n" else newline) + " " * key_col + "read_only: true" + newline
+                )
+            ]
         if item.flow_style:
             return [_Splice(item.start_mark.index, item.end_mark.index, _flow_item(mount, directory))]
         key_col = int(item.start_mark.column)
@@ -336,13 +377,16 @@ def _quoted(value: str, style: str | None) -> str:
 
 # -- verification --------------------------------------------------------------------------------
 
+
 def _same_except_volumes(original: ComposeFile, new_text: str, services: set[str]) -> None:
     """Refuse an edit that changed anything but the named services' volumes."""
     try:
         new = yaml_loader().load(new_text)
     except Exception as exc:  # the edit produced invalid YAML: a certkit bug, never written
-        raise ComposeError(f"internal: editing {original.path} produced invalid YAML ({exc}); nothing was written "
-                           "(run without --in-place to write an override)") from None
+        raise ComposeError(
+            f"internal: editing {original.path} produced invalid YAML ({exc}); nothing was written "
+            "(run without --in-place to write an override)"
+        ) from None
     before, after = plain(original.data), plain(new)
     for data in (before, after):
         for name in services:
@@ -350,5 +394,7 @@ def _same_except_volumes(original: ComposeFile, new_text: str, services: set[str
             if isinstance(body, dict):
                 body.pop("volumes", None)
     if before != after:
-        raise ComposeError(f"internal: editing {original.path} would change more than volumes; nothing was written "
-                           "(run without --in-place to write an override)")
+        raise ComposeError(
+            f"internal: editing {original.path} would change more than volumes; nothing was written "
+            "(run without --in-place to write an override)"
+        )

@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
-from certkit.errors import ComposeError
 from certkit.bounded import MIB, read_input
+from certkit.errors import ComposeError
 from certkit.text import one_line
 
 if TYPE_CHECKING:
@@ -31,8 +32,12 @@ if TYPE_CHECKING:
 # compose-go cli/options.go: DefaultFileNames and DefaultOverrideFileNames, in order of
 # preference.  Compose loads the first base file found and then the first override found.
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
-OVERRIDE_FILES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
-                  "docker-compose.override.yaml")
+OVERRIDE_FILES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
 
 MAX_COMPOSE_BYTES = 4 * MIB  # far above any real compose file; a bigger one is not read
 # Expanded YAML nodes allowed per compose file: aliases make a "billion laughs" file tiny on disk
@@ -237,7 +242,7 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
             end = _closing_brace(text, i + 2)
             if end < 0:
                 raise ComposeError(f"unterminated ${{ in {text!r}")
-            out.append(_expand(text[i + 2:end], env))
+            out.append(_expand(text[i + 2 : end], env))
             i = end + 1
         else:
             match = _NAME.match(text, i + 1)
@@ -266,11 +271,11 @@ def _expand(body: str, env: Mapping[str, str]) -> str:
     match = _NAME.match(body)
     if match is None:
         raise ComposeError(f"invalid variable ${{{body}}}")
-    name, rest = match.group(), body[match.end():]
+    name, rest = match.group(), body[match.end() :]
     value = env.get(name)
     for op in (":-", ":+", ":?", "-", "+", "?"):
         if rest.startswith(op):
-            word = interpolate(rest[len(op):], env)
+            word = interpolate(rest[len(op) :], env)
             set_ = value is not None and (value != "" or ":" not in op)
             if op.endswith("-"):
                 return value if set_ and value is not None else word
@@ -305,8 +310,10 @@ def project_env(directory: Path, environ: Mapping[str, str]) -> dict[str, str]:
 
 # -- loading a project -----------------------------------------------------------------------
 
-def load_project(files: list[Path], env: Mapping[str, str], texts: Mapping[Path, str] | None = None,
-                 memo: ParseCache | None = None) -> Project:
+
+def load_project(
+    files: list[Path], env: Mapping[str, str], texts: Mapping[Path, str] | None = None, memo: ParseCache | None = None
+) -> Project:
     """Parse ``files`` (in -f order) and merge their services as Compose does.
 
     ``texts`` replaces the content of some files (used to re-check an edit before writing it).
@@ -326,8 +333,10 @@ def load_project(files: list[Path], env: Mapping[str, str], texts: Mapping[Path,
     for compose_file in parsed:
         for name, service in _included_services(compose_file, env, cache, (compose_file.path,)).items():
             if name in services:
-                raise ComposeError(f"{compose_file.path}: service {name!r} is defined both by an included file "
-                                   "and by the project (Compose refuses this too)")
+                raise ComposeError(
+                    f"{compose_file.path}: service {name!r} is defined both by an included file "
+                    "and by the project (Compose refuses this too)"
+                )
             services[name] = service
         for name, body in (compose_file.data.get("services") or {}).items():
             name = str(name)
@@ -344,8 +353,9 @@ def load_project(files: list[Path], env: Mapping[str, str], texts: Mapping[Path,
 MAX_INCLUDE_DEPTH = 8
 
 
-def _included_services(compose_file: ComposeFile, env: Mapping[str, str], cache: dict[Path, ComposeFile],
-                       chain: tuple[Path, ...]) -> dict[str, Service]:
+def _included_services(
+    compose_file: ComposeFile, env: Mapping[str, str], cache: dict[Path, ComposeFile], chain: tuple[Path, ...]
+) -> dict[str, Service]:
     """The services of the files ``compose_file`` includes, each resolved against its own folder."""
     entries = plain(compose_file.data.get("include") or [])
     if not isinstance(entries, list):
@@ -378,8 +388,15 @@ def _included_services(compose_file: ComposeFile, env: Mapping[str, str], cache:
     return services
 
 
-def _load_service(compose_file: ComposeFile, name: str, body: Any, base_dir: Path, env: Mapping[str, str],
-                  cache: dict[Path, ComposeFile], seen: tuple[tuple[Path, str], ...]) -> Service:
+def _load_service(
+    compose_file: ComposeFile,
+    name: str,
+    body: Any,
+    base_dir: Path,
+    env: Mapping[str, str],
+    cache: dict[Path, ComposeFile],
+    seen: tuple[tuple[Path, str], ...],
+) -> Service:
     if (compose_file.path, name) in seen:
         raise ComposeError(f"{compose_file.path}: service {name!r}: `extends` loops back to itself")
     resets, overrides = _merge_tags(body)
@@ -410,10 +427,12 @@ def _load_service(compose_file: ComposeFile, name: str, body: Any, base_dir: Pat
         parent_dir = parent_path.parent
     parent_body = (parent_file.data.get("services") or {}).get(parent_name)
     if parent_body is None:
-        raise ComposeError(f"{compose_file.path}: service {name!r} extends {parent_name!r}, "
-                           f"which {parent_file.path} does not define")
-    parent = _load_service(parent_file, parent_name, parent_body, parent_dir, env, cache,
-                           (*seen, (compose_file.path, name)))
+        raise ComposeError(
+            f"{compose_file.path}: service {name!r} extends {parent_name!r}, which {parent_file.path} does not define"
+        )
+    parent = _load_service(
+        parent_file, parent_name, parent_body, parent_dir, env, cache, (*seen, (compose_file.path, name))
+    )
     parent.name = name
     return _merge(parent, service)
 
@@ -422,7 +441,7 @@ def _merge_tags(body: Any) -> tuple[set[str], set[str]]:
     """The service keys tagged ``!reset`` and ``!override`` (Compose's merge controls)."""
     resets: set[str] = set()
     overrides: set[str] = set()
-    for key, value in (body.items() if hasattr(body, "items") else ()):
+    for key, value in body.items() if hasattr(body, "items") else ():
         tag = getattr(getattr(value, "tag", None), "value", None)
         if tag == "!reset":
             resets.add(str(key))
@@ -439,8 +458,10 @@ def plain(node: Any, budget: list[int] | None = None) -> Any:
     budget = [MAX_NODES] if budget is None else budget
     budget[0] -= 1
     if budget[0] < 0:
-        raise ComposeError(f"more than {MAX_NODES} YAML nodes once aliases are expanded (an alias bomb?); "
-                           "certkit does not read such a file")
+        raise ComposeError(
+            f"more than {MAX_NODES} YAML nodes once aliases are expanded (an alias bomb?); "
+            "certkit does not read such a file"
+        )
     if hasattr(node, "items"):
         return {str(k): plain(v, budget) for k, v in node.items()}
     if isinstance(node, (list, tuple)):
@@ -466,8 +487,14 @@ def _interpolated(value: Any, env: Mapping[str, str], where: str) -> Any:
 # The shapes the Compose specification allows for the fields certkit reads; anything else
 # is refused here, with the file and service named, instead of failing later.
 _SHAPES: dict[str, tuple[type, ...]] = {
-    "volumes": (list,), "environment": (dict, list), "command": (str, list), "entrypoint": (str, list),
-    "build": (str, dict), "working_dir": (str,), "image": (str,), "profiles": (list,),
+    "volumes": (list,),
+    "environment": (dict, list),
+    "command": (str, list),
+    "entrypoint": (str, list),
+    "build": (str, dict),
+    "working_dir": (str,),
+    "image": (str,),
+    "profiles": (list,),
 }
 _SHAPE_NAMES: dict[type, str] = {list: "a list", dict: "a mapping", str: "a string"}
 
@@ -477,8 +504,9 @@ def _normalise(name: str, raw: dict[str, Any], base_dir: Path, declared_in: Path
         value = raw.get(key)
         if value is not None and not isinstance(value, shapes):
             allowed = " or ".join(_SHAPE_NAMES[t] for t in shapes)
-            raise ComposeError(f"{declared_in}: service {name!r}: `{key}` must be {allowed}, "
-                               f"not {type(value).__name__} {value!r}")
+            raise ComposeError(
+                f"{declared_in}: service {name!r}: `{key}` must be {allowed}, not {type(value).__name__} {value!r}"
+            )
     service = Service(name)
     if raw.get("image") is not None:
         service.image = str(raw["image"])
@@ -514,6 +542,7 @@ def _merge(base: Service, over: Service) -> Service:
     A field the later file tags ``!reset`` is dropped; one tagged ``!override`` replaces the earlier
     value whole instead of being merged with it.
     """
+
     def pick(key: str, later: Any, earlier: Any) -> Any:
         if key in over.resets:
             return type(earlier)() if isinstance(earlier, (list, dict)) else None
@@ -579,7 +608,7 @@ def split_short_volume(text: str) -> list[str]:
     i = 0
     while i < len(text):
         char = text[i]
-        if char == "$" and text[i + 1:i + 2] == "{":
+        if char == "$" and text[i + 1 : i + 2] == "{":
             depth += 1
             current.append("${")
             i += 2
@@ -605,8 +634,13 @@ def parse_volume(item: Any, base_dir: Path, declared_in: Path) -> Mount | None:
         source, target = parts[0], parts[1]
         mode = parts[2].split(",") if len(parts) > 2 else []
         bind = source.startswith((".", "/", "~"))
-        return Mount("bind" if bind else "volume", str(_host_path(source, base_dir)) if bind else source,
-                     target, "ro" in mode, declared_in)
+        return Mount(
+            "bind" if bind else "volume",
+            str(_host_path(source, base_dir)) if bind else source,
+            target,
+            "ro" in mode,
+            declared_in,
+        )
     if isinstance(item, dict) and item.get("target"):
         kind = str(item.get("type") or "volume")
         source = str(item.get("source") or "")

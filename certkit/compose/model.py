@@ -3,10 +3,11 @@ the mounts planned, the outcome of a run and the report of `certkit compose --ch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING
 
 from certkit.compose.files import Mount
 from certkit.outcomes import StrEnum

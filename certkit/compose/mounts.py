@@ -21,12 +21,13 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from certkit.store import layout, storage
+from certkit.bounded import MIB, read_input
 from certkit.compose.dockerfiles import Copy, ImageFacts, read_image
 from certkit.compose.files import (
     MAX_COMPOSE_BYTES,
@@ -58,10 +59,9 @@ from certkit.compose.model import (
 )
 from certkit.compose.text import comment_text, compose_text, relative_text, yaml_scalar
 from certkit.errors import ComposeError
-from certkit.outcomes import StrEnum
 from certkit.paths import inside
-from certkit.bounded import MIB, read_input
 from certkit.profile import Profile
+from certkit.store import layout, storage
 from certkit.validity import expired
 
 if TYPE_CHECKING:
@@ -74,21 +74,36 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 # Config keys that name TLS files in notary-server/-signer/escrow configs; any other string
 # value that looks like a certificate or key path counts too.
-_TLS_KEYS = frozenset({
-    "tls_cert_file", "tls_key_file", "client_ca_file", "tls_ca_file", "tls_client_cert", "tls_client_key",
-    "client_cert_file", "client_key_file", "root_ca", "ca_file", "cert_file", "key_file",
-})
+_TLS_KEYS = frozenset(
+    {
+        "tls_cert_file",
+        "tls_key_file",
+        "client_ca_file",
+        "tls_ca_file",
+        "tls_client_cert",
+        "tls_client_key",
+        "client_cert_file",
+        "client_key_file",
+        "root_ca",
+        "ca_file",
+        "cert_file",
+        "key_file",
+    }
+)
 _TLS_EXT = re.compile(r"\.(pem|crt|cert|key)$", re.IGNORECASE)
 # Absolute paths inside a longer string, e.g. postgres URLs: ...&sslrootcert=/go/src/.../ca.pem&...
-_EMBEDDED_PATH = re.compile(r"(?:(?<=[=\s,:'\"])|^)(/[^\s&;?,'\"=]+\.(?:pem|crt|cert|key))(?=$|[\s&;?,'\"])",
-                            re.IGNORECASE)
+_EMBEDDED_PATH = re.compile(
+    r"(?:(?<=[=\s,:'\"])|^)(/[^\s&;?,'\"=]+\.(?:pem|crt|cert|key))(?=$|[\s&;?,'\"])", re.IGNORECASE
+)
 _CONFIG_FLAG = re.compile(r"(?:^|[\s'\"])--?config(?:=|\s+)['\"]?([^\s'\";&|]+)")
 
 
 # -- choosing files ------------------------------------------------------------------------------
 
-def select_files(directory: Path, files: Iterable[Path] = (),
-                 environ: Mapping[str, str] | None = None) -> tuple[list[Path], str]:
+
+def select_files(
+    directory: Path, files: Iterable[Path] = (), environ: Mapping[str, str] | None = None
+) -> tuple[list[Path], str]:
     """The compose files `docker compose` would read in ``directory``, and how they were chosen.
 
     -f wins; else COMPOSE_FILE (from the shell or the folder's ``.env``, split on
@@ -108,8 +123,10 @@ def select_files(directory: Path, files: Iterable[Path] = (),
         paths = [Path(os.path.normpath(directory / p)) for p in listed.split(separator) if p.strip()]
         for path in paths:
             if not path.is_file():
-                raise ComposeError(f"{path}: named by COMPOSE_FILE={listed}, but there is no such file; "
-                                   "fix COMPOSE_FILE (in the shell or the folder's .env)")
+                raise ComposeError(
+                    f"{path}: named by COMPOSE_FILE={listed}, but there is no such file; "
+                    "fix COMPOSE_FILE (in the shell or the folder's .env)"
+                )
         return paths, FROM_ENV
     found = discover(directory)
     if not found:
@@ -155,6 +172,7 @@ def with_recorded_dirs(directory: Path, options: Options) -> Options:
 
 # -- analysis ------------------------------------------------------------------------------------
 
+
 def analyse(project: Project, options: Options) -> dict[str, ServiceAnalysis]:
     """For every service: its working folder and every file it reads, with where each comes from."""
     return {name: _analyse_service(project, service, options) for name, service in project.services.items()}
@@ -194,15 +212,18 @@ def _analyse_service(project: Project, service: Service, options: Options) -> Se
         if host.is_dir():
             for child in sorted(host.iterdir()):
                 if child.is_file() and _TLS_EXT.search(child.name):
-                    add(str(PurePosixPath(mount.target) / child.name), _kind(child.name),
-                        f"volume {relative_text(host, project.directory)}:{mount.target}", None)
+                    add(
+                        str(PurePosixPath(mount.target) / child.name),
+                        _kind(child.name),
+                        f"volume {relative_text(host, project.directory)}:{mount.target}",
+                        None,
+                    )
         elif host.is_file() and _TLS_EXT.search(host.name):
             add(mount.target, _kind(host.name), f"volume {relative_text(host, project.directory)}:{mount.target}", None)
     return analysis
 
 
-def _image(project: Project, service: Service,
-           options: Options) -> tuple[str | None, str, ImageFacts | None]:
+def _image(project: Project, service: Service, options: Options) -> tuple[str | None, str, ImageFacts | None]:
     """The service's working folder, where that was learnt, and what its image copies from the host."""
     given = options.container_dirs.get(service.name, options.container_dirs.get(""))
     if given is not None:
@@ -211,8 +232,9 @@ def _image(project: Project, service: Service,
         image = ImageFacts(None, "", given, (Copy(given, project.directory),))
         return service.working_dir or given, f"{flag}{given}", image
     if service.dockerfile is not None and service.build_context is not None:
-        image = read_image(service.dockerfile, service.build_context, target=service.build_target,
-                           build_args=service.build_args)
+        image = read_image(
+            service.dockerfile, service.build_context, target=service.build_target, build_args=service.build_args
+        )
         where = f"WORKDIR in {relative_text(service.dockerfile, project.directory).removeprefix('./')}"
         if service.working_dir:
             return service.working_dir, "working_dir", image
@@ -228,9 +250,10 @@ def _container_path(path: str, relative_to: str | None, service: Service, via: s
     if path.startswith("/"):
         return os.path.normpath(path)
     if relative_to is None:
+        why = f"image {service.image} with no build" if service.image and not service.dockerfile else "no WORKDIR known"
         raise ComposeError(
             f"service {service.name!r}: {via} names the relative path {path}, but certkit cannot tell the "
-            f"container's working folder ({'image ' + service.image + ' with no build' if service.image and not service.dockerfile else 'no WORKDIR known'}); "
+            f"container's working folder ({why}); "
             f"give it once with --container-dir {service.name}=/folder/in/container (certkit remembers it)"
         )
     return os.path.normpath(str(PurePosixPath(relative_to) / path))
@@ -245,15 +268,20 @@ def _locate(service: Service, analysis: ServiceAnalysis, container: str, kind: R
     if best is not None:
         if best.type != "bind":
             return FileRead(container, kind, via, ServedFrom.VOLUME, None, best)
-        host = Path(best.source) / os.path.relpath(container, best.target) if container != best.target \
+        host = (
+            Path(best.source) / os.path.relpath(container, best.target)
+            if container != best.target
             else Path(best.source)
+        )
         if Path(best.source).is_file():
             return FileRead(container, kind, via, ServedFrom.MOUNTED_FILE, host, best)
         status = ServedFrom.MOUNTED if best.read_only else ServedFrom.MOUNTED_RW
         return FileRead(container, kind, via, status, host, best)
     baked = analysis.image.host_path(container) if analysis.image is not None else None
     if baked is not None:
-        return FileRead(container, kind, via, ServedFrom.BAKED if service.build_context else ServedFrom.IMAGE, baked, None)
+        return FileRead(
+            container, kind, via, ServedFrom.BAKED if service.build_context else ServedFrom.IMAGE, baked, None
+        )
     return FileRead(container, kind, via, ServedFrom.IMAGE, None, None)
 
 
@@ -313,6 +341,7 @@ def _under(path: str, folder: str) -> bool:
 
 # -- planning ------------------------------------------------------------------------------------
 
+
 def plan(project: Project, analyses: Mapping[str, ServiceAnalysis], options: Options) -> list[PlannedMount]:
     """The folder mounts that make every TLS file a service reads the host's current one."""
     store = ca_store_path(project.directory, options)
@@ -339,8 +368,11 @@ def plan(project: Project, analyses: Mapping[str, ServiceAnalysis], options: Opt
             elif read.host_path is not None and analysis.image is not None:
                 target = str(PurePosixPath(read.container_path).parent)
                 source = read.host_path.parent
-                reason = ("was baked into the image at build time" if read.status == ServedFrom.BAKED
-                          else "came from the image, not this folder")
+                reason = (
+                    "was baked into the image at build time"
+                    if read.status == ServedFrom.BAKED
+                    else "came from the image, not this folder"
+                )
             else:
                 where = f"the Docker volume {read.mount.source or '(anonymous)'}" if read.mount else "the image"
                 raise ComposeError(
@@ -354,17 +386,25 @@ def plan(project: Project, analyses: Mapping[str, ServiceAnalysis], options: Opt
         # Keep the top-most folders: a mount of fixtures/ also brings fixtures/database/.
         for target in sorted(candidates, key=lambda t: (t.count("/"), t)):
             source, replaces, serves, reason = candidates[target]
-            parent = next((p for p in planned if p.service == name and _under(target, p.target)
-                           and p.replaces is None and replaces is None), None)
+            parent = next(
+                (
+                    p
+                    for p in planned
+                    if p.service == name and _under(target, p.target) and p.replaces is None and replaces is None
+                ),
+                None,
+            )
             if parent is not None:
                 planned[planned.index(parent)] = PlannedMount(
-                    name, parent.source, parent.target, None, tuple(sorted({*parent.serves, *serves})), parent.reason)
+                    name, parent.source, parent.target, None, tuple(sorted({*parent.serves, *serves})), parent.reason
+                )
                 continue
             planned.append(PlannedMount(name, source, target, replaces, tuple(sorted(serves)), reason))
     for mount in planned:
         if mount.source.is_file():
-            raise ComposeError(f"service {mount.service!r}: {mount.source} is a file; certkit mounts folders only "
-                               "(moby/moby#22627)")
+            raise ComposeError(
+                f"service {mount.service!r}: {mount.source} is a file; certkit mounts folders only (moby/moby#22627)"
+            )
         problem = ca_exposure(mount.source, store)
         if problem:
             raise ComposeError(
@@ -376,8 +416,10 @@ def plan(project: Project, analyses: Mapping[str, ServiceAnalysis], options: Opt
             if existing.type == "bind" and existing.source:
                 problem = ca_exposure(Path(existing.source), store)
                 if problem:
-                    raise ComposeError(f"service {name!r}: its existing mount {existing.source}:{existing.target} "
-                                       f"would {problem}; remove that mount before running certkit compose")
+                    raise ComposeError(
+                        f"service {name!r}: its existing mount {existing.source}:{existing.target} "
+                        f"would {problem}; remove that mount before running certkit compose"
+                    )
     return planned
 
 
@@ -397,6 +439,7 @@ def ca_exposure(source: Path, store: Path) -> str | None:
 
 
 # -- check ---------------------------------------------------------------------------------------
+
 
 def check(directory: Path, files: Iterable[Path], options: Options, now: datetime) -> CheckReport:
     """Does every service see the host's current TLS files, and are they valid at ``now``?"""
@@ -427,11 +470,18 @@ def check(directory: Path, files: Iterable[Path], options: Options, now: datetim
                     not_after = _not_after(read.host_path)
                     if not_after is not None and expired(not_after, now):
                         row_problems.append(f"expired on {not_after:%Y-%m-%d}")
-            rows.append(CheckRow(
-                name, read.container_path, read.kind, read.status,
-                relative_text(read.host_path, project.directory) if read.host_path else "",
-                not_after, bool(read.host_path and os.path.realpath(read.host_path) in managed), tuple(row_problems),
-            ))
+            rows.append(
+                CheckRow(
+                    name,
+                    read.container_path,
+                    read.kind,
+                    read.status,
+                    relative_text(read.host_path, project.directory) if read.host_path else "",
+                    not_after,
+                    bool(read.host_path and os.path.realpath(read.host_path) in managed),
+                    tuple(row_problems),
+                )
+            )
         for mount in project.services[name].mounts.values():
             if mount.type == "bind" and mount.source:
                 exposure = ca_exposure(Path(mount.source), store)
@@ -467,8 +517,10 @@ def _managed_paths(directory: Path, profile: Profile) -> set[str]:
 
 # -- applying ------------------------------------------------------------------------------------
 
-def apply(directory: Path, files: Iterable[Path], options: Options, *, in_place: bool = False,
-          dry_run: bool = False) -> ComposeOutcome:
+
+def apply(
+    directory: Path, files: Iterable[Path], options: Options, *, in_place: bool = False, dry_run: bool = False
+) -> ComposeOutcome:
     """Make every TLS-reading service mount the renewed host folders read-only.
 
     Default: (re)write certkit's override next to the base file.  ``in_place``: edit the files
@@ -518,41 +570,66 @@ def prepare(directory: Path, files: Iterable[Path], options: Options, *, in_plac
         compose_file_env = None
         if how == FROM_ENV and with_override and target not in paths:
             # COMPOSE_FILE replaces discovery: Compose will not load the override unless it is listed.
-            listed = os.pathsep.join(relative_text(p, project.directory).removeprefix("./")
-                                     for p in [*paths, target])
+            listed = os.pathsep.join(relative_text(p, project.directory).removeprefix("./") for p in [*paths, target])
             compose_file_env = f"COMPOSE_FILE={listed}"
-            notes.append(f"COMPOSE_FILE does not list {target.name}, so Compose would not load it: "
-                         f"set {compose_file_env} (in the shell or the folder's .env)")
+            notes.append(
+                f"COMPOSE_FILE does not list {target.name}, so Compose would not load it: "
+                f"set {compose_file_env} (in the shell or the folder's .env)"
+            )
     diff = "".join(_diff(p, old, new, project.directory) for p, (old, new) in outputs.items())
     # Only a changed mount needs a recreate; unchanged files mean the containers already have them.
     restart = [n for n in project.services if outputs and any(m.service == n for m in mounts)]
     return ComposeOutcome(
-        project.directory, paths, "in-place" if in_place else "override", mounts, [], [], diff, True,
-        restart, tls_services, up_command(project.directory, command_files, restart or tls_services, compose_file_env),
-        notes, list(project.services), analyses, compose_file_env, outputs, how,
+        project.directory,
+        paths,
+        "in-place" if in_place else "override",
+        mounts,
+        [],
+        [],
+        diff,
+        True,
+        restart,
+        tls_services,
+        up_command(project.directory, command_files, restart or tls_services, compose_file_env),
+        notes,
+        list(project.services),
+        analyses,
+        compose_file_env,
+        outputs,
+        how,
     )
 
 
 def write(outcome: ComposeOutcome) -> None:
     """Write what :func:`prepare` worked out (atomically, backups first in place mode)."""
     if outcome.pending:
-        outcome.written, outcome.backups = _write(outcome.pending, outcome.directory,
-                                                  backup=outcome.mode == "in-place")
+        outcome.written, outcome.backups = _write(outcome.pending, outcome.directory, backup=outcome.mode == "in-place")
     outcome.dry_run = False
 
 
-def apply_after_renew(root: Path, profile: Profile, *, renewed: Iterable[str] = (), ca_store: Path | None = None,
-                      environ: Mapping[str, str] | None = None,
-                      container_dirs: Mapping[str, str] | None = None) -> list[ComposeOutcome]:
+def apply_after_renew(
+    root: Path,
+    profile: Profile,
+    *,
+    renewed: Iterable[str] = (),
+    ca_store: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    container_dirs: Mapping[str, str] | None = None,
+) -> list[ComposeOutcome]:
     """The compose step of `certkit renew` in one go: :func:`prepare_after_renew`, then :func:`finish_after_renew`."""
     outcomes = prepare_after_renew(root, profile, ca_store=ca_store, environ=environ, container_dirs=container_dirs)
     return finish_after_renew(root, outcomes, renewed=renewed, container_dirs=container_dirs)
 
 
-def prepare_after_renew(root: Path, profile: Profile, *, ca_store: Path | None = None,
-                        environ: Mapping[str, str] | None = None,
-                        container_dirs: Mapping[str, str] | None = None,
-                        memo: ParseCache | None = None) -> list[ComposeOutcome]:
+def prepare_after_renew(
+    root: Path,
+    profile: Profile,
+    *,
+    ca_store: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    container_dirs: Mapping[str, str] | None = None,
+    memo: ParseCache | None = None,
+) -> list[ComposeOutcome]:
     """The compose step of `certkit renew`, worked out and not written, for every project of
     :func:`renew_projects` (a project whose services read nothing the profile manages is left out).
 
@@ -573,8 +650,13 @@ def prepare_after_renew(root: Path, profile: Profile, *, ca_store: Path | None =
     return outcomes
 
 
-def finish_after_renew(root: Path, outcomes: list[ComposeOutcome], *, renewed: Iterable[str] = (),
-                       container_dirs: Mapping[str, str] | None = None) -> list[ComposeOutcome]:
+def finish_after_renew(
+    root: Path,
+    outcomes: list[ComposeOutcome],
+    *,
+    renewed: Iterable[str] = (),
+    container_dirs: Mapping[str, str] | None = None,
+) -> list[ComposeOutcome]:
     """Write the prepared compose step, and name the services to recreate.
 
     ``renewed`` are the paths (relative to ``root``) the renewal changed; services reading them
@@ -585,11 +667,15 @@ def finish_after_renew(root: Path, outcomes: list[ComposeOutcome], *, renewed: I
     for outcome in outcomes:
         write(outcome)
         if changed:
-            readers = {n for n, a in outcome.analyses.items()
-                       if any(r.host_path and os.path.realpath(r.host_path) in changed for r in a.reads)}
+            readers = {
+                n
+                for n, a in outcome.analyses.items()
+                if any(r.host_path and os.path.realpath(r.host_path) in changed for r in a.reads)
+            }
             outcome.restart = [n for n in outcome.services if n in readers or n in outcome.restart]
-            outcome.command = up_command(root, _command_files(outcome), outcome.restart or outcome.tls_services,
-                                         outcome.compose_file_env)
+            outcome.command = up_command(
+                root, _command_files(outcome), outcome.restart or outcome.tls_services, outcome.compose_file_env
+            )
     if container_dirs:
         remember_container_dirs(root, container_dirs)
     return outcomes
@@ -637,16 +723,21 @@ def _override_target(base_files: list[Path], paths: list[Path], discovered: bool
             )
         existing = [base_files[0].parent / n for n in OVERRIDE_FILES if (base_files[0].parent / n).is_file()]
         if existing and existing[0] != target:
-            raise ComposeError(f"{existing[0]}: Docker Compose would load this override instead of {target.name}; "
-                               "run with --in-place, or remove it")
+            raise ComposeError(
+                f"{existing[0]}: Docker Compose would load this override instead of {target.name}; "
+                "run with --in-place, or remove it"
+            )
     if target.exists() and not _read_text(target).startswith(OVERRIDE_MARKER):
-        raise ComposeError(f"{target}: exists and was not written by certkit; certkit will not overwrite it "
-                           "(run with --in-place to edit the compose files themselves)")
+        raise ComposeError(
+            f"{target}: exists and was not written by certkit; certkit will not overwrite it "
+            "(run with --in-place to edit the compose files themselves)"
+        )
     return target
 
 
-def render_override(project: Project, mounts: list[PlannedMount], base_files: list[Path],
-                    memo: ParseCache | None = None) -> str:
+def render_override(
+    project: Project, mounts: list[PlannedMount], base_files: list[Path], memo: ParseCache | None = None
+) -> str:
     """certkit's override for ``mounts``, checked by parsing it back before anyone writes it.
 
     Text from the checkout (file names, paths from configs) reaches the file only as YAML scalars
@@ -660,16 +751,34 @@ def render_override(project: Project, mounts: list[PlannedMount], base_files: li
     for name in project.services:
         own = sorted((m for m in mounts if m.service == name), key=lambda m: m.target)
         if own:
-            services.append({"name": yaml_scalar(name), "mounts": [{
-                "source": yaml_scalar(compose_text(relative_text(m.source, project.directory))),
-                "target": yaml_scalar(compose_text(m.target)),
-                "reason": comment_text(m.reason),
-                "serves": comment_text(_serves_text(m)),
-            } for m in own]})
-            expected[name] = [{"type": "bind", "source": compose_text(relative_text(m.source, project.directory)),
-                               "target": compose_text(m.target), "read_only": True} for m in own]
-    context = {"marker": OVERRIDE_MARKER, "services": services,
-               "sources": [comment_text(relative_text(p, project.directory).removeprefix("./")) for p in base_files]}
+            services.append(
+                {
+                    "name": yaml_scalar(name),
+                    "mounts": [
+                        {
+                            "source": yaml_scalar(compose_text(relative_text(m.source, project.directory))),
+                            "target": yaml_scalar(compose_text(m.target)),
+                            "reason": comment_text(m.reason),
+                            "serves": comment_text(_serves_text(m)),
+                        }
+                        for m in own
+                    ],
+                }
+            )
+            expected[name] = [
+                {
+                    "type": "bind",
+                    "source": compose_text(relative_text(m.source, project.directory)),
+                    "target": compose_text(m.target),
+                    "read_only": True,
+                }
+                for m in own
+            ]
+    context = {
+        "marker": OVERRIDE_MARKER,
+        "services": services,
+        "sources": [comment_text(relative_text(p, project.directory).removeprefix("./")) for p in base_files],
+    }
     text = _render_cached("compose/override.yml.j2", context, memo)
     _check_override(text, expected, project.directory, memo)
     return text
@@ -697,8 +806,9 @@ def _render_cached(name: str, context: dict[str, Any], memo: ParseCache | None) 
     return text
 
 
-def _check_override(text: str, expected: dict[str, list[dict[str, Any]]], directory: Path,
-                    memo: ParseCache | None = None) -> None:
+def _check_override(
+    text: str, expected: dict[str, list[dict[str, Any]]], directory: Path, memo: ParseCache | None = None
+) -> None:
     from certkit.compose.files import parse_yaml, plain
 
     data: Any = None
@@ -717,13 +827,19 @@ def _check_override(text: str, expected: dict[str, list[dict[str, Any]]], direct
             memo.put(key, {"data": data})
     actual = {name: body.get("volumes") for name, body in (data.get("services") or {}).items()}
     if set(data) != {"services"} or actual != expected or any(set(b) != {"volumes"} for b in data["services"].values()):
-        raise ComposeError("internal: the override certkit rendered does not parse back to exactly the planned "
-                           "mounts; nothing was written (please report this with --debug)")
+        raise ComposeError(
+            "internal: the override certkit rendered does not parse back to exactly the planned "
+            "mounts; nothing was written (please report this with --debug)"
+        )
 
 
 def _serves_text(mount: PlannedMount) -> str:
-    names = [str(PurePosixPath(p).relative_to(mount.target)) if _under(p, mount.target) and p != mount.target
-             else PurePosixPath(p).name for p in mount.serves]
+    names = [
+        str(PurePosixPath(p).relative_to(mount.target))
+        if _under(p, mount.target) and p != mount.target
+        else PurePosixPath(p).name
+        for p in mount.serves
+    ]
     text = ", ".join(names[:4])
     return text + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
@@ -734,7 +850,8 @@ def _verify(paths: list[Path], texts: dict[Path, str], env: Mapping[str, str], o
     left = plan(project, analyse(project, options), options)
     if left:
         raise ComposeError(
-            "internal: the in-place edit would still leave " + ", ".join(f"{m.service}:{m.target}" for m in left)
+            "internal: the in-place edit would still leave "
+            + ", ".join(f"{m.service}:{m.target}" for m in left)
             + " unmounted; nothing was written (run without --in-place to write an override instead)"
         )
 
@@ -748,8 +865,9 @@ def _read_text(path: Path) -> str:
 
 def _diff(path: Path, old: str, new: str, directory: Path) -> str:
     name = relative_text(path, directory).removeprefix("./")
-    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                 f"a/{name}" if old else "/dev/null", f"b/{name}")
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}" if old else "/dev/null", f"b/{name}"
+    )
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
 
 
@@ -766,8 +884,10 @@ def _write(outputs: Mapping[Path, tuple[str, str]], directory: Path, *, backup: 
             # atomic_write renames over the file, which needs only the folder to be writable: honour
             # a read-only file (mode without any write bit) explicitly, even for root.
             if not mode & 0o222 or not os.access(real, os.W_OK):
-                raise ComposeError(f"{path}: the file is read-only; certkit leaves it unchanged (make it writable, "
-                                   "or run without --in-place to write an override)")
+                raise ComposeError(
+                    f"{path}: the file is read-only; certkit leaves it unchanged (make it writable, "
+                    "or run without --in-place to write an override)"
+                )
         storage.probe_writable(real.parent)
         plans.append((path, real, mode, old, new))
     written: list[Path] = []
@@ -800,6 +920,18 @@ def load(directory: Path, files: Iterable[Path], options: Options) -> tuple[Proj
 
 
 __all__ = [
-    "ComposeFile", "ComposeOutcome", "CheckReport", "CheckRow", "FileRead", "Options", "PlannedMount",
-    "ServiceAnalysis", "analyse", "apply", "apply_after_renew", "check", "plan", "select_files",
+    "ComposeFile",
+    "ComposeOutcome",
+    "CheckReport",
+    "CheckRow",
+    "FileRead",
+    "Options",
+    "PlannedMount",
+    "ServiceAnalysis",
+    "analyse",
+    "apply",
+    "apply_after_renew",
+    "check",
+    "plan",
+    "select_files",
 ]

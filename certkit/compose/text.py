@@ -26,8 +26,11 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_./~@+-][A-Za-z0-9_./~@+:=-]*$")
 
 def yaml_scalar(text: str) -> str:
     """``text`` as a YAML scalar: plain when unambiguous, else double-quoted (JSON strings are valid YAML)."""
-    if _PLAIN.match(text) and text.lower() not in ("true", "false", "yes", "no", "on", "off", "null", "~") \
-            and not re.match(r"^[-+]?[0-9]", text):
+    if (
+        _PLAIN.match(text)
+        and text.lower() not in ("true", "false", "yes", "no", "on", "off", "null", "~")
+        and not re.match(r"^[-+]?[0-9]", text)
+    ):
         return text
     return json.dumps(text)
 

@@ -19,8 +19,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from certkit.store import storage
 from certkit.errors import DatabaseError, FilesystemError
+from certkit.store import storage
 
 INITDB_DIR = "notarysql/postgresql-initdb.d"  # mounted at /docker-entrypoint-initdb.d
 CONTAINER_INITDB = "/docker-entrypoint-initdb.d"
@@ -49,7 +49,7 @@ def container_script(source: str = CONTAINER_INITDB) -> str:
     src = shlex.quote(source.rstrip("/"))
     return (
         'set -e; owner=$(stat -c %u:%g "$PGDATA"); '
-        f'for f in {" ".join(FILES)}; do '
+        f"for f in {' '.join(FILES)}; do "
         f'(umask 077; cp {src}/"$f" "$PGDATA/.$f.certkit-new"); '
         'chown "$owner" "$PGDATA/.$f.certkit-new"; '
         f'if [ "$f" = {KEY} ]; then chmod 0600 "$PGDATA/.$f.certkit-new"; '
@@ -70,15 +70,19 @@ class DatabaseStep:
 
     @property
     def summary(self) -> str:
-        what = "a new database CA (root.crt) and server certificate" if self.ca_changed else "a renewed server certificate"
-        return (f"postgres keeps its TLS files in its data folder, copied there only when the volume was "
-                f"first created: {what} reach it only through this step (it keeps every signed repository; "
-                "`docker compose down -v` would delete them, recreating the container does not copy them)")
+        what = (
+            "a new database CA (root.crt) and server certificate" if self.ca_changed else "a renewed server certificate"
+        )
+        return (
+            f"postgres keeps its TLS files in its data folder, copied there only when the volume was "
+            f"first created: {what} reach it only through this step (it keeps every signed repository; "
+            "`docker compose down -v` would delete them, recreating the container does not copy them)"
+        )
 
 
 def step_after_renew(root: Path, changed: list[str]) -> DatabaseStep | None:
     """The database step for a renewal that changed ``changed`` (paths relative to ``root``)."""
-    mine = sorted(p for p in changed if p.startswith(INITDB_DIR + "/") and p[len(INITDB_DIR) + 1:] in FILES)
+    mine = sorted(p for p in changed if p.startswith(INITDB_DIR + "/") and p[len(INITDB_DIR) + 1 :] in FILES)
     if not mine:
         return None
     composes = [name for name in COMPOSE_FILES if (root / name).is_file()]
@@ -119,8 +123,10 @@ def deploy_to_pgdata(root: Path, pgdata: Path) -> DeployResult:
         try:
             datas[name] = (source / name).read_bytes()
         except OSError as exc:
-            raise DatabaseError(f"{source / name}: cannot read ({exc.strerror or exc}); "
-                                "run `certkit renew` in the Notary checkout first") from exc
+            raise DatabaseError(
+                f"{source / name}: cannot read ({exc.strerror or exc}); "
+                "run `certkit renew` in the Notary checkout first"
+            ) from exc
     try:
         st = pgdata.stat()
     except OSError as exc:
@@ -176,6 +182,8 @@ def _major_version(pgdata: Path) -> int | None:
 
 
 def _unreachable(root: Path, pgdata: Path, why: str) -> str:
-    by_hand = (f"in the database's container run: docker compose -f {COMPOSE_FILE} exec -T {SERVICE} "
-               f"sh -c {shlex.quote(container_script())}, then docker compose -f {COMPOSE_FILE} restart {SERVICE}")
+    by_hand = (
+        f"in the database's container run: docker compose -f {COMPOSE_FILE} exec -T {SERVICE} "
+        f"sh -c {shlex.quote(container_script())}, then docker compose -f {COMPOSE_FILE} restart {SERVICE}"
+    )
     return f"{pgdata}: cannot deploy the database TLS files here ({why}); {by_hand}"

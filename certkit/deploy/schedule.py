@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import random
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import datetime
-from typing import Sequence
+from pathlib import Path
 
 from certkit import __version__
-
-from certkit.store import storage
 from certkit.durations import Duration
 from certkit.errors import NotALayoutError, UsageError
+from certkit.store import storage
 from certkit.templates import render
 
 SERVICE = "certkit-renew.service"
@@ -76,8 +75,9 @@ def cron_line(planned: Job, *, minute: int, hour: int = DEFAULT_HOUR) -> str:
     return f"{minute} {hour} * * * {renew} >/dev/null; {check}"
 
 
-def systemd_units(planned: Job, *, on_calendar: str = DEFAULT_ON_CALENDAR,
-                  randomized_delay: int = DEFAULT_RANDOMIZED_DELAY) -> dict[str, str]:
+def systemd_units(
+    planned: Job, *, on_calendar: str = DEFAULT_ON_CALENDAR, randomized_delay: int = DEFAULT_RANDOMIZED_DELAY
+) -> dict[str, str]:
     """The text of certkit-renew.service and certkit-renew.timer, by file name."""
     if not on_calendar.strip() or any(c in on_calendar for c in "\r\n"):
         raise UsageError(f"--on-calendar {on_calendar!r}: give a systemd calendar expression such as daily")
@@ -90,33 +90,52 @@ def systemd_units(planned: Job, *, on_calendar: str = DEFAULT_ON_CALENDAR,
         "randomized_delay": f"{randomized_delay}s",
     }
     return {
-        SERVICE: render(f"systemd/{SERVICE}.j2", **context,
-                        description=_systemd_text(f"Renew the Notary TLS certificates in {folder} (certkit)"),
-                        renew_command=_systemd_command(planned.renew),
-                        check_command=_systemd_command(planned.check)),
-        TIMER: render(f"systemd/{TIMER}.j2", **context,
-                      description=_systemd_text(f"Daily renewal of the Notary TLS certificates in {folder} (certkit)")),
+        SERVICE: render(
+            f"systemd/{SERVICE}.j2",
+            **context,
+            description=_systemd_text(f"Renew the Notary TLS certificates in {folder} (certkit)"),
+            renew_command=_systemd_command(planned.renew),
+            check_command=_systemd_command(planned.check),
+        ),
+        TIMER: render(
+            f"systemd/{TIMER}.j2",
+            **context,
+            description=_systemd_text(f"Daily renewal of the Notary TLS certificates in {folder} (certkit)"),
+        ),
     }
 
 
-def prometheus_rules(*, warn: Duration, crit: Duration, stale_after: Duration, stale_for: Duration,
-                     now: datetime) -> str:
+def prometheus_rules(
+    *, warn: Duration, crit: Duration, stale_after: Duration, stale_for: Duration, now: datetime
+) -> str:
     """The Prometheus rule file (YAML) alerting on check-expiry's textfile metrics.
 
     PromQL compares plain seconds, so the windows are turned into seconds here; months and
     years are counted from ``now`` (the moment the rules are written), as --warn is by a check.
     """
-    seconds = {name: int(value.approx_timedelta(now).total_seconds())
-               for name, value in (("warn", warn), ("crit", crit), ("stale_after", stale_after), ("stale_for", stale_for))}
+    seconds = {
+        name: int(value.approx_timedelta(now).total_seconds())
+        for name, value in (("warn", warn), ("crit", crit), ("stale_after", stale_after), ("stale_for", stale_for))
+    }
     if seconds["warn"] < seconds["crit"]:
-        raise UsageError(f"--warn {warn} is shorter than --crit {crit}; the warning window must include the critical one")
+        raise UsageError(
+            f"--warn {warn} is shorter than --crit {crit}; the warning window must include the critical one"
+        )
     for name in ("crit", "stale_after"):
         if seconds[name] <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be longer than 0")
-    return render(RULES_TEMPLATE, version=__version__, warn=warn, crit=crit, stale_after=stale_after,
-                  warn_seconds=seconds["warn"], crit_seconds=seconds["crit"],
-                  stale_after_seconds=seconds["stale_after"], stale_for=f"{seconds['stale_for']}s",
-                  stale_for_text=stale_for)
+    return render(
+        RULES_TEMPLATE,
+        version=__version__,
+        warn=warn,
+        crit=crit,
+        stale_after=stale_after,
+        warn_seconds=seconds["warn"],
+        crit_seconds=seconds["crit"],
+        stale_after_seconds=seconds["stale_after"],
+        stale_for=f"{seconds['stale_for']}s",
+        stale_for_text=stale_for,
+    )
 
 
 def write_units(units: dict[str, str], output_dir: Path) -> list[Path]:

@@ -26,18 +26,19 @@ import re
 import shlex
 import socket
 import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from certkit.store import storage
-from certkit.errors import ClientConfigError, FilesystemError, MaterialError, NotALayoutError, UsageError
 from certkit.certificates import NotACertificate, expired, is_ip, parse_certificates, to_pem
+from certkit.errors import ClientConfigError, FilesystemError, MaterialError, NotALayoutError, UsageError
 from certkit.outcomes import Action
+from certkit.store import storage
 
 if TYPE_CHECKING:
     from certkit.profile import Profile
@@ -47,8 +48,10 @@ DOCKER_CA_NAME = "ca.crt"
 NOTARY_ROOT_COPY = "certkit-root-ca.crt"
 HOSTS_FILE = Path("/etc/hosts")
 HOSTS_COMMENT = "# added by certkit trust (Notary server)"
-_HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-                        r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?"
+)
 
 
 @dataclass(frozen=True)
@@ -197,15 +200,23 @@ def install_trust(
     config_change = _write_if_changed(config_path, config_bytes, _mode_of(config_path, default=0o600))
     hosts_change: FileChange | None = None
     if edit_hosts:
-        hosts_change = _write_hosts(hosts_file, hosts_text) if hosts_text is not None else FileChange(hosts_file, Action.KEPT)
+        hosts_change = (
+            _write_hosts(hosts_file, hosts_text) if hosts_text is not None else FileChange(hosts_file, Action.KEPT)
+        )
     # Printed for `eval`: every value shell-quoted, whatever parse_server let through.
     exports = ["export DOCKER_CONTENT_TRUST=1", f"export DOCKER_CONTENT_TRUST_SERVER={shlex.quote(server.url)}"]
     return TrustResult(
-        server=server, root=root_file, root_subject=certs[0].subject.rfc4514_string(),
-        root_not_after=certs[0].not_valid_after_utc, docker_ca=docker_change, notary_root=root_change,
-        notary_config=config_change, resolves=name_resolves,
+        server=server,
+        root=root_file,
+        root_subject=certs[0].subject.rfc4514_string(),
+        root_not_after=certs[0].not_valid_after_utc,
+        docker_ca=docker_change,
+        notary_root=root_change,
+        notary_config=config_change,
+        resolves=name_resolves,
         hosts_line=None if hosts_change is not None else hosts_line,  # added now, or already listed
-        hosts_file=hosts_change, exports=exports,
+        hosts_file=hosts_change,
+        exports=exports,
     )
 
 
@@ -226,9 +237,7 @@ def _load_root(path: Path, now: datetime) -> tuple[list[x509.Certificate], bytes
         if not is_ca:
             # Go (Docker, notary) would accept a leaf as a trust anchor, but trusting a
             # server certificate breaks at its next renewal; the root is what to trust.
-            raise MaterialError(
-                f"{path}: {cert.subject.rfc4514_string()} is not a CA certificate; give the root CA"
-            )
+            raise MaterialError(f"{path}: {cert.subject.rfc4514_string()} is not a CA certificate; give the root CA")
         if expired(cert, now):
             raise MaterialError(
                 f"{path}: {cert.subject.rfc4514_string()} expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
@@ -246,7 +255,9 @@ def _merged_config(path: Path, server: Server, root_copy: Path) -> bytes:
         try:
             loaded = json.loads(existing.decode("utf-8")) if existing.strip() else {}
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ClientConfigError(f"{path}: not valid JSON ({exc}); fix or move it, certkit left it untouched") from exc
+            raise ClientConfigError(
+                f"{path}: not valid JSON ({exc}); fix or move it, certkit left it untouched"
+            ) from exc
         if not isinstance(loaded, dict):
             raise ClientConfigError(f"{path}: not a JSON object; fix or move it, certkit left it untouched")
         current = loaded
@@ -289,7 +300,7 @@ def _write_hosts(path: Path, text: str | None) -> FileChange:
 
 def _append_in_place(path: Path, text: str) -> None:
     current = storage.read_bytes(path) or b""
-    addition = text.encode("utf-8")[len(current):] if text.encode("utf-8").startswith(current) else b""
+    addition = text.encode("utf-8")[len(current) :] if text.encode("utf-8").startswith(current) else b""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         try:
@@ -320,7 +331,9 @@ def _refuse_read_only(path: Path) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise FilesystemError(f"{path}: not a regular file; certkit left it untouched")
     if not (st.st_mode & 0o222) or not os.access(path, os.W_OK):
-        raise FilesystemError(f"{path}: is read-only; certkit left it untouched (make it writable, or edit it yourself)")
+        raise FilesystemError(
+            f"{path}: is read-only; certkit left it untouched (make it writable, or edit it yourself)"
+        )
 
 
 def _make_private_dir(path: Path) -> None:
@@ -334,4 +347,3 @@ def _mode_of(path: Path, default: int) -> int:
         return stat.S_IMODE(path.stat().st_mode)
     except OSError:
         return default
-

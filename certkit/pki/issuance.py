@@ -20,14 +20,21 @@ from certkit.profile import KEY_USAGES, CertSpec
 BACKDATE = timedelta(minutes=5)
 
 _NAME_OIDS = {
-    "C": NameOID.COUNTRY_NAME, "ST": NameOID.STATE_OR_PROVINCE_NAME, "L": NameOID.LOCALITY_NAME,
-    "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "CN": NameOID.COMMON_NAME,
+    "C": NameOID.COUNTRY_NAME,
+    "ST": NameOID.STATE_OR_PROVINCE_NAME,
+    "L": NameOID.LOCALITY_NAME,
+    "O": NameOID.ORGANIZATION_NAME,
+    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "CN": NameOID.COMMON_NAME,
     "emailAddress": NameOID.EMAIL_ADDRESS,
 }
 EKU_OIDS = {
-    "server_auth": ExtendedKeyUsageOID.SERVER_AUTH, "client_auth": ExtendedKeyUsageOID.CLIENT_AUTH,
-    "code_signing": ExtendedKeyUsageOID.CODE_SIGNING, "email_protection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
-    "time_stamping": ExtendedKeyUsageOID.TIME_STAMPING, "ocsp_signing": ExtendedKeyUsageOID.OCSP_SIGNING,
+    "server_auth": ExtendedKeyUsageOID.SERVER_AUTH,
+    "client_auth": ExtendedKeyUsageOID.CLIENT_AUTH,
+    "code_signing": ExtendedKeyUsageOID.CODE_SIGNING,
+    "email_protection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    "time_stamping": ExtendedKeyUsageOID.TIME_STAMPING,
+    "ocsp_signing": ExtendedKeyUsageOID.OCSP_SIGNING,
 }
 
 

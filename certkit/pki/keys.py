@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,11 +22,13 @@ from certkit.profile import KeySpec, Profile
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
-PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 _CURVES: dict[str, type[ec.EllipticCurve]] = {
-    "P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1,
+    "P-256": ec.SECP256R1,
+    "P-384": ec.SECP384R1,
+    "P-521": ec.SECP521R1,
 }
 _CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
@@ -68,8 +70,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
     # fork: the children need nothing but this module, and start in ~1 ms.
     context = multiprocessing.get_context("fork")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent,
-                               initargs=(os.getpid(),))
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
+    )
 
 
 class EarlyKeys:
@@ -161,7 +164,7 @@ def generate_many(specs: list[KeySpec], early: EarlyKeys | None = None) -> list[
         pems = {index: future.result() for index, future in futures.items()}
     elif workers >= 2:
         with _pool(workers) as pool:
-            pems = dict(zip(slow, pool.map(_generate_pkcs8, [specs[i] for i in slow])))
+            pems = dict(zip(slow, pool.map(_generate_pkcs8, [specs[i] for i in slow]), strict=True))
     else:
         pems = {}
     for index, pem in pems.items():
@@ -212,8 +215,10 @@ def check_signs(key: PrivateKey, where: str) -> None:
             signature = key.sign(probe, ec.ECDSA(hashes.SHA256()))
             key.public_key().verify(signature, probe, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError) as exc:
-        raise MaterialError(f"{where}: the private key is damaged (it cannot make a valid signature); "
-                            "restore it or replace it with --rotate-keys") from exc
+        raise MaterialError(
+            f"{where}: the private key is damaged (it cannot make a valid signature); "
+            "restore it or replace it with --rotate-keys"
+        ) from exc
 
 
 def matches_spec(key: PrivateKey | PublicKey, spec: KeySpec) -> bool:
@@ -230,6 +235,7 @@ def describe(key: PrivateKey | PublicKey | object) -> str:
 
 def same_public_key(a: object, b: object) -> bool:
     """True when ``a`` and ``b`` (private or public keys, any type) hold the same public key."""
+
     def spki(key: object) -> bytes | None:
         public = key.public_key() if hasattr(key, "private_bytes") else key  # type: ignore[attr-defined]
         if not hasattr(public, "public_bytes"):

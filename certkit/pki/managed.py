@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from certkit.store import safety
-from certkit.store.layout import STATE_FOLDER
 from certkit.pki.planning import ca_key_path
 from certkit.profile import Profile
+from certkit.store import safety
+from certkit.store.layout import STATE_FOLDER
 
 # The files that keep the state folder and the CA store out of images and git.
 IGNORE_FILES = (".dockerignore", ".gitignore")
@@ -43,7 +43,8 @@ def check_safety(root: Path, profile: Profile, store: Path) -> None:
     """Refuse folders and files another user could change (certkit.store.safety), at every run."""
     files = targets(profile, root, store)
     ignores = [real(root / name) for name in IGNORE_FILES]
-    leaf_keys = [real(root / spec.key_file) for spec in profile.certificates
-                 if spec.key_location == "file" and spec.key_file]
+    leaf_keys = [
+        real(root / spec.key_file) for spec in profile.certificates if spec.key_location == "file" and spec.key_file
+    ]
     held = {t.parent for t in files} | {real(root / STATE_FOLDER), real(store)}
     safety.check(root, held, [*files, *ignores], leaf_keys)

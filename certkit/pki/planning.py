@@ -13,14 +13,21 @@ from pathlib import Path
 
 from cryptography import x509
 
-from certkit.pki import keys as keymod
 from certkit.certificates import (
-    NotACertificate, expired, expires_within, issued_by, not_yet_valid, parse_certificates, subject_alt_names, to_der,
+    NotACertificate,
+    expired,
+    expires_within,
+    issued_by,
+    not_yet_valid,
+    parse_certificates,
+    subject_alt_names,
+    to_der,
 )
 from certkit.durations import Duration
+from certkit.paths import shown
+from certkit.pki import keys as keymod
 from certkit.pki.issuance import san_entries, subject_name
 from certkit.pki.keys import PrivateKey
-from certkit.paths import shown
 from certkit.profile import CertSpec, Profile
 from certkit.store.storage import read_bytes
 
@@ -157,10 +164,19 @@ def make_plan(
         key_reason = new_key.get(spec.name, "")
         if needs_key and not key_reason:
             key_reason = "new key for every issuance" if spec.key_location == "discarded" else "no key on disk"
-        decisions.append(Decision(spec, renew, due.get(spec.name, []), needs_key if renew else False, key_reason if renew else ""))
+        decisions.append(
+            Decision(spec, renew, due.get(spec.name, []), needs_key if renew else False, key_reason if renew else "")
+        )
         if renew and needs_key and spec.key_location == "ca-store" and spec.self_signed:
-            copies = ((f"; its copy {spec.copies[0]} is updated" if len(spec.copies) == 1 else
-                       f"; its copies {', '.join(spec.copies)} are updated") if spec.copies else "")
+            copies = (
+                (
+                    f"; its copy {spec.copies[0]} is updated"
+                    if len(spec.copies) == 1
+                    else f"; its copies {', '.join(spec.copies)} are updated"
+                )
+                if spec.copies
+                else ""
+            )
             who = spec.trust_hint or "whatever trusted the old one outside this folder must get the new one"
             notices.append(f"new root CA {spec.name} ({spec.cert_file}{copies}): {who}")
         if not renew and spec.key_location == "ca-store" and state.key is None and state.certs:
@@ -218,8 +234,11 @@ def _own_reasons(
     actual_chain = [to_der(c) for c in state.certs[1:]] if state.certs else []
     expected_chain = [to_der(c) for c in (states[name].leaf for name in spec.chain) if c is not None]
     if actual_chain != expected_chain:
-        reasons.append(f"bundle does not hold the current {', '.join(spec.chain)}" if spec.chain
-                       else "extra certificates after the leaf")
+        reasons.append(
+            f"bundle does not hold the current {', '.join(spec.chain)}"
+            if spec.chain
+            else "extra certificates after the leaf"
+        )
     return reasons
 
 
@@ -237,6 +256,3 @@ def _profile_drift(spec: CertSpec, cert: x509.Certificate) -> str:
     if not keymod.matches_spec(cert.public_key(), spec.key):  # type: ignore[arg-type]
         return f"key type {keymod.describe(cert.public_key())}"
     return ""
-
-
-

@@ -7,24 +7,28 @@ every file goes through storage.atomic_write.  Returns a RenewResult; never prin
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from cryptography import x509
 
-from certkit.store import generations, safety, storage, transaction
-
-from certkit.pki import managed
-
 from certkit import paths
-from certkit.store import state as state_folder
-from certkit.pki import keys as keymod
+from certkit.certificates import to_pem
 from certkit.durations import Duration
 from certkit.errors import FilesystemError
+from certkit.outcomes import Action, FileKind
+from certkit.paths import inside
+from certkit.pki import keys as keymod
+from certkit.pki import managed
 from certkit.pki.issuance import build_certificate
 from certkit.pki.keys import PrivateKey
+from certkit.pki.planning import CertState, Plan, ca_key_path, make_plan, read_state
+from certkit.pki.validation import validate_set
+from certkit.profile import Profile
+from certkit.store import generations, safety, storage, transaction
+from certkit.store import state as state_folder
 from certkit.store.layout import (
     CA_STORE_RECORD,
     STATE_FOLDER,
@@ -35,13 +39,6 @@ from certkit.store.layout import (
     ignore_entry,
     require_layout,
 )
-from certkit.certificates import to_pem
-from certkit.outcomes import Action, FileKind
-from certkit.paths import inside
-from certkit.pki.planning import CertState, Plan, ca_key_path, make_plan, read_state
-from certkit.profile import Profile
-from certkit.pki.validation import validate_set
-
 
 DEFAULT_KEEP = 3
 
@@ -145,8 +142,10 @@ def renew(
     writes = _files_to_write(profile, plan, states, certs, new_keys, root, store)
     # Resolve and probe every destination before the first write, so a symlink escape or
     # a read-only folder fails with nothing changed.
-    live = [transaction.Write(target, data, mode, storage.owner_to_keep(target))
-            for target, data, mode in ((_destination(fs_root, store, p), d, m) for p, d, m in writes)]
+    live = [
+        transaction.Write(target, data, mode, storage.owner_to_keep(target))
+        for target, data, mode in ((_destination(fs_root, store, p), d, m) for p, d, m in writes)
+    ]
     ignores = _ignore_updates(root, store) if live else []
     folders = {w.target.parent for w in live} | ({state_dir, root} if live else set()) | {p.parent for p, _ in loose}
     for folder in sorted(folders):
@@ -172,8 +171,18 @@ def renew(
     generations.prune(state_dir, keep)
     changed_paths = {w.target for w in live}
     plan.notices += _owner_notes(profile, plan, states, root, changed_paths, dry_run=False)
-    return _result(root, profile, store, plan, states, certs, changed_paths, dry_run=False,
-                   written_ignores=written_ignores, created_paths=created_paths)
+    return _result(
+        root,
+        profile,
+        store,
+        plan,
+        states,
+        certs,
+        changed_paths,
+        dry_run=False,
+        written_ignores=written_ignores,
+        created_paths=created_paths,
+    )
 
 
 def _generation_writes(
@@ -230,8 +239,11 @@ def _loose_keys(states: dict[str, CertState]) -> list[tuple[Path, int]]:
 
 
 def _loose_key_notices(loose: list[tuple[Path, int]], root: Path, dry_run: bool) -> list[str]:
-    return [f"{paths.shown(path, root)}: private key was mode {mode:04o}, readable by others; "
-            + ("would set 0600" if dry_run else "set to 0600") for path, mode in loose]
+    return [
+        f"{paths.shown(path, root)}: private key was mode {mode:04o}, readable by others; "
+        + ("would set 0600" if dry_run else "set to 0600")
+        for path, mode in loose
+    ]
 
 
 def _tighten_key_modes(loose: list[tuple[Path, int]]) -> None:
@@ -240,12 +252,15 @@ def _tighten_key_modes(loose: list[tuple[Path, int]]) -> None:
         try:
             os.chmod(path, storage.KEY_MODE)
         except OSError as exc:
-            raise FilesystemError(f"{path}: private key is mode {mode:04o} and cannot be set to 0600 "
-                                  f"({exc.strerror or exc}); fix its permissions") from exc
+            raise FilesystemError(
+                f"{path}: private key is mode {mode:04o} and cannot be set to 0600 "
+                f"({exc.strerror or exc}); fix its permissions"
+            ) from exc
 
 
-def _owner_notes(profile: Profile, plan: Plan, states: dict[str, CertState], root: Path,
-                 changed: set[Path], *, dry_run: bool) -> list[str]:
+def _owner_notes(
+    profile: Profile, plan: Plan, states: dict[str, CertState], root: Path, changed: set[Path], *, dry_run: bool
+) -> list[str]:
     """Where a key's owner matters to a container: a key certkit wrote (or would write)
     that belongs to another user, or whose profile names the user who must read it."""
     notes = []
@@ -268,15 +283,21 @@ def _owner_notes(profile: Profile, plan: Plan, states: dict[str, CertState], roo
         shown, mode = paths.shown(state.key_path, root), st.st_mode & 0o777
         keeps = "would keep" if dry_run else "keeps"
         if st.st_uid != runner:
-            notes.append(f"{shown}: {keeps} its owner {safety.user_name(st.st_uid)} and group "
-                         f"{safety.group_name(st.st_gid)}, mode {mode:04o}: the container that reads it "
-                         "must run as that user (or that group, with mode 0640)")
+            notes.append(
+                f"{shown}: {keeps} its owner {safety.user_name(st.st_uid)} and group "
+                f"{safety.group_name(st.st_gid)}, mode {mode:04o}: the container that reads it "
+                "must run as that user (or that group, with mode 0640)"
+            )
         elif mode & 0o040:
-            notes.append(f"{shown}: {keeps} mode {mode:04o} and group {safety.group_name(st.st_gid)}: "
-                         "that group's members and containers may read it")
+            notes.append(
+                f"{shown}: {keeps} mode {mode:04o} and group {safety.group_name(st.st_gid)}: "
+                "that group's members and containers may read it"
+            )
         elif spec.key_owner_hint:
-            notes.append(f"{shown}: owned by {safety.user_name(st.st_uid)}, group {safety.group_name(st.st_gid)}, "
-                         f"mode {mode:04o}; {spec.key_owner_hint}")
+            notes.append(
+                f"{shown}: owned by {safety.user_name(st.st_uid)}, group {safety.group_name(st.st_gid)}, "
+                f"mode {mode:04o}; {spec.key_owner_hint}"
+            )
     return notes
 
 
@@ -300,7 +321,7 @@ def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> No
 def _generate_keys(plan: Plan, early: keymod.EarlyKeys | None = None) -> dict[str, PrivateKey]:
     wanted = [d for d in plan.decisions if d.renew and d.new_key]
     made = keymod.generate_many([d.spec.key for d in wanted], early)
-    return {d.name: key for d, key in zip(wanted, made)}
+    return {d.name: key for d, key in zip(wanted, made, strict=True)}
 
 
 def _issue(
@@ -327,9 +348,7 @@ def _issue(
             leaves[spec.name] = build_certificate(spec, key, None, key, now)
         else:
             leaves[spec.name] = build_certificate(spec, key, leaves[spec.issuer], keys[spec.issuer], now)
-    certs = {
-        spec.name: [leaves[spec.name], *(leaves[name] for name in spec.chain)] for spec in profile.certificates
-    }
+    certs = {spec.name: [leaves[spec.name], *(leaves[name] for name in spec.chain)] for spec in profile.certificates}
     return certs, keys
 
 
@@ -406,7 +425,9 @@ def _ignore_updates(root: Path, store: Path) -> list[_IgnoreUpdate]:
         # The file keeps its mode and owner: it is the project's file, certkit only appends.
         mode = target.stat().st_mode & 0o777 if current is not None else 0o644
         owner = storage.owner_to_keep(target) if current is not None else None
-        updates.append(_IgnoreUpdate(name, target, data, mode, owner, Action.UPDATED if current is not None else Action.CREATED))
+        updates.append(
+            _IgnoreUpdate(name, target, data, mode, owner, Action.UPDATED if current is not None else Action.CREATED)
+        )
     return updates
 
 
@@ -437,7 +458,9 @@ def _result(
         return paths.shown(Path(path), root)
 
     for name, ignore_action in written_ignores:
-        files.append(FileOutcome(name, FileKind.IGNORE_FILE, ignore_action, reasons=["keeps the CA store out of images and git"]))
+        files.append(
+            FileOutcome(name, FileKind.IGNORE_FILE, ignore_action, reasons=["keeps the CA store out of images and git"])
+        )
     for decision in plan.decisions:
         spec = decision.spec
         state = states[spec.name]
@@ -450,7 +473,9 @@ def _result(
             action = Action.RENEWED if existed else Action.CREATED
         leaf = certs[spec.name][0] if certs else state.leaf
         not_after = leaf.not_valid_after_utc if (leaf is not None and (not dry_run or not decision.renew)) else None
-        files.append(FileOutcome(shown(spec.cert_file), FileKind.CERTIFICATE, action, spec.name, not_after, decision.reasons))
+        files.append(
+            FileOutcome(shown(spec.cert_file), FileKind.CERTIFICATE, action, spec.name, not_after, decision.reasons)
+        )
         if state.key_path is not None:
             if decision.new_key:
                 key_action = Action.WOULD_CREATE if dry_run else Action.CREATED
@@ -469,9 +494,14 @@ def _result(
                 copy_action = Action.WOULD_UPDATE if pending else Action.KEPT
             else:
                 real_copy = _real(copy_path)
-                copy_action = ((Action.CREATED if real_copy in created_paths else Action.UPDATED)
-                               if real_copy in changed_paths else Action.KEPT)
-            files.append(FileOutcome(copy, FileKind.COPY, copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"]))
+                copy_action = (
+                    (Action.CREATED if real_copy in created_paths else Action.UPDATED)
+                    if real_copy in changed_paths
+                    else Action.KEPT
+                )
+            files.append(
+                FileOutcome(copy, FileKind.COPY, copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"])
+            )
     return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan)
 
 
@@ -479,8 +509,15 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def remember_nothing_due(root: Path, profile: Profile, result: RenewResult, profile_id: str,
-                         profile_file: Path | None = None, *, compose: bool = True) -> bool:
+def remember_nothing_due(
+    root: Path,
+    profile: Profile,
+    result: RenewResult,
+    profile_id: str,
+    profile_file: Path | None = None,
+    *,
+    compose: bool = True,
+) -> bool:
     """Record the state a successful real run left, for certkit.store.fastpath (the cron case).
 
     Written only when the whole set is present and the record differs from the one on disk,
@@ -500,8 +537,9 @@ def remember_nothing_due(root: Path, profile: Profile, result: RenewResult, prof
     if profile_file is not None:
         files.append(Path(os.path.abspath(profile_file)))
     earliest = min(n for n in not_afters if n is not None)
-    data = fastpath.record(profile_id, Path(os.path.abspath(result.ca_store)), files, absolute, earliest,
-                           compose=compose)
+    data = fastpath.record(
+        profile_id, Path(os.path.abspath(result.ca_store)), files, absolute, earliest, compose=compose
+    )
     target = absolute / STATE_FOLDER / fastpath.RECORD
     if storage.read_bytes(target) == data or not (absolute / STATE_FOLDER).is_dir():
         return False

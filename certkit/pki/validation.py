@@ -12,9 +12,9 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.x509 import verification
 
-from certkit.pki import keys as keymod
 from certkit.certificates import issuer_problem, valid_at
 from certkit.errors import ValidationError
+from certkit.pki import keys as keymod
 from certkit.pki.keys import PrivateKey
 from certkit.profile import Profile
 from certkit.text import utc_minute

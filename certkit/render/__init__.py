@@ -24,12 +24,12 @@ def style(text: str, *, fg: str | None = None, bold: bool = False) -> str:
 
 
 def label(word: str) -> str:
-    """"note: ", "problem: " in bold: the start of a line that is not a table row."""
+    """ "note: ", "problem: " in bold: the start of a line that is not a table row."""
     return style(f"{word}: ", bold=True)
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
-    """"1 file", "2 files" (``many`` for irregular plurals)."""
+    """ "1 file", "2 files" (``many`` for irregular plurals)."""
     return f"{count} {word if count == 1 else (many or word + 's')}"
 
 

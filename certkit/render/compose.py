@@ -21,8 +21,11 @@ def outcome_text(outcome: ComposeOutcome) -> str:
     for note in outcome.notes:
         lines.append(label("note") + note)
     if outcome.dry_run:
-        lines.append(outcome.diff.rstrip("\n") if outcome.diff else "no change: the compose files already mount "
-                     "every TLS folder read-only")
+        lines.append(
+            outcome.diff.rstrip("\n")
+            if outcome.diff
+            else "no change: the compose files already mount every TLS folder read-only"
+        )
         if outcome.diff:
             lines.append("(dry run: nothing written)")
         return "\n".join(lines)
@@ -31,8 +34,7 @@ def outcome_text(outcome: ComposeOutcome) -> str:
             lines.append(f"wrote {os.path.relpath(path, outcome.directory)}")
         for path in outcome.backups:
             lines.append(f"backup {os.path.relpath(path, outcome.directory)}")
-        lines.append("apply it (Notary reads its TLS files only at start), in "
-                     f"{outcome.directory}:")
+        lines.append(f"apply it (Notary reads its TLS files only at start), in {outcome.directory}:")
     else:
         lines.append("no change: the compose files already mount every TLS folder read-only")
         if not outcome.tls_services:
@@ -47,8 +49,10 @@ def renew_compose_text(outcomes: list[ComposeOutcome]) -> str:
     lines = [""]
     for outcome in outcomes:
         for path in outcome.written:
-            lines.append(f"compose: wrote {os.path.relpath(path, outcome.directory)} (read-only folder mounts, "
-                         "so the containers see the renewed files)")
+            lines.append(
+                f"compose: wrote {os.path.relpath(path, outcome.directory)} (read-only folder mounts, "
+                "so the containers see the renewed files)"
+            )
         if not outcome.written:
             names = ", ".join(os.path.relpath(p, outcome.directory) for p in outcome.files)
             lines.append(f"compose: {names}: the services already mount the renewed folders read-only")
@@ -57,8 +61,10 @@ def renew_compose_text(outcomes: list[ComposeOutcome]) -> str:
     commands = [o.command for o in outcomes if o.restart or o.tls_services]
     if commands:
         directory = outcomes[0].directory
-        lines.append(f"restart the services (Notary reads TLS files only at start), in {directory}, "
-                     + ("with the compose files you start Notary with:" if len(commands) > 1 else "with:"))
+        lines.append(
+            f"restart the services (Notary reads TLS files only at start), in {directory}, "
+            + ("with the compose files you start Notary with:" if len(commands) > 1 else "with:")
+        )
         lines.extend(f"  {command}" for command in commands)
     return "\n".join(lines)
 
@@ -70,9 +76,18 @@ def outcome_json(outcome: ComposeOutcome) -> dict[str, Any]:
         "mode": outcome.mode,
         "dry_run": outcome.dry_run,
         "changed": outcome.changed,
-        "mounts": [{"service": m.service, "source": str(m.source), "target": m.target, "read_only": True,
-                    "replaces": f"{m.replaces.source}:{m.replaces.target}" if m.replaces else None,
-                    "serves": list(m.serves), "reason": m.reason} for m in outcome.mounts],
+        "mounts": [
+            {
+                "service": m.service,
+                "source": str(m.source),
+                "target": m.target,
+                "read_only": True,
+                "replaces": f"{m.replaces.source}:{m.replaces.target}" if m.replaces else None,
+                "serves": list(m.serves),
+                "reason": m.reason,
+            }
+            for m in outcome.mounts
+        ],
         "written": [str(p) for p in outcome.written],
         "backups": [str(p) for p in outcome.backups],
         "diff": outcome.diff,
@@ -85,10 +100,16 @@ def outcome_json(outcome: ComposeOutcome) -> dict[str, Any]:
 
 def check_table(report: CheckReport) -> str:
     headers = ("SERVICE", "CONTAINER PATH", "HOST FILE", "NOT AFTER", "STATUS")
-    rows = [(r.service, r.container_path, r.host_path or "-",
-             f"{r.not_after:%Y-%m-%d}" if r.not_after else "-",
-             ("PROBLEM: " + "; ".join(r.problems)) if r.problems else r.status.text)
-            for r in report.rows]
+    rows = [
+        (
+            r.service,
+            r.container_path,
+            r.host_path or "-",
+            f"{r.not_after:%Y-%m-%d}" if r.not_after else "-",
+            ("PROBLEM: " + "; ".join(r.problems)) if r.problems else r.status.text,
+        )
+        for r in report.rows
+    ]
     lines: list[str] = []
     if rows:
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:4])]
@@ -103,8 +124,12 @@ def check_table(report: CheckReport) -> str:
     bad = sum(1 for r in report.rows if r.problems) + len(report.problems)
     files = ", ".join(os.path.relpath(p, report.directory) for p in report.files)
     lines.append("")
-    lines.append(f"OK: every TLS file is the host's current one, mounted read-only ({files})" if report.ok else
-                 f"FAILED: {plural(bad, 'problem')} ({files}); fix with `certkit compose` (mounts) and `certkit renew` (expiry)")
+    lines.append(
+        f"OK: every TLS file is the host's current one, mounted read-only ({files})"
+        if report.ok
+        else f"FAILED: {plural(bad, 'problem')} ({files}); "
+        "fix with `certkit compose` (mounts) and `certkit renew` (expiry)"
+    )
     return "\n".join(lines)
 
 
@@ -113,9 +138,19 @@ def check_json(report: CheckReport) -> dict[str, Any]:
         "directory": str(report.directory),
         "files": [str(p) for p in report.files],
         "ok": report.ok,
-        "rows": [{"service": r.service, "container_path": r.container_path, "kind": r.kind, "status": r.status,
-                  "host_path": r.host_path or None, "not_after": r.not_after.isoformat() if r.not_after else None,
-                  "managed": r.managed, "problems": list(r.problems)} for r in report.rows],
+        "rows": [
+            {
+                "service": r.service,
+                "container_path": r.container_path,
+                "kind": r.kind,
+                "status": r.status,
+                "host_path": r.host_path or None,
+                "not_after": r.not_after.isoformat() if r.not_after else None,
+                "managed": r.managed,
+                "problems": list(r.problems),
+            }
+            for r in report.rows
+        ],
         "problems": report.problems,
         "notes": report.notes,
     }

@@ -24,7 +24,12 @@ if TYPE_CHECKING:
 
 JSON_SCHEMA = "certkit.check-expiry/1"
 
-_COLOURS = {Status.OK: "\x1b[32m", Status.WARNING: "\x1b[33m", Status.CRITICAL: "\x1b[1;31m", Status.UNKNOWN: "\x1b[35m"}
+_COLOURS = {
+    Status.OK: "\x1b[32m",
+    Status.WARNING: "\x1b[33m",
+    Status.CRITICAL: "\x1b[1;31m",
+    Status.UNKNOWN: "\x1b[35m",
+}
 _RESET = "\x1b[0m"
 
 
@@ -100,7 +105,9 @@ class TableReport:
             self.out.write(self.HEADER + "\n")
             self._started = True
         cert = finding.cert
-        days = "" if finding.seconds_left is None else str(int(finding.seconds_left / 86400))  # toward 0, as "N days ago"
+        days = (
+            "" if finding.seconds_left is None else str(int(finding.seconds_left / 86400))
+        )  # toward 0, as "N days ago"
         not_after = f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}" if cert is not None else "-"
         where = finding.path + (f"#{finding.index}" if finding.index is not None else "")
         subject = short_subject(cert)
@@ -136,9 +143,12 @@ class JsonReport:
         self.out = out
         self.quiet = quiet
         self.head = (
-            '{"schema": ' + json.dumps(JSON_SCHEMA)
-            + ', "checked_at": ' + json.dumps(_iso(now))
-            + ', "thresholds": ' + json.dumps({"warn": str(thresholds.warn), "crit": str(thresholds.crit)})
+            '{"schema": '
+            + json.dumps(JSON_SCHEMA)
+            + ', "checked_at": '
+            + json.dumps(_iso(now))
+            + ', "thresholds": '
+            + json.dumps({"warn": str(thresholds.warn), "crit": str(thresholds.crit)})
             + ', "certificates": ['
         )
         self._count = 0
@@ -166,24 +176,35 @@ class JsonReport:
             "unused": summary.unused,
             "notes": summary.notes,
         }
-        self.out.write("\n], \"summary\": " + json.dumps(summary_obj) + "}\n")
+        self.out.write('\n], "summary": ' + json.dumps(summary_obj) + "}\n")
 
 
 # --------------------------------------------------------------------------- Prometheus
 
 
 _FAMILIES = (
-    ("certkit_cert_not_after_timestamp_seconds", "gauge",
-     "notAfter of the certificate, seconds since the Unix epoch"),
-    ("certkit_cert_not_before_timestamp_seconds", "gauge",
-     "notBefore of the certificate, seconds since the Unix epoch"),
-    ("certkit_cert_status", "gauge",
-     "certkit check-expiry status of the certificate or input: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"),
-    ("certkit_cert_problem", "gauge",
-     "one sample per problem found, by reason code (expired, expiring, stale, chain, key-mismatch, hostname, "
-     "missing, unreadable, ...); the value is its status: 1 WARNING, 2 CRITICAL, 3 UNKNOWN"),
-    ("certkit_check_status", "gauge",
-     "worst status of the whole check (the exit code): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"),
+    ("certkit_cert_not_after_timestamp_seconds", "gauge", "notAfter of the certificate, seconds since the Unix epoch"),
+    (
+        "certkit_cert_not_before_timestamp_seconds",
+        "gauge",
+        "notBefore of the certificate, seconds since the Unix epoch",
+    ),
+    (
+        "certkit_cert_status",
+        "gauge",
+        "certkit check-expiry status of the certificate or input: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+    ),
+    (
+        "certkit_cert_problem",
+        "gauge",
+        "one sample per problem found, by reason code (expired, expiring, stale, chain, key-mismatch, hostname, "
+        "missing, unreadable, ...); the value is its status: 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+    ),
+    (
+        "certkit_check_status",
+        "gauge",
+        "worst status of the whole check (the exit code): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+    ),
     ("certkit_check_findings", "gauge", "number of certificates and inputs checked, by status"),
     ("certkit_check_timestamp_seconds", "gauge", "the moment the certificates were judged as of (--at or now)"),
 )
@@ -209,11 +230,13 @@ class PrometheusReport:
         # No serial (nor fingerprint) label: a renewal would then start a new series for
         # every certificate, and alerts keyed on the old one would resolve and fire anew.
         # path + index + subject stay the same across renewals; the serial is in --format json.
-        labels = _labels({
-            "path": finding.path,
-            "index": "" if finding.index is None else str(finding.index),
-            "subject": subject_text(cert) or "",
-        })
+        labels = _labels(
+            {
+                "path": finding.path,
+                "index": "" if finding.index is None else str(finding.index),
+                "subject": subject_text(cert) or "",
+            }
+        )
         if cert is not None:
             self._spools[0].write(f"{_FAMILIES[0][0]}{{{labels}}} {cert.not_valid_after_utc.timestamp():.0f}\n")
             self._spools[1].write(f"{_FAMILIES[1][0]}{{{labels}}} {cert.not_valid_before_utc.timestamp():.0f}\n")
@@ -228,7 +251,7 @@ class PrometheusReport:
         try:
             if self.quiet and summary.status is Status.OK:
                 return
-            for (name, kind, help_text), spool in zip(_FAMILIES, self._spools):
+            for (name, kind, help_text), spool in zip(_FAMILIES[:_PER_CERT], self._spools, strict=True):
                 self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
                 spool.seek(0)
                 while chunk := spool.read(1 << 16):
@@ -238,7 +261,7 @@ class PrometheusReport:
                 [f'{{status="{status.name}"}} {summary.counts[status]}' for status in Status],
                 [f"{self.now.timestamp():.0f}"],
             ]
-            for (name, kind, help_text), samples in zip(_FAMILIES[_PER_CERT:], totals):
+            for (name, kind, help_text), samples in zip(_FAMILIES[_PER_CERT:], totals, strict=True):
                 self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
                 for sample in samples:
                     self.out.write(name + ("" if sample.startswith("{") else " ") + sample + "\n")
@@ -277,8 +300,10 @@ class NagiosReport:
         if self.quiet and status is Status.OK:
             return
         c = summary.counts
-        text = (f"CERTKIT {status.name} - {c[Status.CRITICAL]} critical, {c[Status.WARNING]} warning, "
-                f"{c[Status.UNKNOWN]} unknown, {c[Status.OK]} ok")
+        text = (
+            f"CERTKIT {status.name} - {c[Status.CRITICAL]} critical, {c[Status.WARNING]} warning, "
+            f"{c[Status.UNKNOWN]} unknown, {c[Status.OK]} ok"
+        )
         if summary.unused:
             text += f", {summary.unused} unused (not judged)"
         if summary.total == 0:

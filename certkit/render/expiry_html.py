@@ -12,9 +12,10 @@ No click, no clock, no terminal here: ``now`` and the stream come from the CLI.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import IO, TYPE_CHECKING, Callable
+from typing import IO, TYPE_CHECKING
 
 from cryptography import x509
 
@@ -163,7 +164,9 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
         judged = [Status[row.status] for row in ordered if row.status in Status.__members__]  # not UNUSED
         status = worst(judged)
         shown = status.name if judged else "UNUSED"
-        groups.append(((-status.severity, key[0], -len(ordered), key[1]), Group(key[1], notes[key], shown, tuple(ordered))))
+        groups.append(
+            ((-status.severity, key[0], -len(ordered), key[1]), Group(key[1], notes[key], shown, tuple(ordered)))
+        )
     # Worst chains first; among equals the chains with a root present, then the bigger ones.
     groups.sort(key=lambda g: g[0])
 
@@ -171,11 +174,15 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
     axis = Axis(_day(start), _day(end), pos(now), pos(crit_at), pos(warn_at), ticks)
     return Page(
         checked_at=utc_minute(now),
-        warn=str(thresholds.warn), crit=str(thresholds.crit),
-        summary_line=summary.line(), status=summary.status.name,
+        warn=str(thresholds.warn),
+        crit=str(thresholds.crit),
+        summary_line=summary.line(),
+        status=summary.status.name,
         counts=tuple((s.name, summary.counts[s]) for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK))
         + ((("UNUSED", summary.unused),) if summary.unused else ()),
-        axis=axis, groups=tuple(g for _, g in groups), total=summary.total,
+        axis=axis,
+        groups=tuple(g for _, g in groups),
+        total=summary.total,
     )
 
 
@@ -218,14 +225,27 @@ def _row(finding: Finding, kind: str, pos: Callable[[datetime], float], start: d
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     days = None if finding.seconds_left is None else int(finding.seconds_left / 86400)  # toward 0, as the table
     left, right = pos(not_before), pos(not_after)
-    state = (f"expired {-days} days ago" if days is not None and finding.seconds_left is not None
-             and finding.seconds_left < 0 else f"{days} days left")
+    state = (
+        f"expired {-days} days ago"
+        if days is not None and finding.seconds_left is not None and finding.seconds_left < 0
+        else f"{days} days left"
+    )
     label = f"{status}: {short_subject(cert)} valid {_day(not_before)} to {_day(not_after)}, {state}"
     return Row(
-        status=status, role=kind, where=where, subject=subject_text(cert) or "", short=short_subject(cert),
-        not_before=_stamp(not_before), not_after=_stamp(not_after), days_left=days, reasons=reasons,
-        bar_left=left, bar_width=max(round(right - left, 3), 0.4),  # a sliver stays visible
-        runs_before=not_before < start, runs_after=not_after > end, bar_label=label,
+        status=status,
+        role=kind,
+        where=where,
+        subject=subject_text(cert) or "",
+        short=short_subject(cert),
+        not_before=_stamp(not_before),
+        not_after=_stamp(not_after),
+        days_left=days,
+        reasons=reasons,
+        bar_left=left,
+        bar_width=max(round(right - left, 3), 0.4),  # a sliver stays visible
+        runs_before=not_before < start,
+        runs_after=not_after > end,
+        bar_label=label,
     )
 
 

@@ -6,9 +6,10 @@ completion must not pay for cryptography; each report's module is imported when 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Callable
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from certkit.check.expiry import Thresholds

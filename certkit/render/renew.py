@@ -10,8 +10,8 @@ from certkit.render import label, minute, plural
 
 if TYPE_CHECKING:
     from certkit.deploy.database import DatabaseStep, DeployResult
-    from certkit.workflows.hooks import HookResult
     from certkit.pki.renew import RenewResult
+    from certkit.workflows.hooks import HookResult
     from certkit.workflows.renew import RenewRun
 
 
@@ -115,8 +115,10 @@ def run_text(run: RenewRun, *, quiet: bool = False) -> str | None:
 
 def nothing_due_text(run: RenewRun, within: object) -> str:
     """The fast path's one line (certkit.store.fastpath answered without reading a certificate)."""
-    return (f"nothing is due: the earliest certificate expires {minute(run.nothing_due_until)}, "
-            f"beyond --within {within}; no file changed")
+    return (
+        f"nothing is due: the earliest certificate expires {minute(run.nothing_due_until)}, "
+        f"beyond --within {within}; no file changed"
+    )
 
 
 def init_json(result: RenewResult) -> dict[str, Any]:
@@ -133,32 +135,55 @@ def hook_lines(hook: HookResult) -> list[str]:
 
 
 def hook_json(hook: HookResult) -> dict[str, Any]:
-    return {"stage": hook.stage, "command": hook.command, "exit_code": hook.exit_code,
-            "timed_out": hook.timed_out, "output": hook.output, "output_truncated": hook.truncated}
+    return {
+        "stage": hook.stage,
+        "command": hook.command,
+        "exit_code": hook.exit_code,
+        "timed_out": hook.timed_out,
+        "output": hook.output,
+        "output_truncated": hook.truncated,
+    }
 
 
 def database_text(step: DatabaseStep, dry_run: bool = False) -> str:
     """The database part of `certkit renew`'s output: why, then the exact lines to run."""
-    lines = ["", label("database") + ("would change " if dry_run else "changed ")
-             + ", ".join(step.changed) + "; " + step.summary]
+    lines = [
+        "",
+        label("database")
+        + ("would change " if dry_run else "changed ")
+        + ", ".join(step.changed)
+        + "; "
+        + step.summary,
+    ]
     if step.commands:
-        lines.append("in the Notary checkout, before restarting notary-server and notary-signer, run for the "
-                     "compose file you start the database with (postgres 9.5, Notary's image, loads SSL files "
-                     "only at start, so it is restarted; the data volume is kept):")
+        lines.append(
+            "in the Notary checkout, before restarting notary-server and notary-signer, run for the "
+            "compose file you start the database with (postgres 9.5, Notary's image, loads SSL files "
+            "only at start, so it is restarted; the data volume is kept):"
+        )
         lines.extend(f"  {command}" for command in step.commands)
-    lines.append("for a postgres whose data folder is reachable from this host (not in a container): "
-                 f"{step.host_command} (then it prints the reload or restart to run)")
+    lines.append(
+        "for a postgres whose data folder is reachable from this host (not in a container): "
+        f"{step.host_command} (then it prints the reload or restart to run)"
+    )
     return "\n".join(lines)
 
 
 def database_json(step: DatabaseStep) -> dict[str, Any]:
-    return {"changed": step.changed, "ca_changed": step.ca_changed, "compose_files": step.compose_files,
-            "commands": step.commands, "host_command": step.host_command}
+    return {
+        "changed": step.changed,
+        "ca_changed": step.ca_changed,
+        "compose_files": step.compose_files,
+        "commands": step.commands,
+        "host_command": step.host_command,
+    }
 
 
 def deploy_text(result: DeployResult) -> str:
-    lines = [f"copied {', '.join(result.files)} into {result.pgdata} (owner {result.owner[0]}:{result.owner[1]}, "
-             "server.key 0600)"]
+    lines = [
+        f"copied {', '.join(result.files)} into {result.pgdata} (owner {result.owner[0]}:{result.owner[1]}, "
+        "server.key 0600)"
+    ]
     version = f"postgres {result.version}" if result.version is not None else "this postgres"
     how = "reloads SSL files on SIGHUP" if result.reloads else "loads SSL files only at start"
     lines.append(f"{version} {how}; now run:")
@@ -167,5 +192,11 @@ def deploy_text(result: DeployResult) -> str:
 
 
 def deploy_json(result: DeployResult) -> dict[str, Any]:
-    return {"pgdata": str(result.pgdata), "files": result.files, "owner": list(result.owner),
-            "version": result.version, "reloads": result.reloads, "reload": result.reload}
+    return {
+        "pgdata": str(result.pgdata),
+        "files": result.files,
+        "owner": list(result.owner),
+        "version": result.version,
+        "reloads": result.reloads,
+        "reload": result.reload,
+    }

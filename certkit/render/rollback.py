@@ -16,8 +16,11 @@ RESTART = "restart the services to load them: docker compose up -d --force-recre
 def rollback_text(result: RollbackResult, *, quiet: bool = False) -> str:
     from certkit.render.renew import database_text
 
-    lines = [] if quiet else [f"generation {result.live} is live (was {result.previous}); "
-                              f"{plural(len(result.files), 'file')} restored"]
+    lines = (
+        []
+        if quiet
+        else [f"generation {result.live} is live (was {result.previous}); {plural(len(result.files), 'file')} restored"]
+    )
     lines.append(RESTART)
     if result.database is not None:
         lines.append(database_text(result.database))
@@ -31,9 +34,17 @@ def rollback_json(result: RollbackResult) -> dict[str, Any]:
 def generations_json(kept: list[Generation]) -> dict[str, Any]:
     return {
         "live": next((g.number for g in kept if g.live), None),
-        "generations": [{"number": g.number, "live": g.live, "made": g.made.isoformat() if g.made else None,
-                         "changed": g.changed, "not_after": {k: v.isoformat() for k, v in g.not_after.items()},
-                         "problem": g.problem or None} for g in kept],
+        "generations": [
+            {
+                "number": g.number,
+                "live": g.live,
+                "made": g.made.isoformat() if g.made else None,
+                "changed": g.changed,
+                "not_after": {k: v.isoformat() for k, v in g.not_after.items()},
+                "problem": g.problem or None,
+            }
+            for g in kept
+        ],
     }
 
 

@@ -18,8 +18,7 @@ def status_text(result: Status) -> str:
     def walk(node: Node, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└─ " if last else "├─ ")
         health = style(node.health.name, fg=_COLOURS[node.health.name], bold=node.health != 0)
-        when = (f"notAfter {minute(node.not_after)} ({_days(node.days_left)})"
-                if node.not_after is not None else "")
+        when = f"notAfter {minute(node.not_after)} ({_days(node.days_left)})" if node.not_after is not None else ""
         lines.append(f"{prefix}{branch}{node.name}  {health}  {node.cert_file}  {when}".rstrip())
         inner = prefix + ("" if top else ("   " if last else "│  "))
         pad = inner + ("│  " if node.children else "   ")
@@ -47,7 +46,7 @@ def status_text(result: Status) -> str:
 
 
 def _mounts_text(mounted_by: list[str]) -> str:
-    """"docker-compose.yml: server", ... as "mounted read-only by server, signer (in 6 compose files)"."""
+    """ "docker-compose.yml: server", ... as "mounted read-only by server, signer (in 6 compose files)"."""
     services = sorted({entry.split(": ", 1)[-1] for entry in mounted_by})
     files = sorted({entry.split(": ", 1)[0] for entry in mounted_by})
     where = ", ".join(files) if len(files) <= 2 else f"{len(files)} compose files"
@@ -69,11 +68,25 @@ def _count(nodes: list[Node]) -> int:
 def status_json(result: Status) -> dict[str, Any]:
     def node_json(node: Node) -> dict[str, Any]:
         return {
-            "name": node.name, "cert_file": node.cert_file, "status": node.health.name, "subject": node.subject,
-            "not_after": node.not_after.isoformat() if node.not_after else None, "days_left": node.days_left,
-            "key": node.key, "key_file": node.key_file, "copies": node.copies, "mounted_by": node.mounted_by,
-            "served": node.served, "problems": node.problems, "children": [node_json(c) for c in node.children],
+            "name": node.name,
+            "cert_file": node.cert_file,
+            "status": node.health.name,
+            "subject": node.subject,
+            "not_after": node.not_after.isoformat() if node.not_after else None,
+            "days_left": node.days_left,
+            "key": node.key,
+            "key_file": node.key_file,
+            "copies": node.copies,
+            "mounted_by": node.mounted_by,
+            "served": node.served,
+            "problems": node.problems,
+            "children": [node_json(c) for c in node.children],
         }
 
-    return {"schema": "certkit.status/1", "directory": str(result.directory), "status": result.health.name,
-            "roots": [node_json(r) for r in result.roots], "notes": result.notes}
+    return {
+        "schema": "certkit.status/1",
+        "directory": str(result.directory),
+        "status": result.health.name,
+        "roots": [node_json(r) for r in result.roots],
+        "notes": result.notes,
+    }

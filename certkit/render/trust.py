@@ -31,8 +31,10 @@ def trust_text(result: TrustResult) -> str:
     if result.hosts_file is not None:
         lines.append(f"# hosts: {result.hosts_file.path} ({result.hosts_file.action})")
     if result.hosts_line is not None:
-        lines.append(f"# {result.server.host} does not resolve; add this line to /etc/hosts "
-                     "(or run `certkit trust --hosts` as root):")
+        lines.append(
+            f"# {result.server.host} does not resolve; add this line to /etc/hosts "
+            "(or run `certkit trust --hosts` as root):"
+        )
         lines.append(f"#   {result.hosts_line}")
     lines = [shell_comment(line) for line in lines]
     lines.extend(result.exports)

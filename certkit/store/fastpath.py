@@ -18,11 +18,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
-
-from certkit.validity import expires_within
 
 RECORD = "nothing-due"
 STATE_FOLDER = ".certkit"  # certkit.store.layout.STATE_FOLDER; not imported, to keep this module light
@@ -45,8 +43,16 @@ def fingerprint(paths: Iterable[Path]) -> dict[str, list[int]]:
             # who owns it and who may write it is what matters.
             result[str(path)] = [info.st_ino, info.st_dev, info.st_mode, info.st_uid, info.st_gid]
         else:
-            result[str(path)] = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev,
-                                 info.st_mode, info.st_uid, info.st_gid]
+            result[str(path)] = [
+                info.st_size,
+                info.st_mtime_ns,
+                info.st_ctime_ns,
+                info.st_ino,
+                info.st_dev,
+                info.st_mode,
+                info.st_uid,
+                info.st_gid,
+            ]
     return result
 
 
@@ -72,8 +78,9 @@ def compose_inputs(root: Path) -> list[str]:
     return sorted(n for n in names if n.endswith((".yml", ".yaml")) or n == ".env" or "Dockerfile" in n)
 
 
-def record(profile_id: str, store: Path, files: list[Path], root: Path, earliest_not_after: datetime,
-           *, compose: bool) -> bytes:
+def record(
+    profile_id: str, store: Path, files: list[Path], root: Path, earliest_not_after: datetime, *, compose: bool
+) -> bytes:
     """The record renew writes after a run that left the set valid (and, unless --no-compose, mounted)."""
     inputs = compose_inputs(root)
     data = {
@@ -88,8 +95,9 @@ def record(profile_id: str, store: Path, files: list[Path], root: Path, earliest
     return (json.dumps(data, sort_keys=True) + "\n").encode()
 
 
-def nothing_due(root: Path, profile_id: str, store: Path | None, horizon: datetime, *,
-                compose: bool = True) -> datetime | None:
+def nothing_due(
+    root: Path, profile_id: str, store: Path | None, horizon: datetime, *, compose: bool = True
+) -> datetime | None:
     """The earliest notAfter when nothing can be due up to ``horizon`` (now + within); else None.
 
     None means "look properly": no record, a record that is not certkit's own (not a regular
@@ -110,8 +118,12 @@ def nothing_due(root: Path, profile_id: str, store: Path | None, horizon: dateti
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077 \
-                or info.st_size > MAX_RECORD_BYTES:
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or info.st_mode & 0o077
+            or info.st_size > MAX_RECORD_BYTES
+        ):
             return None
         data = json.loads(os.read(fd, MAX_RECORD_BYTES))
     except (OSError, ValueError):

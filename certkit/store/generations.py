@@ -99,8 +99,9 @@ def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
             files.append(LiveFile(_resolve(target, root), _read_plain(gen / stored), mode))
         return files
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FilesystemError(f"{gen}: generation {number} is damaged or was not written by certkit ({exc}); "
-                              "choose another with --to") from exc
+        raise FilesystemError(
+            f"{gen}: generation {number} is damaged or was not written by certkit ({exc}); choose another with --to"
+        ) from exc
 
 
 def _read_plain(path: Path) -> bytes:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from certkit.store import generations
 from certkit.errors import CertkitError
 from certkit.profile import Profile
+from certkit.store import generations
 
 # The certificates whose notAfter tells generations apart for a person: the root clients trust
 # and the certificate the server presents (names of the built-in profile; others are skipped).

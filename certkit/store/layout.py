@@ -12,7 +12,9 @@ from certkit.profile import Profile
 def require_layout(root: Path, profile: Profile) -> None:
     """Refuse a folder that does not look like the profile's layout (a Notary checkout)."""
     if not root.exists():
-        raise NotALayoutError(f"{root}: no such folder; give the path of your Notary checkout, or run `certkit init {root}`")
+        raise NotALayoutError(
+            f"{root}: no such folder; give the path of your Notary checkout, or run `certkit init {root}`"
+        )
     if not root.is_dir():
         raise NotALayoutError(f"{root}: not a folder; give the path of your Notary checkout")
     if any((root / marker).exists() for marker in profile.markers):
@@ -25,7 +27,8 @@ def require_layout(root: Path, profile: Profile) -> None:
 
 
 STATE_FOLDER = ".certkit"  # lock note, transactions, generations; the default CA store is inside
-CA_STORE_RECORD = "ca-store"  # the file name inside STATE_FOLDER  # where `renew --ca-store DIR` put the CA keys, for every later command
+# The file inside STATE_FOLDER that says where `renew --ca-store DIR` put the CA keys, for every later command.
+CA_STORE_RECORD = "ca-store"
 
 
 CONTAINER_DIRS_RECORD = "container-dirs"  # `--container-dir` answers (JSON: service -> folder; "" = any service)
@@ -36,8 +39,8 @@ def recorded_container_dirs(root: Path) -> dict[str, str]:
     """The remembered --container-dir answers; a record that is not certkit's shape is ignored."""
     import json
 
-    from certkit.errors import CertkitError
     from certkit.bounded import read_input
+    from certkit.errors import CertkitError
 
     path = root / STATE_FOLDER / CONTAINER_DIRS_RECORD
     if not os.path.lexists(path):
@@ -49,8 +52,11 @@ def recorded_container_dirs(root: Path) -> dict[str, str]:
     if not isinstance(data, dict):
         return {}
     # Only absolute container folders: the record is input like any other file in the checkout.
-    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and v.startswith("/")
-            and "\n" not in v and "\n" not in k}
+    return {
+        k: v
+        for k, v in data.items()
+        if isinstance(k, str) and isinstance(v, str) and v.startswith("/") and "\n" not in v and "\n" not in k
+    }
 
 
 def container_dirs_record(container_dirs: dict[str, str]) -> bytes:
@@ -127,12 +133,16 @@ def check_paths(root: Path, profile: Profile, store: Path, *, store_given: bool)
     who = "--ca-store" if store_given else f"{profile.source}: ca_store"
     error: type[Exception] = UsageError if store_given else ProfileError
     if real_store == real_root or _within(real_root, real_store):
-        raise error(f"{who} {store}: the CA store would be the checkout itself; give a folder of its own "
-                    "(default .certkit/ca)")
+        raise error(
+            f"{who} {store}: the CA store would be the checkout itself; give a folder of its own (default .certkit/ca)"
+        )
     folders: set[str] = set()
     for spec in profile.certificates:
-        for field, rel in (("cert_file", spec.cert_file), ("key_file", spec.key_file),
-                           *(("copies", c) for c in spec.copies)):
+        for field, rel in (
+            ("cert_file", spec.cert_file),
+            ("key_file", spec.key_file),
+            *(("copies", c) for c in spec.copies),
+        ):
             if not rel:
                 continue
             # The declared path, not where a symlink leads: a link leaving the folder is refused on write.
@@ -140,24 +150,30 @@ def check_paths(root: Path, profile: Profile, store: Path, *, store_given: bool)
             where = f"{profile.source}: certificates.{spec.name}.{field} = {rel!r}"
             parts = {part.lower() for part in Path(os.path.relpath(real, real_root)).parts}
             if parts & _PROTECTED_NAMES:
-                raise ProfileError(f"{where}: names a file git or docker reads ({', '.join(sorted(parts & _PROTECTED_NAMES))}); "
-                                   "certificates and keys must go elsewhere")
+                raise ProfileError(
+                    f"{where}: names a file git or docker reads ({', '.join(sorted(parts & _PROTECTED_NAMES))}); "
+                    "certificates and keys must go elsewhere"
+                )
             if _within(real, state) or _within(real, real_store):
-                raise ProfileError(f"{where}: inside certkit's state folder or the CA store (CA private keys); "
-                                   "choose a path outside .certkit/")
+                raise ProfileError(
+                    f"{where}: inside certkit's state folder or the CA store (CA private keys); "
+                    "choose a path outside .certkit/"
+                )
             folders.add(os.path.dirname(real))
     for folder in sorted(folders):
         if _within(folder, real_store) or _within(real_store, folder):
             shown = os.path.relpath(folder, real_root)
-            raise error(f"{who} {store}: shares the folder {shown}/ with the certificates, which compose mounts "
-                        "into the containers; keep CA keys in a folder of their own (default .certkit/ca)")
+            raise error(
+                f"{who} {store}: shares the folder {shown}/ with the certificates, which compose mounts "
+                "into the containers; keep CA keys in a folder of their own (default .certkit/ca)"
+            )
 
 
 def check_ignore_files(root: Path, store: Path, entries: list[str]) -> None:
     """Refuse before writing when .dockerignore or .gitignore, with certkit's ``entries`` appended
     where missing, would still let the CA store into an image or a commit (a later ``!`` line)."""
-    from certkit.store.ignorefiles import docker_excluded, git_ignored
     from certkit.bounded import MIB, read_input
+    from certkit.store.ignorefiles import docker_excluded, git_ignored
 
     real_root, real_store = os.path.realpath(root), os.path.realpath(store)
     if not _within(real_store, real_root):

@@ -19,12 +19,12 @@ import contextlib
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from certkit.store import storage
 from certkit.errors import FilesystemError, LockedError
+from certkit.store import storage
 
 LOCK_FILE = ".certkit/lock"
 
@@ -140,7 +140,9 @@ def _acquire(fd: int, folder: Path, note: Path, wait: bool, timeout: float | Non
         except BlockingIOError:
             pass
         except OSError as exc:
-            raise FilesystemError(f"{folder}: cannot lock ({exc.strerror or exc}); is it on a file system without locks?") from exc
+            raise FilesystemError(
+                f"{folder}: cannot lock ({exc.strerror or exc}); is it on a file system without locks?"
+            ) from exc
         holder = _kernel_holder(folder) or _read_pid(note)
         who = f"pid {holder}" if holder is not None else "pid unknown"
         if not wait:

@@ -18,7 +18,7 @@ nothing below it could be brought back.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def translate(pattern: str) -> tuple[re.Pattern[str], bool]:
@@ -62,7 +62,7 @@ def glob_regex(text: str, *, anchored: bool) -> re.Pattern[str]:
                 out.append(re.escape(c))
                 i += 1
             else:
-                body = text[i + 1:end]
+                body = text[i + 1 : end]
                 if body[:1] in ("!", "^"):
                     body = "^" + body[1:].replace("\\", "\\\\")
                 else:

@@ -31,9 +31,9 @@ import os
 import pwd
 import shlex
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from certkit.errors import FilesystemError
 from certkit.paths import inside
@@ -194,8 +194,9 @@ def _shown(found: _Findings, path: Path) -> tuple[str, str]:
 def _message(found: _Findings) -> str:
     commands = []
     if found.chown:
-        commands.append(f"chown {shlex.quote(_runner_name(found.runner))} "
-                        + " ".join(shlex.quote(p) for p in found.chown))
+        commands.append(
+            f"chown {shlex.quote(_runner_name(found.runner))} " + " ".join(shlex.quote(p) for p in found.chown)
+        )
     if found.chmod:
         commands.append("chmod go-w " + " ".join(shlex.quote(p) for p in found.chmod))
     fix = ""
@@ -205,9 +206,12 @@ def _message(found: _Findings) -> str:
             fix += " (as root)"
     if found.run_as_root:
         fix += "; run certkit as root to keep a key's owner" if fix else "; run certkit as root to keep the key's owner"
-    return (f"{found.root}: refusing to write where another user could swap or change the files certkit writes: "
-            + "; ".join(f"{why}: {', '.join(paths)}" for why, paths in found.problems.items())
-            + fix + "; nothing was changed")
+    return (
+        f"{found.root}: refusing to write where another user could swap or change the files certkit writes: "
+        + "; ".join(f"{why}: {', '.join(paths)}" for why, paths in found.problems.items())
+        + fix
+        + "; nothing was changed"
+    )
 
 
 def _runner_name(uid: int) -> str:

@@ -1,4 +1,5 @@
-"""The state folder (``NOTARY_DIR/.certkit``) is input: trusted only when certkit made it and only its user can change it.
+"""The state folder (``NOTARY_DIR/.certkit``) is input: trusted only when certkit made it and only its
+user can change it.
 
 It holds transaction records, generations and (by default) the CA keys.  Transaction
 records and generation manifests name files that certkit then overwrites, deletes or
@@ -23,17 +24,19 @@ import os
 import stat
 from pathlib import Path
 
-from certkit.store import storage
 from certkit.errors import FilesystemError
-from certkit.store.layout import CONTAINER_DIRS_RECORD
 from certkit.paths import inside
+from certkit.store import storage
+from certkit.store.layout import CONTAINER_DIRS_RECORD
 
 LOCK_NOTE = "lock"  # certkit.store.lock's pid note
 NOTHING_DUE_RECORD = "nothing-due"  # certkit.store.fastpath.RECORD (not imported: that module stays light)
 
 MARKER = "certkit-state"
-MARKER_TEXT = (b"certkit's state folder: renewal transactions, generations, CA private keys.\n"
-               b"Never commit or copy it; certkit refuses a state folder it did not make.\n")
+MARKER_TEXT = (
+    b"certkit's state folder: renewal transactions, generations, CA private keys.\n"
+    b"Never commit or copy it; certkit refuses a state folder it did not make.\n"
+)
 # A folder holding only these has nothing certkit would write through or copy from: an
 # interrupted creation (folder made, marker not yet), the lock note, or the --container-dir
 # answers `certkit compose` records (certkit.compose.mounts.remember_container_dirs makes the
@@ -107,8 +110,10 @@ def _check(path: Path, info: os.stat_result, state_dir: Path, owner_and_mode: bo
     if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
         # certkit never links files there; writing the lock note (O_TRUNC) into a hard link
         # would change the file it shares its contents with, wherever that is.
-        raise FilesystemError(f"{path}: has {info.st_nlink} hard links; certkit makes none in its state folder "
-                              f"(someone linked it to a file elsewhere): remove it")
+        raise FilesystemError(
+            f"{path}: has {info.st_nlink} hard links; certkit makes none in its state folder "
+            f"(someone linked it to a file elsewhere): remove it"
+        )
     if not owner_and_mode:
         return
     if info.st_uid != os.geteuid():

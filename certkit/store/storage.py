@@ -13,8 +13,9 @@ import os
 import secrets
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from certkit.errors import FilesystemError
 from certkit.paths import inside
@@ -174,15 +175,19 @@ def write_new(path: Path, data: bytes, mode: int, owner: Owner | None = None) ->
         # sets it exactly (a key is never looser than 0600 at any moment).
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode & 0o700)
     except OSError as exc:
-        raise FilesystemError(f"{path.parent / path.name.lstrip('.')}: cannot write ({exc.strerror or exc}); "
-                              "check the folder's permissions and free space") from exc
+        raise FilesystemError(
+            f"{path.parent / path.name.lstrip('.')}: cannot write ({exc.strerror or exc}); "
+            "check the folder's permissions and free space"
+        ) from exc
     try:
         if owner is not None:
             try:
                 os.fchown(fd, owner[0], owner[1])
             except OSError as exc:
-                raise FilesystemError(f"{path}: cannot keep the owner uid {owner[0]}, gid {owner[1]} "
-                                      f"({exc.strerror or exc}); run certkit as root or as the file's owner") from exc
+                raise FilesystemError(
+                    f"{path}: cannot keep the owner uid {owner[0]}, gid {owner[1]} "
+                    f"({exc.strerror or exc}); run certkit as root or as the file's owner"
+                ) from exc
         os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
@@ -198,7 +203,9 @@ def write_new(path: Path, data: bytes, mode: int, owner: Owner | None = None) ->
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc}); check free space and the disk") from exc
+            raise FilesystemError(
+                f"{path}: cannot write ({exc.strerror or exc}); check free space and the disk"
+            ) from exc
         raise
     os.close(fd)
 

@@ -33,14 +33,13 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from certkit import signals
-
-from certkit.store import storage
 from certkit.errors import FilesystemError
+from certkit.store import storage
 
 TXN_FOLDER = "txn"
 
@@ -68,14 +67,18 @@ def run(state_dir: Path, writes: list[Write]) -> None:
     storage.ensure_dir(txn_dir, private=True)
     txn_id = secrets.token_hex(6)
     entries = [
-        {"target": str(w.target), "staged": str(_staged_path(w.target, txn_id)),
-         "sha256": hashlib.sha256(w.data).hexdigest(), "mode": w.mode}
+        {
+            "target": str(w.target),
+            "staged": str(_staged_path(w.target, txn_id)),
+            "sha256": hashlib.sha256(w.data).hexdigest(),
+            "mode": w.mode,
+        }
         for w in writes
     ]
     intent = txn_dir / f"{txn_id}.intent"
     try:
         storage.atomic_write(intent, json.dumps({"entries": entries}, indent=1).encode(), 0o600)
-        for write, entry in zip(writes, entries):
+        for write, entry in zip(writes, entries, strict=True):
             storage.write_new(Path(str(entry["staged"])), write.data, write.mode, write.owner)
         for folder in sorted({w.target.parent for w in writes}):
             storage.fsync_dir(folder)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import TypeVar
 
+from certkit.check.expiry import Finding, Status, Thresholds, worst
 from certkit.durations import Duration
 from certkit.errors import UsageError
-from certkit.check.expiry import Finding, Status, Thresholds, worst
 
 T = TypeVar("T")
 SETTLE_WAIT = 10.0  # seconds to wait for a renewal in progress; the switch itself takes milliseconds
@@ -89,7 +90,9 @@ class Summary:
         return sum(self.counts.values())
 
     def line(self) -> str:
-        counts = ", ".join(f"{self.counts[s]} {s.name}" for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK))
+        counts = ", ".join(
+            f"{self.counts[s]} {s.name}" for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK)
+        )
         line = f"{self.total} checked: {counts} -> {self.status.name} (exit {self.status.value})"
         if self.unused:
             line += f"; {self.unused} not used by any service (listed, not judged; --all judges them)"
@@ -110,7 +113,9 @@ def run_check(request: CheckRequest) -> CheckRun:
     now = request.now
     warn, crit = request.warn, request.crit
     if warn.after(now) < crit.after(now):
-        raise UsageError(f"--warn {warn} is shorter than --crit {crit}; the warning window must include the critical one")
+        raise UsageError(
+            f"--warn {warn} is shorter than --crit {crit}; the warning window must include the critical one"
+        )
     paths = request.paths
     served = []
     if request.endpoints:  # ssl and socket only for the runs that connect (cron checks of files stay lighter)
@@ -118,13 +123,17 @@ def run_check(request: CheckRequest) -> CheckRun:
 
         for address in request.endpoints:
             parse_address(address)  # a usage error before anything is fetched
-        served = [fetch_chain(address, servername=request.servername, timeout=request.timeout)
-                  for address in request.endpoints]
+        served = [
+            fetch_chain(address, servername=request.servername, timeout=request.timeout)
+            for address in request.endpoints
+        ]
     elif not paths:
         paths = (Path("."),)
 
     profile = load_profile(request.profile_source)
-    layouts = [root for root in (find_layout_root(p, profile) if p.is_dir() else None for p in paths) if root is not None]
+    layouts = [
+        root for root in (find_layout_root(p, profile) if p.is_dir() else None for p in paths) if root is not None
+    ]
 
     def gather() -> tuple[list[Finding], list[str]]:
         notes: dict[str, list[Note]] = {}
@@ -147,8 +156,15 @@ def run_check(request: CheckRequest) -> CheckRun:
                 deployment = deployed_files(root, profile, result, request.environ)
                 scopes[str(path)] = Scope(frozenset(deployment.used))
                 run_notes.extend(n for n in deployment.notes if n not in run_notes)
-        checker = Checker(now, request.thresholds, served=served, notes=notes, note_paths=shown, scopes=scopes,
-                          exclude=request.exclude)
+        checker = Checker(
+            now,
+            request.thresholds,
+            served=served,
+            notes=notes,
+            note_paths=shown,
+            scopes=scopes,
+            exclude=request.exclude,
+        )
         return [*checker.run(list(paths)), *config_findings], run_notes
 
     findings, run_notes = consistent_read(layouts, gather)
@@ -174,8 +190,11 @@ def consistent_read(layouts: list[Path], gather: Callable[[], T]) -> T:
 
     def marks() -> list[tuple[int, bool] | None]:
         deadline = time.monotonic() + SETTLE_WAIT
-        while any(mark is not None and mark[1] for mark in (activity(s) for s in states)) \
-                and any(holder_pid(root) is not None for root in layouts) and time.monotonic() < deadline:
+        while (
+            any(mark is not None and mark[1] for mark in (activity(s) for s in states))
+            and any(holder_pid(root) is not None for root in layouts)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         return [activity(s) for s in states]
 

@@ -30,9 +30,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from certkit.errors import CertkitError, HookError
 from certkit.outcomes import FileKind
@@ -61,8 +62,11 @@ class HookSet:
     deploy: str | None = None
 
     def items(self) -> list[tuple[str, str]]:
-        return [(stage, command) for stage, command in
-                (("pre", self.pre), ("deploy", self.deploy), ("post", self.post)) if command is not None]
+        return [
+            (stage, command)
+            for stage, command in (("pre", self.pre), ("deploy", self.deploy), ("post", self.post))
+            if command is not None
+        ]
 
     def validate(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
         """Refuse, before anything runs, a hook that is empty, not valid shell, or whose command is not found.
@@ -144,8 +148,9 @@ def renewed_certs(result: RenewResult) -> list[str]:
     """Profile names of the certificates the renewal wrote (created or re-issued)."""
     if result.dry_run:
         return []
-    return sorted({f.certificate for f in result.files
-                   if f.action.changed and f.kind == FileKind.CERTIFICATE and f.certificate})
+    return sorted(
+        {f.certificate for f in result.files if f.action.changed and f.kind == FileKind.CERTIFICATE and f.certificate}
+    )
 
 
 def hook_env(result: RenewResult | None, notary_dir: Path, stage: str | None = None) -> dict[str, str]:
@@ -202,8 +207,9 @@ def validate_hook(stage: str, command: str, cwd: Path, env: Mapping[str, str] | 
         )
 
 
-def run_hook(stage: str, command: str, env: Mapping[str, str], *, cwd: Path,
-             timeout: float | None = DEFAULT_TIMEOUT) -> HookResult:
+def run_hook(
+    stage: str, command: str, env: Mapping[str, str], *, cwd: Path, timeout: float | None = DEFAULT_TIMEOUT
+) -> HookResult:
     """Run ``/bin/sh -c command`` with exactly ``env``; never raises for the hook's own failure.
 
     Output goes to a temporary file, not a pipe, so a chatty hook can neither block on a
@@ -213,9 +219,16 @@ def run_hook(stage: str, command: str, env: Mapping[str, str], *, cwd: Path,
     """
     with tempfile.TemporaryFile() as out:
         try:
-            process = subprocess.Popen([SHELL, "-c", SUPERVISOR, SHELL, command], cwd=cwd, env=dict(env),
-                                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True, preexec_fn=_die_with(os.getpid()))
+            process = subprocess.Popen(
+                [SHELL, "-c", SUPERVISOR, SHELL, command],
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with(os.getpid()),
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             return HookResult(stage, command, 127, f"cannot start {SHELL}: {getattr(exc, 'strerror', None) or exc}")
         timed_out = False
@@ -257,9 +270,15 @@ def _die_with(parent: int) -> Callable[[], None] | None:
     return setup
 
 
-def run_with_hooks(hooks: HookSet, notary_dir: Path, attempt: Callable[[], RenewResult], *,
-                   dry_run: bool = False, base_env: Mapping[str, str] | None = None,
-                   timeout: float | None = DEFAULT_TIMEOUT) -> HookedRun:
+def run_with_hooks(
+    hooks: HookSet,
+    notary_dir: Path,
+    attempt: Callable[[], RenewResult],
+    *,
+    dry_run: bool = False,
+    base_env: Mapping[str, str] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> HookedRun:
     """Validate the hooks, then run pre, the attempt, deploy (if files were written) and post.
 
     With ``dry_run`` the hooks are validated but none runs: nothing is written, so there
@@ -279,8 +298,9 @@ def run_with_hooks(hooks: HookSet, notary_dir: Path, attempt: Callable[[], Renew
     def fire(stage: str, command: str | None) -> bool:
         if command is None:
             return True
-        outcome = run_hook(stage, command, {**base, **hook_env(run.result, notary_dir, stage)},
-                           cwd=notary_dir, timeout=timeout)
+        outcome = run_hook(
+            stage, command, {**base, **hook_env(run.result, notary_dir, stage)}, cwd=notary_dir, timeout=timeout
+        )
         run.hooks.append(outcome)
         return outcome.ok
 
@@ -322,8 +342,16 @@ def _first_command(command: str) -> str | None:
 
 def _sh(args: Iterable[str], cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run([SHELL, *args], cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+        return subprocess.run(
+            [SHELL, *args],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise HookError(f"cannot check hooks with {SHELL} in {cwd}: {exc}") from exc
 

@@ -6,12 +6,11 @@ from datetime import datetime
 from pathlib import Path
 
 from certkit import __version__
-
-from certkit.store import storage
 from certkit.durations import parse_duration
 from certkit.errors import FilesystemError
-from certkit.profile import Profile
 from certkit.pki.renew import RenewResult, renew
+from certkit.profile import Profile
+from certkit.store import storage
 from certkit.templates import render
 from certkit.text import utc_minute
 
@@ -19,8 +18,10 @@ from certkit.text import utc_minute
 # memory storage so they run without a database.  Written for each of the profile's
 # ``service_configs`` found here (the built-in profile lists all three).
 TEMPLATES = {
-    "fixtures/server-config.json": ("init/server-config.json.j2", {
-        "server_addr": ":4443", "signer_host": "notarysigner", "signer_port": "7899"}),
+    "fixtures/server-config.json": (
+        "init/server-config.json.j2",
+        {"server_addr": ":4443", "signer_host": "notarysigner", "signer_port": "7899"},
+    ),
     "fixtures/signer-config.json": ("init/signer-config.json.j2", {"signer_addr": ":7899"}),
     "cmd/notary/config.json": ("init/client-config.json.j2", {"server_url": "https://notary-server:4443"}),
 }
@@ -37,8 +38,9 @@ def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: P
             )
     storage.probe_writable(directory)
     storage.ensure_dir(directory)
-    result = renew(directory, profile, now, parse_duration("0"), force=True, ca_store=ca_store,
-                   require_notary_layout=False)
+    result = renew(
+        directory, profile, now, parse_duration("0"), force=True, ca_store=ca_store, require_notary_layout=False
+    )
     configs = [(relative, TEMPLATES[relative]) for relative in profile.service_configs if relative in TEMPLATES]
     if configs:
         root = storage.Root(directory)
@@ -46,7 +48,12 @@ def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: P
             target = root.resolve(relative)
             storage.ensure_dir(target.parent)
             storage.atomic_write(target, render(template, **context).encode(), 0o644)
-        readme = render("init/README.txt.j2", version=__version__, now=utc_minute(now),
-                        ca_store=result.ca_store, directory=directory)
+        readme = render(
+            "init/README.txt.j2",
+            version=__version__,
+            now=utc_minute(now),
+            ca_store=result.ca_store,
+            directory=directory,
+        )
         storage.atomic_write(root.resolve("CERTKIT-README.txt"), readme.encode(), 0o644)
     return result

@@ -7,22 +7,23 @@ the heavy modules are imported in the functions that need them, after the fast p
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from certkit.durations import Duration
 
 if TYPE_CHECKING:
-    from certkit.compose.model import ComposeOutcome
     from certkit.compose.cache import ParseCache
+    from certkit.compose.model import ComposeOutcome
     from certkit.deploy.database import DatabaseStep, DeployResult
     from certkit.errors import CertkitError
-    from certkit.workflows.hooks import HookResult
     from certkit.pki.keys import EarlyKeys
-    from certkit.profile import Profile
     from certkit.pki.renew import RenewResult
+    from certkit.profile import Profile
+    from certkit.workflows.hooks import HookResult
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,15 @@ class RenewRequest:
     @property
     def may_take_fast_path(self) -> bool:
         """Only a plain run can be answered from the record: every option here changes what is done."""
-        return self.fast_path and not (self.force or self.rotate_keys or self.dry_run or self.pre_hook
-                                       or self.deploy_hook or self.post_hook or self.container_dirs)
+        return self.fast_path and not (
+            self.force
+            or self.rotate_keys
+            or self.dry_run
+            or self.pre_hook
+            or self.deploy_hook
+            or self.post_hook
+            or self.container_dirs
+        )
 
 
 @dataclass
@@ -97,8 +105,13 @@ def _nothing_due(request: RenewRequest) -> datetime | None:
 
     builtin = ("notary",)  # certkit.profile.BUILTIN_PROFILES, without importing the profile loader
     store = Path(os.path.abspath(request.ca_store)) if request.ca_store is not None else None
-    return nothing_due(Path(os.path.abspath(request.notary_dir)), profile_id(request.profile_source, builtin),
-                       store, request.within.after(request.now), compose=request.compose)
+    return nothing_due(
+        Path(os.path.abspath(request.notary_dir)),
+        profile_id(request.profile_source, builtin),
+        store,
+        request.within.after(request.now),
+        compose=request.compose,
+    )
 
 
 def _renew(request: RenewRequest) -> RenewRun:
@@ -122,17 +135,16 @@ def _start_keys(request: RenewRequest, profile: Profile) -> EarlyKeys | None:
 
     try:
         require_layout(request.notary_dir, profile)  # not a Notary folder: refused below, with the reason
-        return EarlyKeys(likely_needed(request.notary_dir, profile, request.ca_store,
-                                       rotate_keys=request.rotate_keys))
+        return EarlyKeys(likely_needed(request.notary_dir, profile, request.ca_store, rotate_keys=request.rotate_keys))
     except CertkitError:
         return None
 
 
 def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None) -> RenewRun:
-    from certkit.workflows.hooks import HookSet, run_with_hooks
     from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
     from certkit.store.lock import renewal_lock
     from certkit.store.state import verify as verify_state
+    from certkit.workflows.hooks import HookSet, run_with_hooks
 
     notary_dir = request.notary_dir
     compose = _ComposeStep(request, profile)
@@ -140,10 +152,19 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
     def attempt() -> RenewResult:
         from certkit.pki.renew import renew
 
-        result = renew(notary_dir, profile, request.now, request.within, force=request.force,
-                       rotate_keys=request.rotate_keys, dry_run=request.dry_run, ca_store=request.ca_store,
-                       keep=request.keep, before_write=compose.prepare if request.compose else None,
-                       early_keys=early)
+        result = renew(
+            notary_dir,
+            profile,
+            request.now,
+            request.within,
+            force=request.force,
+            rotate_keys=request.rotate_keys,
+            dry_run=request.dry_run,
+            ca_store=request.ca_store,
+            keep=request.keep,
+            before_write=compose.prepare if request.compose else None,
+            early_keys=early,
+        )
         if request.compose and not compose.prepared:
             # Nothing renewed, but the services must still see the set: files regenerated some other
             # way (Notary's script) stay baked into the images until an override mounts them.
@@ -160,14 +181,19 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
     # The state folder is input: refuse a planted or loosened one before the lock writes its note there.
     verify_state(notary_dir / STATE_FOLDER, ca_store_path(notary_dir, profile, request.ca_store))
     if request.dry_run:
-        hooked = run_with_hooks(hooks, notary_dir, attempt, dry_run=True, base_env=request.environ,
-                                timeout=request.hook_timeout)
+        hooked = run_with_hooks(
+            hooks, notary_dir, attempt, dry_run=True, base_env=request.environ, timeout=request.hook_timeout
+        )
     else:
         with renewal_lock(notary_dir, wait=request.wait, timeout=request.wait_timeout):
-            hooked = run_with_hooks(hooks, notary_dir, attempt, base_env=request.environ,
-                                    timeout=request.hook_timeout)
-    run = RenewRun(result=hooked.result, compose=compose.outcomes, hooks=hooked.hooks, problems=hooked.problems,
-                   exit_code=hooked.exit_code)
+            hooked = run_with_hooks(hooks, notary_dir, attempt, base_env=request.environ, timeout=request.hook_timeout)
+    run = RenewRun(
+        result=hooked.result,
+        compose=compose.outcomes,
+        hooks=hooked.hooks,
+        problems=hooked.problems,
+        exit_code=hooked.exit_code,
+    )
     if hooked.result is not None:
         from certkit.deploy.database import step_after_renew
 
@@ -204,16 +230,23 @@ class _ComposeStep:
     def prepare(self) -> None:
         # Before the first write: a compose file or Dockerfile certkit cannot handle stops the
         # run with nothing changed, instead of after the certificates were replaced.
-        from certkit.compose.mounts import prepare_after_renew
         from certkit.compose.cache import ParseCache
+        from certkit.compose.mounts import prepare_after_renew
         from certkit.store.layout import STATE_FOLDER
 
         request = self.request
         if self.memo is None:
             self.memo = ParseCache.load(request.notary_dir / STATE_FOLDER)
-        self.prepared.extend(prepare_after_renew(request.notary_dir, self.profile, ca_store=request.ca_store,
-                                                 environ=dict(request.environ),
-                                                 container_dirs=dict(request.container_dirs), memo=self.memo))
+        self.prepared.extend(
+            prepare_after_renew(
+                request.notary_dir,
+                self.profile,
+                ca_store=request.ca_store,
+                environ=dict(request.environ),
+                container_dirs=dict(request.container_dirs),
+                memo=self.memo,
+            )
+        )
 
     def finish(self, result: RenewResult) -> None:
         from certkit.compose.mounts import finish_after_renew
@@ -221,11 +254,17 @@ class _ComposeStep:
 
         renewed = [f.path for f in result.files if f.action.changed]
         try:
-            self.outcomes = finish_after_renew(self.request.notary_dir, self.prepared, renewed=renewed,
-                                               container_dirs=dict(self.request.container_dirs))
+            self.outcomes = finish_after_renew(
+                self.request.notary_dir,
+                self.prepared,
+                renewed=renewed,
+                container_dirs=dict(self.request.container_dirs),
+            )
         except CertkitError as exc:  # the renewal is done: shown, then this error with its own exit code
-            self.error = type(exc)(f"the certificates were renewed, but writing the compose override failed: "
-                                   f"{exc} (fix it, then run `certkit compose`)")
+            self.error = type(exc)(
+                f"the certificates were renewed, but writing the compose override failed: "
+                f"{exc} (fix it, then run `certkit compose`)"
+            )
 
 
 def _deploy_database(run: RenewRun, notary_dir: Path, pgdata: Path) -> None:
@@ -241,10 +280,16 @@ def _deploy_database(run: RenewRun, notary_dir: Path, pgdata: Path) -> None:
 
 def _remember(request: RenewRequest, profile: Profile, result: RenewResult, *, compose_ok: bool) -> None:
     """The record certkit.store.fastpath answers the next cron run from."""
-    from certkit.store.fastpath import profile_id
-    from certkit.profile import BUILTIN_PROFILES
     from certkit.pki.renew import remember_nothing_due
+    from certkit.profile import BUILTIN_PROFILES
+    from certkit.store.fastpath import profile_id
 
     source = request.profile_source
-    remember_nothing_due(request.notary_dir, profile, result, profile_id(source, BUILTIN_PROFILES),
-                         None if source in (None, *BUILTIN_PROFILES) else Path(str(source)), compose=compose_ok)
+    remember_nothing_due(
+        request.notary_dir,
+        profile,
+        result,
+        profile_id(source, BUILTIN_PROFILES),
+        None if source in (None, *BUILTIN_PROFILES) else Path(str(source)),
+        compose=compose_ok,
+    )

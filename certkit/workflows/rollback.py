@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from certkit.store import generations, storage, transaction
-
-from certkit.pki import managed
-from certkit.store import state as state_folder
 from certkit.errors import FilesystemError
-from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
+from certkit.pki import managed
 from certkit.profile import Profile
+from certkit.store import generations, storage, transaction
+from certkit.store import state as state_folder
+from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
 
 if TYPE_CHECKING:
     from certkit.deploy.database import DatabaseStep
@@ -30,8 +29,9 @@ class RollbackResult:
     database: DatabaseStep | None = None
 
 
-def run_rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: Path | None = None,
-                 wait: bool = False) -> RollbackResult:
+def run_rollback(
+    root: Path, profile: Profile, *, to: int | None = None, ca_store: Path | None = None, wait: bool = False
+) -> RollbackResult:
     """Switch ``root`` back to generation ``to`` (default: the one before the live one), under the lock."""
     from certkit.deploy.database import step_after_renew
     from certkit.store.lock import renewal_lock
@@ -75,8 +75,10 @@ def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: P
     for folder in sorted({w.target.parent for w in writes}):
         storage.ensure_dir(folder, private=managed.real(folder) == real_store)
     transaction.run(state_dir, [*writes, generations.live_marker(state_dir, target)])
-    shown = [str(w.target.relative_to(fs_root.real)) if w.target.is_relative_to(fs_root.real) else str(w.target)
-             for w in writes]
+    shown = [
+        str(w.target.relative_to(fs_root.real)) if w.target.is_relative_to(fs_root.real) else str(w.target)
+        for w in writes
+    ]
     return RollbackResult(root, previous, target, shown, generations.numbers(state_dir))
 
 

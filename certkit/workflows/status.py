@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from certkit.durations import Duration
 
@@ -28,14 +29,21 @@ class StatusRun:
         return int(self.status.health)
 
 
-def run_status(notary_dir: Path, now: datetime, warn: Duration, *, profile_source: str | None = None,
-               ca_store: Path | None = None, addresses: tuple[str, ...] = (),
-               environ: Mapping[str, str] | None = None) -> StatusRun:
+def run_status(
+    notary_dir: Path,
+    now: datetime,
+    warn: Duration,
+    *,
+    profile_source: str | None = None,
+    ca_store: Path | None = None,
+    addresses: tuple[str, ...] = (),
+    environ: Mapping[str, str] | None = None,
+) -> StatusRun:
     import os
 
     from certkit.check.endpoints import fetch_chain
-    from certkit.profile import load_profile
     from certkit.check.status import compose_mounts, status
+    from certkit.profile import load_profile
 
     profile = load_profile(profile_source)
     served: dict[str, bytes] = {}
@@ -47,7 +55,14 @@ def run_status(notary_dir: Path, now: datetime, warn: Duration, *, profile_sourc
         else:
             served[address] = chain.chain[0]
     mounts, compose_notes = compose_mounts(notary_dir, profile, dict(os.environ if environ is None else environ))
-    result = status(notary_dir, profile, now, warn_days=max(0, (warn.after(now) - now).days), ca_store=ca_store,
-                    served=served, mounts=mounts)
+    result = status(
+        notary_dir,
+        profile,
+        now,
+        warn_days=max(0, (warn.after(now) - now).days),
+        ca_store=ca_store,
+        served=served,
+        mounts=mounts,
+    )
     result.notes += compose_notes + unreachable
     return StatusRun(result, unreachable)
