@@ -292,7 +292,7 @@ def test_the_staged_key_has_its_owner_and_mode_before_the_first_byte(tmp_path: P
     # Killed at its first write (CERTKIT_FAILPOINT), the new file shows what it was before any byte.
     target = tmp_path / "server.key"
     code = (
-        "import sys; from pathlib import Path; from certkit import storage; "
+        "import sys; from pathlib import Path; from certkit.store import storage; "
         f"storage.write_new(Path({str(target)!r}), b'secret', 0o640, ({POSTGRES_UID}, {POSTGRES_UID}))"
     )
     result = subprocess.run(
