@@ -150,30 +150,17 @@ class _Check:
             else:
                 data = json.loads(text)
         except UnreadableInput as exc:
-            self.result.findings.append(
-                Finding(
-                    "file",
-                    self.shown(path),
-                    None,
-                    None,
-                    None,
-                    [Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {exc.reason}")],
-                )
-            )
+            self._unreadable(path, exc.reason)
             return None
         except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError are ValueErrors
-            self.result.findings.append(
-                Finding(
-                    "file",
-                    self.shown(path),
-                    None,
-                    None,
-                    None,
-                    [Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {one_line(exc, 160)}")],
-                )
-            )
+            self._unreadable(path, one_line(exc, 160))
             return None
         return data if isinstance(data, dict) else None
+
+    def _unreadable(self, path: Path, why: str) -> None:
+        """A config that cannot be read is an UNKNOWN finding of its own; its checks are skipped."""
+        reason = Reason("config", Status.UNKNOWN, f"cannot read this Notary config: {why}")
+        self.result.findings.append(Finding("file", self.shown(path), None, None, None, [reason]))
 
     # -- the checks ------------------------------------------------------------------
 

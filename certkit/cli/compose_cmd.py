@@ -38,12 +38,7 @@ from certkit.profile import load_profile
     "or baked into the image, and its expiry. Exit 15 if any is baked, missing or expired.",
 )
 @options.container_dir_option
-@click.option(
-    "--ca-store",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder of the CA private keys, never to be mounted. Default: NOTARY_DIR/.certkit/ca.",
-)
+@options.ca_store_option
 @options.profile_option
 @options.dry_run_option
 @options.json_option

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
@@ -15,6 +15,9 @@ from certkit.cli import options
 from certkit.durations import Duration
 from certkit.errors import CertkitError
 from certkit.render.formats import FORMATS
+
+if TYPE_CHECKING:
+    from certkit.workflows.check import CheckRequest
 
 UNKNOWN = 3
 
@@ -179,53 +182,12 @@ def check_expiry_command(
         if fmt not in ("table", "json"):
             raise click.UsageError(f"--json and --format {fmt} name two formats; give one")
         fmt = "json"
+    from certkit.workflows.check import CheckRequest
+
     try:
-        code = _run(
+        request = CheckRequest(
             paths,
-            endpoints,
-            servername,
-            warn,
-            crit,
-            at,
-            fmt,
-            output,
-            quiet,
-            timeout,
-            color,
-            judge_all,
-            exclude,
-            profile_source,
-        )
-    except CertkitError as exc:
-        click.echo(f"certkit: check-expiry: {exc}", err=True)
-        code = UNKNOWN
-    ctx.exit(code)
-
-
-def _run(
-    paths: tuple[Path, ...],
-    endpoints: tuple[str, ...],
-    servername: str | None,
-    warn: Duration,
-    crit: Duration,
-    at: datetime | None,
-    fmt: str,
-    output: Path | None,
-    quiet: bool,
-    timeout: float,
-    color: bool | None,
-    judge_all: bool,
-    exclude: tuple[str, ...],
-    profile_source: str | None,
-) -> int:
-    from certkit.render.formats import REPORTS, ReportOptions
-    from certkit.workflows.check import CheckRequest, run_check
-
-    now = at if at is not None else options.utc_now()
-    run = run_check(
-        CheckRequest(
-            paths,
-            now,
+            at if at is not None else options.utc_now(),
             warn,
             crit,
             endpoints=endpoints,
@@ -235,12 +197,23 @@ def _run(
             exclude=exclude,
             profile_source=profile_source,
         )
-    )
+        code = _run(request, fmt, output, quiet, color)
+    except CertkitError as exc:
+        click.echo(f"certkit: check-expiry: {exc}", err=True)
+        code = UNKNOWN
+    ctx.exit(code)
+
+
+def _run(request: CheckRequest, fmt: str, output: Path | None, quiet: bool, color: bool | None) -> int:
+    from certkit.render.formats import REPORTS, ReportOptions
+    from certkit.workflows.check import run_check
+
+    run = run_check(request)
     # --quiet is for cron's mail: it silences stdout, never the file --output asks for.
     quiet = quiet and output is None
     with _destination(output) as out:
         use_color = color if color is not None else (output is None and _is_terminal(out))
-        report = REPORTS[fmt](out, ReportOptions(now, run.thresholds, quiet=quiet, color=use_color))
+        report = REPORTS[fmt](out, ReportOptions(request.now, run.thresholds, quiet=quiet, color=use_color))
         for finding in run.findings:
             report.add(finding)
         report.finish(run.summary)

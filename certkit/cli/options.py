@@ -100,3 +100,12 @@ quiet_option = click.option(
     is_flag=True,
     help="Errors and warnings only; nothing at all when nothing happened (for cron mail).",
 )
+
+
+ca_store_option = click.option(
+    "--ca-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the CA private keys, never mounted, built into an image or committed. "
+    "Default: the folder an earlier --ca-store recorded, else NOTARY_DIR/.certkit/ca.",
+)

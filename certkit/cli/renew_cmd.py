@@ -22,12 +22,7 @@ from certkit.durations import Duration
 )
 @click.option("--force", is_flag=True, help="Re-issue every certificate of the profile.")
 @click.option("--rotate-keys", is_flag=True, help="Make new leaf keys instead of reusing them (CA keys are kept).")
-@click.option(
-    "--ca-store",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for CA private keys. Default: NOTARY_DIR/.certkit/ca (kept out of images by .dockerignore).",
-)
+@options.ca_store_option
 @click.option(
     "--no-compose",
     is_flag=True,
@@ -156,12 +151,7 @@ def renew_command(
 
 @click.command("init")
 @click.argument("notary_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--ca-store",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for CA private keys. Default: NOTARY_DIR/.certkit/ca.",
-)
+@options.ca_store_option
 @options.profile_option
 @options.json_option
 @options.quiet_option

@@ -21,12 +21,7 @@ from certkit.cli import options
     help="Generation to make live (default: the one before the live one). 0 is the set certkit first found.",
 )
 @click.option("--list", "list_only", is_flag=True, help="List the kept generations and which one is live.")
-@click.option(
-    "--ca-store",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for CA private keys, if renew used --ca-store.",
-)
+@options.ca_store_option
 @click.option("--wait", is_flag=True, help="If another certkit is renewing this folder, wait for it.")
 @options.profile_option
 @options.json_option

@@ -31,12 +31,7 @@ if TYPE_CHECKING:
     show_default=True,
     help="A certificate expiring within this is WARNING.",
 )
-@click.option(
-    "--ca-store",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder of the CA private keys. Default: the recorded one, else NOTARY_DIR/.certkit/ca.",
-)
+@options.ca_store_option
 @click.option("--color/--no-color", default=None, help="Colour the status words (default: only on a terminal).")
 @options.profile_option
 @options.json_option

@@ -24,10 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import sys
 from pathlib import Path
 from typing import Any
+
+from certkit.store.records import read_own_json, replace_own
 
 RECORD = "compose-cache"
 FORMAT = 1
@@ -96,24 +97,7 @@ class ParseCache:
     def load(cls, state_dir: Path) -> ParseCache:
         """The cache in ``state_dir``; an empty one when there is none or it is not certkit's own and current."""
         versions = _versions()
-        try:
-            fd = os.open(state_dir / RECORD, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-        except OSError:
-            return cls(None, versions)
-        try:
-            info = os.fstat(fd)
-            if (
-                not stat.S_ISREG(info.st_mode)
-                or info.st_uid != os.geteuid()
-                or info.st_mode & 0o077
-                or info.st_size > MAX_RECORD_BYTES
-            ):
-                return cls(None, versions)
-            data = json.loads(_read_all(fd, info.st_size))
-        except (OSError, ValueError):
-            return cls(None, versions)
-        finally:
-            os.close(fd)
+        data = read_own_json(state_dir / RECORD, MAX_RECORD_BYTES)
         if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("versions") != versions:
             return cls(None, versions)
         entries = data.get("entries")
@@ -127,22 +111,8 @@ class ParseCache:
         data = self.record()
         if data is None or not state_dir.is_dir():
             return False
-        target = state_dir / RECORD
         try:
-            # Replaced in place, as the fast path's record: a file torn by a crash fails to parse
-            # and is ignored, so no staging file (which a kill could leave behind) is needed.
-            try:
-                os.unlink(target)
-            except FileNotFoundError:
-                pass
-            fd = os.open(
-                target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600
-            )
-            try:
-                os.fchmod(fd, 0o600)
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+            replace_own(state_dir / RECORD, data)
         except OSError:
             return False
         return True
@@ -150,18 +120,6 @@ class ParseCache:
 
 def missing(value: Any) -> bool:
     return value is _MISSING
-
-
-def _read_all(fd: int, size: int) -> bytes:
-    chunks = []
-    total = 0
-    while total <= size:
-        chunk = os.read(fd, max(size - total, 0) + 1)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
 
 
 def plain_exact(node: Any) -> bool:

@@ -39,6 +39,7 @@ from certkit.store.layout import (
     ignore_entry,
     require_layout,
 )
+from certkit.store.records import replace_own
 
 DEFAULT_KEEP = 3
 
@@ -544,7 +545,7 @@ def remember_nothing_due(
     if storage.read_bytes(target) == data or not (absolute / STATE_FOLDER).is_dir():
         return False
     try:
-        fastpath.write_record(target, data)
+        replace_own(target, data)
     except OSError:
         return False  # only a cache: the next run takes the full path
     return True

@@ -9,8 +9,8 @@ once ``now + within`` reaches that notAfter: the same rule as planning's "expire
 Any difference, a pending transaction or a missing or foreign record sends the run down the
 normal path, which checks everything (ownership included) and judges each certificate.
 
-This module imports only the standard library: it runs before cryptography, the profile
-loader or the renewal machinery are imported.
+This module imports only the standard library (and certkit.store.records, which does too): it
+runs before cryptography, the profile loader or the renewal machinery are imported.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import stat
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
+
+from certkit.store.records import read_own_json
 
 RECORD = "nothing-due"
 STATE_FOLDER = ".certkit"  # certkit.store.layout.STATE_FOLDER; not imported, to keep this module light
@@ -112,24 +114,7 @@ def nothing_due(
             return None  # an interrupted renewal: the normal path recovers it first
     except OSError:
         pass
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or info.st_uid != os.geteuid()
-            or info.st_mode & 0o077
-            or info.st_size > MAX_RECORD_BYTES
-        ):
-            return None
-        data = json.loads(os.read(fd, MAX_RECORD_BYTES))
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
+    data = read_own_json(path, MAX_RECORD_BYTES)
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("profile") != profile_id:
         return None
     if store is not None and data.get("ca_store") != str(store):
@@ -155,18 +140,3 @@ def profile_id(source: str | None, builtin: Iterable[str]) -> str:
     if source is None or source in builtin:
         return f"built-in:{source or 'notary'}"
     return "file:" + os.path.abspath(source)
-
-
-def write_record(path: Path, data: bytes) -> None:
-    """Replace the record in place.  It is a cache: a record torn by a crash fails to parse, and the
-    next run simply takes the full path, so no staging file (which a kill could leave behind) is used."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
