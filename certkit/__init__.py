@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 _API = {
     "RenewRequest": "certkit.workflows.renew",
     "RenewRun": "certkit.workflows.renew",
+    "RenewResult": "certkit.pki.renew",
     "run_renew": "certkit.workflows.renew",
     "CheckRequest": "certkit.workflows.check",
     "CheckRun": "certkit.workflows.check",
@@ -52,6 +53,7 @@ __all__ = [
     "__version__",
     "RenewRequest",
     "RenewRun",
+    "RenewResult",
     "run_renew",
     "CheckRequest",
     "CheckRun",
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
     from certkit.check.expiry import Finding, Status
     from certkit.durations import Duration, parse_duration
     from certkit.errors import CertkitError
+    from certkit.pki.renew import RenewResult
     from certkit.profile import Profile, load_profile
     from certkit.workflows.check import CheckRequest, CheckRun, Summary, run_check
     from certkit.workflows.renew import RenewRequest, RenewRun, run_renew

@@ -1,4 +1,4 @@
-"""certkit.compose.mounts / compose_files / compose_edit: analysis, planning, override, in-place edits, bad input."""
+"""certkit.compose (mounts, files, edit): analysis, planning, override, in-place edits, bad input."""
 
 from __future__ import annotations
 

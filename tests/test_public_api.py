@@ -70,3 +70,40 @@ def test_the_readme_example_fails_loudly_without_a_checkout(tmp_path: Path) -> N
     done = _run_example(tmp_path)  # no ./notary: the check is UNKNOWN and renew refuses
     assert done.returncode != 0
     assert "CertkitError" in done.stderr or "NotALayoutError" in done.stderr
+
+
+def test_a_refusal_of_the_renewal_is_returned_and_raised_by_raise_for_errors(fresh_layout: Path) -> None:
+    from datetime import datetime, timezone
+
+    from certkit.errors import FilesystemError
+
+    (fresh_layout / "fixtures").chmod(0o757)  # others may write there: renew refuses (exit 13)
+    now = datetime.now(timezone.utc)
+    run = certkit.run_renew(certkit.RenewRequest(fresh_layout, now, certkit.parse_duration("30d"), force=True))
+    assert run.result is None and run.exit_code == 13
+    with pytest.raises(FilesystemError, match="fixtures"):
+        run.raise_for_errors()
+
+
+def test_with_a_clock_the_renewal_reads_the_time_after_the_lock_and_hooks(fresh_layout: Path) -> None:
+    # `--wait` or a slow pre hook can take minutes: the new certificates start when they are made.
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+
+    asked = datetime.now(timezone.utc) - timedelta(days=3)  # the moment the command was started
+    later = asked + timedelta(days=3)
+    reads: list[str] = []
+
+    def clock() -> datetime:
+        reads.append("clock")
+        return later
+
+    request = certkit.RenewRequest(
+        fresh_layout, asked, certkit.parse_duration("30d"), force=True, compose=False, pre_hook="true", clock=clock
+    )
+    run = certkit.run_renew(request)
+    run.raise_for_errors()
+    leaf = x509.load_pem_x509_certificate((fresh_layout / "fixtures/notary-server.crt").read_bytes())
+    assert reads == ["clock"]
+    assert leaf.not_valid_before_utc > asked + timedelta(days=2)  # issued at the clock's time, not at `asked`

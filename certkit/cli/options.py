@@ -107,5 +107,5 @@ ca_store_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Folder of the CA private keys, never mounted, built into an image or committed. "
-    "Default: the folder an earlier --ca-store recorded, else NOTARY_DIR/.certkit/ca.",
+    "Default: NOTARY_DIR/.certkit/ca, or the folder an earlier --ca-store recorded for NOTARY_DIR.",
 )

@@ -123,6 +123,7 @@ def renew_command(
         wait_timeout=wait_timeout,
         dry_run=dry_run,
         fast_path=not as_json,
+        clock=options.utc_now,
     )
     run = run_renew(request)
     if run.nothing_due_until is not None:
@@ -144,8 +145,7 @@ def renew_command(
                 click.echo(line, err=True)
     for line in run.problems:
         click.echo(f"certkit: error: {line}", err=True)
-    if run.errors:
-        raise run.errors[0]
+    run.raise_for_errors()
     ctx.exit(run.exit_code)
 
 

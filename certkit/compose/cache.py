@@ -11,12 +11,12 @@ or template is a new key, so a stale entry can never be found; everything that d
 environment, .env, the Dockerfiles, the profile or the disk (interpolation, merging, the
 analysis, the plan, the safety checks) is worked out again at every run from the cached parse.
 
-The file is input like every other in the state folder (certkit.store.state checks its owner and
-mode with the rest): it is used only when it is a regular file of this user, mode 0600, within
-its size limit, of this format and these versions; anything else (damaged, foreign, older) is
-ignored and rewritten after the run.  Only documents whose plain form loses nothing certkit
-reads are stored: a file with ``!reset``/``!override`` tags or numbers of ruamel's own types is
-parsed every time.
+The file is input like every other in the state folder: certkit.store.state refuses a state folder
+where it has another owner or a loose mode (exit 13), as for any state file. Beyond that it is used
+only when it is a regular file of this user, mode 0600, within its size limit, of this format and
+these versions; a damaged, older or other-format file is ignored and rewritten after the run. Only
+documents whose plain form loses nothing certkit reads are stored: a file with
+``!reset``/``!override`` tags or numbers of ruamel's own types is parsed every time.
 """
 
 from __future__ import annotations
@@ -45,6 +45,15 @@ def _versions() -> dict[str, Any]:
     from certkit import __version__
 
     found: dict[str, Any] = {"certkit": __version__, "python": sys.version}
+    # The version string is not bumped at every change of certkit's own parser: the parser's file
+    # (size and time, as for the libraries) keys the cache too, so a changed certkit never reads
+    # parses an older one made.
+    parser = Path(__file__).with_name("files.py")
+    try:
+        info = os.stat(parser)
+        found["parser"] = [info.st_size, info.st_mtime_ns]
+    except OSError:
+        found["parser"] = None
     for name in ("ruamel.yaml", "jinja2"):
         try:
             spec = importlib.util.find_spec(name)

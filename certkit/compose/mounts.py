@@ -524,7 +524,7 @@ def apply(
     """Make every TLS-reading service mount the renewed host folders read-only.
 
     Default: (re)write certkit's override next to the base file.  ``in_place``: edit the files
-    themselves (round-trip, see compose_edit).  A second run changes nothing.
+    themselves (round-trip, see certkit.compose.edit).  A second run changes nothing.
     """
     outcome = prepare(directory, files, options, in_place=in_place)
     if not dry_run:

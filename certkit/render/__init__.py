@@ -12,15 +12,15 @@ from datetime import datetime
 
 from certkit.text import utc_minute
 
-_BOLD = "\x1b[1m"
 _RESET = "\x1b[0m"
 _FG = {"red": "31", "green": "32", "yellow": "33", "magenta": "35"}
 
 
-def style(text: str, *, fg: str | None = None, bold: bool = False) -> str:
-    """ANSI emphasis, as click.style makes it (click.echo removes it off a terminal)."""
-    codes = ([_FG[fg]] if fg else []) + (["1"] if bold else [])
-    return f"\x1b[{';'.join(codes)}m{text}{_RESET}" if codes else text
+def style(text: str, *, fg: str | None = None, bold: bool | None = None) -> str:
+    """ANSI emphasis, byte for byte as click.style makes it (click.echo removes it off a terminal):
+    the colour, then bold on (``True``) or off (``False``), then the text and a reset."""
+    codes = ([f"\x1b[{_FG[fg]}m"] if fg else []) + ([] if bold is None else ["\x1b[1m" if bold else "\x1b[22m"])
+    return "".join(codes) + text + _RESET if codes else text
 
 
 def label(word: str) -> str:

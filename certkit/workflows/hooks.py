@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from certkit.pki.renew import RenewResult
 
 SHELL = "/bin/sh"
-STAGES = ("pre", "deploy", "post")
 OUTPUT_TAIL = 4000  # characters of a hook's combined stdout/stderr kept for the report
 DEFAULT_TIMEOUT = 600.0  # seconds; a hook holds the renewal lock, so it may not hang forever
 # The hook runs as a background job of a small supervising shell: a trapped signal interrupts
@@ -318,12 +317,6 @@ def run_with_hooks(
         return run
     finally:
         fire("post", hooks.post)
-
-
-def hook_error(run: HookedRun) -> HookError | None:
-    """A HookError carrying the first failed hook's line, for callers that prefer raising."""
-    problems = run.problems
-    return HookError(problems[0]) if problems else None
 
 
 def _first_command(command: str) -> str | None:

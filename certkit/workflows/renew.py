@@ -7,7 +7,7 @@ the heavy modules are imported in the functions that need them, after the fast p
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RenewRequest:
-    """What `certkit renew` was asked to do; ``now`` and ``environ`` are inputs, never read here."""
+    """What `certkit renew` was asked to do; the time and ``environ`` are inputs, never read here.
+
+    ``now`` is the moment the run judges.  With ``clock``, the renewal itself reads the moment from
+    it once it holds the lock and the pre hook has run (``--wait`` or a slow hook can take minutes,
+    and the new certificates should start when they are made).
+    """
 
     notary_dir: Path
     now: datetime
@@ -52,6 +57,7 @@ class RenewRequest:
     # full result (--json) turns it off.
     fast_path: bool = True
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    clock: Callable[[], datetime] | None = None
 
     @property
     def may_take_fast_path(self) -> bool:
@@ -83,6 +89,14 @@ class RenewRun:
     # In the order they are reported: the renewal's own, then the compose step's, then the database's.
     errors: list[CertkitError] = field(default_factory=list)
     exit_code: int = 0
+
+    def raise_for_errors(self) -> None:
+        """Raise the first error (the renewal's own, else the compose step's, else the database's).
+
+        The hooks ran around the renewal, so its refusal is returned here rather than raised.
+        """
+        if self.errors:
+            raise self.errors[0]
 
 
 def run_renew(request: RenewRequest) -> RenewRun:
@@ -155,7 +169,7 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
         result = renew(
             notary_dir,
             profile,
-            request.now,
+            request.clock() if request.clock is not None else request.now,
             request.within,
             force=request.force,
             rotate_keys=request.rotate_keys,
