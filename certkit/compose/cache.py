@@ -50,8 +50,8 @@ def _versions() -> dict[str, Any]:
     # parses an older one made.
     parser = Path(__file__).with_name("files.py")
     try:
-        info = os.stat(parser)
-        found["parser"] = [info.st_size, info.st_mtime_ns]
+        parsed_by = os.stat(parser)
+        found["parser"] = [parsed_by.st_size, parsed_by.st_mtime_ns]
     except OSError:
         found["parser"] = None
     for name in ("ruamel.yaml", "jinja2"):
