@@ -49,7 +49,7 @@ class Node:
 
 
 @dataclass
-class Status:
+class SetTree:
     directory: Path
     roots: list[Node]
     notes: list[str]
@@ -74,7 +74,7 @@ def status(
     ca_store: Path | None = None,
     served: Mapping[str, bytes] | None = None,
     mounts: Mapping[str, list[str]] | None = None,
-) -> Status:
+) -> SetTree:
     """The tree of ``profile``'s certificates as they are on disk in ``root`` at ``now``.
 
     ``served`` maps an address to the DER leaf a server serves there (--connect); ``mounts`` maps a
@@ -95,7 +95,7 @@ def status(
         else:
             parent.children.append(node)
     notes = [] if any(n.not_after for n in nodes.values()) else [f"{root}: none of the profile's certificates is here"]
-    return Status(root, roots, notes)
+    return SetTree(root, roots, notes)
 
 
 def _node(

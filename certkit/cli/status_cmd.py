@@ -72,7 +72,7 @@ def status_command(
     run = run_status(
         notary_dir, options.utc_now(), warn, profile_source=profile_source, ca_store=ca_store, addresses=addresses
     )
-    result = run.status
+    result = run.tree
     if as_json:
         click.echo(json.dumps(status_json(result), indent=2))
     elif not (quiet and result.health == 0 and not result.notes):

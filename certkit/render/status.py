@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 from certkit.render import label, minute, style
 
 if TYPE_CHECKING:
-    from certkit.check.status import Node, Status
+    from certkit.check.status import Node, SetTree
 
 _COLOURS = {"OK": "green", "WARNING": "yellow", "CRITICAL": "red", "UNKNOWN": "magenta"}
 
 
-def status_text(result: Status) -> str:
+def status_text(result: SetTree) -> str:
     lines: list[str] = []
 
     def walk(node: Node, prefix: str, last: bool, top: bool) -> None:
@@ -65,7 +65,7 @@ def _count(nodes: list[Node]) -> int:
     return sum(1 + _count(n.children) for n in nodes)
 
 
-def status_json(result: Status) -> dict[str, Any]:
+def status_json(result: SetTree) -> dict[str, Any]:
     def node_json(node: Node) -> dict[str, Any]:
         return {
             "name": node.name,

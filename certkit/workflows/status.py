@@ -11,22 +11,22 @@ from typing import TYPE_CHECKING
 from certkit.durations import Duration
 
 if TYPE_CHECKING:
-    from certkit.check.status import Status
+    from certkit.check.status import SetTree
 
 UNKNOWN = 3  # as check-expiry: an endpoint that could not be reached
 
 
 @dataclass
 class StatusRun:
-    status: Status
+    tree: SetTree
     unreachable: list[str]  # "HOST:PORT: why", for each --connect that gave no chain
 
     @property
     def exit_code(self) -> int:
         """The set's health (0 OK, 1 WARNING, 2 CRITICAL); 3 when it is healthy but a server was not reached."""
-        if self.unreachable and self.status.health == 0:
+        if self.unreachable and self.tree.health == 0:
             return UNKNOWN
-        return int(self.status.health)
+        return int(self.tree.health)
 
 
 def run_status(
