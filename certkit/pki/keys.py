@@ -113,11 +113,13 @@ class EarlyKeys:
         self._pending = []
         processes: dict[Any, Any] = dict(getattr(pool, "_processes", None) or {})
         pool.shutdown(wait=not unused, cancel_futures=True)
-        if unused:
-            for process in processes.values():
-                process.kill()  # only our own fork workers: a prime search nobody waits for
-            for process in processes.values():
-                process.join()
+        # No worker outlives close(): a prime search nobody waits for is killed, and a worker the
+        # shutdown has not reaped yet (seen under load) is stopped and reaped here too.
+        for process in processes.values():
+            if process.is_alive():
+                process.kill()  # only our own fork workers
+        for process in processes.values():
+            process.join()
 
 
 def likely_needed(root: Path, profile: Profile, ca_store: Path | None, *, rotate_keys: bool = False) -> list[KeySpec]:
