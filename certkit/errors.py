@@ -84,3 +84,9 @@ class DatabaseError(CertkitError):
     (unreachable, not a data folder, not permitted); the renewal itself is kept."""
 
     exit_code = 20
+
+
+class EngineError(CertkitError):
+    """The Docker engine cannot be reached or used (no socket, refused, permission denied, API error, timeout)."""
+
+    exit_code = 21

@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.compose_helpers import docker_compose
-from tests.docker_engine import ComposeProject, DockerEngine, docker_engine, import_golang_image, served_certificate
+from tests.docker_engine import ComposeProject, DockerEngine, served_certificate
 from tests.notary_harness import NotaryClientError, free_port, publish_and_list
 
 pytestmark = pytest.mark.engine
@@ -53,18 +52,6 @@ services:
     profiles: [database]  # never started by a plain `up`
 """
 USER_COMPOSE_FILE = "docker-compose.yml:memory.yml"
-
-
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
-    with docker_engine(tmp_path_factory.mktemp("engine")) as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def golang_image(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The FROM image of Notary's Dockerfiles, made once per session (no registry to pull it from)."""
-    return import_golang_image(engine, tmp_path_factory.mktemp("rootfs"))
 
 
 def clone(reference_dir: Path, checkout: Path, port: int) -> None:

@@ -59,6 +59,8 @@ Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy):
                          19  no generation to roll back to (rollback)
                          20  database data folder unreachable (renew
                              --pgdata, db-deploy; the renewal is kept)
+                         21  Docker engine unreachable or refused
+                             (permission denied, timeout, API error)
                          130 interrupted (Ctrl-C), 143 stopped (SIGTERM):
                              the set is wholly old or wholly new
 check-expiry uses the Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
