@@ -90,3 +90,11 @@ class EngineError(CertkitError):
     """The Docker engine cannot be reached or used (no socket, refused, permission denied, API error, timeout)."""
 
     exit_code = 21
+
+
+class DeployError(CertkitError):
+    """`renew --deploy` recreated the services but could not verify the result (a container not
+    running or healthy in time, the old certificate still served, a container's file differing
+    from the disk) or `docker compose` failed; the renewal is kept and a deploy is owed."""
+
+    exit_code = 22
