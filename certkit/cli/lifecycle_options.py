@@ -68,3 +68,46 @@ def wait_options(func: F) -> F:
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def deploy_options(func: F) -> F:
+    """--deploy, --docker-host, --engine-timeout, --deploy-timeout (renew)."""
+    decorators = [
+        click.option(
+            "--deploy",
+            is_flag=True,
+            help="Recreate the running compose services whose files changed (found through the Docker engine: "
+            "the projects started from this checkout), with the compose files each was started with plus "
+            "certkit's override, through your `docker compose`; run the database step in postgres; then verify "
+            "that every recreated container has the renewed files and serves the renewed certificate (exit 21: "
+            "no usable engine or `docker compose`; 22: not verified; the renewal is kept and the deploy is owed "
+            "to the next run). Off by default: recreating interrupts the services.",
+        ),
+        click.option(
+            "--docker-host",
+            metavar="URL",
+            default=None,
+            help="With --deploy: the Docker engine (unix:///path/docker.sock, tcp://HOST:2376); wins over "
+            "DOCKER_HOST, else /var/run/docker.sock.",
+        ),
+        click.option(
+            "--engine-timeout",
+            type=click.FloatRange(min=0.1),
+            default=5.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="With --deploy: bound on each call to the Docker engine.",
+        ),
+        click.option(
+            "--deploy-timeout",
+            type=click.FloatRange(min=1),
+            default=180.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="With --deploy: bound on the recreate and on every container running and serving the renewed "
+            "certificate (exit 22 after it).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
