@@ -36,7 +36,7 @@ from certkit.store.pathglob import ExcludeRules
 from certkit.text import one_line
 
 if TYPE_CHECKING:
-    from certkit.check.running import RunningFile
+    from certkit.check.runs import RunningFile
 
 # 1 MiB: larger than any real bundle (Mozilla's CA bundle is ~220 KB); a bigger file is not
 # read, so a stray disk image or log named *.pem cannot exhaust memory (see certkit.bounded).

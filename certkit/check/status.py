@@ -22,7 +22,7 @@ from certkit.profile import CertSpec, Profile
 from certkit.validity import expired, expires_within
 
 if TYPE_CHECKING:
-    from certkit.check.running import RunningFile
+    from certkit.check.runs import RunningFile
 
 
 class Health(IntEnum):
@@ -215,7 +215,7 @@ def _mark_served(nodes: Mapping[str, Node], address: str, der: bytes) -> None:
 def mark_running(tree: SetTree, rows: list[RunningFile]) -> list[str]:
     """Attach what runs to the nodes whose file (or copy) it is; STALE and BAKED make a node CRITICAL,
     a file the container cannot give UNKNOWN.  Returns notes for rows of files the set does not hold."""
-    from certkit.check.running import Verdict
+    from certkit.check.runs import Verdict
 
     nodes: dict[str, Node] = {}
     stack = list(tree.roots)

@@ -202,7 +202,8 @@ def check_expiry_command(
     from certkit.workflows.check import CheckRequest
 
     if no_engine and docker_host:
-        raise click.UsageError("--no-engine and --docker-host contradict each other; give one")
+        click.echo("certkit: check-expiry: --no-engine and --docker-host contradict each other; give one", err=True)
+        ctx.exit(UNKNOWN)  # a usage error is UNKNOWN for a Nagios plugin
     try:
         request = CheckRequest(
             paths,

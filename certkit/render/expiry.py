@@ -218,15 +218,15 @@ _FAMILIES = (
         "missing, unreadable, ...); the value is its status: 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
     ),
     (
-        "certkit_check_status",
-        "gauge",
-        "worst status of the whole check (the exit code): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
-    ),
-    (
         "certkit_running_mismatch",
         "gauge",
         "1 when a container (or the compose project `docker compose up` would run) has another certificate than "
         "the renewed file on disk (STALE, BAKED), else 0; container is empty for the compose project's rows",
+    ),
+    (
+        "certkit_check_status",
+        "gauge",
+        "worst status of the whole check (the exit code): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
     ),
     ("certkit_check_findings", "gauge", "number of certificates and inputs checked, by status"),
     ("certkit_check_timestamp_seconds", "gauge", "the moment the certificates were judged as of (--at or now)"),

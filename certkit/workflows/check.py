@@ -23,7 +23,7 @@ from certkit.durations import Duration
 from certkit.errors import UsageError
 
 if TYPE_CHECKING:
-    from certkit.check.running import RunningFile
+    from certkit.check.runs import RunningFile
     from certkit.profile import Profile
 
 T = TypeVar("T")
@@ -223,7 +223,7 @@ def running_finding(row: RunningFile, now: datetime, thresholds: Thresholds) -> 
     """One row of certkit.check.running as a Finding: the container's certificate judged by time,
     plus its verdict (STALE and BAKED are CRITICAL: the renewal does not reach what runs)."""
     from certkit.check.expiry import Reason, judge_time
-    from certkit.check.running import Verdict
+    from certkit.check.runs import Verdict
 
     cert = row.leaf()
     left, reasons = judge_time(cert, now, thresholds) if cert is not None else (None, [])
