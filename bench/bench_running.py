@@ -105,24 +105,33 @@ def main() -> None:
                 containers = len(engine.docker("ps", "-q").stdout.split())
     p, e = statistics.median(plain), statistics.median(engined)
     load = os.getloadavg()
-    text = f"""## check-expiry: what runs (engine query) beside the file check
-
-`python bench/bench_running.py --rounds {args.rounds}` ({time.strftime("%Y-%m-%d")}, {os.cpu_count()} cores {platform.machine()}, Python {platform.python_version()}; load {load[0]:.1f}; machine shared with other jobs).
-Notary's checkout (a copy of the reference, renewed, its override mounted, {containers} containers of its compose project recreated and running in a dockerd started for the run); `check-expiry -q`, exit 0 both ways; alternating rounds.
-
-| | median | runs |
-| --- | --- | --- |
-| `--no-engine` (files + compose analysis) | {p:.2f} s | {", ".join(f"{x:.2f}" for x in plain)} |
-| engine query (each container's files via the archive API, its published port) | {e:.2f} s | {", ".join(f"{x:.2f}" for x in engined)} |
-| **ratio** | **{e / p:.2f}x** the file check | |
-
-`python -X importtime -m certkit check-expiry -q [--no-engine] .`:
-
-| path | Docker SDK imported | top-level import time |
-| --- | --- | --- |
-| `--no-engine` | {"yes" if plain_sdk else "no"} | {plain_imports:.3f} s |
-| engine query | {"yes" if engine_sdk else "no"} | {engine_imports:.3f} s |
-"""
+    machine = f"{os.cpu_count()} cores {platform.machine()}, Python {platform.python_version()}; load {load[0]:.1f}"
+    runs_p, runs_e = ", ".join(f"{x:.2f}" for x in plain), ", ".join(f"{x:.2f}" for x in engined)
+    text = "\n".join(
+        [
+            "## check-expiry: what runs (engine query) beside the file check",
+            "",
+            f"`python bench/bench_running.py --rounds {args.rounds}` ({time.strftime('%Y-%m-%d')}, {machine}; "
+            "machine shared with other jobs).",
+            f"Notary's checkout (a copy of the reference, renewed, its override mounted, {containers} containers "
+            "of its compose project recreated and running in a dockerd started for the run); `check-expiry -q`, "
+            "exit 0 both ways; alternating rounds.",
+            "",
+            "| | median | runs |",
+            "| --- | --- | --- |",
+            f"| `--no-engine` (files + compose analysis) | {p:.2f} s | {runs_p} |",
+            f"| engine query (each container's files via the archive API, its published port) | {e:.2f} s | {runs_e} |",
+            f"| **ratio** | **{e / p:.2f}x** the file check | |",
+            "",
+            "`python -X importtime -m certkit check-expiry -q [--no-engine] .`:",
+            "",
+            "| path | Docker SDK imported | top-level import time |",
+            "| --- | --- | --- |",
+            f"| `--no-engine` | {'yes' if plain_sdk else 'no'} | {plain_imports:.3f} s |",
+            f"| engine query | {'yes' if engine_sdk else 'no'} | {engine_imports:.3f} s |",
+            "",
+        ]
+    )
     print(text)
     if args.results is not None:
         with args.results.open("a") as handle:
