@@ -2,8 +2,10 @@
 
     @lifecycle_options.hook_options    # --pre-hook, --post-hook, --deploy-hook, --hook-timeout
     @lifecycle_options.wait_options    # --wait, --wait-timeout
+    @lifecycle_options.deploy_options  # --deploy, --docker-host, --engine-timeout, --deploy-timeout
 
-The command then receives pre_hook, post_hook, deploy_hook, hook_timeout, wait, wait_timeout.
+The command then receives pre_hook, post_hook, deploy_hook, hook_timeout, wait, wait_timeout, deploy,
+docker_host, engine_timeout, deploy_timeout.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def wait_options(func: F) -> F:
 
 def deploy_options(func: F) -> F:
     """--deploy, --docker-host, --engine-timeout, --deploy-timeout (renew)."""
+    from certkit.cli import options
+
     decorators = [
         click.option(
             "--deploy",
@@ -83,21 +87,9 @@ def deploy_options(func: F) -> F:
             "no usable engine or `docker compose`; 22: not verified; the renewal is kept and the deploy is owed "
             "to the next run). Off by default: recreating interrupts the services.",
         ),
-        click.option(
-            "--docker-host",
-            metavar="URL",
-            default=None,
-            help="With --deploy: the Docker engine (unix:///path/docker.sock, tcp://HOST:2376); wins over "
-            "DOCKER_HOST, else /var/run/docker.sock.",
-        ),
-        click.option(
-            "--engine-timeout",
-            type=click.FloatRange(min=0.1),
-            default=5.0,
-            show_default=True,
-            metavar="SECONDS",
-            help="With --deploy: bound on each call to the Docker engine.",
-        ),
+        # The same options as check-expiry and status (certkit.cli.options): one engine, one spelling.
+        options.docker_host_option,
+        options.engine_timeout_option,
         click.option(
             "--deploy-timeout",
             type=click.FloatRange(min=1),

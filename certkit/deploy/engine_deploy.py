@@ -128,6 +128,7 @@ class DeployPlan:
     stopped: list[str] = field(default_factory=list)  # containers left stopped: "signer (project notary): exited"
     notes: list[str] = field(default_factory=list)
     found: int = 0  # containers of the checkout's projects, running or not
+    database_waits: bool = False  # a stopped postgres still has the old database set (see notes)
 
     @property
     def empty(self) -> bool:
@@ -183,10 +184,11 @@ def plan_deploy(
         )
         if planned is not None:
             plan.projects.append(planned)
-    if database_changed and not any(p.database for p in plan.projects):
+    if database_changed and not any(p.database for p in plan.projects) and not plan.database_waits:
         plan.notes.append(
-            "the database set changed, but no running postgres of this checkout reads it from "
-            f"{database.CONTAINER_INITDB}: nothing to copy it into here"
+            "the database set changed, but no postgres of this checkout's compose projects reads it from "
+            f"{database.CONTAINER_INITDB}: nothing holds an old copy here (a new database volume copies the "
+            "renewed set when it is created)"
         )
     return plan
 
@@ -233,6 +235,13 @@ def _plan_project(
                 plan.notes.append(f"{service} (project {project}): not in its compose files any more; left alone")
             continue
         known = tuple(r for r in analysis.reads if r.host_path is not None)
+        if database_changed and not running and known and _is_database(known, root):
+            plan.database_waits = True
+            step = ProjectDeploy(project, working_dir, files, (), ServiceDeploy(service, (), ""), {}, {})
+            plan.notes.append(
+                f"{service} (project {project}) is stopped: left so; its data volume still has the old database "
+                f"set: once you start it, run: {'; '.join(step.by_hand())}"
+            )
         if not running or not known:
             continue
         reads[service] = known
@@ -296,10 +305,10 @@ def _stale_reason(
     engine: Engine, running: list[ComposeContainer], reads: tuple[FileRead, ...], changed: set[str], root: Path
 ) -> str | None:
     """Why the service's containers do not run the files on disk, or None when they do."""
-    for read in reads:
-        assert read.host_path is not None
-        if os.path.realpath(read.host_path) in changed:
-            return f"reads {shown(read.host_path, root)}, renewed"
+    renewed = [r.host_path for r in reads if r.host_path is not None and os.path.realpath(r.host_path) in changed]
+    if renewed:
+        more = f" and {len(renewed) - 1} more" if len(renewed) > 1 else ""
+        return f"reads {shown(renewed[0], root)}{more}, renewed"
     for read in reads:
         assert read.host_path is not None
         try:

@@ -31,38 +31,38 @@ def deploy_text(run: DeployRun, *, dry_run: bool) -> str:
             lines.append(label("deploy") + f"the running containers already use the files on disk ({where})")
         else:
             lines.append(label("deploy") + f"no container of this checkout's compose projects exists ({where})")
+    verb = "would" if dry_run else ("" if run.result is not None else "to")
     for project in plan.projects:
-        lines.extend(_project_lines(project, dry_run=dry_run))
+        lines.extend(_project_lines(project, verb=verb))
     for stopped in plan.stopped:
         lines.append(label("deploy") + f"left stopped, not started: {stopped}")
     for note in [*plan.notes, *run.notes]:
         lines.append(label("note") + note)
     result = run.result
     if result is not None:
-        lines.append(
-            label("deploy")
-            + f"recreated {', '.join(result.recreated) or 'nothing'} in {result.seconds:.1f} s; verified:"
-        )
+        lines.append(label("deploy") + f"done and verified in {result.seconds:.1f} s:")
         lines.extend(f"  {line}" for line in result.verified)
     if run.cleared:
         lines.append(label("deploy") + "the deploy owed by an earlier run is done")
     return "\n".join(lines)
 
 
-def _project_lines(project: ProjectDeploy, *, dry_run: bool) -> list[str]:
+def _project_lines(project: ProjectDeploy, *, verb: str) -> list[str]:
+    """``verb``: "would" (dry run), "" (done) or "to" (not done: the error says why)."""
     if not (project.recreate or project.database):
         return []
     files = ", ".join(_short(p, project.working_dir) for p in project.files)
-    verb = "would" if dry_run else "will"
     lines = [label("deploy") + f"project {project.project} (in {project.working_dir}, with {files}):"]
+    copy, recreate = ("copied", "recreated") if not verb else (f"{verb} copy", f"{verb} recreate")
     if project.database is not None:
+        restart = "restarted" if not verb else "restart"
         lines.append(
-            f"  {verb} copy the database set into $PGDATA of {project.database.service} and restart it "
+            f"  {copy} the database set into $PGDATA of {project.database.service} and {restart} it "
             "(postgres loads SSL files at start; the data volume is kept)"
         )
     for service in project.recreate:
-        lines.append(f"  {verb} recreate {service.service}: {service.why}")
-    if dry_run:
+        lines.append(f"  {recreate} {service.service}: {service.why}")
+    if verb == "would":
         lines.extend(f"  {line}" for line in project.by_hand())
     return lines
 

@@ -78,7 +78,7 @@ class DeployStep:
         root = request.notary_dir
         # Read here, under the renewal lock (a dry run takes none, and writes nothing).
         self.owed_before = owed.read(root)
-        changed = [root / f.path for f in result.files if f.action.changed]
+        changed = [root / path for path in result.touched]  # written, or in a dry run to be written
         database = step_after_renew(root, result.touched) is not None or (
             self.owed_before is not None and self.owed_before.database
         )

@@ -235,15 +235,15 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
         run.errors.append(hooked.error)
     if compose.error is not None:
         run.errors.append(compose.error)
+    result = hooked.result
+    if request.pgdata is not None and run.database is not None and result is not None and not request.dry_run:
+        _deploy_database(run, notary_dir, request.pgdata)
     if deploy is not None:
         run.deploy = deploy.run
-    result = hooked.result
+        if deploy.run.error is not None:  # also a dry run's: the engine could not show the plan
+            run.errors.append(deploy.run.error)
     if result is None or request.dry_run:
         return run
-    if request.pgdata is not None and run.database is not None:
-        _deploy_database(run, notary_dir, request.pgdata)
-    if deploy is not None and deploy.run.error is not None:
-        run.errors.append(deploy.run.error)
     if deploy is None:
         from certkit.store.owed import read as read_owed
 
