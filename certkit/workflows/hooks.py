@@ -3,7 +3,7 @@
 - ``pre``: before the renewal is attempted.  If it fails, nothing is renewed (the
   hook was meant to make renewal safe, e.g. take a backup), but ``post`` still runs.
 - ``deploy``: only when files were really written (created, renewed or updated), e.g.
-  ``docker compose restart notary-server notary-signer``.
+  ``docker compose up -d --force-recreate server signer`` (`renew --deploy` does that itself, verified).
 - ``post``: always, after every attempt, even a failed one (it undoes what ``pre`` did).
 
 Every hook runs as ``/bin/sh -c COMMAND`` in the Notary folder with the caller's
