@@ -51,6 +51,7 @@ DEFAULT_TIMEOUT = 180.0  # seconds: the recreate, and every container running an
 _HEALTHY = (None, "healthy")
 _GONE_STATES = ("exited", "dead", "removing")
 _CONFIG_MAX = 1024 * 1024
+_PGDATA = "/var/lib/postgresql/data"  # the official postgres image's ENV PGDATA
 
 
 @dataclass(frozen=True)
@@ -390,13 +391,16 @@ def run_deploy(
     start = clock()
     deadline = start + timeout
     for project in plan.projects:
-        for args in project.database_args:
-            _compose(cli, args, project, deadline, clock, "the database step")
+        if project.database is not None:
+            # First the database: notary-server and notary-signer connect to it when they start.
+            for args in project.database_args:
+                _compose(cli, args, project, deadline, clock, "the database step")
+            _verify_project(engine, project, [project.database], root, result, deadline, clock)
         if project.recreate:
             _compose(cli, project.up_args, project, deadline, clock, "the recreate")
             result.recreated += [f"{s.service} (project {project.project})" for s in project.recreate]
     for project in plan.projects:
-        _verify_project(engine, project, root, result, deadline, clock)
+        _verify_project(engine, project, list(project.recreate), root, result, deadline, clock)
     result.seconds = clock() - start
     return result
 
@@ -420,26 +424,28 @@ def _compose(
 def _verify_project(
     engine: Engine,
     project: ProjectDeploy,
+    targets: list[ServiceDeploy],
     root: Path,
     result: DeployResult,
     deadline: float,
     clock: Callable[[], float],
 ) -> None:
-    targets = [*project.recreate, *([project.database] if project.database else [])]
     if not targets:
         return
     fresh = _wait_running(engine, project, targets, root, deadline, clock)
-    for target in project.recreate:
-        for container in fresh[target.service]:
-            _verify_files(engine, project, target.service, container, root)
-        result.verified.append(
-            f"{target.service} (project {project.project}): running; has the files on disk at the "
-            f"{len(project.reads.get(target.service, ()))} paths it reads"
-        )
     for target in targets:
+        if target is project.database:
+            for container in fresh[target.service]:
+                result.verified += _verify_database_copy(engine, project, target.service, container, root)
+        else:
+            for container in fresh[target.service]:
+                _verify_files(engine, project, target.service, container, root)
+            result.verified.append(
+                f"{target.service} (project {project.project}): running; has the files on disk at the "
+                f"{len(project.reads.get(target.service, ()))} paths it reads"
+            )
         for container in fresh[target.service]:
-            for line in _verify_ports(engine, project, target.service, container, root, deadline, clock):
-                result.verified.append(line)
+            result.verified += _verify_ports(engine, project, target.service, container, root, deadline, clock)
 
 
 def _wait_running(
@@ -506,6 +512,29 @@ def _verify_files(
             f"{service} (project {project.project}) {what} {read.container_path} than "
             f"{shown(read.host_path, root)} on disk after the deploy; {hint}"
         )
+
+
+def _verify_database_copy(
+    engine: Engine, project: ProjectDeploy, service: str, container: ComposeContainer, root: Path
+) -> list[str]:
+    """The set in postgres's data folder is the disk's (the official image's PGDATA; another one is
+    not known here, and then the served certificate is the proof)."""
+    checked = 0
+    for name in database.FILES:
+        disk = _host_bytes(root / database.INITDB_DIR / name)
+        inside = _container_bytes(engine, container, f"{_PGDATA}/{name}")
+        if disk is None or inside is None:
+            continue
+        if inside != disk:
+            raise DeployError(
+                f"{service} (project {project.project}) has another {_PGDATA}/{name} than "
+                f"{database.INITDB_DIR}/{name} on disk after the database step; run it by hand: "
+                f"{'; '.join(project.by_hand()[:2])}"
+            )
+        checked += 1
+    if not checked:
+        return []
+    return [f"{service} (project {project.project}): its data folder has the renewed database set"]
 
 
 def _verify_ports(
