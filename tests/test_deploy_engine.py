@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.compose_helpers import docker_compose
 from tests.docker_engine import ComposeProject, DockerEngine, served_certificate
-from tests.notary_harness import free_port, publish_and_list
+from tests.notary_harness import free_port, publish_and_list, run_client
 
 pytestmark = pytest.mark.engine
 
@@ -431,3 +431,74 @@ def test_the_cron_no_op_asks_no_engine_and_loads_no_sdk(engine: DockerEngine, re
     assert FAST in result.stdout, result.stdout + result.stderr
     assert not {m for m in modules if m.split(".")[0] in ("docker", "requests", "urllib3")}
     assert not {m for m in modules if m.startswith(("certkit.engine", "certkit.deploy", "certkit.workflows.deploy"))}
+
+
+# --- the database step through the engine: a real postgres in a container ------------------------------
+
+# The user's own file beside Notary's docker-compose.postgresql.yml: free loopback ports instead of
+# 4443 and 5432, a restart for the services (the golang stand-in's `migrate` does not wait for the
+# database as golang-migrate does), and Notary's migrations for the postgres stand-in to apply.
+POSTGRES_TEST_YML = """\
+services:
+  server:
+    ports: !override ["127.0.0.1:{port}:4443"]
+    restart: on-failure
+    init: true
+  signer:
+    restart: on-failure
+    init: true
+  postgresql:
+    ports: !override ["127.0.0.1:{pg_port}:5432"]
+    volumes: ["{checkout}/migrations:/certkit-migrations:ro"]
+"""
+
+
+def test_the_database_step_runs_in_postgres_and_keeps_the_data(
+    engine: DockerEngine, golang_image: str, reference_dir: Path, tmp_path: Path
+) -> None:
+    from certkit.deploy.served import fetch_leaf
+    from tests.docker_engine import POSTGRES_UID, import_postgres_image
+
+    del golang_image
+    import_postgres_image(engine, tmp_path)
+    checkout, port, pg_port = tmp_path / "notary", free_port(), free_port()
+    clone(reference_dir, checkout)
+    home = cron_home(tmp_path)
+    # Renewed once by hand, the database key given to postgres as renew's note asks, then started.
+    assert certkit_run("renew", str(checkout), home=home).returncode == 0
+    key = checkout / "notarysql" / "postgresql-initdb.d" / "server.key"
+    os.chown(key, POSTGRES_UID, POSTGRES_UID)
+    mine = tmp_path / "user-compose" / "postgres.yml"
+    mine.parent.mkdir()
+    mine.write_text(POSTGRES_TEST_YML.format(port=port, pg_port=pg_port, checkout=checkout))
+    files = ["-f", "docker-compose.postgresql.yml", "-f", "docker-compose.postgresql.override.yml", "-f", str(mine)]
+    with ComposeProject(engine, docker_compose(), checkout, "ck-postgres") as project:
+        try:
+            project.run(*files, "up", "-d", "--build")
+            served_certificate(port, timeout=180, alive=lambda: project.container_problem("postgresql"))
+            root_ca = checkout / "fixtures" / "root-ca.crt"
+            client = _folder(tmp_path / "client")
+            assert "v1" in publish_and_list(client, _Remote(port), root_ca, "example.com/before").split()
+            ids = container_ids(engine, "ck-postgres")
+
+            # A new database CA (its key gone from the CA store) and server certificate: without the
+            # database step postgres would serve the old certificate and refuse the new client ones.
+            (checkout / ".certkit" / "ca" / "database-ca.key").unlink()
+            host = f"unix://{engine.socket_path}"
+            result = certkit_run("renew", "--force", "--deploy", "--docker-host", host, str(checkout), home=home)
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "copied the database set into $PGDATA of postgresql and restarted it" in result.stdout
+            assert "postgresql (project ck-postgres): its data folder has the renewed database set" in result.stdout
+            served = fetch_leaf("127.0.0.1", pg_port, postgres=True)
+            renewed = first_certificate(checkout / "notarysql" / "postgresql-initdb.d" / "server.crt")
+            assert served.leaf == renewed.public_bytes(Encoding.DER), served.error
+            after = container_ids(engine, "ck-postgres")
+            database = "ck-postgres-postgresql-1"
+            assert after[database] == ids[database]  # restarted, not recreated: its volume and data kept
+            assert all(after[name] != ids[name] for name in ids if name != database)
+            # server -> postgres with the new CA both ways: the old repository is there, a new one publishes.
+            listing = run_client(client, _Remote(port), root_ca, "list", "example.com/before")
+            assert listing.returncode == 0 and "v1" in listing.stdout.split(), listing.stdout + listing.stderr
+            assert "v1" in publish_and_list(client, _Remote(port), root_ca, "example.com/after").split()
+        finally:
+            project.run(*files, "down", "-v", "-t", "1", check=False)
