@@ -60,9 +60,10 @@ def expired_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def renewed_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the real checkout renewed by `certkit renew --no-compose` (read-only for tests)."""
+    """A copy of the real checkout renewed by `certkit renew`, its compose override written (read-only
+    for tests; with --no-compose, `docker compose up` would run the images' copies: BAKED)."""
     folder = _copy(reference_path(), tmp_path_factory.mktemp("renewed") / "notary")
-    result = certkit("renew", "--no-compose", str(folder))
+    result = certkit("renew", str(folder))
     assert result.returncode == 0, result.stdout + result.stderr
     return folder
 
@@ -121,7 +122,9 @@ def test_expired_checkout_fails_on_deployed_files_and_lists_test_fixtures_as_unu
         assert rows[path].startswith("UNUSED") and "not used by any service" in rows[path], path
     compatibility = [p for p in rows if p.startswith("fixtures/compatibility/")]
     assert len(compatibility) == 1 and rows[compatibility[0]].startswith("UNUSED")
-    assert "19 checked: 13 CRITICAL" in result.stdout and "3 not used by any service" in result.stdout
+    # 19 files and, from the compose analysis, the 4 certificates docker-compose.yml's images bake in.
+    assert "23 checked: 17 CRITICAL" in result.stdout and "3 not used by any service" in result.stdout
+    assert sum(line.startswith("CRITICAL") and "  BAKED: " in line for line in result.stdout.splitlines()) == 4
 
     # The scheduled jobs see the same: exit 2, the expired deployed files named, the fixtures not.
     cron = subprocess.run(

@@ -192,3 +192,30 @@ def test_a_stopped_container_is_reported_and_left_stopped(steps: Steps) -> None:
         assert state == "exited"  # certkit never starts it
     finally:
         steps.project.run("start", "signer")
+
+
+def test_a_container_of_another_folder_with_the_same_project_name_is_not_reported(
+    steps: Steps, busybox_image: str, tmp_path: Path
+) -> None:
+    """Another clone started under the same project name (labels as Compose writes them): certkit
+    neither reports nor touches its container."""
+    other = tmp_path / "notary"
+    other.mkdir()
+    labels = {
+        "com.docker.compose.project": PROJECT,
+        "com.docker.compose.service": "server",
+        "com.docker.compose.project.working_dir": str(other),
+        "com.docker.compose.project.config_files": str(other / "docker-compose.yml"),
+    }
+    flags = [word for key, value in labels.items() for word in ("--label", f"{key}={value}")]
+    name = "certkit-running-other-server"
+    steps.engine.docker("run", "-d", "--name", name, *flags, busybox_image, "sleep", "3600")
+    try:
+        before = steps.engine.docker("inspect", "--format", "{{.State.StartedAt}} {{.State.Status}}", name).stdout
+        document = steps.check(expect=None, compose_file=WITH_OVERRIDE)
+        assert not [r for r in document["certificates"] if name in r["path"]], "another folder's container reported"
+        assert all(r["runs"]["container"].startswith(PROJECT + "-") for r in _containers(document).values())
+        after = steps.engine.docker("inspect", "--format", "{{.State.StartedAt}} {{.State.Status}}", name).stdout
+        assert after == before and "running" in after
+    finally:
+        steps.engine.docker("rm", "-f", name, check=False)
