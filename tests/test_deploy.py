@@ -182,3 +182,40 @@ def test_the_fast_path_never_answers_while_a_deploy_is_owed(reference_copy: Path
     assert nothing_due(*args) is None
     owed.clear(root)
     assert nothing_due(*args) is not None
+
+
+def test_a_deploy_owed_is_reported_in_every_format(reference_copy: Path, tmp_path: Path) -> None:
+    import json
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert certkit("renew", str(reference_copy)).returncode == 0
+    base = ("check-expiry", "--no-engine", str(reference_copy))
+    assert certkit(*base).returncode == 0  # renewed and mounted: nothing else is wrong
+    owed.write(reference_copy, owed.OwedDeploy(datetime.now(timezone.utc), "no Docker engine at unix:///x.sock", 21))
+    path = str(owed.path_of(reference_copy))
+
+    data = json.loads(certkit(*base, "--format", "json").stdout)
+    rows = [r for r in data["certificates"] if r["source"] == "deploy"]
+    assert len(rows) == 1 and rows[0]["path"] == path and rows[0]["status"] == "CRITICAL"
+    assert rows[0]["codes"] == ["deploy-owed"] and "no Docker engine at unix:///x.sock" in rows[0]["reasons"][0]
+    assert data["summary"]["exit_code"] == 2
+
+    metrics = tmp_path / "certkit.prom"
+    assert certkit(*base, "--format", "prometheus", "--output", str(metrics)).returncode == 2
+    families = {f.name: f for f in text_string_to_metric_families(metrics.read_text())}
+    problem = [s for s in families["certkit_cert_problem"].samples if s.labels["path"] == path]
+    assert [(s.labels["code"], s.value) for s in problem] == [("deploy-owed", 2)]
+
+    nagios = certkit(*base, "--format", "nagios")
+    assert (
+        nagios.returncode == 2 and nagios.stdout.startswith("CERTKIT CRITICAL - 1 critical") and path in nagios.stdout
+    )
+
+    page = tmp_path / "report.html"
+    assert certkit(*base, "--format", "html", "--output", str(page)).returncode == 2
+    html = page.read_text()
+    assert "Deploy owed" in html and "deploy owed since" in html and "(a deploy, not a certificate)" in html
+
+    status = json.loads(certkit("status", "--no-engine", "--json", str(reference_copy)).stdout)
+    assert status["deploy_owed"].startswith("deploy owed since")
