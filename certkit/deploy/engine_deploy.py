@@ -16,10 +16,11 @@ services are recreated; under cron nobody types the line renew prints.  This ste
    keeps the old copy in its data volume): when the database set changed, the database step runs
    in it instead (certkit.deploy.database: copy into $PGDATA, restart), before the Notary services.
 3. **Through the user's own `docker compose`** (certkit.deploy.compose_cli), bounded in time.
-4. **Verified** (:func:`run_deploy`): each recreated container is running (and healthy, if it has a
-   healthcheck) before the deadline; at every path its service reads, the container has the bytes
-   of the file on disk (the engine's archive API); each published TLS port serves the renewed
-   certificate.  Anything else is a DeployError (exit 22) naming the container and the fix.
+4. **Verified** (:func:`run_deploy`, certkit.deploy.verify): each recreated container is running
+   (and healthy, if it has a healthcheck) before the deadline; at every path its service reads, the
+   container has the bytes of the file on disk (the engine's archive API); each published TLS port
+   serves the renewed certificate.  Anything else is a DeployError (exit 22) naming the container
+   and the fix.
 
 The plan reads the engine and writes nothing, so `renew --dry-run --deploy` shows it as it would
 be done.  Nothing here prints.
@@ -29,18 +30,18 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from certkit.compose.files import OVERRIDE_MARKER, override_path_for
 from certkit.compose.model import FileRead, Options, ReadKind, ServedFrom, ServiceAnalysis
 from certkit.deploy import database
-from certkit.errors import CertkitError, DeployError, EngineError
+from certkit.deploy.deploy_model import DeployPlan, DeployResult, ProjectDeploy, ServiceDeploy, TlsPort
+from certkit.deploy.verify import container_bytes, host_bytes, verify_project
+from certkit.errors import CertkitError, DeployError
 from certkit.paths import shown
 
 if TYPE_CHECKING:
@@ -48,110 +49,7 @@ if TYPE_CHECKING:
     from certkit.engine import ComposeContainer, Engine
 
 DEFAULT_TIMEOUT = 180.0  # seconds: the recreate, and every container running and serving, within this
-_HEALTHY = (None, "healthy")
-_GONE_STATES = ("exited", "dead", "removing")
 _CONFIG_MAX = 1024 * 1024
-_PGDATA = "/var/lib/postgresql/data"  # the official postgres image's ENV PGDATA
-
-
-@dataclass(frozen=True)
-class TlsPort:
-    """A container port a service serves TLS on, and the certificate file it serves there."""
-
-    container_port: int
-    cert_file: Path  # on the host
-    postgres: bool = False  # an SSLRequest comes before the handshake
-
-
-@dataclass(frozen=True)
-class ServiceDeploy:
-    """A service to recreate, the containers it had, and why."""
-
-    service: str
-    container_ids: tuple[str, ...]
-    why: str
-
-
-@dataclass(frozen=True)
-class ProjectDeploy:
-    """One running compose project of the checkout, and what the deploy does in it."""
-
-    project: str
-    working_dir: Path
-    files: tuple[Path, ...]  # the -f files: the ones it was started with, plus certkit's override
-    recreate: tuple[ServiceDeploy, ...]
-    database: ServiceDeploy | None  # the postgres service the database set is copied into
-    reads: Mapping[str, tuple[FileRead, ...]]  # per service: the files it reads that have a host file
-    tls: Mapping[str, tuple[TlsPort, ...]]  # per service: the TLS ports it serves
-
-    @property
-    def compose_args(self) -> list[str]:
-        """`docker compose` options naming exactly this project: its name, folder and files."""
-        args = ["-p", self.project, "--project-directory", str(self.working_dir)]
-        for path in self.files:
-            args += ["-f", str(path)]
-        return args
-
-    @property
-    def up_args(self) -> list[str]:
-        # --no-deps: only the services named (a stopped database stays stopped);
-        # --no-build: a scheduled run never builds images, it recreates from the built ones.
-        services = [s.service for s in self.recreate]
-        return [*self.compose_args, "up", "-d", "--force-recreate", "--no-deps", "--no-build", *services]
-
-    @property
-    def database_args(self) -> list[list[str]]:
-        """The database step's two calls: copy the set into $PGDATA in the container, restart postgres."""
-        if self.database is None:
-            return []
-        name = self.database.service
-        return [
-            [*self.compose_args, "exec", "-T", name, "sh", "-c", database.container_script()],
-            [*self.compose_args, "restart", name],
-        ]
-
-    def by_hand(self) -> list[str]:
-        """The same, as lines a person runs (the fallback certkit prints when it cannot deploy)."""
-        from certkit.deploy.compose_cli import command_line
-
-        lines = [command_line(args) for args in self.database_args]
-        if self.recreate:
-            lines.append(command_line(self.up_args))
-        return lines
-
-
-@dataclass
-class DeployPlan:
-    """What `renew --deploy` will do; empty when nothing runs from the checkout or all is current."""
-
-    host: str
-    projects: list[ProjectDeploy] = field(default_factory=list)
-    stopped: list[str] = field(default_factory=list)  # containers left stopped: "signer (project notary): exited"
-    notes: list[str] = field(default_factory=list)
-    found: int = 0  # containers of the checkout's projects, running or not
-    database_waits: bool = False  # a stopped postgres still has the old database set (see notes)
-
-    @property
-    def empty(self) -> bool:
-        return not any(p.recreate or p.database for p in self.projects)
-
-    def by_hand(self) -> list[str]:
-        return [line for p in self.projects for line in p.by_hand()]
-
-    @property
-    def services(self) -> list[str]:
-        return [f"{s.service} (project {p.project})" for p in self.projects for s in p.recreate]
-
-
-@dataclass
-class DeployResult:
-    """What the deploy did and what was verified."""
-
-    plan: DeployPlan
-    recreated: list[str] = field(default_factory=list)  # "server (project notary)"
-    verified: list[str] = field(default_factory=list)  # one line per proof
-    seconds: float = 0.0  # from the first compose call until everything was verified
-
 
 # -- planning ----------------------------------------------------------------------------------------
 
@@ -323,11 +221,11 @@ def _stale_reason(
         assert read.host_path is not None
         if read.status in (ServedFrom.MOUNTED, ServedFrom.MOUNTED_RW):
             continue  # a bind mount shows the host's file itself: the comparison proves nothing
-        disk = _host_bytes(read.host_path)
+        disk = host_bytes(read.host_path)
         if disk is None:
             continue
         for container in running:
-            inside = _container_bytes(engine, container, read.container_path)
+            inside = container_bytes(engine, container, read.container_path)
             if inside is not None and inside != disk:
                 return f"its {read.container_path} differs from {shown(read.host_path, root)} (baked into the image)"
     return None
@@ -395,12 +293,12 @@ def run_deploy(
             # First the database: notary-server and notary-signer connect to it when they start.
             for args in project.database_args:
                 _compose(cli, args, project, deadline, clock, "the database step")
-            _verify_project(engine, project, [project.database], root, result, deadline, clock)
+            verify_project(engine, project, [project.database], root, result, deadline, clock)
         if project.recreate:
             _compose(cli, project.up_args, project, deadline, clock, "the recreate")
             result.recreated += [f"{s.service} (project {project.project})" for s in project.recreate]
     for project in plan.projects:
-        _verify_project(engine, project, list(project.recreate), root, result, deadline, clock)
+        verify_project(engine, project, list(project.recreate), root, result, deadline, clock)
     result.seconds = clock() - start
     return result
 
@@ -419,218 +317,6 @@ def _compose(
         if finished.timed_out:
             said = f"still running after {left:.0f} s, stopped"
         raise DeployError(f"{what} of compose project {project.project} failed ({said}): {command_line(args)}")
-
-
-def _verify_project(
-    engine: Engine,
-    project: ProjectDeploy,
-    targets: list[ServiceDeploy],
-    root: Path,
-    result: DeployResult,
-    deadline: float,
-    clock: Callable[[], float],
-) -> None:
-    if not targets:
-        return
-    fresh = _wait_running(engine, project, targets, root, deadline, clock)
-    for target in targets:
-        if target is project.database:
-            for container in fresh[target.service]:
-                result.verified += _verify_database_copy(engine, project, target.service, container, root)
-        else:
-            for container in fresh[target.service]:
-                _verify_files(engine, project, target.service, container, root)
-            result.verified.append(
-                f"{target.service} (project {project.project}): running; has the files on disk at the "
-                f"{len(project.reads.get(target.service, ()))} paths it reads"
-            )
-        for container in fresh[target.service]:
-            result.verified += _verify_ports(engine, project, target.service, container, root, deadline, clock)
-
-
-def _wait_running(
-    engine: Engine,
-    project: ProjectDeploy,
-    targets: list[ServiceDeploy],
-    root: Path,
-    deadline: float,
-    clock: Callable[[], float],
-) -> dict[str, list[ComposeContainer]]:
-    """Poll the engine until every target service has running (and healthy) new containers."""
-    restarted = {t.service for t in targets if project.database is t}
-    while True:
-        current = [c for c in engine.containers_of(root) if c.project == project.project]
-        ready: dict[str, list[ComposeContainer]] = {}
-        waiting: list[str] = []
-        for target in targets:
-            mine = [c for c in current if c.service == target.service]
-            # A recreated service has new containers; a restarted database keeps its container.
-            new = mine if target.service in restarted else [c for c in mine if c.id not in target.container_ids]
-            if not new:
-                waiting.append(f"{target.service}: no new container")
-                continue
-            bad = [c for c in new if c.state in _GONE_STATES]
-            if bad:
-                raise DeployError(
-                    f"{target.service} (project {project.project}) is {bad[0].state} after the deploy; see "
-                    f"`docker compose -p {shlex.quote(project.project)} logs {shlex.quote(target.service)}`"
-                )
-            if all(c.running and c.health in _HEALTHY for c in new):
-                ready[target.service] = new
-            else:
-                state = ", ".join(f"{c.state}{'/' + c.health if c.health else ''}" for c in new)
-                waiting.append(f"{target.service}: {state}")
-        if not waiting:
-            return ready
-        if clock() >= deadline:
-            raise DeployError(
-                f"not running (or not healthy) in time after the deploy of project {project.project}: "
-                f"{'; '.join(waiting)}; see `docker compose -p {shlex.quote(project.project)} ps` and its logs"
-            )
-        time.sleep(min(0.2, max(0.0, deadline - clock())))
-
-
-def _verify_files(
-    engine: Engine, project: ProjectDeploy, service: str, container: ComposeContainer, root: Path
-) -> None:
-    for read in project.reads.get(service, ()):
-        assert read.host_path is not None
-        disk = _host_bytes(read.host_path)
-        if disk is None:
-            continue
-        inside = _container_bytes(engine, container, read.container_path)
-        if inside == disk:
-            continue
-        what = "does not have" if inside is None else "has another"
-        hint = (
-            "the image's copy is what runs: make compose mount the renewed folder with `certkit compose` "
-            f"in {root}, then `certkit renew --deploy`"
-            if read.status in (ServedFrom.BAKED, ServedFrom.IMAGE)
-            else "check its mounts with `certkit compose --check`"
-        )
-        raise DeployError(
-            f"{service} (project {project.project}) {what} {read.container_path} than "
-            f"{shown(read.host_path, root)} on disk after the deploy; {hint}"
-        )
-
-
-def _verify_database_copy(
-    engine: Engine, project: ProjectDeploy, service: str, container: ComposeContainer, root: Path
-) -> list[str]:
-    """The set in postgres's data folder is the disk's (the official image's PGDATA; another one is
-    not known here, and then the served certificate is the proof)."""
-    checked = 0
-    for name in database.FILES:
-        disk = _host_bytes(root / database.INITDB_DIR / name)
-        inside = _container_bytes(engine, container, f"{_PGDATA}/{name}")
-        if disk is None or inside is None:
-            continue
-        if inside != disk:
-            raise DeployError(
-                f"{service} (project {project.project}) has another {_PGDATA}/{name} than "
-                f"{database.INITDB_DIR}/{name} on disk after the database step; run it by hand: "
-                f"{'; '.join(project.by_hand()[:2])}"
-            )
-        checked += 1
-    if not checked:
-        return []
-    return [f"{service} (project {project.project}): its data folder has the renewed database set"]
-
-
-def _verify_ports(
-    engine: Engine,
-    project: ProjectDeploy,
-    service: str,
-    container: ComposeContainer,
-    root: Path,
-    deadline: float,
-    clock: Callable[[], float],
-) -> list[str]:
-    from certkit.deploy.served import dial_address, wait_for_leaf
-
-    lines = []
-    for tls in project.tls.get(service, ()):
-        expected = _leaf_der(tls.cert_file)
-        if expected is None:
-            continue
-        for published in container.ports:
-            if published.container_port != tls.container_port or published.protocol != "tcp":
-                continue
-            host = dial_address(published.host_ip)
-            where = f"{host}:{published.host_port}"
-
-            def gone(cid: str = container.id) -> str | None:
-                return _gone(engine, root, cid)
-
-            served = wait_for_leaf(host, published.host_port, deadline, postgres=tls.postgres, clock=clock, gone=gone)
-            if served.leaf is None:
-                logs = f"docker compose -p {shlex.quote(project.project)} logs {shlex.quote(service)}"
-                raise DeployError(
-                    f"{service} (project {project.project}) serves no certificate on {where} after the deploy "
-                    f"({served.error}); see `{logs}`"
-                )
-            if served.leaf != expected:
-                raise DeployError(
-                    f"{service} (project {project.project}) still serves another certificate than "
-                    f"{shown(tls.cert_file, root)} on {where} after the deploy ({_describe(served.leaf)}); "
-                    f"check that nothing else publishes that port, then `certkit renew --deploy`"
-                )
-            lines.append(f"{service} (project {project.project}): serves {shown(tls.cert_file, root)} on {where}")
-    return lines
-
-
-def _gone(engine: Engine, root: Path, container_id: str) -> str | None:
-    try:
-        for container in engine.containers_of(root):
-            if container.id == container_id:
-                return None if container.running else f"the container is {container.state}"
-    except EngineError as exc:
-        return str(exc)
-    return "the container is gone"
-
-
-# -- reading -----------------------------------------------------------------------------------------
-
-
-def _host_bytes(path: Path) -> bytes | None:
-    from certkit.bounded import read_regular
-
-    try:
-        return read_regular(path)
-    except (CertkitError, OSError):
-        return None
-
-
-def _container_bytes(engine: Engine, container: ComposeContainer, path: str) -> bytes | None:
-    from certkit.engine import ContainerFileError
-
-    try:
-        return engine.read_file(container.id, str(PurePosixPath(path)))
-    except ContainerFileError:
-        return None
-
-
-def _leaf_der(path: Path) -> bytes | None:
-    from certkit.certificates import NotACertificate, parse_certificates, to_der
-
-    data = _host_bytes(path)
-    if data is None:
-        return None
-    try:
-        certs = parse_certificates(data)
-    except NotACertificate:
-        return None
-    return to_der(certs[0]) if certs else None
-
-
-def _describe(der: bytes) -> str:
-    from certkit.certificates import load_der
-    from certkit.text import utc_minute
-
-    cert = load_der(der)
-    if cert is None:
-        return "not a certificate certkit can read"
-    return f"notAfter {utc_minute(cert.not_valid_after_utc)}"
 
 
 def _last_line(text: str) -> str:

@@ -11,7 +11,7 @@ from certkit.render import label, minute, plural
 
 if TYPE_CHECKING:
     from certkit.compose.model import ComposeOutcome
-    from certkit.deploy.engine_deploy import DeployPlan, ProjectDeploy
+    from certkit.deploy.deploy_model import DeployPlan, ProjectDeploy
     from certkit.store.owed import OwedDeploy
     from certkit.workflows.deploy import DeployRun
 

@@ -24,7 +24,7 @@ from certkit.store import owed
 
 if TYPE_CHECKING:
     from certkit.compose.model import ComposeOutcome
-    from certkit.deploy.engine_deploy import DeployPlan, DeployResult
+    from certkit.deploy.deploy_model import DeployPlan, DeployResult
     from certkit.pki.renew import RenewResult
     from certkit.profile import Profile
 
