@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from certkit.cli import _COMMANDS
+from certkit.errors import CertkitError
 from tests.cli_helpers import run_cli
 
 # Commands that report on or change a Notary folder: they take it as NOTARY_DIR and speak JSON and quiet.
@@ -64,3 +65,28 @@ def test_quiet_renew_says_nothing_on_stdout_and_only_what_is_owed_on_stderr(
     assert err.startswith("note: ") and "notary-server.key" in err and "FILE" not in err
     code, out, err = run_cli(capsys, "renew", "--quiet", str(fresh_layout))  # the fast path, quiet too
     assert code == 0 and out == "" and err == ""
+
+
+def _error_classes() -> list[type[CertkitError]]:
+    from certkit import errors
+
+    found = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, errors.CertkitError) and value is not errors.CertkitError
+    ]
+    assert len(found) > 10  # the walk found the hierarchy
+    return found
+
+
+@pytest.mark.parametrize("error", _error_classes(), ids=lambda e: e.__name__)
+def test_every_exit_code_is_documented_in_the_readme_and_the_help(
+    capsys: pytest.CaptureFixture[str], error: type[CertkitError]
+) -> None:
+    # One meaning per code, written where users read it: the README's table and `certkit --help`.
+    code = error.exit_code
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert re.search(rf"^\| {code} \| \S", readme, re.M), f"README's exit-code table lacks {code} ({error.__name__})"
+    _, out, _ = run_cli(capsys, "--help")
+    epilog = out.split("Exit codes", 1)[1]
+    assert re.search(rf"(^|\s){code}\s+\S", epilog), f"`certkit --help` lacks exit code {code} ({error.__name__})"
