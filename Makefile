@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 
-.PHONY: venv deps demo test lint format test-slow test-arm64 arm64-clean typecheck bench bench-renew bench-expiry bench-running clean
+.PHONY: venv deps demo test lint format test-slow test-arm64 arm64-clean typecheck bench bench-renew bench-expiry bench-running bench-deploy clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,18 +60,13 @@ test-slow: venv deps
 test-arm64:
 	scripts/arm64.sh test
 
-arm64-# check-expiry on Notary's checkout in a real engine: the engine query beside --no-engine (alternating
-# rounds), and -X importtime evidence that the Docker SDK loads only on the engine path (root, docker.io).
-bench-running: venv deps
-	$(BIN)/python bench/bench_running.py
-
-clean:
+arm64-clean:
 	scripts/arm64.sh clean
 
 typecheck: venv
 	$(BIN)/python -m mypy  # certkit/ and tests/, strict
 
-bench: bench-renew bench-expiry bench-running
+bench: bench-renew bench-expiry bench-running bench-deploy
 
 bench-renew: venv deps
 	$(BIN)/python bench/bench_renew.py
@@ -84,6 +79,12 @@ bench-expiry: venv deps
 # rounds), and -X importtime evidence that the Docker SDK loads only on the engine path (root, docker.io).
 bench-running: venv deps
 	$(BIN)/python bench/bench_running.py
+
+# renew --deploy in a real engine: the deploy window (recreate until the renewed certificate is served and
+# `notary list` answers) against `docker compose down && up -d`, alternating; and the scheduled job's no-op
+# against `certkit --version` (root, docker.io, busybox-static, notary).
+bench-deploy: venv deps
+	$(BIN)/python bench/bench_deploy.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist .pytest_cache .mypy_cache
