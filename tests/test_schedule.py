@@ -300,3 +300,13 @@ def test_pre_commit_hooks_manifest() -> None:
         tool = require_binary("pre-commit", "pre-commit (pip install pre-commit)")
     result = subprocess.run([tool, "validate-manifest", str(manifest)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_docker_host_that_would_break_the_line_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("unix:///x.sock\n17 * * * * /bin/evil", "  "):
+        with pytest.raises(UsageError):
+            schedule.job([CERTKIT], tmp_path, docker_host=bad)
+    code, out, err = _cli(
+        capsys, "schedule", "--cron", str(tmp_path), "--docker-host", "a\rb", "--certkit-path", CERTKIT
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1 and "line break" in err
