@@ -168,6 +168,7 @@ def main() -> None:
                 for _ in range(args.noop_rounds):
                     noop.append(_timed(job, cron_env, home))
                     version.append(_timed([CERTKIT, "--version"], cron_env, home, silent=False))
+                farm = _farm_bench(job, cron_env, home, args.noop_rounds)
                 project.run("-f", "docker-compose.yml", "-f", str(mine), "down", "-v", "-t", "1", check=False)
     c, p = statistics.median(certkit_windows), statistics.median(plain_windows)
     n, v = statistics.median(noop), statistics.median(version)
@@ -199,6 +200,10 @@ def main() -> None:
             "",
         ]
     )
+    if farm:
+        text += (
+            "\n`farm-bench --vs` of the same pair (A: the no-op, B: `certkit --version`):\n\n```\n" + farm + "\n```\n"
+        )
     print(text)
     if args.results is not None:
         with args.results.open("a") as handle:
@@ -226,6 +231,24 @@ def _certkit_recreate(checkout: Path, host: str, env: dict[str, str]) -> Callabl
             engine.close()
 
     return recreate
+
+
+def _farm_bench(job: list[str], env: dict[str, str], cwd: Path, runs: int) -> str:
+    """The same pair through farm-bench (times each whole process from outside, A/B pair by pair), when
+    it is installed; its report as it printed it."""
+    tool = shutil.which("farm-bench")
+    if tool is None:
+        return ""
+
+    result = subprocess.run(
+        [tool, "-n", str(min(runs, 100)), "--timeout", "600", "--vs", f"{CERTKIT} --version", "--", *job],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return (result.stdout + result.stderr).strip()
 
 
 def _timed(argv: list[str], env: dict[str, str], cwd: Path, *, silent: bool = True) -> float:
