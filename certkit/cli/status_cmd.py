@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     type=options.DURATION,
     default="30d",
     show_default=True,
-    help="A certificate expiring within this is WARNING.",
+    help=options.duration_help("A certificate expiring within this is WARNING."),
 )
 @options.ca_store_option
 @click.option("--color/--no-color", default=None, help="Colour the status words (default: only on a terminal).")
