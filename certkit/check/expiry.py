@@ -49,6 +49,10 @@ _SKIPPED_FOLDERS = frozenset({".git", ".hg", ".svn", ".certkit"})
 
 STALE_TEXT = "renewed on disk, not reloaded by the server: restart it"
 UNUSED_TEXT = "not used by any service (listed, not judged; --all judges it)"
+# A folder argument with no certificate file in it: UNKNOWN, as Nagios plugins answer a check that
+# cannot tell (a mistyped path in cron must not be green forever).
+NOTHING_FOUND_CODE = "no-certificates"
+NOTHING_FOUND_TEXT = "no certificate files found here"
 
 
 class Status(IntEnum):
@@ -345,7 +349,13 @@ class Checker:
             yield self._unreadable(path, exc)
             return
         if stat.S_ISDIR(info.st_mode):
-            yield from self._folder(path, info, "", self.scopes.get(path))
+            found = False
+            for finding in self._folder(path, info, "", self.scopes.get(path)):
+                found = True
+                yield finding
+            if not found:
+                text = NOTHING_FOUND_TEXT + (" (after --exclude)" if self.exclude else "")
+                yield Finding("file", path, None, None, None, [Reason(NOTHING_FOUND_CODE, Status.UNKNOWN, text)])
         else:
             yield from self._file(path, explicit=True)
 

@@ -28,7 +28,9 @@ CRITICAL > UNKNOWN > WARNING > OK):
   1  WARNING   something expires within --warn
   2  CRITICAL  expires within --crit, expired, not yet valid, broken chain,
                key mismatch, STALE (server not reloaded), hostname not covered
-  3  UNKNOWN   unreadable input, unreachable endpoint, usage error
+  3  UNKNOWN   unreadable input, unreachable endpoint, a folder with no
+               certificate file (a check that finds nothing never passes),
+               usage error
 Certificate files in a Notary checkout that no service uses are
 listed as UNUSED and never change the exit code (--all judges them).
 
