@@ -164,7 +164,9 @@ def renew(
     for folder in sorted({w.target.parent for w in live}):
         storage.ensure_dir(folder, private=_real(folder) == real_store)
     created_paths = frozenset(w.target for w in live if not os.path.lexists(w.target))
-    snapshot = _generation_writes(profile, root, store, state_dir, live)
+    # Generation 0 records the set as certkit found it, keys' modes too: they were tightened above.
+    found_modes = {_real(path): mode for path, mode in loose}
+    snapshot = _generation_writes(profile, root, store, state_dir, live, found_modes)
     generations.prepare_folders(snapshot)
     if ca_store is not None:  # remembered, so later runs without --ca-store find the same keys
         snapshot.append(transaction.Write(state_dir / CA_STORE_RECORD, ca_store_record(root, store), 0o600))
@@ -187,9 +189,18 @@ def renew(
 
 
 def _generation_writes(
-    profile: Profile, root: Path, store: Path, state_dir: Path, live: list[transaction.Write]
+    profile: Profile,
+    root: Path,
+    store: Path,
+    state_dir: Path,
+    live: list[transaction.Write],
+    found_modes: dict[Path, int],
 ) -> list[transaction.Write]:
-    """Snapshots for rollback: the set after this renewal, and the set before certkit's first one."""
+    """Snapshots for rollback: the set after this renewal, and the set before certkit's first one.
+
+    ``found_modes``: the modes keys had before this run tightened them; generation 0 keeps them,
+    so a rollback to it gives back the files exactly as found.
+    """
     changed = {_real(w.target): w for w in live}
     after: list[generations.LiveFile] = []
     before: list[generations.LiveFile] = []
@@ -197,7 +208,7 @@ def _generation_writes(
         old = storage.read_bytes(target)
         old_mode = target.stat().st_mode & 0o777 if old is not None else 0
         if old is not None:
-            before.append(generations.LiveFile(target, old, old_mode))
+            before.append(generations.LiveFile(target, old, found_modes.get(target, old_mode)))
         if target in changed:
             after.append(generations.LiveFile(target, changed[target].data, changed[target].mode))
         elif old is not None:
