@@ -64,7 +64,8 @@ def status_command(
 
     \b
     Exit codes (as check-expiry): 0 every certificate healthy, 1 one expires within --warn,
-    2 a certificate is missing, broken, expired, mismatched or STALE, 3 usage error.
+    2 a certificate is missing, broken, expired, mismatched or STALE, 3 usage error;
+    10 (as renew) NOTARY_DIR is not a Notary checkout.
     """
     from certkit.render.status import status_json, status_text
     from certkit.workflows.status import run_status

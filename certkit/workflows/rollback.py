@@ -38,6 +38,7 @@ def run_rollback(
     from certkit.deploy.database import step_after_renew
     from certkit.store.lock import renewal_lock
 
+    require_layout(root, profile)
     _verify_state(root, profile, ca_store)
     with renewal_lock(root, wait=wait):
         result = rollback(root, profile, to=to, ca_store=ca_store)
@@ -49,6 +50,7 @@ def list_generations(root: Path, profile: Profile, *, ca_store: Path | None = No
     """The kept generations, oldest first (certkit.store.history), from a verified state folder."""
     from certkit.store.history import describe
 
+    require_layout(root, profile)
     _verify_state(root, profile, ca_store)
     return describe(root, profile)
 
