@@ -85,3 +85,5 @@ def test_connect_marks_a_stale_server(reference_copy: Path, capsys: pytest.Captu
         assert certkit("renew", "--no-compose", "--force", str(reference_copy)).returncode == 0
         code, out = status(capsys, str(reference_copy), "--connect", address)
         assert code == 2 and f"{address}: STALE, serves another certificate" in out, out
+        # A restart would keep a container made before the override: the hint recreates it (issue 20).
+        assert "recreate its container: `docker compose up -d --force-recreate SERVICE`" in out, out

@@ -30,6 +30,7 @@ from certkit.certificates import covers, issuer_problem, load_der, not_yet_valid
 from certkit.certificates import expired as cert_expired
 from certkit.certificates import expires_within as cert_expires_within
 from certkit.durations import Duration
+from certkit.hints import stale_text
 from certkit.pki import keys as keymod
 from certkit.store.pathglob import ExcludeRules
 from certkit.text import one_line
@@ -47,7 +48,6 @@ PEM_KEY_RE = re.compile(rb"-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----
 # generations are earlier, replaced sets kept for rollback, not what any service uses).
 _SKIPPED_FOLDERS = frozenset({".git", ".hg", ".svn", ".certkit"})
 
-STALE_TEXT = "renewed on disk, not reloaded by the server: restart it"
 UNUSED_TEXT = "not used by any service (listed, not judged; --all judges it)"
 # A folder argument with no certificate file in it: UNKNOWN, as Nagios plugins answer a check that
 # cannot tell (a mistyped path in cron must not be green forever).
@@ -587,7 +587,7 @@ class Checker:
                     Status.CRITICAL,
                     f"STALE: serves serial {leaf.serial_number:X} (until {_stamp(leaf.not_valid_after_utc)}) but "
                     f"{disk_path} holds serial {disk.serial_number:X} (until {_stamp(disk.not_valid_after_utc)}): "
-                    f"{STALE_TEXT}",
+                    f"{stale_text()}",
                 )
             )
         yield from findings

@@ -7,7 +7,7 @@ every file goes through storage.atomic_write.  Returns a RenewResult; never prin
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -132,7 +132,8 @@ def renew(
     plan = make_plan(profile, states, now, within, force=force, rotate_keys=rotate_keys)
     plan.notices[:0] = notices
     if dry_run:
-        plan.notices += _owner_notes(profile, plan, states, root, set(), dry_run=True)
+        tightened = {_real(path) for path, _ in loose}
+        plan.notices += _owner_notes(profile, plan, states, root, set(), dry_run=True, tightened=tightened)
         return _result(root, profile, store, plan, states, {}, set(), dry_run=True, written_ignores=[])
 
     fs_root = storage.Root(root)
@@ -271,10 +272,21 @@ def _tighten_key_modes(loose: list[tuple[Path, int]]) -> None:
 
 
 def _owner_notes(
-    profile: Profile, plan: Plan, states: dict[str, CertState], root: Path, changed: set[Path], *, dry_run: bool
+    profile: Profile,
+    plan: Plan,
+    states: dict[str, CertState],
+    root: Path,
+    changed: set[Path],
+    *,
+    dry_run: bool,
+    tightened: Collection[Path] = (),
 ) -> list[str]:
     """Where a key's owner matters to a container: a key certkit wrote (or would write)
-    that belongs to another user, or whose profile names the user who must read it."""
+    that belongs to another user, or whose profile names the user who must read it.
+
+    ``tightened``: keys a dry run would set to 0600 (a real run already has): judged with the
+    mode they would have, so the dry run says what the run will, never "would keep 0664" beside
+    "would set 0600" for the same key."""
     notes = []
     runner = os.geteuid()
     for spec in profile.certificates:
@@ -293,6 +305,8 @@ def _owner_notes(
         except OSError:
             continue
         shown, mode = paths.shown(state.key_path, root), st.st_mode & 0o777
+        if _real(state.key_path) in tightened:
+            mode = storage.KEY_MODE
         keeps = "would keep" if dry_run else "keeps"
         if st.st_uid != runner:
             notes.append(
