@@ -105,6 +105,7 @@ class NagiosCommand(click.Command):
 )
 @click.option(
     "--output",
+    "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     metavar="FILE",
