@@ -80,17 +80,18 @@ def test_the_readme_runs_as_written_from_the_set_folder(fresh_layout: Path, tmp_
     assert len(commands) >= 3, readme
     # Only the addresses change (free ports; names that resolve here): every path stays the README's.
     server_port, signer_port = free_port(), free_port()
-    configs = {
-        "fixtures/server-config.json": lambda c: (
-            c["server"].update(http_addr=f"127.0.0.1:{server_port}"),
-            c["trust_service"].update(hostname="localhost", port=str(signer_port)),
-        ),
-        "fixtures/signer-config.json": lambda c: c["server"].update(grpc_addr=f"127.0.0.1:{signer_port}"),
-        "cmd/notary/config.json": lambda c: c["remote_server"].update(url=f"https://localhost:{server_port}"),
+    addresses = {
+        "fixtures/server-config.json": {
+            "server": {"http_addr": f"127.0.0.1:{server_port}"},
+            "trust_service": {"hostname": "localhost", "port": str(signer_port)},
+        },
+        "fixtures/signer-config.json": {"server": {"grpc_addr": f"127.0.0.1:{signer_port}"}},
+        "cmd/notary/config.json": {"remote_server": {"url": f"https://localhost:{server_port}"}},
     }
-    for relative, change in configs.items():
+    for relative, sections in addresses.items():
         data = json.loads((fresh_layout / relative).read_text())
-        change(data)
+        for section, values in sections.items():
+            data[section].update(values)
         (fresh_layout / relative).write_text(json.dumps(data))
     env = {
         **os.environ,

@@ -18,6 +18,7 @@ from pathlib import Path
 from certkit import __version__
 from certkit.durations import Duration
 from certkit.errors import UsageError
+from certkit.hints import stale_hint
 from certkit.store import storage
 from certkit.templates import render
 
@@ -139,6 +140,7 @@ def prometheus_rules(
         stale_after_seconds=seconds["stale_after"],
         stale_for=f"{seconds['stale_for']}s",
         stale_for_text=stale_for,
+        stale_hint=stale_hint(),  # the words check-expiry and status use (certkit.hints)
     )
 
 
