@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
+from certkit.cli import options
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -39,12 +41,13 @@ def hook_options(func: F) -> F:
         ),
         click.option(
             "--hook-timeout",
-            type=click.FloatRange(min=0, min_open=True),
-            default=600.0,
+            type=options.SecondsType(0, minimum_open=True),
+            default="10m",
             show_default=True,
-            metavar="SECONDS",
-            help="Stop a hook (its whole process group) that runs longer than this (exit 124): "
-            "hooks run while the renewal lock is held.",
+            help=options.seconds_help(
+                "Stop a hook (its whole process group) that runs longer than this (exit 124): "
+                "hooks run while the renewal lock is held."
+            ),
         ),
     ]
     for decorator in reversed(decorators):
@@ -61,10 +64,11 @@ def wait_options(func: F) -> F:
         ),
         click.option(
             "--wait-timeout",
-            type=click.FloatRange(min=0),
+            type=options.SecondsType(0),
             default=None,
-            metavar="SECONDS",
-            help="With --wait, give up after this many seconds (exit 16). Default: wait as long as it takes.",
+            help=options.seconds_help(
+                "With --wait, give up after this long (exit 16). Default: wait as long as it takes."
+            ),
         ),
     ]
     for decorator in reversed(decorators):
@@ -92,12 +96,13 @@ def deploy_options(func: F) -> F:
         options.engine_timeout_option,
         click.option(
             "--deploy-timeout",
-            type=click.FloatRange(min=1),
-            default=180.0,
+            type=options.SecondsType(1),
+            default="3m",
             show_default=True,
-            metavar="SECONDS",
-            help="With --deploy: bound on the recreate and on every container running and serving the renewed "
-            "certificate (exit 22 after it).",
+            help=options.seconds_help(
+                "With --deploy: bound on the recreate and on every container running and serving the renewed "
+                "certificate (exit 22 after it)."
+            ),
         ),
     ]
     for decorator in reversed(decorators):

@@ -18,7 +18,7 @@ from certkit.durations import Duration
     type=options.DURATION,
     default="30d",
     show_default=True,
-    help="Renew what expires within this window (30d, 2w, 6 months, 12h).",
+    help=options.duration_help("Renew what expires within this window."),
 )
 @click.option("--force", is_flag=True, help="Re-issue every certificate of the profile.")
 @click.option("--rotate-keys", is_flag=True, help="Make new leaf keys instead of reusing them (CA keys are kept).")
@@ -115,7 +115,7 @@ def renew_command(
       certkit renew --deploy                # and recreate the running services, verified
       certkit renew --dry-run --deploy      # what the deploy would recreate (asks the engine)
       certkit renew --quiet --deploy /srv/notary   # cron: silent when all went well
-      certkit renew --within "6 months" --json
+      certkit renew --within 6mo --json
     """
     from certkit.workflows.renew import RenewRequest, run_renew
 
