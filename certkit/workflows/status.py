@@ -49,8 +49,11 @@ def run_status(
     from certkit.check.running import RunningRequest, check_running
     from certkit.check.status import compose_mounts, mark_running, status
     from certkit.profile import load_profile
+    from certkit.store.layout import require_layout
 
     profile = load_profile(profile_source)
+    # A folder that is not a checkout is one line (exit 10, as renew), not a tree of missing files.
+    require_layout(notary_dir, profile)
     served: dict[str, bytes] = {}
     unreachable: list[str] = []
     for address in addresses:
