@@ -60,12 +60,7 @@ test-slow: venv deps
 test-arm64:
 	scripts/arm64.sh test
 
-arm64-# check-expiry on Notary's checkout in a real engine: the engine query beside --no-engine (alternating
-# rounds), and -X importtime evidence that the Docker SDK loads only on the engine path (root, docker.io).
-bench-running: venv deps
-	$(BIN)/python bench/bench_running.py
-
-clean:
+arm64-clean:
 	scripts/arm64.sh clean
 
 typecheck: venv
@@ -76,14 +71,14 @@ bench: bench-renew bench-expiry bench-running
 bench-renew: venv deps
 	$(BIN)/python bench/bench_renew.py
 
-# check-expiry on 10,000 files vs a shell loop of `openssl x509 -checkend` (alternating rounds).
-bench-expiry: venv deps
-	$(BIN)/python bench/bench_expiry.py
-
 # check-expiry on Notary's checkout in a real engine: the engine query beside --no-engine (alternating
 # rounds), and -X importtime evidence that the Docker SDK loads only on the engine path (root, docker.io).
 bench-running: venv deps
 	$(BIN)/python bench/bench_running.py
+
+# check-expiry on 10,000 files vs a shell loop of `openssl x509 -checkend` (alternating rounds).
+bench-expiry: venv deps
+	$(BIN)/python bench/bench_expiry.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist .pytest_cache .mypy_cache
