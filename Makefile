@@ -71,14 +71,14 @@ bench: bench-renew bench-expiry bench-running bench-deploy
 bench-renew: venv deps
 	$(BIN)/python bench/bench_renew.py
 
-# check-expiry on 10,000 files vs a shell loop of `openssl x509 -checkend` (alternating rounds).
-bench-expiry: venv deps
-	$(BIN)/python bench/bench_expiry.py
-
 # check-expiry on Notary's checkout in a real engine: the engine query beside --no-engine (alternating
 # rounds), and -X importtime evidence that the Docker SDK loads only on the engine path (root, docker.io).
 bench-running: venv deps
 	$(BIN)/python bench/bench_running.py
+
+# check-expiry on 10,000 files vs a shell loop of `openssl x509 -checkend` (alternating rounds).
+bench-expiry: venv deps
+	$(BIN)/python bench/bench_expiry.py
 
 # renew --deploy in a real engine: the deploy window (recreate until the renewed certificate is served and
 # `notary list` answers) against `docker compose down && up -d`, alternating; and the scheduled job's no-op

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from certkit.bounded import UnreadableInput, read_regular
 from certkit.check.runs import RunningFile, Verdict
 from certkit.errors import CertkitError
+from certkit.hints import stale_hint
 from certkit.outcomes import StrEnum
 from certkit.text import one_line
 
@@ -322,13 +323,13 @@ def _judge(
     if bind:
         text = (
             f"STALE: the container's {read.container_path} (through its bind mount of "
-            f"{mount.source if mount else '?'}) differs from {shown}; recreate it: `{recreate}`"
+            f"{mount.source if mount else '?'}) differs from {shown}; {stale_hint(container.service, mounted=False)}"
         )
         return _row(root, container, read, Verdict.STALE, text + state, leaf)
     if mounted_now:
         text = (
             f"STALE: the container predates the bind mount of {shown} (made before the compose override), "
-            f"so it runs the image's old copy; recreate it: `{recreate}`"
+            f"so it runs the image's old copy; {stale_hint(container.service, mounted=False)}"
         )
         return _row(root, container, read, Verdict.STALE, text + state, leaf)
     text = (
@@ -346,7 +347,7 @@ def _still_serves_old(request: RunningRequest, container: ComposeContainer, host
     """
     if not container.running:
         return None  # a stopped container reads the files when it starts
-    restart = f"docker compose restart {container.service}"
+    restart = stale_hint(container.service, mounted=True)
     served = _served_leaves(request, container)
     from certkit.certificates import load_der
 
@@ -359,7 +360,7 @@ def _still_serves_old(request: RunningRequest, container: ComposeContainer, host
             return None
         return (
             f"{address} still serves serial {cert.serial_number:X} (until {cert.not_valid_after_utc:%Y-%m-%d}), "
-            f"not the renewed file its bind mount shows; restart it: `{restart}`"
+            f"not the renewed file its bind mount shows; {restart}"
         )
     try:
         changed = datetime.fromtimestamp(os.stat(host_path).st_mtime, timezone.utc)
@@ -369,7 +370,7 @@ def _still_serves_old(request: RunningRequest, container: ComposeContainer, host
         return (
             f"{_shown(request.root, host_path)} changed at {changed:%Y-%m-%d %H:%M:%S} UTC, after the process started "
             f"({container.started:%Y-%m-%d %H:%M:%S} UTC): Notary reads TLS files only at start; "
-            f"restart it: `{restart}`"
+            f"{restart}"
         )
     return None
 

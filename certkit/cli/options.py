@@ -162,8 +162,8 @@ docker_host_option = click.option(
 )
 engine_timeout_option = click.option(
     "--engine-timeout",
-    type=SecondsType(0.1),  # a timeout takes a duration too, as every other (issue 20)
-    default="5s",
+    type=SecondsType(0.1),
+    default="5",
     show_default=True,
     help=seconds_help("Bound on each call to the Docker engine."),
 )

@@ -155,7 +155,12 @@ class DeployStep:
         except (CertkitError, OSError) as write_error:
             self.run.notes.append(f"could not record the owed deploy in {owed.path_of(root)}: {write_error}")
         self.run.owed = record
-        what = "the certificates were renewed, but" if result.changed else "the deploy owed since an earlier run:"
+        if result.changed:
+            what = "the certificates were renewed, but"
+        elif before is not None:
+            what = "the deploy owed since an earlier run failed again:"
+        else:  # the last run renewed without --deploy
+            what = "the deploy of an earlier renewal failed:"
         hand = f" (or by hand: {'; '.join(by_hand)})" if by_hand else ""
         self.run.error = type(exc)(
             f"{what} {exc}; a deploy is owed: run `certkit renew --deploy {_quote(root)}` once that is fixed{hand}"
