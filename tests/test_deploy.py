@@ -85,7 +85,9 @@ def test_no_engine_keeps_the_renewal_owes_the_deploy_and_says_so_in_one_line(ref
     # The next run retries: not the fast path, though nothing is due; the record counts the attempts.
     again = certkit("renew", "--quiet", "--deploy", "--docker-host", absent, str(reference_copy))
     assert again.returncode == 21 and FAST not in again.stdout
-    assert one_error_line(again.stderr).startswith("certkit: error: the deploy owed since an earlier run failed again: no Docker")
+    assert one_error_line(again.stderr).startswith(
+        "certkit: error: the deploy owed since an earlier run failed again: no Docker"
+    )
     second = owed.read(reference_copy)
     assert second is not None and second.attempts == 2 and second.since == record.since
 
