@@ -107,11 +107,14 @@ def test_containers_of_a_checkout_not_of_another_with_the_same_project_name(
     assert client.containers_of(tmp_path) == []
 
 
-def test_a_container_is_described_as_the_engine_has_it(client: Engine, projects: tuple[Path, Path, int]) -> None:
+def test_a_container_is_described_as_the_engine_has_it(
+    client: Engine, projects: tuple[Path, Path, int], engine: DockerEngine
+) -> None:
     mine, _, port = projects
     by_service = {c.service: c for c in client.containers_of(mine)}
     app, idle = by_service["app"], by_service["idle"]
-    assert app.state == "running" and app.running and app.started is not None
+    why = engine.docker("inspect", "--format", "{{json .State}}", app.id).stdout
+    assert app.state == "running" and app.running and app.started is not None, why
     assert idle.state == "exited" and not idle.running  # stopped: listed, with its state
     assert app.config_files == (mine / "docker-compose.yml",)
     mount = app.mount_at("/certs/server.crt")

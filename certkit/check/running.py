@@ -86,15 +86,16 @@ def check_running(request: RunningRequest) -> RunningReport:
         return report  # no compose project here: nothing runs from this checkout that certkit can know of
     managed = _managed(root, request.profile)
     default = _default_reads(request, managed, report)
+    renewed = _renewed_since_found(root)
     if request.engine_use is EngineUse.OFF:
-        report.files.extend(_baked_rows(root, default, covered=set()))
+        report.files.extend(_baked_rows(root, default, covered=set(), renewed=renewed))
         return report
     engine = _engine(request, report)
     covered: set[tuple[str, str]] = set()
     if engine is not None:
         with engine:
             covered = _containers(request, engine, managed, default, report)
-    report.files.extend(_baked_rows(root, default, covered))
+    report.files.extend(_baked_rows(root, default, covered, renewed))
     return report
 
 
@@ -160,10 +161,41 @@ def _default_reads(request: RunningRequest, managed: set[str], report: RunningRe
         return None
 
 
-def _baked_rows(root: Path, default: _Reads | None, covered: set[tuple[str, str]]) -> list[RunningFile]:
-    """BAKED rows of the analysis alone: what `docker compose up` would run from the image.  A service
-    path a container already showed from its image (``covered``: the engine's row says whether that
-    copy differs from disk) is not repeated."""
+def _renewed_since_found(root: Path) -> set[str]:
+    """Real paths of the files certkit has changed since it first found the set (generation 0, kept
+    for rollback, is the set as cloned: what images built from the checkout baked in).
+
+    A checkout certkit never renewed has none: its images bake exactly what is on disk, so the
+    compose analysis alone has nothing to say about them (the engine, when asked, still compares).
+    A state folder certkit cannot read (another user's) counts every managed file as renewed.
+    """
+    from certkit.store import generations
+    from certkit.store.layout import STATE_FOLDER
+
+    state = root / STATE_FOLDER
+    try:
+        if not generations.numbers(state) or not generations.live_number(state):
+            return set()
+        found = generations.load(state, 0, root)
+    except (CertkitError, OSError, ValueError):
+        return {"*"}
+    changed = set()
+    for entry in found:
+        try:
+            if read_regular(entry.target) != entry.data:
+                changed.add(os.path.realpath(entry.target))
+        except UnreadableInput:
+            continue
+    return changed
+
+
+def _baked_rows(
+    root: Path, default: _Reads | None, covered: set[tuple[str, str]], renewed: set[str]
+) -> list[RunningFile]:
+    """BAKED rows of the analysis alone: what `docker compose up` would run from the image, for the
+    files certkit renewed since the clone (``renewed``; "*": all).  A service path a container
+    already showed from its image (``covered``: the engine's row says whether that copy differs
+    from disk) is not repeated."""
     from certkit.compose.model import ServedFrom
 
     if default is None:
@@ -174,6 +206,8 @@ def _baked_rows(root: Path, default: _Reads | None, covered: set[tuple[str, str]
             if read.status != ServedFrom.BAKED or (service, read.container_path) in covered:
                 continue
             assert read.host_path is not None
+            if "*" not in renewed and os.path.realpath(read.host_path) not in renewed:
+                continue  # as cloned: the image baked this very file
             rows.append(
                 RunningFile(
                     service,
@@ -183,8 +217,8 @@ def _baked_rows(root: Path, default: _Reads | None, covered: set[tuple[str, str]
                     read.container_path,
                     _shown(root, read.host_path),
                     Verdict.BAKED,
-                    f"BAKED: `docker compose up` ({default.label}) would run service {service} with the image's "
-                    f"copy of {_shown(root, read.host_path)} (no bind mount): a renewal never reaches it; run "
+                    f"BAKED: {_shown(root, read.host_path)} was renewed, but `docker compose up` ({default.label}) "
+                    f"would run service {service} with the image's copy (no bind mount); run "
                     f"`certkit compose` to mount the files, then `docker compose up -d --force-recreate {service}`",
                 )
             )

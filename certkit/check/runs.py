@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from certkit.compose.model import ServedFrom
 from certkit.outcomes import StrEnum
 
 if TYPE_CHECKING:
@@ -20,7 +21,9 @@ class Verdict(StrEnum):
 
     OK = "ok"  # the same certificate as on disk
     STALE = "stale"  # differs from disk (or the process still serves the old one): recreate or restart
-    BAKED = "baked"  # the image's copy, no bind mount over it, and it differs from disk (or would, pre-deploy)
+    BAKED = (
+        ServedFrom.BAKED.value
+    )  # the image's copy, no bind mount over it, and it differs from disk (or would, pre-deploy)
     MISSING = "missing"  # the service reads the path, the container has no file there
     UNREADABLE = "unreadable"  # the container's file could not be read or parsed
 

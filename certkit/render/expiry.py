@@ -18,6 +18,7 @@ from cryptography import x509
 
 from certkit.certificates import fingerprint_sha256, san_strings
 from certkit.check.expiry import NOTHING_FOUND_CODE, Finding, Status, Thresholds, worst
+from certkit.check.runs import Verdict
 
 if TYPE_CHECKING:
     from certkit.workflows.check import Summary
@@ -297,7 +298,7 @@ class PrometheusReport:
                     "host_path": row.host_path,
                 }
             )
-            mismatch = 1 if str(row.verdict) in ("stale", "baked") else 0
+            mismatch = 1 if row.verdict in (Verdict.STALE, Verdict.BAKED) else 0
             self._spools[_RUNNING].write(f"{_FAMILIES[_RUNNING][0]}{{{running}}} {mismatch}\n")
 
     def finish(self, summary: Summary) -> None:
