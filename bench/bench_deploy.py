@@ -138,7 +138,9 @@ def main() -> None:
             cron_env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
             with ComposeProject(engine, docker_compose(), checkout, "bench-deploy") as project:
                 project.run("-f", "docker-compose.yml", "-f", str(mine), "up", "-d", "--build")
-                run([CERTKIT, "renew", "--quiet", "--deploy", "--docker-host", host, str(checkout)], cron_env, home)
+                first = run([CERTKIT, "renew", "--deploy", "--docker-host", host, str(checkout)], cron_env, home)
+                if "done and verified" not in first.stdout:
+                    raise SystemExit(f"the first renew --deploy did not deploy:\n{first.stdout}{first.stderr}")
                 client = work / "client"
                 client.mkdir()
                 root_ca = checkout / "fixtures" / "root-ca.crt"

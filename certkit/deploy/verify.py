@@ -56,6 +56,16 @@ def verify_project(
             )
         for container in fresh[target.service]:
             result.verified += _verify_ports(engine, project, target.service, container, root, deadline, clock)
+    # Still running after all that: a service that served once and then exited (a crash on its first
+    # connection to a peer) is not deployed.
+    for target in targets:
+        for container in fresh[target.service]:
+            why = _gone(engine, root, container.id)
+            if why is not None:
+                logs = f"docker compose -p {shlex.quote(project.project)} logs {shlex.quote(target.service)}"
+                raise DeployError(
+                    f"{target.service} (project {project.project}) stopped right after the deploy ({why}); see `{logs}`"
+                )
 
 
 def _wait_running(
