@@ -199,7 +199,9 @@ def check_expiry_command(
         )
         code = _run(request, fmt, output, quiet, color)
     except CertkitError as exc:
-        click.echo(f"certkit: check-expiry: {exc}", err=True)
+        from certkit.cli.output import error
+
+        error(str(exc), prefix="certkit: check-expiry: ")
         code = UNKNOWN
     ctx.exit(code)
 

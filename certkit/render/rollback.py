@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from certkit.render import minute, plural
+from certkit.text import visible
 
 if TYPE_CHECKING:
     from certkit.store.history import Generation
@@ -57,11 +58,13 @@ def generations_text(kept: list[Generation]) -> str:
         marks = "  ".join(f"{name} until {when:%Y-%m-%d}" for name, when in gen.not_after.items())
         lines.append(f"{gen.number:>3}{'  LIVE' if gen.live else '      '}  {made}  {marks}".rstrip())
         if gen.problem:
-            lines.append(f"       damaged: {gen.problem}")
+            lines.append(f"       damaged: {visible(gen.problem)}")
         elif gen.number == 0:
             lines.append("       the set certkit first found")
         elif gen.changed:
-            shown = ", ".join(gen.changed[:4]) + (f" and {len(gen.changed) - 4} more" if len(gen.changed) > 4 else "")
+            shown = visible(", ".join(gen.changed[:4])) + (
+                f" and {len(gen.changed) - 4} more" if len(gen.changed) > 4 else ""
+            )
             lines.append(f"       changed {plural(len(gen.changed), 'file')}: {shown}")
         else:
             lines.append("       changed nothing")
