@@ -156,6 +156,7 @@ def run_check(request: CheckRequest) -> CheckRun:
                 deployment = deployed_files(root, profile, result, request.environ)
                 scopes[str(path)] = Scope(frozenset(deployment.used))
                 run_notes.extend(n for n in deployment.notes if n not in run_notes)
+                config_findings.extend(deployment.findings)
         checker = Checker(
             now,
             request.thresholds,
