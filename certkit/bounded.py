@@ -38,6 +38,12 @@ MIB = 1024 * 1024
 # a document past 100 is no configuration but a way to exhaust the recursion of the parser and of
 # every walk over its result.
 MAX_NESTING = 100
+# Bounds of check-expiry's walk of one folder argument.  A git clone holds folders 1,500 levels
+# deep as readily as 5, and a committed symlink can point anywhere; Notary's tree is 6 levels and
+# about 1,500 entries (.git aside), /etc about 3,000.  Past a bound the walk stops there, with one
+# UNKNOWN finding that says so: a check that did not look everywhere cannot be OK.
+MAX_WALK_DEPTH = 64
+MAX_WALK_ENTRIES = 100_000
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
@@ -172,6 +178,8 @@ def read_input(path: str | os.PathLike[str], limit: int, error: type[CertkitErro
 __all__ = [
     "MAX_INPUT_BYTES",
     "MAX_NESTING",
+    "MAX_WALK_DEPTH",
+    "MAX_WALK_ENTRIES",
     "TooDeep",
     "check_nesting",
     "parse_nested",

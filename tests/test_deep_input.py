@@ -115,6 +115,27 @@ def test_check_expiry_a_deep_compose_file_is_unknown_with_every_other_finding(
     assert "Docker Compose may load it, certkit cannot analyse it" in deep[0]
 
 
+def test_check_expiry_a_deep_folder_is_walked_to_a_bound(
+    fresh_layout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    top = fresh_layout / "fixtures/tree"
+    top.mkdir()
+    deep_folder(top, 1500)
+    try:
+        code, out, err = run_cli(capsys, "check-expiry", "--format", "json", str(fresh_layout))
+    finally:
+        remove_deep(top, 1500)
+    assert code == 3 and err == "", err
+    records = json.loads(out)["certificates"]
+    unknown = [r for r in records if r["status"] == "UNKNOWN"]
+    assert len(unknown) == 1 and unknown[0]["path"].startswith(f"{top}/d/d/")
+    assert unknown[0]["reasons"] == [
+        "folder nested more than 64 levels below the folder checked: not walked further "
+        "(certificates below it are not checked)"
+    ]
+    assert sum(r["status"] == "OK" for r in records) >= 15
+
+
 # --------------------------------------------------------------------------- the other commands
 
 

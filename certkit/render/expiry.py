@@ -126,7 +126,7 @@ class TableReport:
     def finish(self, summary: Summary) -> None:
         if self.quiet and summary.status is Status.OK:
             return
-        if summary.total == 0 and not summary.unused:
+        if summary.total == 0 and not summary.unused and not summary.skipped:
             self._write("no certificates found")
         else:
             self._write("\n" + summary.line())
@@ -181,6 +181,7 @@ class JsonReport:
             "counts": {s.name: summary.counts[s] for s in Status},
             "total": summary.total,
             "unused": summary.unused,
+            "skipped": summary.skipped,
             "notes": summary.notes,
         }
         self.out.write('\n], "summary": ' + json.dumps(summary_obj) + "}\n")
@@ -325,6 +326,8 @@ class NagiosReport:
         )
         if summary.unused:
             text += f", {summary.unused} unused (not judged)"
+        if summary.skipped:
+            text += f", {summary.skipped} symlinked folders skipped"
         if summary.total == 0:
             text += ", no certificates found"
         shown = []
