@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from cryptography import x509
 
 from certkit.certificates import fingerprint_sha256, san_strings
-from certkit.check.expiry import Finding, Status, Thresholds, worst
+from certkit.check.expiry import NOTHING_FOUND_CODE, Finding, Status, Thresholds, worst
 from certkit.text import terminal_safe, visible
 
 if TYPE_CHECKING:
@@ -97,11 +97,19 @@ class TableReport:
         self.color = color
         self.quiet = quiet
         self._started = False
+        self._nothing: list[Finding] = []  # folders with no certificate: one line each when alone
 
     def add(self, finding: Finding) -> None:
         status = finding.status
         if self.quiet and (status is Status.OK or not finding.used):
             return
+        if not self._started and _nothing_found(finding):
+            self._nothing.append(finding)
+            return
+        self._row(finding)
+
+    def _row(self, finding: Finding) -> None:
+        status = finding.status
         if not self._started:
             self._write(self.HEADER)
             self._started = True
@@ -126,9 +134,20 @@ class TableReport:
     def finish(self, summary: Summary) -> None:
         if self.quiet and summary.status is Status.OK:
             return
-        if summary.total == 0 and not summary.unused and not summary.skipped:
-            self._write("no certificates found")
+        if (
+            self._nothing
+            and not self._started
+            and summary.total == len(self._nothing)
+            and not summary.unused
+            and not summary.skipped
+        ):
+            # Only folders without certificates: one line each says it all (UNKNOWN, exit 3).
+            for finding in self._nothing:
+                where, why = visible(finding.path), visible(finding.reasons[0].text)
+                self._write(f"{where}: {why} -> UNKNOWN (exit {Status.UNKNOWN.value})")
         else:
+            for finding in self._nothing:
+                self._row(finding)
             self._write("\n" + summary.line())
         for note in summary.notes:
             self._write(f"note: {visible(note)}")
@@ -137,6 +156,10 @@ class TableReport:
         # The exit to a terminal or a mail: whatever a field let through, only newlines and
         # certkit's own colours stay raw (certkit.text.terminal_safe).
         self.out.write(terminal_safe(line) + "\n")
+
+
+def _nothing_found(finding: Finding) -> bool:
+    return any(r.code == NOTHING_FOUND_CODE for r in finding.reasons)
 
 
 # --------------------------------------------------------------------------- JSON
