@@ -176,3 +176,18 @@ def test_the_walk_stops_at_its_depth_bound_with_one_finding(tmp_path: Path) -> N
         ("a/b/c", "UNKNOWN"),
         ("a/top.crt", "OK"),
     ]
+
+
+def test_a_folder_holding_only_a_link_out_checked_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A link not followed is no certificate checked: the folder is UNKNOWN, as an empty one is."""
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    (folder / "etc").symlink_to(host_folder(tmp_path))
+    code, report = check_json(capsys, str(folder))
+    assert code == 3
+    records = report["certificates"]
+    assert isinstance(records, list)
+    assert [(r["path"], r["status"], r["codes"]) for r in records] == [
+        (f"{folder}/etc", "SKIPPED", ["skipped"]),
+        (str(folder), "UNKNOWN", ["no-certificates"]),
+    ]
