@@ -133,6 +133,18 @@ def _one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+def public_key_of(file: KeyFile, where: str) -> PublicKey:
+    """The public key of a CA key file of any form (a plain key is loaded, unvalidated: only its public half)."""
+    if file.form == KeyForm.PLAIN:
+        assert file.private_pem is not None
+        return keymod.load_pem(file.private_pem, trusted=True, where=where).public_key()
+    assert file.public_pem is not None
+    loaded = serialization.load_pem_public_key(file.public_pem)
+    if not isinstance(loaded, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+        raise MaterialError(f"{where}: unsupported key type {type(loaded).__name__}")
+    return loaded
+
+
 class CAKey:
     """A CA key from the store: its public key at once, its private key (or token) only when asked."""
 
@@ -142,14 +154,7 @@ class CAKey:
         self.file = file
         self.unlock = unlock
         self._private = private
-        if private is not None:
-            self._public: PublicKey = private.public_key()
-        else:
-            assert file.public_pem is not None
-            loaded = serialization.load_pem_public_key(file.public_pem)
-            if not isinstance(loaded, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
-                raise MaterialError(f"{where}: unsupported key type {type(loaded).__name__}")
-            self._public = loaded
+        self._public: PublicKey = private.public_key() if private is not None else public_key_of(file, where)
 
     @property
     def form(self) -> KeyForm:
@@ -275,10 +280,11 @@ def store_mode(existing: list[CAKey], unlock: Unlock, store: Path) -> StoreMode:
         return StoreMode.PKCS11
     if KeyForm.PKCS11 in forms:
         return StoreMode.PKCS11
-    if forms & {KeyForm.ENCRYPTED, KeyForm.OFFLINE}:
+    if KeyForm.ENCRYPTED in forms:
         return StoreMode.ENCRYPTED
     if KeyForm.PLAIN in forms:
-        if unlock.passphrase_file is not None:
+        # An offline root exported from a plain store: the passphrase is its export's, the rest stays plain.
+        if unlock.passphrase_file is not None and KeyForm.OFFLINE not in forms:
             raise PassphraseError(
                 f"--ca-passphrase-file: the CA store {store} holds unencrypted keys; encrypt them first with "
                 f"`certkit ca-keys encrypt --new-passphrase-file FILE`; nothing was written"

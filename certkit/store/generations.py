@@ -82,6 +82,11 @@ def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
     the generation's own folder (never a path that reads a secret from elsewhere), read
     without following a symlink, and a mode may not open the file to group/others' writes.
     """
+    return [item for _, item in stored_files(state_dir, number, root)]
+
+
+def stored_files(state_dir: Path, number: int, root: Path) -> list[tuple[Path, LiveFile]]:
+    """:func:`load`, with the path of each stored copy (a CA store conversion rewrites the copies of CA keys)."""
     gen = folder(state_dir) / str(number)
     try:
         manifest = json.loads((gen / MANIFEST).read_text())
@@ -96,7 +101,7 @@ def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
                 raise ValueError(f"stored file {stored!r} is not a file of this generation")
             if mode & ~0o777 or mode & 0o022:
                 raise ValueError(f"mode {mode:o} for {target} is not one certkit writes")
-            files.append(LiveFile(_resolve(target, root), _read_plain(gen / stored), mode))
+            files.append((gen / stored, LiveFile(_resolve(target, root), _read_plain(gen / stored), mode)))
         return files
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FilesystemError(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from certkit.errors import CertkitError
     from certkit.pki.keys import EarlyKeys
     from certkit.pki.renew import RenewResult
+    from certkit.pki.unlock import Unlock
     from certkit.profile import Profile
     from certkit.workflows.hooks import HookResult
 
@@ -58,6 +59,24 @@ class RenewRequest:
     fast_path: bool = True
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     clock: Callable[[], datetime] | None = None
+    # The CA keys' secrets (certkit.pki.unlock), asked for only when a CA key must sign or be stored:
+    # a passphrase file, the exported offline root for this run, the token for new CA keys, and a prompt
+    # (the command line's, on a terminal).  $CREDENTIALS_DIRECTORY comes from ``environ``.
+    ca_passphrase_file: Path | None = None
+    ca_root_key: Path | None = None
+    ca_pkcs11: str | None = None
+    prompt: Callable[[str], str] | None = None
+
+    def unlock(self) -> Unlock:
+        from certkit.pki.unlock import Unlock
+
+        return Unlock(
+            passphrase_file=self.ca_passphrase_file,
+            credentials_dir=credentials_dir(self.environ),
+            prompt=self.prompt,
+            root_key_file=self.ca_root_key,
+            pkcs11_uri=self.ca_pkcs11,
+        )
 
     @property
     def may_take_fast_path(self) -> bool:
@@ -71,6 +90,12 @@ class RenewRequest:
             or self.post_hook
             or self.container_dirs
         )
+
+
+def credentials_dir(environ: Mapping[str, str]) -> Path | None:
+    """systemd's $CREDENTIALS_DIRECTORY (LoadCredential*=), where the CA passphrase may be."""
+    value = environ.get("CREDENTIALS_DIRECTORY", "")
+    return Path(value) if value.startswith("/") else None
 
 
 @dataclass
@@ -162,6 +187,7 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
 
     notary_dir = request.notary_dir
     compose = _ComposeStep(request, profile)
+    unlock = request.unlock()
 
     def attempt() -> RenewResult:
         from certkit.pki.renew import renew
@@ -178,6 +204,7 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
             keep=request.keep,
             before_write=compose.prepare if request.compose else None,
             early_keys=early,
+            unlock=unlock,
         )
         if request.compose and not compose.prepared:
             # Nothing renewed, but the services must still see the set: files regenerated some other
