@@ -179,7 +179,7 @@ def session(uri: KeyURI, unlock: Unlock, *, rw: bool = False) -> Iterator[Any]:
         raise TokenError(f"{module}: the PKCS#11 module cannot be used ({_why(exc)}); nothing was written") from exc
     pin = unlock.pin(uri.token, uri.pin_file())
     try:
-        opened = token.open(user_pin=pin, rw=rw)
+        opened = token.open(user_pin=pin.decode("utf-8", "surrogateescape"), rw=rw)
     except (errors.PinIncorrect, errors.PinInvalid, errors.PinLenRange) as exc:
         raise TokenError(
             f"the PIN for the PKCS#11 token {uri.token!r} is wrong; fix the PIN source; nothing was written"
