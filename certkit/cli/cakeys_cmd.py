@@ -44,6 +44,12 @@ def ca_keys_command() -> None:
     Encrypt them (convert --to encrypted), keep the root offline (export-root: routine
     renewals need only the intermediate), or make them in a PKCS#11 token
     (`certkit init/renew --ca-pkcs11 URI`).
+
+    \b
+    Examples:
+      certkit ca-keys list
+      certkit ca-keys convert --to encrypted --new-passphrase-file /root/ca-pass
+      certkit ca-keys export-root --to /media/usb/root-ca.key --ca-passphrase-file /root/ca-pass
     """
 
 
