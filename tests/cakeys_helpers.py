@@ -68,7 +68,9 @@ def spki_of(block: bytes, password: bytes | None) -> bytes | None:
     return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def certkit(args: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def certkit(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """certkit in its own process (a PKCS#11 module is loaded once per process; a failpoint kills it)."""
     return subprocess.run(
         [sys.executable, "-m", "certkit", *args],

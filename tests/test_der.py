@@ -102,9 +102,12 @@ def test_encrypted_pkcs8_opens_with_openssl_and_cryptography(tmp_path: Path, kin
     assert done.returncode == 0, done.stderr
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert done.stdout == public
-    assert pkcs8.decrypt(pem, b"s3cret phrase").public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ) == public
+    assert (
+        pkcs8.decrypt(pem, b"s3cret phrase")
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        == public
+    )
     with pytest.raises(ValueError):
         pkcs8.decrypt(pem, b"wrong")
 
