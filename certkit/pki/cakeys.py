@@ -268,6 +268,9 @@ def store_mode(existing: list[CAKey], unlock: Unlock, store: Path) -> StoreMode:
     options say (``--ca-pkcs11`` a token; a passphrase file or credential encrypted; else plain)."""
     forms = {key.form for key in existing}
     if unlock.pkcs11_uri is not None:
+        from certkit.pki.pkcs11 import parse_uri
+
+        parse_uri(unlock.pkcs11_uri)
         software = sorted(k.where for k in existing if k.form != KeyForm.PKCS11)
         if software:
             from certkit.errors import UsageError

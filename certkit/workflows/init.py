@@ -33,6 +33,10 @@ def init_layout(
 ) -> RenewResult:
     """A fresh set in ``directory``; with ``unlock`` naming a passphrase source (or a token), the CA keys are
     stored encrypted (or made in the token) from the start."""
+    if unlock is not None and unlock.pkcs11_uri is not None:
+        from certkit.pki.pkcs11 import parse_uri
+
+        parse_uri(unlock.pkcs11_uri)  # a URI certkit cannot use is refused before the folder is made
     if directory.exists():
         if not directory.is_dir():
             raise FilesystemError(f"{directory}: exists and is not a folder; choose a new or empty folder")
