@@ -98,9 +98,9 @@ def test_renewal_signs_in_the_token(hsm_layout: Path, token: Token) -> None:
     assert done.returncode == 0, done.stderr
     assert (hsm_layout / "fixtures" / "notary-signer.crt").read_bytes() != before
     intermediate = x509.load_pem_x509_certificate((hsm_layout / "fixtures" / "intermediate-ca.crt").read_bytes())
-    x509.load_pem_x509_certificate((hsm_layout / "fixtures" / "notary-signer.crt").read_bytes()).verify_directly_issued_by(
-        intermediate
-    )
+    x509.load_pem_x509_certificate(
+        (hsm_layout / "fixtures" / "notary-signer.crt").read_bytes()
+    ).verify_directly_issued_by(intermediate)
 
 
 def test_nothing_due_never_opens_the_token(hsm_layout: Path, token: Token) -> None:
