@@ -364,3 +364,23 @@ def test_check_expiry_warns_before_the_offline_root_is_needed(
     code, out, _ = run_cli(capsys, "check-expiry", "--format", "prometheus", str(encrypted))
     assert "certkit_offline_key_needed_timestamp_seconds{" in out
     assert f"}} {needed.timestamp():.0f}" in out
+
+
+def test_the_passphrase_reaches_no_hook_and_no_output(
+    tmp_path: Path, encrypted: Path, passphrase: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dump = tmp_path / "hook-env.txt"
+    code, out, err = run_cli(
+        capsys,
+        "renew",
+        "--force",
+        "--no-compose",
+        "--ca-passphrase-file",
+        str(passphrase),
+        "--deploy-hook",
+        f"env > {dump}",
+        str(encrypted),
+    )
+    assert code == 0, err
+    assert dump.read_text()  # the hook ran and saw its environment ...
+    assert PASSPHRASE not in dump.read_text() + out + err  # ... which holds no passphrase
