@@ -384,3 +384,65 @@ def test_the_passphrase_reaches_no_hook_and_no_output(
     assert code == 0, err
     assert dump.read_text()  # the hook ran and saw its environment ...
     assert PASSPHRASE not in dump.read_text() + out + err  # ... which holds no passphrase
+
+
+def test_alert_rules_warn_before_the_offline_root_is_needed(
+    tmp_path: Path, offline: Path, encrypted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """promtool runs the shipped rules on the real textfile's series, the day moved near: 20 days ahead the
+    warning fires and the critical one does not; 40 days ahead neither; 5 days ahead both."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from ruamel.yaml import YAML
+
+    from tests.test_prometheus_rules import _annotations
+
+    promtool = require_binary("promtool", "prometheus")
+    code, text, err = run_cli(capsys, "check-expiry", "--format", "prometheus", str(encrypted))
+    samples = [
+        dict(s.labels)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "certkit_offline_key_needed_timestamp_seconds"
+    ]
+    labels = next(s for s in samples if s["path"].endswith("intermediate-ca.crt"))
+    code, rules_text, _ = run_cli(capsys, "schedule", "--prometheus-rules")
+    (tmp_path / "rules.yml").write_text(rules_text)
+    rules = {r["alert"]: r for r in YAML(typ="safe").load(rules_text)["groups"][0]["rules"]}
+    day, eval_s = 86400, 300
+    tests = []
+    series = []
+    for days, host in ((20, "soon"), (40, "later"), (5, "now")):
+        full = {**labels, "instance": host, "job": "node"}
+        selector = ",".join(f'{k}="{v}"' for k, v in sorted(full.items()))
+        series.append(
+            {"series": f"certkit_offline_key_needed_timestamp_seconds{{{selector}}}", "values": f"{days * day}+0x10"}
+        )
+    for alert, hosts in (("CertkitOfflineKeyNeededSoon", ("soon", "now")), ("CertkitOfflineKeyNeededNow", ("now",))):
+        severity = rules[alert]["labels"]["severity"]
+        days_of = {"soon": 20, "later": 40, "now": 5}
+        tests.append(
+            {
+                "eval_time": f"{eval_s}s",
+                "alertname": alert,
+                "exp_alerts": [
+                    {
+                        "exp_labels": {**labels, "instance": h, "job": "node", "severity": severity},
+                        "exp_annotations": _annotations(
+                            rules[alert], {**labels, "instance": h}, days_of[h] * day - eval_s
+                        ),
+                    }
+                    for h in hosts
+                ],
+            }
+        )
+    unit = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": tests}],
+    }
+    with (tmp_path / "unit.yml").open("w") as handle:
+        YAML(typ="safe", pure=True).dump(unit, handle)
+    done = subprocess.run(
+        [promtool, "test", "rules", "unit.yml"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-4000:] + done.stderr[-2000:]
