@@ -137,3 +137,46 @@ def test_a_pin_inside_the_uri_is_refused(tmp_path: Path, token: Token) -> None:
     done = certkit(["init", "--ca-pkcs11", token.uri + "&pin-value=4711", str(tmp_path / "n")], env=token.env)
     assert done.returncode == 2 and "pin-source" in done.stderr and "4711" not in done.stderr
     assert not (tmp_path / "n").exists()
+
+
+def test_ecdsa_ca_keys_in_the_token(tmp_path: Path, token: Token) -> None:
+    """ECDSA CAs (P-384 root, P-256 intermediate): the token's raw r||s signature becomes X.509's DER one."""
+    profile = tmp_path / "ec.toml"
+    profile.write_text(
+        'extends = "notary"\n'
+        '[certificates.root-ca]\nkey = { type = "ecdsa", curve = "P-384" }\n'
+        '[certificates.intermediate-ca]\nkey = { type = "ecdsa", curve = "P-256" }\n'
+    )
+    layout = tmp_path / "notary"
+    done = certkit(["init", "--profile", str(profile), "--ca-pkcs11", token.uri, str(layout)], env=token.env)
+    assert done.returncode == 0, done.stderr
+    forms = _forms_with(layout, token.env, profile)
+    assert forms["root-ca"]["key"] == "ECDSA P-384" and forms["intermediate-ca"]["key"] == "ECDSA P-256"
+    fixtures = layout / "fixtures"
+    root = x509.load_pem_x509_certificate((fixtures / "root-ca.crt").read_bytes())
+    intermediate = x509.load_pem_x509_certificate((fixtures / "intermediate-ca.crt").read_bytes())
+    leaf = x509.load_pem_x509_certificate((fixtures / "notary-server.crt").read_bytes())
+    root.verify_directly_issued_by(root)
+    intermediate.verify_directly_issued_by(root)
+    leaf.verify_directly_issued_by(intermediate)
+    openssl = require_binary("openssl", "openssl")
+    checked = subprocess.run(
+        [
+            openssl,
+            "verify",
+            "-CAfile",
+            str(fixtures / "root-ca.crt"),
+            "-untrusted",
+            str(fixtures / "intermediate-ca.crt"),
+            str(fixtures / "notary-server.crt"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _forms_with(layout: Path, env: dict[str, str], profile: Path) -> dict[str, dict[str, str]]:
+    done = certkit(["ca-keys", "list", "--json", "--profile", str(profile), str(layout)], env=env)
+    assert done.returncode == 0, done.stderr
+    return {row["name"]: row for row in json.loads(done.stdout)["keys"]}
