@@ -66,10 +66,21 @@ def fresh_copy(source: Path, target: Path) -> Path:
     return target
 
 
-def timed(argv: list[str]) -> float:
+CPU: dict[str, list[float]] = {}  # user+system seconds of the routine pair's runs: load moves them far less
+
+
+def timed(argv: list[str], cpu: str | None = None) -> float:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        CPU.setdefault(cpu, []).append(used)
+    return elapsed
 
 
 # The fresh set's floor: the two RSA-4096 CA keys, one per process, as certkit.pki.keys makes them.
@@ -141,11 +152,13 @@ def main() -> None:
                     continue
                 if name == "routine":
                     routine = fresh_copy(renewed, work / "routine")
-                    times["routine"].append(timed([CERTKIT, *routine_args, str(routine)]))
+                    times["routine"].append(timed([CERTKIT, *routine_args, str(routine)], cpu="routine"))
                 else:
                     routine = fresh_copy(encrypted, work / "routine")
                     secret = ["--ca-passphrase-file", str(passphrase)]
-                    times["routine-encrypted"].append(timed([CERTKIT, *routine_args, *secret, str(routine)]))
+                    times["routine-encrypted"].append(
+                        timed([CERTKIT, *routine_args, *secret, str(routine)], cpu="routine-encrypted")
+                    )
             if want("routine+compose"):
                 routine = fresh_copy(renewed, work / "routine")
                 times["routine+compose"].append(timed([CERTKIT, "renew", "--within", "800d", str(routine)]))
@@ -185,6 +198,16 @@ def main() -> None:
     for name, line in lines.items():
         if times[name]:  # --only leaves the others out
             print(line)
+    if times["routine"] and len(times["routine"]) == len(times["routine-encrypted"]):
+        # Each round ran the two back to back: the ratio within a round cancels most of the load's drift.
+        paired = statistics.median(e / p for e, p in zip(times["routine-encrypted"], times["routine"], strict=True))
+        print(f"median of the per-round ratios encrypted/plaintext routine: {paired:.2f}x (target <= 1.2x)")
+        cpu = {k: statistics.median(v) for k, v in CPU.items()}
+        print(
+            f"median CPU time (user+system): routine {cpu['routine']:.3f} s, "
+            f"encrypted {cpu['routine-encrypted']:.3f} s, {cpu['routine-encrypted'] / cpu['routine']:.2f}x "
+            "(the KDF's thread runs beside the main one)"
+        )
 
 
 if __name__ == "__main__":

@@ -446,3 +446,31 @@ def test_alert_rules_warn_before_the_offline_root_is_needed(
         [promtool, "test", "rules", "unit.yml"], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_the_key_encryption_key_is_derived_ahead_in_a_thread(encrypted: Path, passphrase: Path) -> None:
+    """Unlock.prefetch derives the intermediate's PBKDF2 key beside the main thread; decrypting then uses it."""
+    from certkit.pki import pkcs8
+    from certkit.pki.unlock import Unlock
+
+    key_file = encrypted / ".certkit" / "ca" / "intermediate-ca.key"
+    found = pkcs8.params(key_file.read_bytes())
+    assert found is not None and found.iterations == pkcs8.ITERATIONS
+    unlock = Unlock(passphrase_file=passphrase)
+    unlock.prefetch(key_file)
+    kek = unlock.derived(PASSPHRASE.encode(), found.salt, found.iterations)
+    assert kek == pkcs8.derive(PASSPHRASE.encode(), found)
+    assert unlock.derived(b"another", found.salt, found.iterations) is None  # only for the passphrase it used
+    key = pkcs8.decrypt(key_file.read_bytes(), PASSPHRASE.encode(), kek)
+    intermediate = x509.load_pem_x509_certificate((encrypted / "fixtures" / "intermediate-ca.crt").read_bytes())
+    assert key.public_key() == intermediate.public_key()
+    # Without a source at hand (a prompt only), nothing is derived and nothing is asked.
+    asked: list[str] = []
+
+    def prompt(text: str) -> str:
+        asked.append(text)
+        return "x"
+
+    quiet = Unlock(prompt=prompt)
+    quiet.prefetch(key_file)
+    assert asked == [] and quiet.derived(b"x", found.salt, found.iterations) is None

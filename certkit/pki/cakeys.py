@@ -244,8 +244,10 @@ class CAKey:
 def decrypt(pem: bytes, unlock: Unlock, where: str) -> PrivateKey:
     """Raises PassphraseError (23) naming the file and the source, never the passphrase."""
     passphrase = unlock.passphrase(f"of the CA keys (to open {where})")
+    found = pkcs8.params(pem)
+    kek = unlock.derived(passphrase, found.salt, found.iterations) if found is not None else None
     try:
-        return pkcs8.decrypt(pem, passphrase)
+        return pkcs8.decrypt(pem, passphrase, kek)
     except (ValueError, TypeError) as exc:
         source = unlock.source()
         unlock.forget_passphrase()

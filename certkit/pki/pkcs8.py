@@ -13,12 +13,15 @@ OpenSSL (the command line, and so a user's way back out) refuses scrypt above N=
 default 32 MiB memory cap, where the whole KDF costs about as much as PBKDF2 at the rounds below;
 and the rounds are chosen against the budget of a routine renewal (bench/RESULTS.md), which must
 decrypt the intermediate's key and stay within 1.2x of one with a plaintext key.
-Decryption is cryptography's own (any PBES2 count, so older or stronger files still load).
+certkit decrypts its own format itself (the PBKDF2 step releases the GIL, so a renewal derives the key in a
+thread while it loads and plans: certkit.pki.unlock.Unlock.prefetch); any other PBES2 file goes to
+cryptography's loader.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -64,16 +67,68 @@ def encrypt(key: PrivateKey, passphrase: bytes, *, iterations: int = ITERATIONS)
     return pem_block(PEM_LABEL, info)
 
 
-def decrypt(pem: bytes, passphrase: bytes) -> PrivateKey:
-    """The key in an encrypted PKCS#8 PEM block.
+@dataclass(frozen=True)
+class Params:
+    """The PBES2 parameters of a key in certkit's own format (PBKDF2-HMAC-SHA256, AES-256-CBC)."""
+
+    salt: bytes
+    iterations: int
+    iv: bytes
+    encrypted: bytes
+
+
+def params(pem: bytes) -> Params | None:
+    """The parameters of ``pem`` when it is certkit's format; None for any other (cryptography then reads it)."""
+    import base64
+
+    try:
+        body = pem.split(b"-----BEGIN ENCRYPTED PRIVATE KEY-----", 1)[1].split(b"-----END", 1)[0]
+        info = base64.b64decode(b"".join(body.split()), validate=True)
+        algorithm, encrypted = der.children(info)
+        pbes2_oid, pbes2 = der.children(algorithm)
+        kdf, scheme = der.children(pbes2)
+        kdf_oid, kdf_params = der.children(kdf)
+        salt, count, *prf = der.children(kdf_params)
+        scheme_oid, iv = der.children(scheme)
+        expected = (der.oid(_PBES2), der.oid(_PBKDF2), der.oid(_AES256_CBC))
+        if (pbes2_oid, kdf_oid, scheme_oid) != expected or prf != [der.sequence(der.oid(_HMAC_SHA256), der.null())]:
+            return None
+        return Params(_content(salt), int.from_bytes(_content(count), "big"), _content(iv), _content(encrypted))
+    except (IndexError, ValueError):
+        return None
+
+
+def _content(element: bytes) -> bytes:
+    _, start, end = der.read(element)
+    return element[start:end]
+
+
+def derive(passphrase: bytes, found: Params) -> bytes:
+    """The key-encryption key: the slow part, and it releases the GIL (a thread can run it beside other work)."""
+    return PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=found.salt, iterations=found.iterations).derive(
+        passphrase
+    )
+
+
+def decrypt(pem: bytes, passphrase: bytes, kek: bytes | None = None) -> PrivateKey:
+    """The key in an encrypted PKCS#8 PEM block (``kek``: its key-encryption key, derived ahead).
 
     Raises:
         ValueError: the passphrase is wrong, or the block is not an encrypted key.
     """
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    # certkit wrote (and checks, with a probe signature) the keys it decrypts: skip OpenSSL's slow RSA check.
-    key = serialization.load_pem_private_key(pem, password=passphrase, unsafe_skip_rsa_key_validation=True)
+    found = params(pem)
+    if found is None:  # another tool's PBES2 choices: cryptography reads them all
+        key = serialization.load_pem_private_key(pem, password=passphrase, unsafe_skip_rsa_key_validation=True)
+    else:
+        secret = kek if kek is not None else derive(passphrase, found)
+        decryptor = Cipher(algorithms.AES(secret), modes.CBC(found.iv)).decryptor()
+        padded = decryptor.update(found.encrypted) + decryptor.finalize()
+        unpadder = padding.PKCS7(128).unpadder()
+        plain = unpadder.update(padded) + unpadder.finalize()  # ValueError: a wrong passphrase (almost always here)
+        # certkit wrote (and checks, with a probe signature) the keys it decrypts: skip OpenSSL's slow RSA check.
+        key = serialization.load_der_private_key(plain, password=None, unsafe_skip_rsa_key_validation=True)
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
         raise ValueError(f"unsupported key type {type(key).__name__}")
     return key

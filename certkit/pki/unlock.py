@@ -24,8 +24,12 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from certkit.errors import PassphraseError, TokenError
+
+if TYPE_CHECKING:
+    import threading
 
 PASSPHRASE_CREDENTIAL = "certkit-ca-passphrase"
 PIN_CREDENTIAL = "certkit-ca-pin"
@@ -43,6 +47,52 @@ class Unlock:
     pkcs11_uri: str | None = None  # `--ca-pkcs11 URI`: the token that makes new CA keys
     _passphrase: bytes | None = field(default=None, repr=False)
     _pins: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _ahead: tuple[threading.Thread, list[tuple[bytes, int, bytes]]] | None = field(default=None, repr=False)
+
+    def prefetch(self, key_file: Path) -> None:
+        """Derive the key-encryption key of this CA key file in a thread, while the run loads and plans.
+
+        PBKDF2 is the slow part of opening an encrypted key (about 50 ms) and releases the GIL, so it runs
+        beside the imports and checks instead of after them.  Only with a passphrase at hand without asking
+        (a credential or a file: never a prompt), and only a head start: anything that goes wrong here is
+        ignored, and the key is opened (and the error reported) when a run really signs with it.  Nothing
+        is decrypted here, only the key that decrypts is derived, and it stays in memory.
+        """
+        if not self.passphrase_available() or self._ahead is not None:
+            return
+        try:
+            passphrase = self.passphrase("of the CA keys")
+        except (PassphraseError, TokenError):
+            return  # reported, if it matters, when a key must sign
+        import threading
+
+        result: list[tuple[bytes, int, bytes]] = []
+
+        def derive() -> None:
+            from certkit.pki import pkcs8
+
+            try:
+                with open(key_file, "rb") as handle:
+                    found = pkcs8.params(handle.read(64 * 1024))
+                if found is not None:
+                    result.append((found.salt, found.iterations, pkcs8.derive(passphrase, found)))
+            except Exception:  # noqa: BLE001  (a head start only: the key is opened, errors and all, when used)
+                pass
+
+        thread = threading.Thread(target=derive, name="certkit-kdf", daemon=True)
+        thread.start()
+        self._ahead = (thread, result)
+
+    def derived(self, passphrase: bytes, salt: bytes, iterations: int) -> bytes | None:
+        """The key-encryption key :meth:`prefetch` derived for this salt, waiting for it while it is being made."""
+        if self._ahead is None or passphrase != self._passphrase:
+            return None
+        thread, result = self._ahead
+        thread.join()
+        for made_salt, made_iterations, kek in result:
+            if (made_salt, made_iterations) == (salt, iterations):
+                return kek
+        return None
 
     def passphrase_available(self) -> bool:
         """A passphrase source is configured (a file or a credential), without reading it."""

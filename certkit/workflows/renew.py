@@ -158,8 +158,11 @@ def _renew(request: RenewRequest) -> RenewRun:
 
     profile = load_profile(request.profile_source)
     early = None if request.dry_run else _start_keys(request, profile)
+    unlock = request.unlock()
+    if not request.dry_run:
+        _prefetch(request, profile, unlock)
     try:
-        return _renew_with(request, profile, early)
+        return _renew_with(request, profile, early, unlock)
     finally:
         if early is not None:
             early.close()  # kills the workers of keys nobody took
@@ -179,7 +182,21 @@ def _start_keys(request: RenewRequest, profile: Profile) -> EarlyKeys | None:
         return None
 
 
-def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None) -> RenewRun:
+def _prefetch(request: RenewRequest, profile: Profile, unlock: Unlock) -> None:
+    """With an encrypted CA store, derive the passphrase's key for the CA a routine renewal signs with, in a
+    thread while the rest is imported and planned (certkit.pki.unlock.Unlock.prefetch)."""
+    from collections import Counter
+
+    from certkit.store.layout import ca_store_path
+
+    store = ca_store_path(request.notary_dir, profile, request.ca_store)
+    # One key only (each costs a full PBKDF2): the CA that signs the most leaves (Notary: the intermediate).
+    issuers = Counter(s.issuer for s in profile.certificates if s.key_location == "file" and not s.self_signed)
+    if issuers:
+        unlock.prefetch(store / f"{issuers.most_common(1)[0][0]}.key")  # certkit.pki.planning.ca_key_path
+
+
+def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None, unlock: Unlock) -> RenewRun:
     from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
     from certkit.store.lock import renewal_lock
     from certkit.store.state import verify as verify_state
@@ -187,7 +204,6 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
 
     notary_dir = request.notary_dir
     compose = _ComposeStep(request, profile)
-    unlock = request.unlock()
 
     def attempt() -> RenewResult:
         from certkit.pki.renew import renew
