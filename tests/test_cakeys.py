@@ -253,6 +253,8 @@ def test_export_root_leaves_no_root_key_behind(
         "intermediate-ca": "encrypted",
         "database-ca": "encrypted",
     }
+    code, out, err = run_cli(capsys, "status", str(encrypted))
+    assert f"key: offline (exported to {offline})" in out and "key: CA store, encrypted" in out, out + err
 
 
 def test_routine_renewal_runs_without_the_root(
