@@ -7,7 +7,7 @@ every file goes through storage.atomic_write.  Returns a RenewResult; never prin
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -141,7 +141,8 @@ def renew(
     plan.notices[:0] = notices
     if dry_run:
         plan.notices += _offline_notes(plan, states)
-        plan.notices += _owner_notes(profile, plan, states, root, set(), dry_run=True)
+        tightened = {_real(path) for path, _ in loose}
+        plan.notices += _owner_notes(profile, plan, states, root, set(), dry_run=True, tightened=tightened)
         return _result(root, profile, store, plan, states, {}, set(), dry_run=True, written_ignores=[])
 
     fs_root = storage.Root(root)
@@ -175,7 +176,9 @@ def renew(
     for folder in sorted({w.target.parent for w in live}):
         storage.ensure_dir(folder, private=_real(folder) == real_store)
     created_paths = frozenset(w.target for w in live if not os.path.lexists(w.target))
-    snapshot = _generation_writes(profile, root, store, state_dir, live)
+    # Generation 0 records the set as certkit found it, keys' modes too: they were tightened above.
+    found_modes = {_real(path): mode for path, mode in loose}
+    snapshot = _generation_writes(profile, root, store, state_dir, live, found_modes)
     generations.prepare_folders(snapshot)
     if ca_store is not None:  # remembered, so later runs without --ca-store find the same keys
         snapshot.append(transaction.Write(state_dir / CA_STORE_RECORD, ca_store_record(root, store), 0o600))
@@ -198,9 +201,18 @@ def renew(
 
 
 def _generation_writes(
-    profile: Profile, root: Path, store: Path, state_dir: Path, live: list[transaction.Write]
+    profile: Profile,
+    root: Path,
+    store: Path,
+    state_dir: Path,
+    live: list[transaction.Write],
+    found_modes: dict[Path, int],
 ) -> list[transaction.Write]:
-    """Snapshots for rollback: the set after this renewal, and the set before certkit's first one."""
+    """Snapshots for rollback: the set after this renewal, and the set before certkit's first one.
+
+    ``found_modes``: the modes keys had before this run tightened them; generation 0 keeps them,
+    so a rollback to it gives back the files exactly as found.
+    """
     changed = {_real(w.target): w for w in live}
     after: list[generations.LiveFile] = []
     before: list[generations.LiveFile] = []
@@ -208,7 +220,7 @@ def _generation_writes(
         old = storage.read_bytes(target)
         old_mode = target.stat().st_mode & 0o777 if old is not None else 0
         if old is not None:
-            before.append(generations.LiveFile(target, old, old_mode))
+            before.append(generations.LiveFile(target, old, found_modes.get(target, old_mode)))
         if target in changed:
             after.append(generations.LiveFile(target, changed[target].data, changed[target].mode))
         elif old is not None:
@@ -271,10 +283,21 @@ def _tighten_key_modes(loose: list[tuple[Path, int]]) -> None:
 
 
 def _owner_notes(
-    profile: Profile, plan: Plan, states: dict[str, CertState], root: Path, changed: set[Path], *, dry_run: bool
+    profile: Profile,
+    plan: Plan,
+    states: dict[str, CertState],
+    root: Path,
+    changed: set[Path],
+    *,
+    dry_run: bool,
+    tightened: Collection[Path] = (),
 ) -> list[str]:
     """Where a key's owner matters to a container: a key certkit wrote (or would write)
-    that belongs to another user, or whose profile names the user who must read it."""
+    that belongs to another user, or whose profile names the user who must read it.
+
+    ``tightened``: keys a dry run would set to 0600 (a real run already has): judged with the
+    mode they would have, so the dry run says what the run will, never "would keep 0664" beside
+    "would set 0600" for the same key."""
     notes = []
     runner = os.geteuid()
     for spec in profile.certificates:
@@ -293,6 +316,8 @@ def _owner_notes(
         except OSError:
             continue
         shown, mode = paths.shown(state.key_path, root), st.st_mode & 0o777
+        if _real(state.key_path) in tightened:
+            mode = storage.KEY_MODE
         keeps = "would keep" if dry_run else "keeps"
         if st.st_uid != runner:
             notes.append(

@@ -17,7 +17,9 @@ writes, and every file it reads or replaces, must be:
   member is the owner gives nobody else any access.
 
 All problems are gathered into one refusal with one command that fixes them all, so a
-clone is fixed in one step instead of one folder per run.
+clone is fixed in one step instead of one folder per run.  The line stays readable for a whole
+clone in a shared group (40 paths): a count and the first few paths, and ``chmod -R go-w`` on
+the folder when more than a few need it.
 
 Membership is read with the ``grp``/``pwd`` modules (NSS): a directory service that does
 not enumerate its users (sssd with ``enumerate = false``) may hide a second member of a
@@ -191,6 +193,9 @@ def _shown(found: _Findings, path: Path) -> tuple[str, str]:
     return str(path), str(path)
 
 
+_SHOWN = 3  # paths named per problem; the rest are counted
+
+
 def _message(found: _Findings) -> str:
     commands = []
     if found.chown:
@@ -198,7 +203,7 @@ def _message(found: _Findings) -> str:
             f"chown {shlex.quote(_runner_name(found.runner))} " + " ".join(shlex.quote(p) for p in found.chown)
         )
     if found.chmod:
-        commands.append("chmod go-w " + " ".join(shlex.quote(p) for p in found.chmod))
+        commands.append(_chmod_command(found))
     fix = ""
     if commands:
         fix = f"; fix them all with `{' && '.join(commands)}`"
@@ -208,10 +213,29 @@ def _message(found: _Findings) -> str:
         fix += "; run certkit as root to keep a key's owner" if fix else "; run certkit as root to keep the key's owner"
     return (
         f"{found.root}: refusing to write where another user could swap or change the files certkit writes: "
-        + "; ".join(f"{why}: {', '.join(paths)}" for why, paths in found.problems.items())
+        + "; ".join(f"{why}: {_listed(paths)}" for why, paths in found.problems.items())
         + fix
         + "; nothing was changed"
     )
+
+
+def _listed(paths: list[str]) -> str:
+    """Every path when there are a few; else the count and the first few."""
+    if len(paths) <= _SHOWN + 1:
+        return ", ".join(paths)
+    return f"{len(paths)} paths: {', '.join(paths[:_SHOWN])} and {len(paths) - _SHOWN} more"
+
+
+def _chmod_command(found: _Findings) -> str:
+    """`chmod go-w` on each path, or, for more than a few inside the folder, on the folder's tree:
+    what a person would type, and short enough to read (removing group and other write below a
+    checkout takes nothing away that certkit's checks would allow)."""
+    root = os.path.normpath(os.path.abspath(found.root))
+    inside_root = [p for p in found.chmod if p == root or p.startswith(root.rstrip("/") + "/")]
+    if len(found.chmod) <= _SHOWN + 1 or not inside_root:
+        return "chmod go-w " + " ".join(shlex.quote(p) for p in found.chmod)
+    outside = [p for p in found.chmod if p not in inside_root]
+    return "chmod -R go-w " + " ".join(shlex.quote(p) for p in [root, *outside])
 
 
 def _runner_name(uid: int) -> str:
