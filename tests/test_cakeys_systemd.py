@@ -4,7 +4,6 @@ from $CREDENTIALS_DIRECTORY."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,9 +73,10 @@ def _verify(*paths: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([analyze, "verify", "--man=no", *map(str, paths)], capture_output=True, text=True, timeout=60)
 
 
-def test_the_unit_loads_the_encrypted_credential(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = tmp_path / "notary"
-    folder.mkdir()
+def test_the_unit_loads_the_encrypted_credential(
+    tmp_path: Path, fresh_layout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = fresh_layout  # schedule refuses a folder that is not a Notary checkout
     credential = tmp_path / "credstore" / "certkit-ca-passphrase"
     pin = tmp_path / "credstore" / "certkit-ca-pin"
     units = tmp_path / "units"
@@ -109,14 +109,11 @@ def test_the_unit_loads_the_encrypted_credential(tmp_path: Path, capsys: pytest.
     assert "not valid" in _verify(broken, units / "certkit-renew.timer").stderr
 
 
-def test_schedule_refuses_a_relative_credential(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_schedule_refuses_a_relative_credential(fresh_layout: Path) -> None:
     from certkit.deploy import schedule
     from certkit.errors import UsageError
 
-    folder = tmp_path / "n"
-    folder.mkdir()
-    with pytest.raises(UsageError):
-        schedule.systemd_units(
-            schedule.job(["/usr/bin/certkit"], folder), credentials=[("certkit-ca-passphrase", Path("a:b"))]
-        )
-    assert os.path.isabs(str(tmp_path))
+    planned = schedule.job(["/usr/bin/certkit"], fresh_layout)
+    for bad in (Path("relative/cred"), Path("/etc/cred:with-colon"), Path("/etc/cred\nExecStart=/bin/sh")):
+        with pytest.raises(UsageError):
+            schedule.systemd_units(planned, credentials=[("certkit-ca-passphrase", bad)])
