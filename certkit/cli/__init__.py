@@ -31,6 +31,11 @@ _COMMANDS = {
     "compose": ("certkit.cli.compose_cmd", "compose_command", "make compose mount the renewed files, or --check it"),
     "trust": ("certkit.cli.trust_cmd", "trust_command", "make the Docker CLI and the notary client trust the root"),
     "rollback": ("certkit.cli.rollback_cmd", "rollback_command", "switch back to an earlier generation of the set"),
+    "ca-keys": (
+        "certkit.cli.cakeys_cmd",
+        "ca_keys_command",
+        "CA keys: list, encrypt at rest, take the root offline",
+    ),
     "schedule": (
         "certkit.cli.schedule_cmd",
         "schedule_command",
@@ -45,7 +50,7 @@ _COMMANDS = {
 }
 
 EXIT_CODES_HELP = """\b
-Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy):
+Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy, ca-keys):
   0   success            10  not a Notary layout
   1   internal error     11  invalid profile file
   2   usage error        12  unusable key/certificate on disk
@@ -67,6 +72,11 @@ Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy):
                              not the disk's, the old certificate served
                              (21/22 after a renewal: it is kept, and the
                              deploy is owed to the next run)
+                         23  CA passphrase: no source, a missing, loose
+                             or empty file or credential, or wrong
+                         24  the offline root key is needed (renew
+                             --ca-root-key FILE), or FILE is not it
+                         25  PKCS#11 token: absent, wrong PIN, no such key
                          130 interrupted (Ctrl-C), 143 stopped (SIGTERM):
                              the set is wholly old or wholly new
 check-expiry uses the Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
@@ -126,6 +136,7 @@ def cli(debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from certkit import signals
+    from certkit.cli.output import echo, error
     from certkit.errors import CertkitError
 
     with signals.handled(then_ignore=True):
@@ -141,30 +152,28 @@ def main(argv: list[str] | None = None) -> None:
             shown.show()
             sys.exit(shown.exit_code)
         except click.Abort:
-            click.echo("certkit: aborted", err=True)
+            echo("certkit: aborted", err=True)
             sys.exit(1)
         except CertkitError as exc:
             if _State.debug:
                 raise
-            click.echo(f"certkit: error: {exc}", err=True)
+            error(str(exc))
             sys.exit(exc.exit_code)
         except OSError as exc:  # a file system refusal certkit did not anticipate: still one line
             if _State.debug:
                 raise
             where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"certkit: error: {where}{exc.strerror or exc}; check the path and its permissions", err=True)
+            error(f"{where}{exc.strerror or exc}; check the path and its permissions")
             sys.exit(13)
         except signals.Interrupted as exc:  # hooks were stopped, staging discarded, the lock released
-            click.echo(f"certkit: {'interrupted' if exc.signum == signal.SIGINT else 'stopped'} by {exc}", err=True)
+            echo(f"certkit: {'interrupted' if exc.signum == signal.SIGINT else 'stopped'} by {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("certkit: interrupted", err=True)
+            echo("certkit: interrupted", err=True)
             sys.exit(130)
         except Exception as exc:  # a bug: one line, and the way to the traceback
             if _State.debug:
                 raise
-            click.echo(
-                f"certkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
-            )
+            error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", "certkit: internal error: ")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

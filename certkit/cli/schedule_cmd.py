@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certkit.cli import options
+from certkit.cli import options, output
 
 if TYPE_CHECKING:
     from certkit.durations import Duration
@@ -96,6 +96,21 @@ if TYPE_CHECKING:
     default=None,
     help="The certkit executable the job runs. Default: this certkit (absolute path).",
 )
+@click.option(
+    "--ca-passphrase-credential",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="systemd: the CA keys' passphrase as an encrypted credential (systemd-creds encrypt); the unit "
+    "loads it with LoadCredentialEncrypted=, and renew reads it from $CREDENTIALS_DIRECTORY.",
+)
+@click.option(
+    "--ca-pin-credential",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="systemd: the PKCS#11 token's PIN as an encrypted credential, likewise.",
+)
 def schedule_command(
     notary_dir: Path,
     cron: bool,
@@ -114,6 +129,8 @@ def schedule_command(
     no_deploy: bool,
     docker_host: str | None,
     certkit_path: Path | None,
+    ca_passphrase_credential: Path | None,
+    ca_pin_credential: Path | None,
 ) -> None:
     """Renew NOTARY_DIR daily: print a crontab line or write systemd units;
     or print Prometheus alert rules.
@@ -132,6 +149,8 @@ def schedule_command(
         (crontab -l; certkit schedule --cron /srv/notary) | crontab -
     certkit schedule --systemd /srv/notary --output-dir /etc/systemd/system
         then: systemctl daemon-reload && systemctl enable --now certkit-renew.timer
+    certkit schedule --systemd /srv/notary --ca-passphrase-credential \
+        /etc/credstore.encrypted/certkit-ca-passphrase    (an encrypted CA store)
     certkit schedule --prometheus-rules > /etc/prometheus/rules/certkit.yml
         alerts on `certkit check-expiry --format prometheus --output DIR/certkit.prom`
         (DIR: node_exporter's --collector.textfile.directory); check: promtool check rules
@@ -147,7 +166,7 @@ def schedule_command(
             "or --prometheus-rules (print alert rules)"
         )
     if prometheus_rules:
-        click.echo(
+        output.echo(
             schedule.prometheus_rules(
                 warn=warn, crit=crit, stale_after=stale_after, stale_for=stale_for, now=options.utc_now()
             ),
@@ -161,22 +180,35 @@ def schedule_command(
         chosen = (
             minute if minute is not None else schedule.random_minute(random.Random(seed) if seed is not None else None)
         )
-        click.echo(
+        output.echo(
             "# certkit: renew the Notary TLS certificates daily"
             + (" and recreate the services that read them" if not no_deploy else "")
             + "; cron mails only problems and what is still to do"
         )
-        click.echo(schedule.cron_line(planned, minute=chosen, hour=hour))
+        output.echo(schedule.cron_line(planned, minute=chosen, hour=hour))
         return
     anchor = options.utc_now()
     delay = int(randomized_delay.approx_timedelta(anchor).total_seconds())
-    units = schedule.systemd_units(planned, on_calendar=on_calendar, randomized_delay=delay)
+    from certkit.pki.unlock import PASSPHRASE_CREDENTIAL, PIN_CREDENTIAL
+
+    credentials = [
+        (name, Path(os.path.abspath(path)))
+        for name, path in ((PASSPHRASE_CREDENTIAL, ca_passphrase_credential), (PIN_CREDENTIAL, ca_pin_credential))
+        if path is not None
+    ]
+    units = schedule.systemd_units(planned, on_calendar=on_calendar, randomized_delay=delay, credentials=credentials)
     for path in schedule.write_units(units, output_dir):
-        click.echo(f"wrote {path}")
+        output.echo(f"wrote {path}")
     target = output_dir.resolve()
     if target != Path("/etc/systemd/system"):
-        click.echo(f"install: cp {target / schedule.SERVICE} {target / schedule.TIMER} /etc/systemd/system/")
-    click.echo(f"enable:  systemctl daemon-reload && systemctl enable --now {schedule.TIMER}")
+        output.echo(f"install: cp {target / schedule.SERVICE} {target / schedule.TIMER} /etc/systemd/system/")
+    for name, path in credentials:
+        if not path.exists():
+            output.echo(
+                f"credential: (umask 077; systemd-creds encrypt --name={name} SECRET_FILE {path}) "
+                "then shred SECRET_FILE: the unit reads it encrypted with this host's key"
+            )
+    output.echo(f"enable:  systemctl daemon-reload && systemctl enable --now {schedule.TIMER}")
 
 
 def certkit_command() -> list[str]:

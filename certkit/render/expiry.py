@@ -19,6 +19,7 @@ from cryptography import x509
 from certkit.certificates import fingerprint_sha256, san_strings
 from certkit.check.expiry import NOTHING_FOUND_CODE, Finding, Status, Thresholds, worst
 from certkit.check.runs import Verdict
+from certkit.text import terminal_safe, visible
 
 if TYPE_CHECKING:
     from certkit.workflows.check import Summary
@@ -128,15 +129,16 @@ class TableReport:
     def _row(self, finding: Finding) -> None:
         status = finding.status
         if not self._started:
-            self.out.write(self.HEADER + "\n")
+            self._write(self.HEADER)
             self._started = True
         cert = finding.cert
         days = (
             "" if finding.seconds_left is None else str(int(finding.seconds_left / 86400))
         )  # toward 0, as "N days ago"
         not_after = f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}" if cert is not None else "-"
-        where = finding.path + (f"#{finding.index}" if finding.index is not None else "")
-        subject = short_subject(cert)
+        # Paths, subjects and reasons come from the checkout, a certificate or a server: made visible.
+        where = visible(finding.path) + (f"#{finding.index}" if finding.index is not None else "")
+        subject = visible(short_subject(cert))
         name = f"{finding.shown_status:<8}"
         if self.color and finding.used:
             name = f"{_COLOURS[status]}{name}{_RESET}"
@@ -144,22 +146,34 @@ class TableReport:
         if subject:
             line += f" ({subject})"
         if finding.reasons:
-            line += "  " + "; ".join(r.text for r in finding.reasons)
-        self.out.write(line + "\n")
+            line += "  " + "; ".join(visible(r.text) for r in finding.reasons)
+        self._write(line)
 
     def finish(self, summary: Summary) -> None:
         if self.quiet and summary.status is Status.OK:
             return
-        if self._nothing and not self._started and summary.total == len(self._nothing) and not summary.unused:
+        if (
+            self._nothing
+            and not self._started
+            and summary.total == len(self._nothing)
+            and not summary.unused
+            and not summary.skipped
+        ):
             # Only folders without certificates: one line each says it all (UNKNOWN, exit 3).
             for finding in self._nothing:
-                self.out.write(f"{finding.path}: {finding.reasons[0].text} -> UNKNOWN (exit {Status.UNKNOWN.value})\n")
+                where, why = visible(finding.path), visible(finding.reasons[0].text)
+                self._write(f"{where}: {why} -> UNKNOWN (exit {Status.UNKNOWN.value})")
         else:
             for finding in self._nothing:
                 self._row(finding)
-            self.out.write("\n" + summary.line() + "\n")
+            self._write("\n" + summary.line())
         for note in summary.notes:
-            self.out.write(f"note: {note}\n")
+            self._write(f"note: {visible(note)}")
+
+    def _write(self, line: str) -> None:
+        # The exit to a terminal or a mail: whatever a field let through, only newlines and
+        # certkit's own colours stay raw (certkit.text.terminal_safe).
+        self.out.write(terminal_safe(line) + "\n")
 
 
 def _nothing_found(finding: Finding) -> bool:
@@ -208,6 +222,7 @@ class JsonReport:
             "counts": {s.name: summary.counts[s] for s in Status},
             "total": summary.total,
             "unused": summary.unused,
+            "skipped": summary.skipped,
             "notes": summary.notes,
         }
         self.out.write('\n], "summary": ' + json.dumps(summary_obj) + "}\n")
@@ -235,6 +250,12 @@ _FAMILIES = (
         "missing, unreadable, ...); the value is its status: 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
     ),
     (
+        "certkit_offline_key_needed_timestamp_seconds",
+        "gauge",
+        "the moment renew will need an offline CA key to re-issue this certificate (its notAfter minus renew's "
+        "default 30 days), seconds since the Unix epoch",
+    ),
+    (
         "certkit_running_mismatch",
         "gauge",
         "1 when a container (or the compose project `docker compose up` would run) has another certificate than "
@@ -250,8 +271,8 @@ _FAMILIES = (
 )
 
 
-_PER_CERT = 4  # the first four families have one sample (or more) per certificate
-_RUNNING = 4  # then certkit_running_mismatch: one sample per container file (spooled too)
+_PER_CERT = 5  # the first five families have one sample (or more) per certificate
+_RUNNING = 5  # then certkit_running_mismatch: one sample per container file (spooled too)
 
 
 class PrometheusReport:
@@ -261,8 +282,9 @@ class PrometheusReport:
         self.out = out
         self.now = now
         self.quiet = quiet
-        # One spool per per-certificate family: samples of a family must be contiguous.
-        self._spools = [tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(_PER_CERT + 1)]
+        # One spool per per-certificate family: samples of a family must be contiguous.  newline="":
+        # what is written is read back byte for byte (universal newlines would turn a CR into a line end).
+        self._spools = [tempfile.TemporaryFile("w+", encoding="utf-8", newline="") for _ in range(_PER_CERT + 1)]
 
     def add(self, finding: Finding) -> None:
         if not finding.used:
@@ -286,7 +308,12 @@ class PrometheusReport:
         for reason in finding.reasons:  # one sample per code: two "chain" reasons are one series
             codes[reason.code] = worst((codes.get(reason.code, Status.OK), reason.status))
         for code, status in codes.items():
-            self._spools[3].write(f'{_FAMILIES[3][0]}{{{labels},code="{_escape(code)}"}} {status.value}\n')
+            if status is not Status.OK:  # a problem: an OK reason is information (offline-key far ahead)
+                self._spools[3].write(f'{_FAMILIES[3][0]}{{{labels},code="{_escape(code)}"}} {status.value}\n')
+        for reason in finding.reasons:
+            if reason.code == "offline-key" and reason.at is not None:
+                self._spools[4].write(f"{_FAMILIES[4][0]}{{{labels}}} {reason.at.timestamp():.0f}\n")
+                break
         row = finding.runs
         if row is not None:
             # path is the finding's (container:/path), so an alert joins certkit_cert_problem on it.
@@ -329,8 +356,19 @@ def _labels(values: dict[str, str]) -> str:
 
 
 def _escape(value: str) -> str:
-    # The text format escapes exactly these three in label values.
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    r"""A label value in the text exposition format, whatever its characters.
+
+    The format escapes exactly three in label values: backslash, double quote and line feed (as
+    ``\\``, ``\"``, ``\n``); any other escape is a parse error.  A CR, ESC or other control
+    character has no escape there, and raw it breaks readers (a CR ends a line for any reader with
+    universal newlines; node_exporter then fails the whole file and exports no certkit series) and
+    reaches alert mails and chat through ``{{ $labels.subject }}``.  So every control character but
+    the line feed is first written as its visible escape (certkit.text.visible: a CR becomes the
+    two characters ``\r``, which the format then writes ``\\r``): the same text the table shows.
+    The line feed keeps the format's own escape, so a subject with a newline keeps it.  Lone
+    surrogates (a file name that is not UTF-8) become ``\udcXX``: the file stays valid UTF-8.
+    """
+    return visible(value, keep="\n").replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 # --------------------------------------------------------------------------- Nagios
@@ -360,6 +398,8 @@ class NagiosReport:
         )
         if summary.unused:
             text += f", {summary.unused} unused (not judged)"
+        if summary.skipped:
+            text += f", {summary.skipped} symlinked folders skipped"
         if summary.total == 0:
             text += ", no certificates found"
         shown = []
@@ -369,7 +409,9 @@ class NagiosReport:
         if shown:
             more = summary.problem_count - len(shown)
             text += ": " + "; ".join(shown) + (f" (+{more} more)" if more > 0 else "")
-        text = text.replace("|", "/")  # a "|" would start the perfdata
+        # One line, always: the plugin output ends at the first line break, and a monitoring mail or
+        # web UI must not obey a control character from a path or a certificate (certkit.text.visible).
+        text = visible(text).replace("|", "/")  # a "|" would start the perfdata
         perf = [
             f"'certificates'={summary.total};;;0",
             f"'critical'={c[Status.CRITICAL]};;;0",
@@ -378,4 +420,4 @@ class NagiosReport:
         ]
         if summary.min_seconds_left is not None:
             perf.append(f"'min_seconds_left'={summary.min_seconds_left}s;{self.warn_s}:;{self.crit_s}:")
-        self.out.write(text + " | " + " ".join(perf) + "\n")
+        self.out.write(terminal_safe(text + " | " + " ".join(perf)) + "\n")

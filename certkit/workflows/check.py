@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from certkit.check.expiry import Finding, Status, Thresholds, worst
+from certkit.check.expiry import SKIPPED, Finding, Status, Thresholds, worst
 from certkit.check.running import EngineUse
 from certkit.durations import Duration
 from certkit.errors import UsageError
@@ -74,11 +74,15 @@ class Summary:
         self.problem_count = 0
         self.min_seconds_left: int | None = None
         self.unused = 0
+        self.skipped = 0  # symlinked folders outside the folder checked (listed, not walked)
         self.notes = list(notes or [])  # about the run itself (a compose file certkit could not analyse)
 
     def add(self, finding: Finding) -> None:
         if not finding.used:
-            self.unused += 1
+            if finding.shown_status == SKIPPED:
+                self.skipped += 1
+            else:
+                self.unused += 1
             return
         status = finding.status
         self.counts[status] += 1
@@ -107,6 +111,8 @@ class Summary:
         line = f"{self.total} checked: {counts} -> {self.status.name} (exit {self.status.value})"
         if self.unused:
             line += f"; {self.unused} not used by any service (listed, not judged; --all judges them)"
+        if self.skipped:
+            line += f"; {self.skipped} symlinked folder{'s' if self.skipped != 1 else ''} outside not followed"
         return line
 
 
@@ -164,10 +170,19 @@ def run_check(request: CheckRequest) -> CheckRun:
                 config_findings.extend(result.findings)
             elif is_checkout(path, profile):
                 root = path
+            if root is not None:
+                from certkit.check.offline import offline_key_notes
+
+                offline_notes, offline_shown = offline_key_notes(root, profile, now, request.thresholds)
+                for real, items in offline_notes.items():
+                    notes.setdefault(real, []).extend(items)
+                for real, path_text in offline_shown.items():
+                    shown.setdefault(real, path_text)
             if root is not None and not request.judge_all:
                 deployment = deployed_files(root, profile, result, request.environ)
                 scopes[str(path)] = Scope(frozenset(deployment.used))
                 run_notes.extend(n for n in deployment.notes if n not in run_notes)
+                config_findings.extend(deployment.findings)
         checker = Checker(
             now,
             request.thresholds,

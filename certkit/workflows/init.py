@@ -9,6 +9,7 @@ from certkit import __version__
 from certkit.durations import parse_duration
 from certkit.errors import FilesystemError
 from certkit.pki.renew import RenewResult, renew
+from certkit.pki.unlock import Unlock
 from certkit.profile import Profile
 from certkit.store import storage
 from certkit.templates import render
@@ -27,7 +28,15 @@ TEMPLATES = {
 }
 
 
-def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: Path | None = None) -> RenewResult:
+def init_layout(
+    directory: Path, profile: Profile, now: datetime, *, ca_store: Path | None = None, unlock: Unlock | None = None
+) -> RenewResult:
+    """A fresh set in ``directory``; with ``unlock`` naming a passphrase source (or a token), the CA keys are
+    stored encrypted (or made in the token) from the start."""
+    if unlock is not None and unlock.pkcs11_uri is not None:
+        from certkit.pki.pkcs11 import parse_uri
+
+        parse_uri(unlock.pkcs11_uri)  # a URI certkit cannot use is refused before the folder is made
     if directory.exists():
         if not directory.is_dir():
             raise FilesystemError(f"{directory}: exists and is not a folder; choose a new or empty folder")
@@ -39,7 +48,14 @@ def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: P
     storage.probe_writable(directory)
     storage.ensure_dir(directory)
     result = renew(
-        directory, profile, now, parse_duration("0"), force=True, ca_store=ca_store, require_notary_layout=False
+        directory,
+        profile,
+        now,
+        parse_duration("0"),
+        force=True,
+        ca_store=ca_store,
+        require_notary_layout=False,
+        unlock=unlock,
     )
     configs = [(relative, TEMPLATES[relative]) for relative in profile.service_configs if relative in TEMPLATES]
     if configs:
