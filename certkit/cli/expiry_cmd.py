@@ -206,10 +206,11 @@ def check_expiry_command(
             raise click.UsageError(f"--json and --format {fmt} name two formats; give one")
         fmt = "json"
     from certkit.check.running import EngineUse
+    from certkit.cli.output import error
     from certkit.workflows.check import CheckRequest
 
     if no_engine and docker_host:
-        click.echo("certkit: check-expiry: --no-engine and --docker-host contradict each other; give one", err=True)
+        error("--no-engine and --docker-host contradict each other; give one", prefix="certkit: check-expiry: ")
         ctx.exit(UNKNOWN)  # a usage error is UNKNOWN for a Nagios plugin
     try:
         request = CheckRequest(
