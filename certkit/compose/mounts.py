@@ -61,7 +61,7 @@ from certkit.compose.text import comment_text, compose_text, relative_text, yaml
 from certkit.errors import ComposeError
 from certkit.paths import inside
 from certkit.profile import Profile
-from certkit.store import layout, storage
+from certkit.store import handles, layout, storage
 from certkit.validity import expired
 
 if TYPE_CHECKING:
@@ -601,9 +601,13 @@ def prepare(directory: Path, files: Iterable[Path], options: Options, *, in_plac
 
 
 def write(outcome: ComposeOutcome) -> None:
-    """Write what :func:`prepare` worked out (atomically, backups first in place mode)."""
+    """Write what :func:`prepare` worked out (atomically, backups first in place mode), through a handle
+    on the project's folder opened once (certkit.store.handles; inside a renewal, the renewal's own)."""
     if outcome.pending:
-        outcome.written, outcome.backups = _write(outcome.pending, outcome.directory, backup=outcome.mode == "in-place")
+        with handles.pinned([outcome.directory]):
+            outcome.written, outcome.backups = _write(
+                outcome.pending, outcome.directory, backup=outcome.mode == "in-place"
+            )
     outcome.dry_run = False
 
 

@@ -10,7 +10,8 @@ from certkit.durations import parse_duration
 from certkit.errors import FilesystemError
 from certkit.pki.renew import RenewResult, renew
 from certkit.profile import Profile
-from certkit.store import storage
+from certkit.store import handles, storage
+from certkit.store.layout import ca_store_path
 from certkit.templates import render
 from certkit.text import utc_minute
 
@@ -38,6 +39,12 @@ def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: P
             )
     storage.probe_writable(directory)
     storage.ensure_dir(directory)
+    # Opened once (certkit.store.handles): the set and the configs are written through these handles.
+    with handles.pinned([directory, ca_store_path(directory, profile, ca_store)]):
+        return _fill(directory, profile, now, ca_store)
+
+
+def _fill(directory: Path, profile: Profile, now: datetime, ca_store: Path | None) -> RenewResult:
     result = renew(
         directory, profile, now, parse_duration("0"), force=True, ca_store=ca_store, require_notary_layout=False
     )
