@@ -209,6 +209,52 @@ def test_a_real_race_never_writes_into_the_other_tree(fresh_layout: Path, tmp_pa
     assert sum(code != -1000 for code in codes) >= 3, codes  # the race really ran
 
 
+# -- 2: a compose file outside the checkout ------------------------------------------------------------
+
+NETPLAN = "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n"
+
+
+def env_names_outside(checkout: Path, outside: Path, first: bool) -> Path:
+    """A fork's .env: COMPOSE_FILE with a host file (a YAML mapping, no `services:`) beside the checkout's own."""
+    outside.mkdir()
+    host_file = outside / "50-cloud-init.yaml"
+    host_file.write_text(NETPLAN)
+    compose = checkout / "docker-compose.yml"
+    # The fork's compose file builds from its own folder, wherever the project directory is.
+    compose.write_text(compose.read_text().replace("context: .", f"context: {checkout}"))
+    listed = [str(host_file), "docker-compose.yml"] if first else ["docker-compose.yml", str(host_file)]
+    (checkout / ".env").write_text(f"COMPOSE_FILE={':'.join(listed)}\n")
+    return host_file
+
+
+def test_an_env_naming_a_compose_file_outside_cannot_make_renew_write_there(
+    reference_copy: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "etc-netplan"
+    env_names_outside(reference_copy, outside, first=True)
+    before, before_outside = tree(reference_copy), tree(outside)
+    for args in (["--dry-run"], []):
+        result = run_certkit("renew", *args, str(reference_copy))
+        assert_one_line_error(result, 15, "COMPOSE_FILE", "50-cloud-init.yaml", "outside", "--no-compose")
+        assert tree(outside) == before_outside
+        assert tree(reference_copy) == before  # refused before the first write
+    # The same refusal from `certkit compose` itself.
+    assert_one_line_error(run_certkit("compose", str(reference_copy)), 15, "outside")
+    assert tree(outside) == before_outside
+
+
+def test_an_outside_compose_file_listed_after_the_checkouts_is_read_and_the_override_stays_inside(
+    reference_copy: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "etc-netplan"
+    env_names_outside(reference_copy, outside, first=False)
+    before_outside = tree(outside)
+    result = run_certkit("renew", str(reference_copy))
+    assert result.returncode == 0, result.stderr
+    assert (reference_copy / "docker-compose.override.yml").is_file()
+    assert tree(outside) == before_outside
+
+
 # -- 4: hard links ----------------------------------------------------------------------------------
 
 
