@@ -85,9 +85,11 @@ def renew_command(
     generation for `certkit rollback`.
 
     Every check comes before the first write, so a refusal changes nothing. Folders and
-    files another user could change are refused (exit 13, with one command that fixes
-    them all); a group-writable clone made under umask 002 with your private group is
-    fine. A replaced file keeps its owner and group.
+    files another user could change, by their mode or an ACL, from / down to each file,
+    are refused (exit 13, with one command that fixes them all); a group-writable clone
+    made under umask 002 with your private group is fine. Writes go through the folders
+    opened at the start, so a folder swapped mid-run cannot redirect them. A replaced
+    file keeps its owner and group; a file with other hard links is never changed in place.
 
     When the database set changes, postgres must get it in its data folder (its initdb
     scripts copied the old one there once): renew prints the exact lines, or copies it
