@@ -14,7 +14,8 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -93,6 +94,36 @@ def test_a_sticky_parent_is_accepted_when_the_checkout_below_it_is_ours(fresh_la
     os.chown(checkout, NOBODY, -1)
     refused = run_certkit("renew", "--force", str(checkout))
     assert_one_line_error(refused, 13, "owned by nobody")
+
+
+@pytest.fixture
+def public_base() -> Iterator[Path]:
+    """A folder another user can reach (pytest's tmp_path is private to root)."""
+    base = Path(tempfile.mkdtemp(prefix="certkit-hostile-"))
+    base.chmod(0o755)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base)
+
+
+def test_an_ordinary_user_walks_through_a_folder_it_may_search_but_not_read(
+    reference_dir: Path, public_base: Path
+) -> None:
+    """A root-owned 0711 folder above the checkout (as some systems make /home or /var/lib/...): an
+    ordinary user cannot open it for reading, only pass through it; the walk from / must still work."""
+    needs_root()
+    srv = public_base / "srv"
+    srv.mkdir(mode=0o711)
+    srv.chmod(0o711)
+    clone = srv / "notary"
+    shutil.copytree(reference_dir, clone)
+    for path in [clone, *clone.rglob("*")]:
+        os.lchown(path, NOBODY, NOBODY)
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    result = run_certkit("renew", "--no-compose", str(clone), user=str(NOBODY))
+    assert result.returncode == 0, result.stderr
+    assert (clone / ".certkit").stat().st_uid == NOBODY
 
 
 def test_an_outside_ca_store_below_a_loose_folder_is_refused(fresh_layout: Path, tmp_path: Path) -> None:

@@ -83,7 +83,14 @@ def read(target: int | str | Path, name: str = ACCESS) -> list[Entry] | None:
         ValueError: it is not the kernel's format.
     """
     try:
-        data = os.getxattr(target, name)
+        try:
+            data = os.getxattr(target, name)
+        except OSError as exc:
+            if not (isinstance(target, int) and exc.errno == errno.EBADF):
+                raise
+            # An O_PATH handle (a folder the runner may search but not read): its /proc link names
+            # exactly the opened folder, where a path could have been swapped meanwhile.
+            data = os.getxattr(f"/proc/self/fd/{target}", name)
     except OSError as exc:
         if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
             return None

@@ -91,15 +91,16 @@ def walk_from_root(real: str, visit: Callable[[str, int], None] | None = None) -
             was read: someone renamed it).
         OSError: a component is missing or cannot be opened.
     """
-    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    names = [p for p in real.split("/") if p]
+    fd = _open_step("/", None, last=not names)
     current = "/"
     try:
         if visit is not None:
             visit(current, fd)
-        for name in [p for p in real.split("/") if p]:
+        for index, name in enumerate(names):
             current = os.path.join(current, name)
             try:
-                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                child = _open_step(name, fd, last=index == len(names) - 1)
             except OSError as exc:
                 raise _walk_error(current, exc) from exc
             os.close(fd)
@@ -110,6 +111,19 @@ def walk_from_root(real: str, visit: Callable[[str, int], None] | None = None) -
         os.close(fd)
         raise
     return fd
+
+
+def _open_step(name: str, parent: int | None, *, last: bool) -> int:
+    """Open one folder of a walk from ``/``.  A folder above the target that the runner may search but
+    not read (a root-owned 0711 folder, for an ordinary user) is opened ``O_PATH``: enough to walk on
+    and to ``fstat``; the target itself must be readable (its handle is fsynced, locked and listed)."""
+    flags = _DIR_FLAGS if parent is not None else os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, dir_fd=parent)
+    except PermissionError:
+        if last:
+            raise
+        return os.open(name, flags | os.O_PATH, dir_fd=parent)
 
 
 def open_folder(path: Path | str) -> tuple[str, str, int]:
