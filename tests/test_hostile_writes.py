@@ -185,6 +185,8 @@ def test_a_swap_after_the_renewal_cannot_redirect_the_compose_override(
     assert tree(other) == before_other
     assert not problems(moved)
     assert run.result is not None and run.result.changed
+    # The override's path now leads into the other tree: refused, and said so.
+    assert [str(e) for e in run.errors if "outside the folders certkit opened" in str(e)], run.errors
 
 
 def exchange(first: Path, second: Path) -> None:
@@ -207,6 +209,7 @@ def test_a_real_race_never_writes_into_the_other_tree(fresh_layout: Path, tmp_pa
     link = tmp_path / "link"
     checkout = fresh_layout
     txn = checkout / ".certkit" / "txn"
+    assert txn.is_dir()  # made by the renewal in `certkit init`
     codes: list[int] = []
     for _ in range(4):
         link.symlink_to(other)
@@ -237,7 +240,7 @@ def test_a_real_race_never_writes_into_the_other_tree(fresh_layout: Path, tmp_pa
         settled = run_certkit("renew", "--no-compose", str(checkout))  # recovers what a refused run left
         assert settled.returncode == 0, (codes, settled.stderr)
         assert not problems(checkout)
-    assert sum(code != -1000 for code in codes) >= 3, codes  # the race really ran
+    assert sum(code != -1000 for code in codes) >= 2, codes  # the race really ran (a loaded machine may miss one)
 
 
 # -- 2: a compose file outside the checkout ------------------------------------------------------------
