@@ -9,8 +9,12 @@ is reported by its index (what check-expiry needs).
 ``issued_by`` is the one answer to "was this signed by that issuer": the issuer name must
 equal the issuer's subject and the signature must verify with the issuer's public key
 (cryptography's ``verify_directly_issued_by``: RSA PKCS#1 v1.5 and PSS, ECDSA, Ed25519,
-Ed448).  No path building, no time, no extensions: those belong to the verifiers that need
-them (validation's PolicyBuilder, notary_config's chain checks).
+Ed448).  A SHA-1 signature, which that call refuses as an unsupported algorithm, is verified
+with the issuer's key directly: whether a certificate was signed by its issuer is one
+question, whether its hash is still acceptable another (``weak_signature``).  Notary's own
+``self-signed_*.crt`` fixtures are ecdsa-with-SHA1 and really self-signed.  No path building,
+no time, no extensions: those belong to the verifiers that need them (validation's
+PolicyBuilder, notary_config's chain checks).
 
 The validity predicates are cert-level wrappers over ``certkit.validity``, which stays
 standard-library only because the renew fast path uses it before cryptography is imported.
@@ -25,7 +29,8 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from certkit import validity
 
@@ -144,11 +149,53 @@ def issuer_problem(cert: x509.Certificate, issuer: x509.Certificate) -> str | No
         return f"issuer name {cert.issuer.rfc4514_string()} is not {issuer.subject.rfc4514_string()}"
     try:
         cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        # InvalidSignature: another key; ValueError: unsupported signature algorithm;
-        # TypeError: the issuer's key type cannot sign (e.g. X25519).
+    except ValueError as exc:  # an unsupported signature algorithm: SHA-1 is checked by hand
+        if not _sha1_signed(cert):
+            return _first_line(exc)
+        try:
+            _verify_sha1(cert, issuer)
+        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as sha1_exc:
+            return _first_line(sha1_exc) or type(sha1_exc).__name__
+    except (InvalidSignature, TypeError, UnsupportedAlgorithm) as exc:
+        # InvalidSignature: another key; TypeError: the issuer's key type cannot sign (e.g. X25519).
         return _first_line(exc)
     return None
+
+
+def weak_signature(cert: x509.Certificate) -> str | None:
+    """ "SHA-1 (ecdsa-with-SHA1)" for a certificate signed with a hash no verifier accepts any more
+    (Go's crypto/x509 refuses SHA-1 signatures since Go 1.18, browsers since 2017); else None."""
+    if not _sha1_signed(cert):
+        return None
+    oid = cert.signature_algorithm_oid
+    return f"SHA-1 ({_SHA1_NAMES.get(oid, oid.dotted_string)})"
+
+
+_SHA1_NAMES = {
+    x509.SignatureAlgorithmOID.ECDSA_WITH_SHA1: "ecdsa-with-SHA1",
+    x509.SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
+    x509.SignatureAlgorithmOID.DSA_WITH_SHA1: "dsa-with-sha1",
+}
+
+
+def _sha1_signed(cert: x509.Certificate) -> bool:
+    try:
+        return isinstance(cert.signature_hash_algorithm, hashes.SHA1)
+    except UnsupportedAlgorithm:
+        return False
+
+
+def _verify_sha1(cert: x509.Certificate, issuer: x509.Certificate) -> None:
+    """The signature check ``verify_directly_issued_by`` refuses for SHA-1, with the issuer's key."""
+    key = issuer.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        params = cert.signature_algorithm_parameters
+        pad = params if isinstance(params, (padding.PKCS1v15, padding.PSS)) else padding.PKCS1v15()
+        key.verify(cert.signature, cert.tbs_certificate_bytes, pad, hashes.SHA1())
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA1()))
+    else:
+        raise TypeError(f"a {type(key).__name__} cannot make a SHA-1 signature")
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

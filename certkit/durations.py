@@ -1,4 +1,8 @@
-"""Human durations ("30d", "2w", "6 months", "1y 2m") as calendar-aware offsets.
+"""Human durations ("30d", "2w", "6mo", "90m", "1y 2mo") as calendar-aware offsets.
+
+``m`` is minutes, as in Prometheus, systemd, Go and step; months are ``mo`` (or ``month``,
+``months``).  A bare uppercase ``M`` is refused: some tools read it as months, others as
+minutes, and a window off by a factor of 40,000 is worse than a question.
 
 Months and years are calendar units (dateutil's relativedelta), so "6 months"
 from 31 August is 28/29 February, as a person would count it.
@@ -6,6 +10,7 @@ from 31 August is 28/29 February, as a person would count it.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta
 
@@ -19,6 +24,7 @@ _UNITS: dict[str, str] = {
     "secs": "seconds",
     "second": "seconds",
     "seconds": "seconds",
+    "m": "minutes",
     "min": "minutes",
     "mins": "minutes",
     "minute": "minutes",
@@ -35,8 +41,8 @@ _UNITS: dict[str, str] = {
     "wk": "weeks",
     "week": "weeks",
     "weeks": "weeks",
-    "m": "months",
     "mo": "months",
+    "mos": "months",
     "month": "months",
     "months": "months",
     "y": "years",
@@ -44,6 +50,10 @@ _UNITS: dict[str, str] = {
     "year": "years",
     "years": "years",
 }
+
+# The one description of the units, for every option that takes a duration (certkit.cli.options
+# appends it to their help) and for the error below: users read the same words everywhere.
+UNITS_TEXT = "Units: s, m or min (minutes), h, d, w, mo (months), y; e.g. 30d, 12h, 30m, 6mo, 1y."
 
 MAX_DAYS = 100 * 366  # far beyond any certificate; keeps date arithmetic from overflowing
 _PART = re.compile(r"\s*(\d+)\s*([a-zA-Z]+)\s*,?")
@@ -74,11 +84,11 @@ class Duration:
 
 
 def parse_duration(text: str) -> Duration:
-    """Parse "30d", "2w", "6 months", "1y 6m", "43800h", "0".
+    """Parse "30d", "2w", "6 months", "1y 6mo", "90m", "43800h", "0".
 
     Raises UsageError with the accepted forms when the text is not a duration.
     """
-    cleaned = text.strip().lower()
+    cleaned = text.strip()
     if cleaned == "0":
         return Duration(text, relativedelta())
     pos = 0
@@ -87,13 +97,15 @@ def parse_duration(text: str) -> Duration:
         match = _PART.match(cleaned, pos)
         if not match or match.end() == pos:
             break
-        unit = _UNITS.get(match.group(2))
+        if match.group(2) == "M":
+            raise UsageError(f"duration {text!r}: M is ambiguous; write m or min for minutes, mo for months")
+        unit = _UNITS.get(match.group(2).lower())
         if unit is None:
             break
         fields[unit] = fields.get(unit, 0) + int(match.group(1))
         pos = match.end()
     if not fields or pos != len(cleaned):
-        raise UsageError(f"unknown duration {text!r}: use a number and a unit, e.g. 30d, 2w, 12h, 6 months, 1y")
+        raise UsageError(f"unknown duration {text!r}: use a number and a unit. {UNITS_TEXT}")
     approx_days = (
         fields.get("years", 0) * 366
         + fields.get("months", 0) * 31
@@ -115,3 +127,15 @@ def parse_duration(text: str) -> Duration:
         seconds=fields.get("seconds", 0),
     )
     return Duration(text, delta.normalized())
+
+
+def parse_seconds(text: str, anchor: datetime) -> float:
+    """A timeout in seconds: a bare number ("600", "2.5") is seconds, as before durations were
+    accepted; anything else is a duration ("10m", "1h"), counted from ``anchor``."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        return parse_duration(text).approx_timedelta(anchor).total_seconds()
+    if not math.isfinite(seconds):
+        raise UsageError(f"{text!r} is not a number of seconds. {UNITS_TEXT}")
+    return seconds

@@ -320,8 +320,12 @@ def _cert_spec(name: str, f: dict[str, Any]) -> CertSpec:
         duration = parse_duration(validity_text)
     except CertkitError as exc:
         raise ProfileError(f"{where}.validity: {exc}") from None
-    if duration.delta.months or duration.delta.years:
-        raise ProfileError(f"{where}.validity: use days or hours (e.g. 750d, 43800h), not months or years")
+    if duration.delta.months or duration.delta.years or duration.delta.minutes or duration.delta.seconds:
+        # Months and years vary in length; minutes would be "m", which meant months before (issue 20):
+        # a validity is days or hours, as Notary's script and cfssl give it.
+        raise ProfileError(
+            f"{where}.validity: use days or hours (e.g. 750d, 43800h), not months, years, minutes or seconds"
+        )
     validity = duration.approx_timedelta(_EPOCH)
     if validity <= timedelta(0):
         raise ProfileError(f"{where}.validity: must be longer than zero")

@@ -46,6 +46,30 @@ def reference_path() -> Path:
     return path
 
 
+RELEASES = Path(__file__).resolve().parent.parent.parent / "shared" / "notary-releases"
+
+
+def release_path(tag: str) -> Path:
+    """An older Notary release's tree (../shared/notary-releases/TAG, or CERTKIT_NOTARY_RELEASES/TAG):
+    tutorials pin tags, so users still clone them.  Read-only: copy before changing.
+
+    Absent: a skip with the reason, but a failure under CI=true (as reference_path).
+    """
+    override = os.environ.get("CERTKIT_NOTARY_RELEASES")
+    path = (Path(override) if override else RELEASES) / tag
+    if not (path / "fixtures" / "root-ca.crt").exists():
+        if IN_CI:
+            pytest.fail(f"{path} is missing; it is required under CI=true")
+        pytest.skip(f"{path} not present (a fresh clone has no ../shared/notary-releases)")
+    return path
+
+
+@pytest.fixture
+def notary_v050() -> Path:
+    """Notary v0.5.0's tree: its client image's Dockerfile says `ENV PATH /osxcross/target/bin:$PATH`."""
+    return release_path("v0.5.0")
+
+
 @pytest.fixture(scope="session")
 def fresh_layout_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One `certkit init` per test session (RSA-4096 keys are slow); copy it before changing it."""

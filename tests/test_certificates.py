@@ -441,3 +441,52 @@ def test_renew_check_expiry_and_status_agree_at_the_window(mounted_notary: Path)
             left,
             verdicts,
         )
+
+
+# -- SHA-1 signatures (Notary's self-signed_*.crt fixtures are ecdsa-with-SHA1) ----------------------
+
+
+def _self_signed_twin(subject: x509.Name) -> x509.Certificate:
+    """A self-signed certificate with ``subject`` and another key (SHA-256: cryptography signs no SHA-1)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - YEAR)
+        .not_valid_after(NOW + YEAR)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _openssl_self_signature_ok(anchor: x509.Certificate, cert: x509.Certificate, tmp_path: Path) -> bool:
+    (tmp_path / "ca.pem").write_bytes(anchor.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    argv = [require_binary("openssl", "openssl"), "verify", "-partial_chain", "-no_check_time", "-check_ss_sig"]
+    # -auth_level 0: OpenSSL 3 refuses SHA-1 at level 1; the question here is the signature, not its strength.
+    argv += ["-auth_level", "0", "-CAfile", str(tmp_path / "ca.pem"), str(tmp_path / "cert.pem")]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["self-signed_docker.com-notary.crt", "self-signed_secure.example.com.crt"])
+def test_a_sha1_self_signed_fixture_is_self_signed_with_a_weak_hash(
+    reference_dir: Path, tmp_path: Path, name: str
+) -> None:
+    [cert] = parse_certificates((reference_dir / "fixtures" / name).read_bytes())
+    assert cert.signature_algorithm_oid == x509.SignatureAlgorithmOID.ECDSA_WITH_SHA1
+    # cryptography's verify_directly_issued_by refuses SHA-1 as an unsupported algorithm; the
+    # signature is nevertheless its own key's, which openssl confirms.
+    assert issuer_problem(cert, cert) is None and issued_by(cert, cert)
+    assert _openssl_self_signature_ok(cert, cert, tmp_path)
+    assert certs.weak_signature(cert) == "SHA-1 (ecdsa-with-SHA1)"
+    # The same name with another key is still refused: the SHA-1 path checks the signature.
+    twin = _self_signed_twin(cert.subject)
+    problem = issuer_problem(cert, twin)
+    assert problem is not None and "\n" not in problem
+    assert not _openssl_self_signature_ok(twin, cert, tmp_path)
+
+
+def test_a_sha256_certificate_is_not_weak(chain: tuple[Issued, Issued, Issued]) -> None:
+    assert all(certs.weak_signature(issued.cert) is None for issued in chain)

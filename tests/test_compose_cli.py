@@ -131,6 +131,8 @@ def test_check_does_not_combine_with_in_place(notary: Path, capsys: pytest.Captu
 
 
 def test_no_compose_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "server-config.json").write_text("{}\n")  # a checkout, without compose files
     code, _, err = run(capsys, str(tmp_path))
     assert code == 15 and "no compose file" in err and "-f" in err
 

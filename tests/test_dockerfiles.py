@@ -112,3 +112,50 @@ def test_missing_target_stage_and_missing_file(tmp_path: Path) -> None:
         image(tmp_path, "FROM a AS one\nWORKDIR /x\n", target="nope")
     with pytest.raises(ComposeError, match=r"Dockerfile named under `build:` does not exist"):
         read_image(tmp_path / "missing.Dockerfile", tmp_path)
+
+
+# -- only what decides where files are read is judged (issue 20) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, workdir",
+    [
+        # Notary v0.3.0 to v0.5.0's client image: PATH comes from the base image, which certkit cannot see.
+        ("FROM golang\nENV PATH /osxcross/target/bin:$PATH\nENV D /go/src/x\nWORKDIR ${D}\n", "/go/src/x"),
+        ("FROM golang\nENV PATH=/x:$PATH GOBIN=$GOPATH/bin\nWORKDIR /w\nCOPY . /w\n", "/w"),
+        ("FROM golang\nARG CC=${CROSS_CC}\nWORKDIR /w\n", "/w"),  # an ARG default from nowhere, unused
+        ("FROM golang\nENV HOMEBIN $HOME/bin\nWORKDIR /w\nENV PATH $HOMEBIN:$PATH\n", "/w"),
+    ],
+)
+def test_a_variable_of_the_base_image_is_no_error_where_no_path_uses_it(
+    tmp_path: Path, text: str, workdir: str
+) -> None:
+    assert image(tmp_path, text).workdir == workdir
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "FROM golang\nENV APP $HOME/app\nWORKDIR $APP\n",
+            r"Dockerfile:3: WORKDIR \$APP: the variable APP has no value certkit can work out "
+            r"\(line 2: ENV \$HOME/app: the variable HOME is not set by any ENV or ARG before this line",
+        ),
+        ("FROM golang\nENV D=$GOPATH/src\nCOPY . $D\n", r"Dockerfile:3: COPY .*the variable D has no value"),
+    ],
+)
+def test_an_unresolved_variable_is_an_error_where_a_path_needs_it(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ComposeError, match=message) as info:
+        image(tmp_path, text)
+    assert "\n" not in str(info.value)
+
+
+def test_notary_v050_images_resolve(notary_v050: Path) -> None:
+    # The client image (Dockerfile) sets PATH from the base image's; its WORKDIR is still known.
+    client = read_image(notary_v050 / "Dockerfile", notary_v050)
+    assert client.workdir == "/go/src/github.com/docker/notary"
+    server = read_image(notary_v050 / "server.Dockerfile", notary_v050)
+    assert (
+        server.host_path("/go/src/github.com/docker/notary/fixtures/root-ca.crt")
+        == notary_v050 / "fixtures/root-ca.crt"
+    )

@@ -288,7 +288,10 @@ def test_served_leaf_stale_and_hostname(tmp_path: Path, ca: Issued) -> None:
     findings = [f for f in run([tmp_path], served=[stale, current, wrong_name]) if f.source == "endpoint"]
     leaf_rows = {f.path: f for f in findings if f.index == 0}
     assert codes(leaf_rows["127.0.0.1:4443"]) == ["stale"]
-    assert "renewed on disk, not reloaded by the server: restart it" in leaf_rows["127.0.0.1:4443"].reasons[0].text
+    assert (
+        "renewed on disk, not reloaded by the server: recreate its container: "
+        "`docker compose up -d --force-recreate SERVICE`" in leaf_rows["127.0.0.1:4443"].reasons[0].text
+    )
     assert str(tmp_path / "svc.crt") in leaf_rows["127.0.0.1:4443"].reasons[0].text
     assert leaf_rows["127.0.0.1:4444"].status is Status.OK
     assert codes(leaf_rows["127.0.0.1:4445"]) == ["hostname"]

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from certkit.cli import cli
 from certkit.render.formats import FORMATS
-from tests.certfactory import Issued, around, make_ca, make_leaf
+from tests.certfactory import Issued, around, make_ca, make_leaf, new_key
 
 NOW = datetime(2027, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 AT = ["--at", "2027-03-01T12:00:00Z"]
@@ -384,3 +384,70 @@ def test_quiet_never_empties_the_output_file(tmp_path: Path, ca: Issued) -> None
     assert (result.exit_code, result.output) == (0, "")
     families = {f.name: f for f in text_string_to_metric_families(out.read_text())}
     assert [s.value for s in families["certkit_cert_status"].samples] == [0]
+
+
+# --------------------------------------------------------------------------- a check that finds nothing
+
+
+def _empty(tmp_path: Path) -> Path:
+    """A folder with files, none a certificate: a README, a key, a config (a mistyped path in cron)."""
+    folder = tmp_path / "not-the-certs"
+    folder.mkdir()
+    (folder / "README.md").write_text("no certificates here\n")
+    (folder / "server.key").write_bytes(Issued(make_ca("K", NOW, NOW).cert, new_key()).key_pem())
+    (folder / "config.json").write_text("{}\n")
+    return folder
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["", "quiet"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_folder_without_certificates_is_unknown_in_every_format(tmp_path: Path, fmt: str, quiet: bool) -> None:
+    folder = _empty(tmp_path)
+    result = check(*AT, "--format", fmt, *(["--quiet"] if quiet else []), str(folder))
+    assert result.exit_code == 3, result.output  # UNKNOWN, as a Nagios plugin that cannot tell
+    out = result.output
+    if fmt == "table":
+        assert out == f"{folder}: no certificate files found here -> UNKNOWN (exit 3)\n"
+    elif fmt == "json":
+        data = json.loads(out)
+        assert data["summary"]["status"] == "UNKNOWN" and data["summary"]["exit_code"] == 3
+        assert [(c["path"], c["codes"], c["status"]) for c in data["certificates"]] == [
+            (str(folder), ["no-certificates"], "UNKNOWN")
+        ]
+    elif fmt == "prometheus":
+        # The textfile says the check ran and found nothing: an alert (CertkitNothingChecked) can fire.
+        samples = {
+            (s.name, s.labels.get("code", "")): s.value
+            for family in text_string_to_metric_families(out)
+            for s in family.samples
+        }
+        assert samples[("certkit_check_status", "")] == 3
+        assert samples[("certkit_cert_problem", "no-certificates")] == 3
+        assert samples[("certkit_check_timestamp_seconds", "")] == NOW.timestamp()
+    elif fmt == "nagios":
+        assert out.startswith("CERTKIT UNKNOWN - ") and f"{folder}: no certificate files found here" in out
+        assert out.count("\n") == 1
+    else:
+        assert "UNKNOWN" in out and "no certificate files found here" in out
+
+
+def test_an_empty_folder_beside_good_files_still_makes_the_check_unknown(tmp_path: Path, ca: Issued) -> None:
+    good = _set(tmp_path / "good", ca, fine=timedelta(days=100))
+    empty = tmp_path / "typo"
+    empty.mkdir()
+    result = check(*AT, str(good), str(empty))
+    assert result.exit_code == 3
+    assert any(line.startswith("UNKNOWN") and str(empty) in line for line in result.output.splitlines())
+    assert "1 UNKNOWN, 1 OK -> UNKNOWN (exit 3)" in result.output
+
+
+def test_everything_excluded_is_nothing_found(tmp_path: Path, ca: Issued) -> None:
+    folder = _set(tmp_path / "certs", ca, fine=timedelta(days=100))
+    result = check(*AT, "--exclude", "*.crt", str(folder))
+    assert result.exit_code == 3 and "no certificate files found here (after --exclude)" in result.output
+
+
+def test_a_named_file_without_a_certificate_is_unknown(tmp_path: Path) -> None:
+    folder = _empty(tmp_path)
+    result = check(*AT, "--quiet", str(folder / "README.md"))
+    assert result.exit_code == 3 and "no certificate in the file" in result.output

@@ -67,7 +67,10 @@ def test_connect_reports_stale_until_the_server_is_restarted(tmp_path: Path) -> 
         assert leaf["serial"] == disk_serial  # still the old one
         assert leaf["status"] == "CRITICAL" and leaf["codes"] == ["stale"]
         reason = str(leaf["reasons"])
-        assert "renewed on disk, not reloaded by the server: restart it" in reason
+        assert (
+            "not reloaded by the server: recreate its container: `docker compose up -d --force-recreate SERVICE`"
+            in reason
+        )
         assert new_serial in reason and "notary-server.crt" in reason
 
         server.restart()

@@ -22,7 +22,9 @@ def test_list_tells_generations_apart(reference_copy: Path, capsys: pytest.Captu
     assert lines[0].startswith("  0 ") and "notary-server until 2023-04-22" in lines[0]  # as cloned
     assert lines[1].strip() == "the set certkit first found"
     assert lines[2].startswith("  1 ") and "notary-server until 2023" not in lines[2]
-    assert lines[4].startswith("  2  LIVE") and "changed 6 files: fixtures/notary-escrow.crt" in lines[5]
+    # The keys of the clone were 0644: generation 1 set them to 0600, and says so.
+    assert lines[4].strip().startswith("set the mode of 8 files: fixtures/database/notary-server-key.pem 0644 -> 0600")
+    assert lines[5].startswith("  2  LIVE") and "changed 6 files: fixtures/notary-escrow.crt" in lines[6]
     code, out, _ = run_cli(capsys, "rollback", "--list", "--json", str(reference_copy))
     data = json.loads(out)
     assert data["live"] == 2 and [g["number"] for g in data["generations"]] == [0, 1, 2]

@@ -96,3 +96,31 @@ def test_a_loose_kept_key_is_tightened_and_reported(fresh_layout: Path) -> None:
     assert "fixtures/notary-server.key: private key was mode 0644" in result.stdout
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert key.read_bytes() == before
+
+
+def test_the_dry_run_says_what_the_run_does_for_each_loose_key(reference_dir: Path, tmp_path: Path) -> None:
+    """On a umask-002 clone every key is 0664: the dry run says it would set each to 0600, and then
+    judges the key with that mode, as the real run does; never also "would keep mode 0664" (issue 20)."""
+    from tests.test_cli_renew import certkit
+    from tests.test_rollback import umask_002_clone
+
+    clone = umask_002_clone(reference_dir, tmp_path / "notary")
+    dry = certkit("renew", "--dry-run", "--no-compose", str(clone))
+    assert dry.returncode == 0, dry.stderr
+    notes = [line for line in dry.stdout.splitlines() if line.startswith("note: ")]
+    loose = [n.split(":")[1].strip() for n in notes if "private key was mode 0664" in n and "would set 0600" in n]
+    assert "fixtures/notary-server.key" in loose and len(loose) == 8, notes
+    for key in loose:
+        about = [n for n in notes if n.startswith(f"note: {key}: ")]
+        assert not any("would keep mode 0664" in n for n in about), about
+    real = certkit("renew", "--no-compose", str(clone))
+    assert real.returncode == 0, real.stderr
+    real_notes = [line for line in real.stdout.splitlines() if line.startswith("note: ")]
+
+    def words(line: str) -> str:  # the dry run's words for what the run did
+        return line.replace("; set to 0600", "; would set 0600").replace(": keeps ", ": would keep ")
+
+    # The key notes of the dry run are the run's, word for word (the postgres key's owner note included).
+    key_notes = [n for n in notes if ".key:" in n or "-key.pem:" in n or "key.pem:" in n]
+    assert key_notes == [words(n) for n in real_notes if ".key:" in n or "key.pem:" in n]
+    assert any("server.key: owned by" in n and "chown 999" in n for n in key_notes)

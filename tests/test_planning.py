@@ -379,3 +379,15 @@ def test_ca_without_key_is_remade_when_something_below_is_due(world: World) -> N
     assert plan.notices == [
         "new root CA root (certs/root.crt): whatever trusted the old one outside this folder must get the new one"
     ]
+
+
+def test_the_sha1_self_signed_fixtures_say_sha1_not_not_signed_by_itself(reference_copy: Path) -> None:
+    from tests.test_cli_renew import certkit
+
+    result = certkit("renew", "--dry-run", "--no-compose", str(reference_copy))
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("fixtures/self-signed_")]
+    assert len(rows) == 2, result.stdout
+    for row in rows:
+        assert row.rstrip().endswith("self-signed with SHA-1 (ecdsa-with-SHA1)"), row
+        assert "not signed by itself" not in row

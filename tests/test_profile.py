@@ -52,6 +52,8 @@ def test_extends_merges_fields_and_can_disable(tmp_path: Path) -> None:
             "also written by",
         ),
         ('extends = "notary"\n[certificates.notary-signer]\nvalidity = "6 months"', "days or hours"),
+        # "30m" meant 30 months before issue 20 and is 30 minutes now: neither is a certificate's lifetime.
+        ('extends = "notary"\n[certificates.notary-signer]\nvalidity = "30m"', "not months, years, minutes"),
         ('extends = "notary"\n[certificates.notary-signer]\nsubject = { C = "USA" }', "two letters"),
         ('extends = "notary"\n[certificates.notary-signer]\nkey_usage = ["sign_everything"]', "unknown usage"),
         (

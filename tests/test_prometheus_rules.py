@@ -41,7 +41,7 @@ def _check(capsys: pytest.CaptureFixture[str], out: Path, *args: str) -> str:
         capsys, "check-expiry", "--at", NOW.isoformat(), "--format", "prometheus", "--output", str(out), *args
     )
     assert stdout == "" and "Traceback" not in stderr, stderr
-    assert code in (0, 1, 2), stderr
+    assert code in (0, 1, 2, 3), stderr
     return out.read_text()
 
 
@@ -131,6 +131,11 @@ def make_textfiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[s
         broken / "misordered.pem", chain=[other]
     )
     texts["broken:9100"] = _check(capsys, tmp_path / "broken.prom", str(broken))
+
+    # A mistyped path: the check runs and finds nothing (UNKNOWN, issue 20); it must not look healthy.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    texts["empty:9100"] = _check(capsys, tmp_path / "empty.prom", str(empty))
     return texts
 
 
@@ -206,10 +211,12 @@ def expected_alerts(
     for instance, labels, value in _textfile_samples(texts, metric):
         if (instance, Path(labels["path"]).name) not in matches and (instance, labels["path"]) not in matches:
             continue
-        if labels["index"] != "0":
+        if labels["index"] != ("" if alertname == "CertkitNothingChecked" else "0"):
             continue
         if metric == "certkit_cert_problem":
-            wanted = ("stale",) if alertname == "CertkitCertificateStale" else ("chain", "key-mismatch")
+            wanted = {"CertkitCertificateStale": ("stale",), "CertkitNothingChecked": ("no-certificates",)}.get(
+                alertname, ("chain", "key-mismatch")
+            )
             if labels["code"] not in wanted:
                 continue
             shown = value
@@ -218,6 +225,7 @@ def expected_alerts(
         else:
             shown = value - eval_s
         full = {**labels, "instance": instance, "job": "node", "severity": rule["labels"]["severity"]}
+        full = {k: v for k, v in full.items() if v != ""}  # Prometheus drops empty labels (no index, no subject)
         out.append({"exp_labels": full, "exp_annotations": _annotations(rule, full, shown)})
     assert out, f"no textfile sample for {alertname} {matches}: the test data is wrong"
     return out
@@ -238,7 +246,7 @@ def test_promtool_check_rules_accepts_the_shipped_rules(tmp_path: Path, capsys: 
         rules = tmp_path / "certkit-rules.yml"
         rules.write_text(_rules_text(capsys, *args))
         done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0 and "SUCCESS: 8 rules found" in done.stdout, done.stdout + done.stderr
+        assert done.returncode == 0 and "SUCCESS: 9 rules found" in done.stdout, done.stdout + done.stderr
     text = _rules_text(capsys, "--warn", "6 weeks", "--crit", "10d")
     assert "< 3628800 >= 864000" in text and "< 864000 >= 0" in text  # the windows, in seconds
 
@@ -271,6 +279,7 @@ def test_promtool_test_rules_on_real_textfiles(tmp_path: Path, capsys: pytest.Ca
     at(soon, "CertkitCertificateExpired", [("expired:9100", "gone.crt")])
     at(soon, "CertkitCertificateStale", [("stale:9100", p) for p in _endpoints(texts)])
     at(soon, "CertkitChainOrKeyProblem", [("broken:9100", "mismatched.crt"), ("broken:9100", "misordered.pem")])
+    at(soon, "CertkitNothingChecked", [("empty:9100", "empty")])
     for quiet in ("CertkitCertificateProblem", "CertkitInputUnreadable", "CertkitCheckNotRunning"):
         at(soon, quiet, None)
     # STALE waits --stale-for: a restart right after a renewal must not page anyone.

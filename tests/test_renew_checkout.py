@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.compose_helpers import (
     assert_no_ca_key_reachable,
     assert_reads_mounted,
     compose_config,
+    copy_reference,
     docker_compose,
     write,
 )
@@ -288,3 +290,72 @@ def test_missing_build_target_is_one_line(notary: Path) -> None:
     result = certkit("compose", str(notary))
     assert_one_line_error(result, 15, "build target stage 'nope' does not exist")
     assert not (notary / "docker-compose.override.yml").exists()
+
+
+# -- older releases, and projects that read none of the renewed files (issue 20) ---------------------------
+
+V050_WD = "/go/src/github.com/docker/notary"  # v0.5.0's NOTARYPKG, before the theupdateframework move
+V050_SERVER_READS = [
+    f"{V050_WD}/fixtures/{n}" for n in ("server-config.json", "notary-server.crt", "notary-server.key", "root-ca.crt")
+]
+V050_SIGNER_READS = [
+    f"{V050_WD}/fixtures/{n}"
+    for n in ("signer-config.json", "notary-signer.crt", "notary-signer.key", "notary-server.crt")
+]
+
+
+@pytest.fixture
+def notary_050(notary_v050: Path, tmp_path: Path) -> Path:
+    """A writable copy of Notary v0.5.0's tree, as `git checkout v0.5.0` leaves it."""
+    docker_compose()
+    target = copy_reference(notary_v050, tmp_path)
+    shutil.rmtree(target / ".certkit")  # copy_reference plants a CA store; this clone has none yet
+    # The development.* files' client service names buildscripts/env.list, which the stored tree
+    # leaves out (a clone has it); Compose needs the file to validate.
+    write(target, "buildscripts/env.list", "")
+    return target
+
+
+def test_notary_v050_renews_and_mounts_what_server_and_signer_read(notary_050: Path) -> None:
+    # Its client image's Dockerfile says `ENV PATH /osxcross/target/bin:$PATH` (PATH from golang:1.7.1):
+    # renew exited 15 and renewed nothing. That line decides no path, and the client reads no TLS file.
+    result = certkit("renew", str(notary_050))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "fixtures/notary-server.crt" in result.stdout and "compose: wrote docker-compose.override.yml" in result.stdout
+    )
+    config = compose_config(notary_050)  # no -f: docker-compose.yml and its override, as `docker compose up`
+    assert_reads_mounted(config, "server", V050_SERVER_READS, notary_050 / "fixtures")
+    assert_reads_mounted(config, "signer", V050_SIGNER_READS, notary_050 / "fixtures")
+    assert_no_ca_key_reachable(config, notary_050 / ".certkit/ca")
+    # The project with the client image: server and signer mounted, the client left as it is.
+    config = compose_config(notary_050, "development.mysql.yml", "development.mysql.override.yml")
+    assert_reads_mounted(config, "server", V050_SERVER_READS[1:], notary_050 / "fixtures")
+    assert_reads_mounted(config, "signer", V050_SIGNER_READS[1:], notary_050 / "fixtures")
+    alone = compose_config(notary_050, "development.mysql.yml")
+    assert config["services"]["client"] == alone["services"]["client"]
+    check = certkit("compose", "--check", str(notary_050))
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_project_that_reads_none_of_the_renewed_files_never_blocks_the_renewal(notary: Path) -> None:
+    # A tools project beside Notary's: one image's WORKDIR comes from the base image's HOME, another's
+    # Dockerfile is not there at all. Neither service reads a TLS file, so neither matters here.
+    write(notary, "docs.Dockerfile", "FROM golang\nENV APP $HOME/app\nWORKDIR $APP\n")
+    write(
+        notary,
+        "tools.yml",
+        "services:\n"
+        "  docs:\n    build: {context: ., dockerfile: docs.Dockerfile}\n    command: make docs\n"
+        "  lint:\n    build: {context: ., dockerfile: lint.Dockerfile}\n    command: make lint\n",
+    )
+    result = certkit("renew", str(notary))
+    assert result.returncode == 0, result.stderr
+    assert_reads_mounted(compose_config(notary), "server", SERVER_READS, notary / "fixtures")
+    assert not (notary / "tools.override.yml").exists()
+    # The same unresolvable WORKDIR where the server reads its files still stops the renewal.
+    write(notary, "server.Dockerfile", "FROM golang\nENV APP $HOME/app\nWORKDIR $APP\n")
+    before = snapshot(notary)
+    refused = certkit("renew", "--force", str(notary))
+    assert_one_line_error(refused, 15, "server.Dockerfile:3: WORKDIR $APP: the variable APP has no value")
+    assert snapshot(notary) == before

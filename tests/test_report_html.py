@@ -220,9 +220,12 @@ def test_empty_set_says_so(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     page = tmp_path / "report.html"
     result = check(*AT, "--format", "html", "--output", str(page), str(tmp_path / "empty"))
-    assert result.exit_code == 0
+    # A check that finds nothing does not pass (issue 20): UNKNOWN, and the page says why.
+    assert result.exit_code == 3
     dom = parse(page.read_text())
-    assert dom.groups == [] and dom.empty_text.startswith("No certificates found.")
+    [group] = dom.groups
+    assert [(r["status"], r["role"]) for r in group] == [("UNKNOWN", "input")]
+    assert "no certificate files found here" in page.read_text()
 
 
 def test_unreadable_input_gets_a_row_without_a_bar(tmp_path: Path) -> None:

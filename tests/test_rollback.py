@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +20,8 @@ from certkit.pki.renew import renew
 from certkit.profile import load_profile
 from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files, problems
+from tests.test_cli_renew import certkit
+from tests.test_safety import tree
 
 NOW = datetime.now(timezone.utc)
 
@@ -146,3 +151,91 @@ def listed(out: str) -> tuple[int, list[int]]:
     """(live, kept numbers) from `rollback --list --json`."""
     data = json.loads(out)
     return data["live"], [g["number"] for g in data["generations"]]
+
+
+# --------------------------------------------------------------------------- a umask-002 clone (issue 20)
+
+
+def umask_002_clone(reference_dir: Path, target: Path) -> Path:
+    """The reference checkout as a user's `git clone` under Ubuntu's umask 002 leaves it: folders
+    0775, files 0664 (the group is the user's private one; here root's, which is private too)."""
+    shutil.copytree(reference_dir, target, symlinks=True)
+    for path in [target, *target.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o775 if path.is_dir() else 0o664)
+    return target
+
+
+def _changed_by_renew(before: dict[str, tuple[object, ...]], after: dict[str, tuple[object, ...]]) -> list[str]:
+    """The files of the set a renewal changed, worked out from the trees (not from certkit): every
+    file whose bytes differ, and the CA keys it created; not the ignore files and compose overrides."""
+    changed = []
+    for path, entry in after.items():
+        if path.startswith(".certkit/") and not path.startswith(".certkit/ca/"):
+            continue
+        if path in (".gitignore", ".dockerignore") or ".override." in path or entry[0] != stat.S_IFREG:
+            continue
+        if path not in before or before[path][4] != entry[4]:
+            changed.append(path)
+    return sorted(changed)
+
+
+def test_a_umask_002_clone_rolls_back_to_the_set_as_found(reference_dir: Path, tmp_path: Path) -> None:
+    clone = umask_002_clone(reference_dir, tmp_path / "notary")
+    if os.geteuid() == 0:  # as an administrator does for postgres (uid 999): the owner must come back too
+        key = clone / "notarysql/postgresql-initdb.d/server.key"
+        os.chown(key, 999, 0)
+        key.chmod(0o600)
+    before = tree(clone)
+    renewed = certkit("renew", str(clone))
+    assert renewed.returncode == 0, renewed.stderr
+    after = tree(clone)
+    changed = _changed_by_renew(before, after)
+    assert "fixtures/notary-server.crt" in changed and ".certkit/ca/root-ca.key" in changed
+
+    listing = certkit("rollback", "--list", str(clone))
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert "damaged" not in listing.stdout, listing.stdout  # 0664 is how the set was found, not damage
+    assert lines[0].startswith("  0 ") and lines[1].strip() == "the set certkit first found"
+    assert lines[2].startswith("  1  LIVE") and f"changed {len(changed)} files: " in lines[3], listing.stdout
+    data = json.loads(certkit("rollback", "--list", "--json", str(clone)).stdout)
+    live = data["generations"][1]
+    assert live["changed"] == changed and live["problem"] is None
+    # The keys were 0664 as cloned and are 0600 now: the live generation says that too.
+    assert {m["file"] for m in live["modes"]} >= {"fixtures/notary-server.key", "fixtures/rethinkdb/key.pem"}
+    assert all((m["before"], m["after"]) == ("0664", "0600") for m in live["modes"])
+
+    back = certkit("rollback", str(clone))
+    assert back.returncode == 0, back.stderr
+    assert "choose another" not in back.stdout + back.stderr
+    restored = tree(clone)
+    # Exactly as first found: bytes, mode, owner and group of every file and folder certkit found
+    # (.gitignore keeps the line that keeps the CA store out of commits: not part of the set).
+    for path, entry in before.items():
+        if path != ".gitignore":
+            assert restored[path] == entry, path
+    assert "fixtures/notary-server.key: private key restored with mode 0664, as first found" in back.stdout
+
+    forward = certkit("rollback", "--to", "1", str(clone))
+    assert forward.returncode == 0, forward.stderr
+    assert tree(clone)["fixtures/notary-server.crt"] == after["fixtures/notary-server.crt"]
+    again = certkit("rollback", "--to", "0", str(clone))
+    assert again.returncode == 0, again.stderr
+    assert {p: e for p, e in tree(clone).items() if p in before and p != ".gitignore"} == {
+        p: e for p, e in before.items() if p != ".gitignore"
+    }
+
+
+def test_a_damaged_only_other_generation_never_says_choose_another(reference_copy: Path) -> None:
+    assert certkit("renew", "--no-compose", str(reference_copy)).returncode == 0
+    manifest = reference_copy / ".certkit/generations/0/manifest.json"
+    entries = json.loads(manifest.read_text())
+    entries[0]["mode"] = 0o666  # writable by everyone: certkit never writes nor accepts that
+    manifest.write_text(json.dumps(entries))
+    result = certkit("rollback", str(reference_copy))
+    assert result.returncode == 13 and "generation 0 is damaged" in result.stderr
+    assert "no other generation is kept to roll back to" in result.stderr
+    assert "choose another" not in result.stderr
+    listing = certkit("rollback", "--list", str(reference_copy))
+    assert "changes unknown (the generation before it cannot be read)" in listing.stdout, listing.stdout

@@ -26,6 +26,13 @@ CERTKIT = str(Path(sys.executable).with_name("certkit"))  # the venv's console s
 _cli = run_cli
 
 
+def _checkout(folder: Path) -> Path:
+    """``folder`` made to look like a Notary checkout (a profile marker): schedule refuses any other folder."""
+    (folder / "fixtures").mkdir(parents=True, exist_ok=True)
+    (folder / "fixtures" / "server-config.json").write_text("{}\n")
+    return folder
+
+
 def _parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:
     """Sections of a unit file as (key, value) lists: systemd allows repeated keys (ExecStart)."""
     sections: dict[str, list[tuple[str, str]]] = {}
@@ -54,6 +61,7 @@ def _systemd_words(value: str) -> list[str]:
 def test_cron_line_runs_renew_then_check_with_absolute_paths(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    _checkout(tmp_path)
     code, out, err = _cli(
         capsys, "schedule", "--cron", str(tmp_path), "--minute", "17", "--hour", "4", "--certkit-path", CERTKIT
     )
@@ -67,7 +75,7 @@ def test_cron_line_runs_renew_then_check_with_absolute_paths(
 
 
 def test_random_minute_is_seedable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ("schedule", "--cron", str(tmp_path), "--certkit-path", CERTKIT)
+    args = ("schedule", "--cron", str(_checkout(tmp_path)), "--certkit-path", CERTKIT)
     lines = set()
     _, first, _ = _cli(capsys, *args, "--seed", "42")
     _, second, _ = _cli(capsys, *args, "--seed", "42")
@@ -81,8 +89,7 @@ def test_random_minute_is_seedable(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_cron_line_quotes_spaces_and_escapes_percent(tmp_path: Path) -> None:
-    folder = tmp_path / "my notary%1"
-    folder.mkdir()
+    folder = _checkout(tmp_path / "my notary%1")
     line = schedule.cron_line(schedule.job([CERTKIT], folder), minute=0)
     command = line.split(" ", 5)[5]
     assert "\\%" in command and "%1" not in command.replace("\\%1", "")
@@ -95,7 +102,7 @@ def test_cron_line_quotes_spaces_and_escapes_percent(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("minute", "hour"), [(60, 3), (-1, 3), (0, 24)])
 def test_cron_line_refuses_out_of_range_times(tmp_path: Path, minute: int, hour: int) -> None:
     with pytest.raises(UsageError):
-        schedule.cron_line(schedule.job([CERTKIT], tmp_path), minute=minute, hour=hour)
+        schedule.cron_line(schedule.job([CERTKIT], _checkout(tmp_path)), minute=minute, hour=hour)
 
 
 @pytest.mark.parametrize("modes", [(), ("--cron", "--systemd")])
@@ -137,6 +144,7 @@ def test_certkit_command_prefers_the_running_console_script(monkeypatch: pytest.
 
 def _write_units(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> Path:
     out_dir = tmp_path / "units"
+    _checkout(folder)
     code, out, err = _cli(
         capsys, "schedule", "--systemd", str(folder), "--output-dir", str(out_dir), "--certkit-path", CERTKIT, *extra
     )
@@ -168,8 +176,7 @@ def test_systemd_options_reach_the_timer(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_systemd_escapes_spaces_percent_and_dollar(tmp_path: Path) -> None:
-    folder = tmp_path / "a b%c$d"
-    folder.mkdir()
+    folder = _checkout(tmp_path / "a b%c$d")
     units = schedule.systemd_units(schedule.job([CERTKIT], folder))
     service = _parse_unit(units[schedule.SERVICE])
     renew = next(v for k, v in service["Service"] if k == "ExecStart")
@@ -192,8 +199,7 @@ def _verify(*paths: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_systemd_analyze_accepts_the_units(tmp_path: Path) -> None:
-    folder = tmp_path / "notary dir%x"
-    folder.mkdir()
+    folder = _checkout(tmp_path / "notary dir%x")
     out_dir = tmp_path / "units"
     schedule.write_units(schedule.systemd_units(schedule.job([CERTKIT], folder)), out_dir)
     result = _verify(out_dir / schedule.SERVICE, out_dir / schedule.TIMER)
@@ -204,7 +210,7 @@ def test_systemd_analyze_accepts_the_units(tmp_path: Path) -> None:
 def test_systemd_analyze_would_catch_a_broken_unit(tmp_path: Path) -> None:
     # The check above can fail: a relative ExecStart is exactly what a PATH-less certkit would write.
     out_dir = tmp_path / "units"
-    schedule.write_units(schedule.systemd_units(schedule.job([CERTKIT], tmp_path)), out_dir)
+    schedule.write_units(schedule.systemd_units(schedule.job([CERTKIT], _checkout(tmp_path))), out_dir)
     service = out_dir / schedule.SERVICE
     service.write_text(service.read_text().replace(f"ExecStart={CERTKIT}", "ExecStart=bin/certkit"))
     result = _verify(service, out_dir / schedule.TIMER)
@@ -214,11 +220,11 @@ def test_systemd_analyze_would_catch_a_broken_unit(tmp_path: Path) -> None:
 
 def test_systemd_refuses_a_bad_calendar(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
-        schedule.systemd_units(schedule.job([CERTKIT], tmp_path), on_calendar="daily\nExecStart=/bin/evil")
+        schedule.systemd_units(schedule.job([CERTKIT], _checkout(tmp_path)), on_calendar="daily\nExecStart=/bin/evil")
 
 
 def test_systemd_output_dir_not_writable_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    blocker = tmp_path / "file"
+    blocker = _checkout(tmp_path) / "file"
     blocker.write_text("")
     code, out, err = _cli(
         capsys,

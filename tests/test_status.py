@@ -68,8 +68,10 @@ def test_a_broken_set_still_prints_the_whole_tree(reference_copy: Path, capsys: 
 
 
 def test_not_a_notary_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = status(capsys, str(tmp_path))
-    assert code == 2 and "none of the profile's certificates is here" in out and "problem: missing" in out
+    # One line and renew's code (10), not a tree of missing files (issue 20).
+    code, out, err = run_cli(capsys, "status", str(tmp_path))
+    assert code == 10 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"certkit: error: {tmp_path}: not a Notary checkout")
 
 
 def test_connect_marks_a_stale_server(reference_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,3 +85,5 @@ def test_connect_marks_a_stale_server(reference_copy: Path, capsys: pytest.Captu
         assert certkit("renew", "--no-compose", "--force", str(reference_copy)).returncode == 0
         code, out = status(capsys, str(reference_copy), "--connect", address)
         assert code == 2 and f"{address}: STALE, serves another certificate" in out, out
+        # A restart would keep a container made before the override: the hint recreates it (issue 20).
+        assert "recreate its container: `docker compose up -d --force-recreate SERVICE`" in out, out

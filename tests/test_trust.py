@@ -432,7 +432,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(
 
 def test_cli_refuses_a_folder_without_a_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _cli(capsys, "trust", str(tmp_path), "--home", str(tmp_path / "home"))
-    assert code == 10 and "fixtures/root-ca.crt: not found" in err
+    assert code == 10 and "not a Notary checkout" in err and "fixtures/root-ca.crt" in err
     assert not (tmp_path / "home").exists()
 
 
@@ -473,7 +473,7 @@ def test_cli_trust_profile_finds_the_root_where_the_profile_puts_it(
     home = tmp_path / "home"
     # Without --profile the built-in notary profile looks for fixtures/root-ca.crt: not there.
     code, out, err = _cli(capsys, "trust", str(layout), "--home", str(home))
-    assert code == 10 and out == "" and "fixtures/root-ca.crt: not found" in err and "--profile" in err
+    assert code == 10 and out == "" and "fixtures/root-ca.crt" in err and "--profile" in err
     assert not home.exists()
 
     code, out, err = _cli(capsys, "trust", str(layout), "--profile", str(profile), "--home", str(home), "--json")

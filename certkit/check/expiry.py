@@ -30,6 +30,7 @@ from certkit.certificates import covers, issuer_problem, load_der, not_yet_valid
 from certkit.certificates import expired as cert_expired
 from certkit.certificates import expires_within as cert_expires_within
 from certkit.durations import Duration
+from certkit.hints import stale_text
 from certkit.pki import keys as keymod
 from certkit.store.pathglob import ExcludeRules
 from certkit.text import one_line
@@ -47,8 +48,11 @@ PEM_KEY_RE = re.compile(rb"-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----
 # generations are earlier, replaced sets kept for rollback, not what any service uses).
 _SKIPPED_FOLDERS = frozenset({".git", ".hg", ".svn", ".certkit"})
 
-STALE_TEXT = "renewed on disk, not reloaded by the server: restart it"
 UNUSED_TEXT = "not used by any service (listed, not judged; --all judges it)"
+# A folder argument with no certificate file in it: UNKNOWN, as Nagios plugins answer a check that
+# cannot tell (a mistyped path in cron must not be green forever).
+NOTHING_FOUND_CODE = "no-certificates"
+NOTHING_FOUND_TEXT = "no certificate files found here"
 
 
 class Status(IntEnum):
@@ -345,7 +349,13 @@ class Checker:
             yield self._unreadable(path, exc)
             return
         if stat.S_ISDIR(info.st_mode):
-            yield from self._folder(path, info, "", self.scopes.get(path))
+            found = False
+            for finding in self._folder(path, info, "", self.scopes.get(path)):
+                found = True
+                yield finding
+            if not found:
+                text = NOTHING_FOUND_TEXT + (" (after --exclude)" if self.exclude else "")
+                yield Finding("file", path, None, None, None, [Reason(NOTHING_FOUND_CODE, Status.UNKNOWN, text)])
         else:
             yield from self._file(path, explicit=True)
 
@@ -577,7 +587,7 @@ class Checker:
                     Status.CRITICAL,
                     f"STALE: serves serial {leaf.serial_number:X} (until {_stamp(leaf.not_valid_after_utc)}) but "
                     f"{disk_path} holds serial {disk.serial_number:X} (until {_stamp(disk.not_valid_after_utc)}): "
-                    f"{STALE_TEXT}",
+                    f"{stale_text()}",
                 )
             )
         yield from findings

@@ -176,6 +176,7 @@ def _key_problem(path: Path, cert: object) -> str | None:
 def _mark_served(nodes: Mapping[str, Node], address: str, der: bytes) -> None:
     """Mark the node whose subject the served leaf has: the same certificate, or STALE."""
     from certkit.certificates import load_der
+    from certkit.hints import stale_hint
 
     served = load_der(der)
     if served is None:
@@ -189,7 +190,7 @@ def _mark_served(nodes: Mapping[str, Node], address: str, der: bytes) -> None:
         else:
             node.served = (
                 f"{address}: STALE, serves another certificate (notAfter "
-                f"{served.not_valid_after_utc:%Y-%m-%d}); restart the server"
+                f"{served.not_valid_after_utc:%Y-%m-%d}); {stale_hint()}"
             )
             node.health = max(node.health, Health.CRITICAL)
             node.problems.append(f"{address} serves another certificate than the file")

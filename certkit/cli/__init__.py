@@ -78,6 +78,18 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # click suggests from self.commands, which a lazy group leaves empty: suggest here.
+        name = click.utils.make_str(args[0])
+        if not ctx.resilient_parsing and not name.startswith("-") and self.get_command(ctx, name) is None:
+            from certkit.cli.suggest import command
+
+            meant = command(name, self.list_commands(ctx))
+            ctx.fail(f"No such command {name!r}." + (f" Did you mean {meant!r}?" if meant else ""))
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = _COMMANDS.get(cmd_name)
         if target is None or not _available(cmd_name):
@@ -116,8 +128,11 @@ def main(argv: list[str] | None = None) -> None:
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
+            from certkit.cli.suggest import better
+
+            shown = better(exc)
+            shown.show()
+            sys.exit(shown.exit_code)
         except click.Abort:
             click.echo("certkit: aborted", err=True)
             sys.exit(1)

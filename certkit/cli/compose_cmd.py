@@ -79,6 +79,10 @@ def compose_command(
         raise UsageError("--check writes nothing; it does not combine with --in-place or --dry-run")
     answers = options.parse_container_dirs(container_dirs)
     opts = Options(load_profile(profile_source), ca_store, answers, dict(os.environ))
+    if not files:
+        from certkit.store.layout import require_layout
+
+        require_layout(notary_dir, opts.profile)  # with -f the files say where the project is
     if check_only:
         report = check(notary_dir, files, opts, options.utc_now())
         if as_json:

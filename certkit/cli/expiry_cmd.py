@@ -28,7 +28,9 @@ CRITICAL > UNKNOWN > WARNING > OK):
   1  WARNING   something expires within --warn
   2  CRITICAL  expires within --crit, expired, not yet valid, broken chain,
                key mismatch, STALE (server not reloaded), hostname not covered
-  3  UNKNOWN   unreadable input, unreachable endpoint, usage error
+  3  UNKNOWN   unreadable input, unreachable endpoint, a folder with no
+               certificate file (a check that finds nothing never passes),
+               usage error
 Certificate files in a Notary checkout that no service uses are
 listed as UNUSED and never change the exit code (--all judges them).
 
@@ -76,14 +78,14 @@ class NagiosCommand(click.Command):
     type=options.DURATION,
     default="30d",
     show_default=True,
-    help="WARNING when a certificate expires within this (30d, 2w, 12h, 6 months).",
+    help=options.duration_help("WARNING when a certificate expires within this."),
 )
 @click.option(
     "--crit",
     type=options.DURATION,
     default="7d",
     show_default=True,
-    help="CRITICAL when a certificate expires within this.",
+    help=options.duration_help("CRITICAL when a certificate expires within this."),
 )
 @click.option(
     "--at",
@@ -103,6 +105,7 @@ class NagiosCommand(click.Command):
 )
 @click.option(
     "--output",
+    "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     metavar="FILE",
@@ -111,11 +114,10 @@ class NagiosCommand(click.Command):
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when everything is OK; otherwise only the problems.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=5.0,
+    type=options.SecondsType(0.1),
+    default="5",
     show_default=True,
-    metavar="SECONDS",
-    help="Connect and handshake timeout for --connect.",
+    help=options.seconds_help("Connect and handshake timeout for --connect."),
 )
 @click.option("--color/--no-color", default=None, help="Colour the status column (default: only on a terminal).")
 @click.option(

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from certkit.cli import options
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -37,12 +39,13 @@ def hook_options(func: F) -> F:
         ),
         click.option(
             "--hook-timeout",
-            type=click.FloatRange(min=0, min_open=True),
-            default=600.0,
+            type=options.SecondsType(0, minimum_open=True),
+            default="10m",
             show_default=True,
-            metavar="SECONDS",
-            help="Stop a hook (its whole process group) that runs longer than this (exit 124): "
-            "hooks run while the renewal lock is held.",
+            help=options.seconds_help(
+                "Stop a hook (its whole process group) that runs longer than this (exit 124): "
+                "hooks run while the renewal lock is held."
+            ),
         ),
     ]
     for decorator in reversed(decorators):
@@ -59,10 +62,11 @@ def wait_options(func: F) -> F:
         ),
         click.option(
             "--wait-timeout",
-            type=click.FloatRange(min=0),
+            type=options.SecondsType(0),
             default=None,
-            metavar="SECONDS",
-            help="With --wait, give up after this many seconds (exit 16). Default: wait as long as it takes.",
+            help=options.seconds_help(
+                "With --wait, give up after this long (exit 16). Default: wait as long as it takes."
+            ),
         ),
     ]
     for decorator in reversed(decorators):

@@ -9,10 +9,21 @@ from typing import Any, TypeVar
 
 import click
 
-from certkit.durations import Duration, parse_duration
+from certkit.durations import UNITS_TEXT, Duration, parse_duration, parse_seconds
 from certkit.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def duration_help(text: str) -> str:
+    """The help of an option that takes a duration: what it does, then the units, the same words
+    for every such option (tests/test_durations.py finds them all and checks)."""
+    return f"{text} {UNITS_TEXT}"
+
+
+def seconds_help(text: str) -> str:
+    """The help of a timeout: a bare number is seconds; a duration works too."""
+    return f"{text} A number of seconds, or a duration. {UNITS_TEXT}"
 
 
 class DurationType(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
@@ -25,6 +36,29 @@ class DurationType(click.ParamType):  # type: ignore[type-arg]  # generic only f
             return parse_duration(str(value))
         except UsageError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class SecondsType(click.ParamType):  # type: ignore[type-arg]
+    """A timeout as float seconds: "600" (seconds, as before) or a duration ("10m", "1h")."""
+
+    name = "DURATION"
+
+    def __init__(self, minimum: float, *, minimum_open: bool = False) -> None:
+        self.minimum = minimum
+        self.minimum_open = minimum_open
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            try:
+                seconds = parse_seconds(str(value), utc_now())
+            except UsageError as exc:
+                self.fail(str(exc), param, ctx)
+        if seconds < self.minimum or (self.minimum_open and seconds == self.minimum):
+            bound = f"more than {self.minimum:g}" if self.minimum_open else f"at least {self.minimum:g}"
+            self.fail(f"{value!r} is {seconds:g} seconds; give {bound} seconds", param, ctx)
+        return seconds
 
 
 class MomentType(click.ParamType):  # type: ignore[type-arg]

@@ -18,7 +18,7 @@ from certkit.durations import Duration
     type=options.DURATION,
     default="30d",
     show_default=True,
-    help="Renew what expires within this window (30d, 2w, 6 months, 12h).",
+    help=options.duration_help("Renew what expires within this window."),
 )
 @click.option("--force", is_flag=True, help="Re-issue every certificate of the profile.")
 @click.option("--rotate-keys", is_flag=True, help="Make new leaf keys instead of reusing them (CA keys are kept).")
@@ -100,7 +100,7 @@ def renew_command(
       certkit renew                         # in your Notary checkout
       certkit renew --dry-run               # what is due and why; writes nothing
       certkit renew --quiet /srv/notary     # cron: silent when nothing is due
-      certkit renew --within "6 months" --json
+      certkit renew --within 6mo --json
       certkit renew --deploy-hook 'docker compose up -d --force-recreate server signer'
     """
     from certkit.workflows.renew import RenewRequest, run_renew

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     type=options.DURATION,
     default="1h",
     show_default=True,
-    help="systemd: the timer's RandomizedDelaySec= window.",
+    help=options.duration_help("systemd: the timer's RandomizedDelaySec= window."),
 )
 @click.option(
     "--prometheus-rules",
@@ -52,28 +52,30 @@ if TYPE_CHECKING:
     type=options.DURATION,
     default="30d",
     show_default=True,
-    help="rules: warn when a certificate expires within this (as check-expiry --warn).",
+    help=options.duration_help("rules: warn when a certificate expires within this (as check-expiry --warn)."),
 )
 @click.option(
     "--crit",
     type=options.DURATION,
     default="7d",
     show_default=True,
-    help="rules: critical when a certificate expires within this (as check-expiry --crit).",
+    help=options.duration_help("rules: critical when a certificate expires within this (as check-expiry --crit)."),
 )
 @click.option(
     "--stale-after",
     type=options.DURATION,
     default="26h",
     show_default=True,
-    help="rules: alert when the textfile is older than this (the check stopped running).",
+    help=options.duration_help("rules: alert when the textfile is older than this (the check stopped running)."),
 )
 @click.option(
     "--stale-for",
     type=options.DURATION,
-    default="10min",
+    default="10m",
     show_default=True,
-    help="rules: how long a server may serve a renewed-away certificate (STALE) before it alerts.",
+    help=options.duration_help(
+        "rules: how long a server may serve a renewed-away certificate (STALE) before it alerts."
+    ),
 )
 @click.option(
     "--certkit-path",

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     type=options.DURATION,
     default="30d",
     show_default=True,
-    help="A certificate expiring within this is WARNING.",
+    help=options.duration_help("A certificate expiring within this is WARNING."),
 )
 @options.ca_store_option
 @click.option("--color/--no-color", default=None, help="Colour the status words (default: only on a terminal).")
@@ -64,7 +64,8 @@ def status_command(
 
     \b
     Exit codes (as check-expiry): 0 every certificate healthy, 1 one expires within --warn,
-    2 a certificate is missing, broken, expired, mismatched or STALE, 3 usage error.
+    2 a certificate is missing, broken, expired, mismatched or STALE, 3 usage error;
+    10 (as renew) NOTARY_DIR is not a Notary checkout.
     """
     from certkit.render.status import status_json, status_text
     from certkit.workflows.status import run_status

@@ -13,6 +13,12 @@ Parsing (line continuations, comments, the escape directive) is dockerfile-parse
 maintained parser from the OpenShift build tooling; certkit does the variable substitution
 itself because the library silently turns an unset variable into "", while a folder
 certkit cannot name must be an error that says which line and why.
+
+Only what decides where a service reads its files is judged: the WORKDIR, the COPY/ADD
+destinations and the stages they come from.  An ENV or ARG that refers to a variable the base
+image sets (``ENV PATH /osxcross/target/bin:$PATH`` in Notary v0.3.0 to v0.5.0's client image:
+PATH comes from ``golang:...``, which certkit cannot see) is kept as unresolved, and is an error
+only when one of those instructions uses it.
 """
 
 from __future__ import annotations
@@ -62,11 +68,23 @@ class ImageFacts:
         return best.host / os.path.relpath(container, best.container)
 
 
+@dataclass(frozen=True)
+class _Unresolved:
+    """The value of an ENV or ARG that names a variable certkit cannot see (one the base image sets),
+    with the refusal to give if a WORKDIR, COPY or ADD ever needs it."""
+
+    why: str
+
+
+# None: an ARG declared without a value; _Unresolved: a value certkit cannot work out.
+_Value = str | None | _Unresolved
+
+
 @dataclass
 class _Stage:
     name: str
-    env: dict[str, str] = field(default_factory=dict)
-    args: dict[str, str | None] = field(default_factory=dict)  # None: declared without a value
+    env: dict[str, str | _Unresolved] = field(default_factory=dict)
+    args: dict[str, _Value] = field(default_factory=dict)
     workdir: str | None = None
     copies: list[Copy] = field(default_factory=list)
 
@@ -97,7 +115,7 @@ class _Resolver:
         self.dockerfile = dockerfile
         self.context = Path(os.path.normpath(context))
         self.build_args = build_args
-        self.global_args: dict[str, str | None] = {}
+        self.global_args: dict[str, _Value] = {}
         self.stages: list[_Stage] = []
         self.by_name: dict[str, _Stage] = {}
 
@@ -162,14 +180,14 @@ class _Resolver:
                 self.global_args[key] = (
                     given
                     if given is not None
-                    else (_dequote(self._substitute(default, where, "ARG", scope=self._global_scope())) if eq else None)
+                    else (self._lazy(default, where, "ARG", scope=self._global_scope()) if eq else None)
                 )
                 continue
             stage = self.stages[-1]
             if key in self.build_args:
                 stage.args[key] = self.build_args[key]
             elif eq:
-                stage.args[key] = _dequote(self._substitute(default, where, "ARG"))
+                stage.args[key] = self._lazy(default, where, "ARG")
             elif key in self.global_args:
                 stage.args[key] = self.global_args[key]  # `ARG NAME` in a stage takes the global default
             else:
@@ -181,15 +199,15 @@ class _Resolver:
         if words and "=" not in words[0]:
             # The legacy form `ENV KEY VALUE`: everything after the first word is the value.
             key, _, rest = value.strip().partition(" ")
-            stage.env[key] = _dequote(self._substitute(rest.strip(), where, "ENV"))
+            stage.env[key] = self._lazy(rest.strip(), where, "ENV")
             return
-        pending: dict[str, str] = {}
+        pending: dict[str, str | _Unresolved] = {}
         for word in words:
             key, eq, raw = word.partition("=")
             if not eq:
                 raise ComposeError(f"{where}: ENV {word!r} is not KEY=VALUE")
             # All pairs of one ENV line see the values from before the line, as in the builder.
-            pending[key] = _dequote(self._substitute(raw, where, "ENV"))
+            pending[key] = self._lazy(raw, where, "ENV")
         stage.env.update(pending)
 
     def _copy(self, instruction: str, value: str, where: str) -> None:
@@ -258,18 +276,30 @@ class _Resolver:
 
     # -- variables -------------------------------------------------------------------------
 
-    def _global_scope(self) -> dict[str, str | None]:
+    def _global_scope(self) -> dict[str, _Value]:
         return dict(self.global_args)
 
-    def _scope(self) -> dict[str, str | None]:
+    def _scope(self) -> dict[str, _Value]:
         stage = self.stages[-1]
         return {**stage.args, **stage.env}  # ENV wins over ARG of the same name
 
-    def _substitute(
-        self, text: str, where: str, instruction: str, scope: Mapping[str, str | None] | None = None
-    ) -> str:
+    def _substitute(self, text: str, where: str, instruction: str, scope: Mapping[str, _Value] | None = None) -> str:
         values = self._scope() if scope is None else scope
         return _substitute(text, values, f"{where}: {instruction} {text.strip()}")
+
+    def _lazy(
+        self, text: str, where: str, instruction: str, scope: Mapping[str, _Value] | None = None
+    ) -> str | _Unresolved:
+        """An ENV or ARG value: resolved, or kept unresolved with the reason (see the module doc).
+
+        The builder takes such a value from the base image (PATH, GOPATH, ...); it matters to
+        certkit only when a WORKDIR or COPY/ADD destination uses it, and is refused there.
+        """
+        try:
+            return _dequote(self._substitute(text, where, instruction, scope))
+        except ComposeError as exc:
+            # Shown inside the refusal of the line that needs it, which names the file already.
+            return _Unresolved(str(exc).replace(f"{self.dockerfile}:", "line ", 1))
 
     def _absolute(self, path: str, where: str, instruction: str) -> str:
         resolved = self._absolute_in(path, self.stages[-1].workdir)
@@ -293,7 +323,7 @@ _VARIABLE = re.compile(r"\\\$|\$(?:\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Z
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _substitute(text: str, values: Mapping[str, str | None], where: str) -> str:
+def _substitute(text: str, values: Mapping[str, _Value], where: str) -> str:
     """The builder's substitution ($VAR, ${VAR}, ${VAR:-word}, ${VAR:+word}, \\$), refusing unset variables.
 
     The builder would substitute "" for an unset variable and build a different folder than the
@@ -309,6 +339,9 @@ def _substitute(text: str, values: Mapping[str, str | None], where: str) -> str:
             raise ComposeError(f"{where}: ${{{body}}} is not a variable reference")
         name, rest = name_match.group(), body[name_match.end() :]
         value = values.get(name)
+        if isinstance(value, _Unresolved):
+            # Only now does it matter: this instruction decides where the service's files are.
+            raise ComposeError(f"{where}: the variable {name} has no value certkit can work out ({value.why})")
         if rest.startswith(":-"):
             return value if value else rest[2:]
         if rest.startswith(":+"):

@@ -179,16 +179,28 @@ def analyse(project: Project, options: Options) -> dict[str, ServiceAnalysis]:
 
 
 def _analyse_service(project: Project, service: Service, options: Options) -> ServiceAnalysis:
-    workdir, source, image = _image(project, service, options)
+    # What the image does matters only for the files the service reads: a Dockerfile certkit cannot
+    # follow (say, a WORKDIR built from a variable of the base image) stops the run only when a
+    # read depends on it, never for a service that reads none of the files (issue 20).
+    image_error: ComposeError | None = None
+    try:
+        workdir, source, image = _image(project, service, options)
+    except ComposeError as exc:
+        image_error = exc
+        workdir, source, image = service.working_dir, f"unknown ({exc})", None
     analysis = ServiceAnalysis(service.name, workdir, source, image)
     seen: set[str] = set()
 
     def add(path: str, kind: ReadKind, via: str, relative_to: str | None) -> FileRead | None:
+        if image_error is not None and relative_to is None and not path.startswith("/"):
+            raise image_error  # the working folder it is relative to is the image's
         container = _container_path(path, relative_to, service, via)
         if container in seen:
             return None
         seen.add(container)
         read = _locate(service, analysis, container, kind, via)
+        if image_error is not None and read.mount is None:
+            raise image_error  # whether the image holds it, and from which host file, is the image's
         analysis.reads.append(read)
         return read
 
@@ -670,11 +682,27 @@ def prepare_after_renew(
     outcomes: list[ComposeOutcome] = []
     for index, files in enumerate(renew_projects(root, env)):
         # The first project is the one `docker compose` finds by itself (discovery or COMPOSE_FILE).
-        outcome = prepare(root, files if index else (), options)
+        chosen = files if index else ()
+        try:
+            outcome = prepare(root, chosen, options)
+        except ComposeError:
+            if _uses_none(root, chosen, options, managed):
+                continue  # a project that reads none of the renewed files never blocks the renewal
+            raise
         if index and not _uses(outcome.analyses, managed):
             continue  # another compose file of the folder that does not use the renewed set
         outcomes.append(outcome)
     return outcomes
+
+
+def _uses_none(root: Path, files: Iterable[Path], options: Options, managed: set[str]) -> bool:
+    """True when the project's services provably read none of ``managed``: what could not be planned
+    for it (a file it reads from its image, say) then does not concern the renewal."""
+    try:
+        _, analyses = load(root, files, options)
+    except ComposeError:
+        return False  # where some service reads its files is unknown: it may read the renewed ones
+    return not _uses(analyses, managed)
 
 
 def finish_after_renew(

@@ -117,6 +117,10 @@ def deploy_to_pgdata(root: Path, pgdata: Path) -> DeployResult:
 
     Everything is read and checked before the first write; each file is replaced atomically.
     """
+    from certkit.profile import load_profile
+    from certkit.store.layout import require_layout
+
+    require_layout(root, load_profile(None))  # the database set is the built-in profile's
     source = root / INITDB_DIR
     datas: dict[str, bytes] = {}
     for name in FILES:

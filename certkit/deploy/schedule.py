@@ -17,7 +17,8 @@ from pathlib import Path
 
 from certkit import __version__
 from certkit.durations import Duration
-from certkit.errors import NotALayoutError, UsageError
+from certkit.errors import UsageError
+from certkit.hints import stale_hint
 from certkit.store import storage
 from certkit.templates import render
 
@@ -45,8 +46,12 @@ def job(certkit: Sequence[str], notary_dir: Path) -> Job:
     """
     if not certkit or not Path(certkit[0]).is_absolute():
         raise UsageError(f"the certkit command must start with an absolute path, not {list(certkit)!r}")
-    if not notary_dir.is_dir():
-        raise NotALayoutError(f"{notary_dir}: no such folder; give the path of your Notary checkout")
+    from certkit.profile import load_profile
+    from certkit.store.layout import require_layout
+
+    # The job runs `certkit renew NOTARY_DIR` (the built-in profile): a folder it would refuse every
+    # night is refused now, with the checkout above it when there is one.
+    require_layout(notary_dir, load_profile(None))
     folder = str(notary_dir.resolve())
     for arg in (*certkit, folder):
         if "\n" in arg or "\r" in arg:
@@ -135,6 +140,7 @@ def prometheus_rules(
         stale_after_seconds=seconds["stale_after"],
         stale_for=f"{seconds['stale_for']}s",
         stale_for_text=stale_for,
+        stale_hint=stale_hint(),  # the words check-expiry and status use (certkit.hints)
     )
 
 

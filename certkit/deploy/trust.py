@@ -136,6 +136,10 @@ def layout_root(notary_dir: Path, profile: Profile) -> Path:
         raise NotALayoutError(f"{profile.source} has no self-signed CA to trust; give the root with --root FILE")
     path = notary_dir / spec.cert_file
     if not path.is_file():
+        from certkit.store.layout import is_layout, require_layout
+
+        if not is_layout(notary_dir, profile):
+            require_layout(notary_dir, profile)  # the one line for a wrong folder, with the checkout above
         raise NotALayoutError(
             f"{path}: not found; give your Notary checkout (certkit init/renew make this file), "
             "--profile for another layout, or --root FILE"

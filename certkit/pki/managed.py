@@ -34,6 +34,13 @@ def targets(profile: Profile, root: Path, store: Path) -> list[Path]:
     return [real(p) for p in paths]
 
 
+def key_paths(profile: Profile, root: Path, store: Path) -> set[Path]:
+    """The private keys among :func:`targets`, resolved: leaf key files and CA keys."""
+    paths = {ca_key_path(store, s) for s in profile.certificates if s.key_location == "ca-store"}
+    paths |= {root / s.key_file for s in profile.certificates if s.key_location == "file" and s.key_file}
+    return {real(p) for p in paths}
+
+
 def folders(profile: Profile, root: Path, store: Path) -> list[Path]:
     """The folders that hold the set, and the checkout itself (a transaction's roots)."""
     return sorted({p.parent for p in targets(profile, root, store)} | {real(root)})

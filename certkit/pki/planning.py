@@ -22,6 +22,7 @@ from certkit.certificates import (
     parse_certificates,
     subject_alt_names,
     to_der,
+    weak_signature,
 )
 from certkit.durations import Duration
 from certkit.paths import shown
@@ -231,6 +232,9 @@ def _own_reasons(
     issuer_leaf = leaf if spec.self_signed else states[spec.issuer].leaf
     if issuer_leaf is not None and not issued_by(leaf, issuer_leaf):
         reasons.append("not signed by itself" if spec.self_signed else f"not signed by the current {spec.issuer}")
+    elif weak := weak_signature(leaf):
+        # Signed by the right key, with a hash Go's crypto/x509 refuses: re-issued with SHA-256.
+        reasons.append(f"self-signed with {weak}" if spec.self_signed else f"signed with {weak}")
     actual_chain = [to_der(c) for c in state.certs[1:]] if state.certs else []
     expected_chain = [to_der(c) for c in (states[name].leaf for name in spec.chain) if c is not None]
     if actual_chain != expected_chain:

@@ -7,7 +7,7 @@ every file goes through storage.atomic_write.  Returns a RenewResult; never prin
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -167,7 +167,9 @@ def _renew_pinned(
     plan = make_plan(profile, states, now, within, force=force, rotate_keys=rotate_keys)
     plan.notices[:0] = notices
     if dry_run:
-        plan.notices += _owner_notes(profile, plan, states, root, set(), dry_run=True)
+        plan.notices += _owner_notes(
+            profile, plan, states, root, set(), dry_run=True, tightened={key.path for key in loose}
+        )
         return _result(root, profile, store, plan, states, {}, set(), dry_run=True, written_ignores=[])
 
     fs_root = storage.Root(root)
@@ -232,24 +234,26 @@ def _generation_writes(
     store: Path,
     state_dir: Path,
     live: list[transaction.Write],
-    modes: dict[Path, int],
+    tightened: dict[Path, int],
 ) -> list[transaction.Write]:
     """Snapshots for rollback: the set after this renewal, and the set before certkit's first one.
 
-    ``modes``: the mode a file will have once the run's loose keys are tightened (read before any write).
+    Read before the first write, so each mode is the one certkit found: generation 0 keeps it, so a
+    rollback to it gives back the files exactly as found (loose keys included).  ``tightened``: the
+    modes this run gives loose keys, which the new generation records.
     """
     changed = {_real(w.target): w for w in live}
     after: list[generations.LiveFile] = []
     before: list[generations.LiveFile] = []
     for target in managed.targets(profile, root, store):
         old = storage.read_bytes(target)
-        old_mode = modes.get(target, target.stat().st_mode & 0o777) if old is not None else 0
+        found_mode = target.stat().st_mode & 0o777 if old is not None else 0
         if old is not None:
-            before.append(generations.LiveFile(target, old, old_mode))
+            before.append(generations.LiveFile(target, old, found_mode))
         if target in changed:
             after.append(generations.LiveFile(target, changed[target].data, changed[target].mode))
         elif old is not None:
-            after.append(generations.LiveFile(target, old, old_mode))
+            after.append(generations.LiveFile(target, old, tightened.get(target, found_mode)))
     existing = generations.numbers(state_dir)
     number = (existing[-1] + 1) if existing else 1
     writes = []
@@ -342,10 +346,21 @@ def _tighten_key_modes(loose: list[_LooseKey]) -> None:
 
 
 def _owner_notes(
-    profile: Profile, plan: Plan, states: dict[str, CertState], root: Path, changed: set[Path], *, dry_run: bool
+    profile: Profile,
+    plan: Plan,
+    states: dict[str, CertState],
+    root: Path,
+    changed: set[Path],
+    *,
+    dry_run: bool,
+    tightened: Collection[Path] = (),
 ) -> list[str]:
     """Where a key's owner matters to a container: a key certkit wrote (or would write)
-    that belongs to another user, or whose profile names the user who must read it."""
+    that belongs to another user, or whose profile names the user who must read it.
+
+    ``tightened``: keys a dry run would set to 0600 (a real run already has): judged with the
+    mode they would have, so the dry run says what the run will, never "would keep 0664" beside
+    "would set 0600" for the same key."""
     notes = []
     runner = os.geteuid()
     for spec in profile.certificates:
@@ -364,6 +379,8 @@ def _owner_notes(
         except OSError:
             continue
         shown, mode = paths.shown(state.key_path, root), st.st_mode & 0o777
+        if _real(state.key_path) in tightened:
+            mode = storage.KEY_MODE
         keeps = "would keep" if dry_run else "keeps"
         if st.st_uid != runner:
             notes.append(

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from cryptography import x509
 
 from certkit.certificates import fingerprint_sha256, san_strings
-from certkit.check.expiry import Finding, Status, Thresholds, worst
+from certkit.check.expiry import NOTHING_FOUND_CODE, Finding, Status, Thresholds, worst
 
 if TYPE_CHECKING:
     from certkit.workflows.check import Summary
@@ -96,11 +96,19 @@ class TableReport:
         self.color = color
         self.quiet = quiet
         self._started = False
+        self._nothing: list[Finding] = []  # folders with no certificate: one line each when alone
 
     def add(self, finding: Finding) -> None:
         status = finding.status
         if self.quiet and (status is Status.OK or not finding.used):
             return
+        if not self._started and _nothing_found(finding):
+            self._nothing.append(finding)
+            return
+        self._row(finding)
+
+    def _row(self, finding: Finding) -> None:
+        status = finding.status
         if not self._started:
             self.out.write(self.HEADER + "\n")
             self._started = True
@@ -124,12 +132,20 @@ class TableReport:
     def finish(self, summary: Summary) -> None:
         if self.quiet and summary.status is Status.OK:
             return
-        if summary.total == 0 and not summary.unused:
-            self.out.write("no certificates found\n")
+        if self._nothing and not self._started and summary.total == len(self._nothing) and not summary.unused:
+            # Only folders without certificates: one line each says it all (UNKNOWN, exit 3).
+            for finding in self._nothing:
+                self.out.write(f"{finding.path}: {finding.reasons[0].text} -> UNKNOWN (exit {Status.UNKNOWN.value})\n")
         else:
+            for finding in self._nothing:
+                self._row(finding)
             self.out.write("\n" + summary.line() + "\n")
         for note in summary.notes:
             self.out.write(f"note: {note}\n")
+
+
+def _nothing_found(finding: Finding) -> bool:
+    return any(r.code == NOTHING_FOUND_CODE for r in finding.reasons)
 
 
 # --------------------------------------------------------------------------- JSON

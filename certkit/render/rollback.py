@@ -21,6 +21,7 @@ def rollback_text(result: RollbackResult, *, quiet: bool = False) -> str:
         if quiet
         else [f"generation {result.live} is live (was {result.previous}); {plural(len(result.files), 'file')} restored"]
     )
+    lines += [f"note: {note}" for note in result.notes]
     lines.append(RESTART)
     if result.database is not None:
         lines.append(database_text(result.database))
@@ -28,7 +29,13 @@ def rollback_text(result: RollbackResult, *, quiet: bool = False) -> str:
 
 
 def rollback_json(result: RollbackResult) -> dict[str, Any]:
-    return {"previous": result.previous, "live": result.live, "files": result.files, "generations": result.kept}
+    return {
+        "previous": result.previous,
+        "live": result.live,
+        "files": result.files,
+        "generations": result.kept,
+        "notes": result.notes,
+    }
 
 
 def generations_json(kept: list[Generation]) -> dict[str, Any]:
@@ -40,6 +47,7 @@ def generations_json(kept: list[Generation]) -> dict[str, Any]:
                 "live": g.live,
                 "made": g.made.isoformat() if g.made else None,
                 "changed": g.changed,
+                "modes": [{"file": f, "before": f"{a:04o}", "after": f"{b:04o}"} for f, a, b in g.modes],
                 "not_after": {k: v.isoformat() for k, v in g.not_after.items()},
                 "problem": g.problem or None,
             }
@@ -60,9 +68,18 @@ def generations_text(kept: list[Generation]) -> str:
             lines.append(f"       damaged: {gen.problem}")
         elif gen.number == 0:
             lines.append("       the set certkit first found")
-        elif gen.changed:
-            shown = ", ".join(gen.changed[:4]) + (f" and {len(gen.changed) - 4} more" if len(gen.changed) > 4 else "")
-            lines.append(f"       changed {plural(len(gen.changed), 'file')}: {shown}")
+        elif not gen.changes_known:
+            lines.append("       changes unknown (the generation before it cannot be read)")
+        elif gen.changed or gen.modes:
+            if gen.changed:
+                shown = ", ".join(gen.changed[:4]) + (
+                    f" and {len(gen.changed) - 4} more" if len(gen.changed) > 4 else ""
+                )
+                lines.append(f"       changed {plural(len(gen.changed), 'file')}: {shown}")
+            if gen.modes:
+                first = ", ".join(f"{f} {a:04o} -> {b:04o}" for f, a, b in gen.modes[:2])
+                more = f" and {len(gen.modes) - 2} more" if len(gen.modes) > 2 else ""
+                lines.append(f"       set the mode of {plural(len(gen.modes), 'file')}: {first}{more}")
         else:
             lines.append("       changed nothing")
     return "\n".join(lines)

@@ -80,7 +80,9 @@ def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
 
     The manifest is input (see certkit.store.state): a stored name must be a plain file name in
     the generation's own folder (never a path that reads a secret from elsewhere), read
-    without following a symlink, and a mode may not open the file to group/others' writes.
+    without following a symlink, and a mode may not open the file to everyone's writes.
+    A group-writable mode is a umask-002 clone's as found (0664, 0775: certkit accepts them when
+    the group is the owner's private one, see certkit.store.safety); the rollback checks the group.
     """
     gen = folder(state_dir) / str(number)
     try:
@@ -94,13 +96,19 @@ def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
                 raise TypeError(f"entry {entry!r} is not stored/target/mode")
             if stored in ("", ".", "..", MANIFEST, LIVE) or "/" in stored or "\0" in stored:
                 raise ValueError(f"stored file {stored!r} is not a file of this generation")
-            if mode & ~0o777 or mode & 0o022:
-                raise ValueError(f"mode {mode:o} for {target} is not one certkit writes")
+            if mode & ~0o777 or mode & 0o002:
+                raise ValueError(f"mode {mode:04o} for {target} is not one certkit writes or accepts")
             files.append(LiveFile(_resolve(target, root), _read_plain(gen / stored), mode))
         return files
     except (OSError, ValueError, KeyError, TypeError) as exc:
+        others = [n for n in numbers(state_dir) if n not in (number, live_number(state_dir))]
+        hint = (
+            f"choose another with --to ({', '.join(map(str, others))})"
+            if others
+            else "no other generation is kept to roll back to"
+        )
         raise FilesystemError(
-            f"{gen}: generation {number} is damaged or was not written by certkit ({exc}); choose another with --to"
+            f"{gen}: generation {number} is damaged or was not written by certkit ({exc}); {hint}"
         ) from exc
 
 

@@ -24,8 +24,12 @@ class Generation:
     live: bool
     made: datetime | None  # when its record was written
     changed: list[str] = field(default_factory=list)  # files that differ from the generation before it
+    # files whose bytes stayed but whose mode differs (a loose key set to 0600): (file, before, after)
+    modes: list[tuple[str, int, int]] = field(default_factory=list)
     not_after: dict[str, datetime] = field(default_factory=dict)  # landmark name -> notAfter
     problem: str = ""  # a damaged generation: why
+    # False when the generation before it could not be read: "changed nothing" would be a guess.
+    changes_known: bool = True
 
 
 def describe(root: Path, profile: Profile) -> list[Generation]:
@@ -37,18 +41,28 @@ def describe(root: Path, profile: Profile) -> list[Generation]:
     live = generations.live_number(state)
     landmarks = {s.name: os.path.realpath(root / s.cert_file) for s in profile.certificates if s.name in LANDMARKS}
     result: list[Generation] = []
-    previous: dict[str, str] = {}
-    for number in generations.numbers(state):
+    previous: dict[str, tuple[str, int]] | None = None  # (digest, mode) per file before; None: unreadable
+    for index, number in enumerate(generations.numbers(state)):
         entry = Generation(number, number == live, _made(state, number))
         try:
             files = generations.load(state, number, root)
         except CertkitError as exc:
             entry.problem = str(exc)
             result.append(entry)
+            previous = None
             continue
-        digests = {os.path.realpath(f.target): hashlib.sha256(f.data).hexdigest() for f in files}
-        if previous:
-            entry.changed = sorted(_shown(p, root) for p, d in digests.items() if previous.get(p) != d)
+        digests = {os.path.realpath(f.target): (hashlib.sha256(f.data).hexdigest(), f.mode) for f in files}
+        if previous is not None:
+            entry.changed = sorted(
+                _shown(p, root) for p, (d, _) in digests.items() if p not in previous or previous[p][0] != d
+            )
+            entry.modes = sorted(
+                (_shown(p, root), previous[p][1], m)
+                for p, (d, m) in digests.items()
+                if p in previous and previous[p][0] == d and previous[p][1] != m
+            )
+        elif index:
+            entry.changes_known = False
         for name, path in landmarks.items():
             data = next((f.data for f in files if os.path.realpath(f.target) == path), None)
             if data is not None:

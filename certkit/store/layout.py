@@ -10,20 +10,43 @@ from certkit.profile import Profile
 
 
 def require_layout(root: Path, profile: Profile) -> None:
-    """Refuse a folder that does not look like the profile's layout (a Notary checkout)."""
+    """Refuse a folder that does not look like the profile's layout (a Notary checkout), in one line
+    that names the checkout above it when there is one (``certkit status`` in ``notary/fixtures/``)."""
     if not root.exists():
         raise NotALayoutError(
             f"{root}: no such folder; give the path of your Notary checkout, or run `certkit init {root}`"
         )
     if not root.is_dir():
         raise NotALayoutError(f"{root}: not a folder; give the path of your Notary checkout")
-    if any((root / marker).exists() for marker in profile.markers):
+    if is_layout(root, profile):
         return
+    markers = ", ".join(profile.markers[:3])
+    above = layout_above(root, profile)
+    if above is not None:
+        cd = "" if above == "." else f" (or cd {above})"
+        raise NotALayoutError(
+            f"{root}: not a Notary checkout (none of {markers} found), but inside the checkout {above}; "
+            f"give that folder{cd}"
+        )
     raise NotALayoutError(
-        f"{root}: not a Notary checkout (none of {', '.join(profile.markers[:3])} found); "
+        f"{root}: not a Notary checkout (none of {markers} found); "
         f"give the checkout's path, use --profile for another layout, or run `certkit init {root}` "
         "to create a fresh Notary certificate set there"
     )
+
+
+def is_layout(root: Path, profile: Profile) -> bool:
+    """True when ``root`` holds one of the profile's markers (the files that identify the layout)."""
+    return any((root / marker).exists() for marker in profile.markers)
+
+
+def layout_above(root: Path, profile: Profile) -> str | None:
+    """The nearest folder above ``root`` that is the profile's layout, as a user would type it:
+    relative (``..``, ``../..``) when ``root`` was given relative, else absolute; None when none is."""
+    for folder in Path(os.path.abspath(root)).parents:
+        if is_layout(folder, profile):
+            return str(folder) if root.is_absolute() else os.path.relpath(folder)
+    return None
 
 
 STATE_FOLDER = ".certkit"  # lock note, transactions, generations; the default CA store is inside

@@ -27,8 +27,9 @@ opened one by one from ``/`` without following a symlink, and the checkout found
 be the folder the renewal pinned (certkit.store.handles), which all writes then go through.
 
 All problems are gathered into one refusal with one command that fixes them all, so a
-clone is fixed in one step instead of one folder per run; with many paths the line gives a count
-and the first few, and the command works on the whole checkout (``chmod -R go-w``, ``setfacl -R -b``).
+clone is fixed in one step instead of one folder per run.  The line stays readable for a whole
+clone in a shared group (40 paths): a count and the first few paths, and ``chmod -R go-w`` (or
+``setfacl -R -b``) on the folder when more than a few inside it need it.
 
 Membership is read with the ``grp``/``pwd`` modules (NSS): a directory service that does
 not enumerate its users (sssd with ``enumerate = false``) may hide a second member of a
@@ -49,9 +50,6 @@ from pathlib import Path
 from certkit.errors import FilesystemError
 from certkit.paths import inside
 from certkit.store import acl, handles
-
-# Beyond this many paths for one fix, the command fixes the whole checkout instead of naming each.
-_LISTED = 3
 
 
 @dataclass
@@ -303,12 +301,15 @@ def _shown(found: _Findings, path: Path) -> tuple[str, str]:
     return str(path), str(path)
 
 
+_SHOWN = 3  # paths named per problem; the rest are counted
+
+
 def _message(found: _Findings) -> str:
     runner = shlex.quote(_runner_name(found.runner))
     root = shlex.quote(os.path.normpath(os.path.abspath(found.root)))
     commands = []
     if found.chown:
-        if len(found.chown) > _LISTED:  # one per foreign owner, for the whole checkout
+        if len(found.chown) > _SHOWN + 1:  # one per foreign owner, for the whole checkout
             commands += [f"chown -R --from={uid} {runner} {root}" for uid in sorted({u for _, u in found.chown})]
         else:
             commands.append(f"chown {runner} " + " ".join(shlex.quote(p) for p, _ in found.chown))
@@ -328,10 +329,8 @@ def _message(found: _Findings) -> str:
             "; a folder above the checkout must belong to you or root: move the checkout, "
             "or run certkit as that folder's owner"
         )
-    total = sum(len(paths) for paths in found.problems.values())
-    count = f" ({total} paths)" if total > _LISTED else ""
     return (
-        f"{found.root}: refusing to write where another user could swap or change the files certkit writes{count}: "
+        f"{found.root}: refusing to write where another user could swap or change the files certkit writes: "
         + "; ".join(f"{why}: {_listed(paths)}" for why, paths in found.problems.items())
         + fix
         + "; nothing was changed"
@@ -339,15 +338,20 @@ def _message(found: _Findings) -> str:
 
 
 def _listed(paths: list[str]) -> str:
-    shown = ", ".join(paths[:_LISTED])
-    return shown + (f" and {len(paths) - _LISTED} more" if len(paths) > _LISTED else "")
+    """Every path when there are a few; else the count and the first few."""
+    if len(paths) <= _SHOWN + 1:
+        return ", ".join(paths)
+    return f"{len(paths)} paths: {', '.join(paths[:_SHOWN])} and {len(paths) - _SHOWN} more"
 
 
 def _fix(found: _Findings, tool: str, option: str, paths: list[str]) -> list[str]:
-    """``TOOL OPTION PATH...`` for a few paths; for many, ``TOOL -R OPTION ROOT`` (and the paths outside it)."""
+    """``TOOL OPTION PATH...`` for a few paths; for more than a few inside the folder, ``TOOL -R OPTION``
+    on the folder's tree (removing group and other write, or extra ACL entries, below a checkout takes
+    nothing away that certkit's checks would allow), and the paths outside it (a folder above the
+    checkout, a CA store elsewhere) each on their own, never recursively."""
     root = os.path.normpath(os.path.abspath(found.root))
     within = [p for p in paths if inside(Path(p), Path(root))]
-    if len(within) <= _LISTED:
+    if len(paths) <= _SHOWN + 1 or not within:
         return [f"{tool} {option} " + " ".join(shlex.quote(p) for p in paths)]
     outside = [p for p in paths if p not in within]
     return [f"{tool} -R {option} {shlex.quote(root)}"] + (

@@ -83,6 +83,8 @@ class Summary:
 
     @property
     def status(self) -> Status:
+        if self.total == 0:
+            return Status.UNKNOWN  # nothing judged (only unused files): a check that found nothing does not pass
         return worst(s for s, n in self.counts.items() if n)
 
     @property

@@ -59,8 +59,18 @@ def _fill(directory: Path, profile: Profile, now: datetime, ca_store: Path | Non
             "init/README.txt.j2",
             version=__version__,
             now=utc_minute(now),
-            ca_store=result.ca_store,
-            directory=directory,
+            ca_store=_from_folder(result.ca_store, directory),
         )
         storage.atomic_write(root.resolve("CERTKIT-README.txt"), readme.encode(), 0o644)
     return result
+
+
+def _from_folder(path: Path, directory: Path) -> str:
+    """``path`` as the README in ``directory`` names it: relative to that folder when inside it
+    (the README's commands run there), else absolute."""
+    import os
+
+    real_dir, real_path = os.path.realpath(directory), os.path.realpath(path)
+    if real_path == real_dir or real_path.startswith(real_dir.rstrip("/") + "/"):
+        return os.path.relpath(real_path, real_dir)
+    return real_path

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from certkit.errors import FilesystemError
 from certkit.pki import managed
 from certkit.profile import Profile
-from certkit.store import generations, handles, storage, transaction
+from certkit.store import generations, handles, safety, storage, transaction
 from certkit.store import state as state_folder
 from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
 
@@ -27,6 +28,7 @@ class RollbackResult:
     kept: list[int]
     # postgres holds its own copy of the database set (certkit.deploy.database): a rollback must reach it too.
     database: DatabaseStep | None = None
+    notes: list[str] = field(default_factory=list)  # modes restored as found that a person should know of
 
 
 def run_rollback(
@@ -36,6 +38,7 @@ def run_rollback(
     from certkit.deploy.database import step_after_renew
     from certkit.store.lock import renewal_lock
 
+    require_layout(root, profile)
     _verify_state(root, profile, ca_store)
     # Opened once (certkit.store.handles): the lock and every write go through these handles.
     with handles.pinned([root, ca_store_path(root, profile, ca_store)]), renewal_lock(root, wait=wait):
@@ -48,6 +51,7 @@ def list_generations(root: Path, profile: Profile, *, ca_store: Path | None = No
     """The kept generations, oldest first (certkit.store.history), from a verified state folder."""
     from certkit.store.history import describe
 
+    require_layout(root, profile)
     _verify_state(root, profile, ca_store)
     return describe(root, profile)
 
@@ -71,21 +75,44 @@ def _rollback_pinned(root: Path, profile: Profile, store: Path, to: int | None) 
     files = generations.load(state_dir, target, root)
     fs_root = storage.Root(root)
     writes = []
+    notes: list[str] = []
+    keys = managed.key_paths(profile, root, store)
     for item in files:
         real = managed.real(item.target)
         if not (real.is_relative_to(fs_root.real) or real.is_relative_to(real_store)):
             raise FilesystemError(f"{real}: generation {target} names a file outside {root}; refusing to write it")
-        writes.append(transaction.Write(real, item.data, item.mode, storage.owner_to_keep(real)))
+        owner = storage.owner_to_keep(real)
+        mode = _restorable_mode(item.mode, owner, _shown(real, fs_root.real), real in keys, notes)
+        writes.append(transaction.Write(real, item.data, mode, owner))
     for folder in sorted({w.target.parent for w in writes}):
         storage.probe_writable(folder)
     for folder in sorted({w.target.parent for w in writes}):
         storage.ensure_dir(folder, private=managed.real(folder) == real_store)
     transaction.run(state_dir, [*writes, generations.live_marker(state_dir, target)])
-    shown = [
-        str(w.target.relative_to(fs_root.real)) if w.target.is_relative_to(fs_root.real) else str(w.target)
-        for w in writes
-    ]
-    return RollbackResult(root, previous, target, shown, generations.numbers(state_dir))
+    shown = [_shown(w.target, fs_root.real) for w in writes]
+    return RollbackResult(root, previous, target, shown, generations.numbers(state_dir), notes=notes)
+
+
+def _shown(path: Path, real_root: Path) -> str:
+    return str(path.relative_to(real_root)) if path.is_relative_to(real_root) else str(path)
+
+
+def _restorable_mode(mode: int, owner: storage.Owner | None, shown: str, key: bool, notes: list[str]) -> int:
+    """The mode a restored file gets: the recorded one (generation 0 holds the modes as found),
+    without group write unless the group is the owner's private one (certkit.store.safety)."""
+    uid = os.geteuid() if owner is None or owner[0] == -1 else owner[0]
+    gid = os.getegid() if owner is None or owner[1] == -1 else owner[1]
+    if mode & 0o020 and not safety.private_group(gid, uid):
+        notes.append(
+            f"{shown}: restored as {mode & ~0o020:04o}, not {mode:04o}: its group {safety.group_name(gid)} "
+            "is shared, so group write is left off"
+        )
+        mode &= ~0o020
+    if mode & 0o077 and key:
+        notes.append(
+            f"{shown}: private key restored with mode {mode:04o}, as first found; `certkit renew` sets it to 0600 again"
+        )
+    return mode
 
 
 def _verify_state(root: Path, profile: Profile, ca_store: Path | None) -> None:

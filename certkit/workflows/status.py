@@ -44,8 +44,11 @@ def run_status(
     from certkit.check.endpoints import fetch_chain
     from certkit.check.status import compose_mounts, status
     from certkit.profile import load_profile
+    from certkit.store.layout import require_layout
 
     profile = load_profile(profile_source)
+    # A folder that is not a checkout is one line (exit 10, as renew), not a tree of missing files.
+    require_layout(notary_dir, profile)
     served: dict[str, bytes] = {}
     unreachable: list[str] = []
     for address in addresses:
