@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from certkit.bounded import TooDeep, parse_nested
 from certkit.durations import parse_duration
 from certkit.errors import CertkitError, ProfileError
 
@@ -186,9 +187,11 @@ def _builtin_data(name: str) -> dict[str, Any]:
 
 def _parse_toml(raw: bytes, where: str) -> dict[str, Any]:
     try:
-        return dict(tomllib.loads(raw.decode("utf-8")))
+        return dict(parse_nested(lambda: tomllib.loads(raw.decode("utf-8"))))
     except UnicodeDecodeError as exc:
         raise ProfileError(f"{where}: not UTF-8 text ({exc.reason})") from exc
+    except TooDeep as exc:
+        raise ProfileError(f"{where}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{where}: invalid TOML: {exc}") from exc
 

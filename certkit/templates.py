@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from certkit.text import visible
+
 if TYPE_CHECKING:
     import jinja2
 
@@ -23,7 +25,9 @@ def render(name: str, **context: Any) -> str:
 
 
 def render_html(name: str, **context: Any) -> str:
-    """HTML pages: every value is escaped, so a certificate subject full of markup stays text."""
+    """HTML pages: every value is escaped, so a certificate subject full of markup stays text, and
+    made visible, so a control character in it (which HTML forbids) is shown as ``\x1b``, not sent.
+    A line feed stays: HTML shows it as a space."""
     return _environment(autoescape=True).get_template(name).render(**context)
 
 
@@ -35,4 +39,10 @@ def _environment(*, autoescape: bool) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,  # a missing variable is a bug, not an empty string
         keep_trailing_newline=True,
         autoescape=autoescape,
+        # finalize sees every {{ value }} before it is escaped: one place for the whole page.
+        finalize=_visible if autoescape else None,
     )
+
+
+def _visible(value: Any) -> Any:
+    return visible(value, keep="\n") if isinstance(value, str) else value

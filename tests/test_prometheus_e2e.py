@@ -212,3 +212,33 @@ def test_expired_leaf_fires_through_node_exporter_and_prometheus_then_resolves_a
         left = _query(base, f'certkit_cert_not_after_timestamp_seconds{{path="{leaf_path}",index="0"}} - time()')
         assert len(left) == 1 and float(left[0]["value"][1]) > 365 * 86400
     print(f"\nfiring after {fired - started:.1f} s, resolved {resolved - fired:.1f} s after (renew included)")
+
+
+def test_a_carriage_return_in_a_subject_keeps_the_textfile_readable_by_node_exporter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 19, item 6: one CR in one CN made node_exporter reject the whole file
+    (node_textfile_scrape_error 1) and export no certkit series, silencing every certkit alert."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.certfactory import around, make_ca, make_leaf
+
+    now = datetime.now(timezone.utc)
+    ca = make_ca("Scrape Root", now - timedelta(days=10), now + timedelta(days=3000))
+    folder = tmp_path / "certs"
+    make_leaf("line\rbreak", ca, *around(now, expires_in=timedelta(days=300))).write(folder / "cr.crt", chain=[ca])
+    make_leaf("plain.example", ca, *around(now, expires_in=timedelta(days=300))).write(folder / "plain.crt")
+    textfile_dir = tmp_path / "textfile"
+    textfile_dir.mkdir()
+    assert (
+        _certkit("check-expiry", "--format", "prometheus", "--output", str(textfile_dir / "certkit.prom"), str(folder))
+        == 0
+    )
+    with node_exporter(textfile_dir, tmp_path) as target:
+        status, body = _get(f"http://{target}/metrics")
+    assert status == 200
+    metrics = body.decode("utf-8")
+    assert "\nnode_textfile_scrape_error 0\n" in metrics, metrics[-3000:]
+    subjects = [line for line in metrics.splitlines() if line.startswith("certkit_cert_status{")]
+    assert len(subjects) == 3, metrics[-3000:]  # both leaves and the CA of the bundle
+    assert any('subject="CN=line\\\\rbreak"' in line for line in subjects), subjects

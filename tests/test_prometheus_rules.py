@@ -11,12 +11,7 @@ the textfile values are then usable as they are, nothing is shifted or hand-writ
 from __future__ import annotations
 
 import re
-import socket
-import ssl
 import subprocess
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +23,7 @@ from ruamel.yaml import YAML
 from tests.certfactory import Issued, around, make_ca, make_leaf, new_key
 from tests.cli_helpers import run_cli
 from tests.notary_harness import require_binary
+from tests.tls_server import tls_server as _tls_server
 
 NOW = datetime(1970, 1, 1, 1, 0, tzinfo=timezone.utc)
 T0 = int(NOW.timestamp())  # 3600: the moment of the check, on promtool's clock
@@ -43,44 +39,6 @@ def _check(capsys: pytest.CaptureFixture[str], out: Path, *args: str) -> str:
     assert stdout == "" and "Traceback" not in stderr, stderr
     assert code in (0, 1, 2, 3), stderr
     return out.read_text()
-
-
-@contextmanager
-def _tls_server(served: Issued, chain: list[Issued], folder: Path) -> Iterator[int]:
-    """A TLS server on a free loopback port serving ``served`` (stdlib ssl, i.e. OpenSSL)."""
-    folder.mkdir()
-    cert_file = served.write(folder / "served.crt", chain=chain)
-    key_file = folder / "served.key"
-    key_file.write_bytes(served.key_pem())
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            try:
-                conn.settimeout(5)
-                with context.wrap_socket(conn, server_side=True):
-                    pass  # the handshake is all certkit needs
-            except (OSError, ssl.SSLError):
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield int(listener.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
 
 
 def make_textfiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
@@ -246,7 +204,7 @@ def test_promtool_check_rules_accepts_the_shipped_rules(tmp_path: Path, capsys: 
         rules = tmp_path / "certkit-rules.yml"
         rules.write_text(_rules_text(capsys, *args))
         done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0 and "SUCCESS: 9 rules found" in done.stdout, done.stdout + done.stderr
+        assert done.returncode == 0 and "SUCCESS: 10 rules found" in done.stdout, done.stdout + done.stderr
     text = _rules_text(capsys, "--warn", "6 weeks", "--crit", "10d")
     assert "< 3628800 >= 864000" in text and "< 864000 >= 0" in text  # the windows, in seconds
 
@@ -333,3 +291,73 @@ def _endpoints(texts: dict[str, str]) -> list[str]:
             if labels["code"] == "stale"
         }
     )
+
+
+def test_a_textfile_node_exporter_cannot_read_fires_an_alert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 19, item 6: a textfile node_exporter rejects takes every certkit series with it, so no
+    certkit alert can fire; CertkitTextfileUnreadable does.  Its input is what the real
+    node_exporter reports for a real certkit textfile cut short (a full disk, a hand edit)."""
+    from tests.test_prometheus_e2e import _get, node_exporter
+
+    promtool = require_binary("promtool", "prometheus")
+    folder = tmp_path / "certs"
+    ca = make_ca("Rules Root CA", NOW - timedelta(days=30), NOW + timedelta(days=3650))
+    make_leaf("server", ca, *around(NOW, expires_in=timedelta(days=200))).write(folder / "server.crt", chain=[ca])
+    textfile_dir = tmp_path / "textfile"
+    textfile_dir.mkdir()
+    text = _check(capsys, textfile_dir / "certkit.prom", str(folder))
+    cut = text.index('subject="') + len('subject="') + 3
+    (textfile_dir / "certkit.prom").write_text(text[:cut] + "\n")  # ends inside a label value
+    with node_exporter(textfile_dir, tmp_path) as target:
+        status, body = _get(f"http://{target}/metrics")
+    assert status == 200
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in body.decode().splitlines()
+        if line.startswith("node_textfile_scrape_error")
+    }
+    assert values == {"node_textfile_scrape_error": 1.0}  # node_exporter's verdict on that file
+    assert "certkit_" not in body.decode()  # and no certkit series at all: every other alert is blind
+
+    rules_text = _rules_text(capsys)
+    (tmp_path / "certkit-rules.yml").write_text(rules_text)
+    rule = {r["alert"]: r for r in YAML(typ="safe").load(rules_text)["groups"][0]["rules"]}["CertkitTextfileUnreadable"]
+    series = [
+        {
+            "series": 'node_textfile_scrape_error{instance="broken:9100",job="node"}',
+            "values": f"{values['node_textfile_scrape_error']:.0f}+0x30",
+        },
+        {"series": 'node_textfile_scrape_error{instance="healthy:9100",job="node"}', "values": "0+0x30"},
+    ]
+    labels = {"instance": "broken:9100", "job": "node", "severity": "critical"}
+    annotations = {
+        key: str(value).replace("{{ $labels.instance }}", "broken:9100").replace("{{ $value }}", "1")
+        for key, value in rule["annotations"].items()
+    }
+    unit = {
+        "rule_files": ["certkit-rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "5m", "alertname": "CertkitTextfileUnreadable", "exp_alerts": []},  # for: 10m
+                    {
+                        "eval_time": "15m",
+                        "alertname": "CertkitTextfileUnreadable",
+                        "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
+                    },
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "unreadable.test.yml"
+    with test_file.open("w") as handle:
+        YAML(typ="safe", pure=True).dump(unit, handle)
+    done = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-4000:] + done.stderr[-2000:]

@@ -12,7 +12,9 @@ expired on purpose years ago.  Judging those made `check-expiry` exit 2 on a che
    service's ``-config`` file and the TLS paths in it, absolute paths in its environment
    and command, and the TLS files in the host folders it bind-mounts.
 
-Nothing here prints; problems analysing a compose file become notes for the report.
+Nothing here prints; problems analysing a compose file become notes for the report, except a
+compose file nested too deep for certkit to read (certkit.bounded.TooDeep): Docker Compose loads
+such a file and runs its services, so what they use is unknown, an UNKNOWN finding of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from certkit.bounded import TooDeep
+from certkit.check.expiry import Finding, Reason, Status
 from certkit.check.notary_config import NotaryNotes
 from certkit.errors import CertkitError
 from certkit.profile import Profile
@@ -42,6 +46,7 @@ class Deployment:
     root: Path
     used: dict[str, str] = field(default_factory=dict)  # real path -> why ("profile: notary-server", ...)
     notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # compose files certkit cannot read (too deep)
 
     def add(self, path: Path, why: str) -> None:
         self.used.setdefault(os.path.realpath(path), why)
@@ -110,6 +115,12 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
         try:
             project = load_project(files, project_env(root, environ))
         except _ANALYSIS_ERRORS as exc:
+            if isinstance(exc.__cause__, TooDeep):
+                text = f"compose file not analysed: {one_line(exc)}; files only it uses are listed as unused"
+                deployment.findings.append(
+                    Finding("file", str(files[0]), None, None, None, [Reason("unreadable", Status.UNKNOWN, text)])
+                )
+                continue
             deployment.notes.append(
                 f"{label}: not analysed ({_one_line(exc)}); files only it uses are listed as unused"
             )

@@ -13,6 +13,7 @@ broken outranks one that could not be read, which outranks one merely expiring s
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import re
 import stat
@@ -25,12 +26,21 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certkit.bounded import MAX_INPUT_BYTES, UnreadableInput, not_regular_text, read_regular, too_large_text
+from certkit.bounded import (
+    MAX_INPUT_BYTES,
+    MAX_WALK_DEPTH,
+    MAX_WALK_ENTRIES,
+    UnreadableInput,
+    not_regular_text,
+    read_regular,
+    too_large_text,
+)
 from certkit.certificates import covers, issuer_problem, load_der, not_yet_valid, parse_bundle, san_strings, self_issued
 from certkit.certificates import expired as cert_expired
 from certkit.certificates import expires_within as cert_expires_within
 from certkit.durations import Duration
 from certkit.hints import stale_text
+from certkit.paths import inside
 from certkit.pki import keys as keymod
 from certkit.store.pathglob import ExcludeRules
 from certkit.text import one_line
@@ -53,6 +63,8 @@ UNUSED_TEXT = "not used by any service (listed, not judged; --all judges it)"
 # cannot tell (a mistyped path in cron must not be green forever).
 NOTHING_FOUND_CODE = "no-certificates"
 NOTHING_FOUND_TEXT = "no certificate files found here"
+
+SKIPPED = "SKIPPED"  # the status word of a symlinked folder the walk did not enter
 
 
 class Status(IntEnum):
@@ -109,8 +121,11 @@ class Finding:
 
     @property
     def shown_status(self) -> str:
-        """The status column: OK/WARNING/CRITICAL/UNKNOWN, or UNUSED for an unused file."""
-        return self.status.name if self.used else "UNUSED"
+        """The status column: OK/WARNING/CRITICAL/UNKNOWN, UNUSED for an unused file, SKIPPED for a
+        symlinked folder outside the walked one (neither is judged)."""
+        if self.used:
+            return self.status.name
+        return SKIPPED if any(r.code == "skipped" for r in self.reasons) else "UNUSED"
 
     def add(self, reason: Reason) -> None:
         if all((r.code, r.text) != (reason.code, reason.text) for r in self.reasons):
@@ -144,6 +159,15 @@ class Scope:
 
     def uses(self, path: str) -> bool:
         return os.path.realpath(path) in self.used
+
+
+@dataclass
+class _Walk:
+    """One folder argument's walk: where it may lead (the argument's real path) and what is left."""
+
+    boundary: str
+    entries_left: int
+    stopped: bool = False  # the entries bound was hit (reported once)
 
 
 @dataclass(frozen=True)
@@ -302,6 +326,8 @@ class Checker:
         max_bytes: int = MAX_FILE_BYTES,
         scopes: Mapping[str, Scope] | None = None,
         exclude: Sequence[str] = (),
+        max_depth: int = MAX_WALK_DEPTH,
+        max_entries: int = MAX_WALK_ENTRIES,
     ) -> None:
         self.now = now
         self.thresholds = thresholds
@@ -311,6 +337,8 @@ class Checker:
         self.max_bytes = max_bytes
         self.scopes = dict(scopes or {})  # folder argument (as given) -> its Scope
         self.exclude = ExcludeRules(exclude)
+        self.max_depth = max_depth
+        self.max_entries = max_entries
         self._excluded: set[str] = set()  # real paths --exclude skipped, so config notes do not bring them back
         self._used_notes: set[str] = set()
         self._stale = _ServedIndex()
@@ -349,9 +377,12 @@ class Checker:
             yield self._unreadable(path, exc)
             return
         if stat.S_ISDIR(info.st_mode):
+            # A folder the user named is walked, wherever it leads (a symlink given as the argument
+            # is the user's choice); below it, no symlink leads the walk out of it (see _folder).
+            walk = _Walk(os.path.realpath(path), self.max_entries)
             found = False
-            for finding in self._folder(path, info, "", self.scopes.get(path)):
-                found = True
+            for finding in self._folder(path, info, "", self.scopes.get(path), walk, 0):
+                found = found or finding.shown_status != SKIPPED  # a link not followed checked nothing
                 yield finding
             if not found:
                 text = NOTHING_FOUND_TEXT + (" (after --exclude)" if self.exclude else "")
@@ -359,22 +390,47 @@ class Checker:
         else:
             yield from self._file(path, explicit=True)
 
-    def _folder(self, folder: str, info: os.stat_result, relative: str, scope: Scope | None) -> Iterator[Finding]:
+    def _folder(
+        self, folder: str, info: os.stat_result, relative: str, scope: Scope | None, walk: _Walk, depth: int
+    ) -> Iterator[Finding]:
         """Walk ``folder``; ``relative`` is its path below the folder argument ("" for the
-        argument itself), what --exclude patterns are matched against."""
+        argument itself), what --exclude patterns are matched against; ``depth`` its level below it."""
         ident = (info.st_dev, info.st_ino)
         if ident in self._visited_dirs:
             return  # a symlink back up the tree: every file below is already checked
         self._visited_dirs.add(ident)
+        if walk.stopped:
+            return
+        if depth > self.max_depth:
+            yield _unknown(
+                folder,
+                f"folder nested more than {self.max_depth} levels below the folder checked: not walked "
+                "further (certificates below it are not checked)",
+            )
+            return
         try:
             with os.scandir(folder) as listing:
-                entries = sorted((e.name, e.path) for e in listing)
+                # At most what the walk may still take: a folder of a million entries is not sorted whole.
+                entries = sorted(
+                    (e.name, e.path, e.is_symlink())
+                    for e in itertools.islice(
+                        (e for e in listing if e.name not in _SKIPPED_FOLDERS), walk.entries_left + 1
+                    )
+                )
         except OSError as exc:
             yield self._unreadable(folder, exc, what="cannot list folder")
             return
-        for name, path in entries:
-            if name in _SKIPPED_FOLDERS:
-                continue  # a Notary clone's .git holds thousands of objects and no live certificate
+        # .git, .hg, .svn, .certkit: a Notary clone's .git holds thousands of objects and no live certificate.
+        for name, path, is_link in entries:
+            walk.entries_left -= 1
+            if walk.entries_left < 0:
+                walk.stopped = True
+                yield _unknown(
+                    folder,
+                    f"walk stopped after {self.max_entries} entries below the folder checked: certificates "
+                    "beyond are not checked; name narrower folders or skip some with --exclude",
+                )
+                return
             child_relative = f"{relative}/{name}" if relative else name
             try:
                 child = os.stat(path)
@@ -398,8 +454,15 @@ class Checker:
                 if not is_dir and self.notes:
                     self._excluded.add(os.path.realpath(path))
                 continue
+            if is_dir and is_link:
+                target = os.path.realpath(path)
+                if not inside(Path(target), Path(walk.boundary)):
+                    yield from self._linked_out(path, target, walk, scope)
+                    continue
             if is_dir:
-                yield from self._folder(path, child, child_relative, scope)
+                yield from self._folder(path, child, child_relative, scope, walk, depth + 1)
+                if walk.stopped:
+                    return
             elif scope is not None and not scope.uses(path):
                 for finding in self._file(path, explicit=False, info=child, judge=False):
                     finding.used = False
@@ -409,6 +472,28 @@ class Checker:
                 # FIFOs, devices and sockets too: _file reports one named like a certificate
                 # as UNKNOWN without opening it, and passes over the others quietly.
                 yield from self._file(path, explicit=False, info=child)
+
+    def _linked_out(self, link: str, target: str, walk: _Walk, scope: Scope | None) -> Iterator[Finding]:
+        """A symlink to a folder outside the folder checked: listed as SKIPPED, not walked.
+
+        A checkout's ``fixtures/x -> /etc`` would otherwise list every certificate of the host
+        (and ``-> /`` walk all of it).  What the services use is still judged, file by file:
+        the profile's, the configs' and the compose files' files that lie under the link's target
+        (``fixtures -> /srv/notary-tls`` is a real set-up), and nothing else there is read.
+        """
+        shown_target = os.readlink(link) if os.path.islink(link) else target
+        reason = Reason(
+            "skipped",
+            Status.OK,
+            f"symlink to a folder outside {walk.boundary} ({shown_target}): not followed; "
+            "name it as an argument to check it",
+        )
+        yield Finding("file", link, None, None, None, [reason], used=False)
+        if scope is None:
+            return
+        for real in sorted(u for u in scope.used if inside(Path(u), Path(target))):
+            if os.path.isfile(real):
+                yield from self._file(os.path.join(link, os.path.relpath(real, target)), explicit=False, real=real)
 
     def _file(
         self,

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography import x509
 from cryptography.x509 import verification
 
-from certkit.bounded import UnreadableInput, read_regular
+from certkit.bounded import UnreadableInput, parse_nested, read_regular
 from certkit.certificates import NotACertificate, covers, issued_by, parse_certificates, san_strings
 from certkit.check.expiry import Finding, KeyProblem, Note, Reason, Status, load_public_of_private_key, same_key
 from certkit.text import one_line
@@ -146,13 +146,13 @@ class _Check:
         try:
             text = read_regular(path).decode("utf-8")
             if path.suffix == ".toml":
-                data: Any = tomllib.loads(text)
+                data: Any = parse_nested(lambda: tomllib.loads(text))
             else:
-                data = json.loads(text)
+                data = parse_nested(lambda: json.loads(text))
         except UnreadableInput as exc:
             self._unreadable(path, exc.reason)
             return None
-        except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError are ValueErrors
+        except ValueError as exc:  # JSONDecodeError, TOMLDecodeError, UnicodeDecodeError and TooDeep are ValueErrors
             self._unreadable(path, one_line(exc, 160))
             return None
         return data if isinstance(data, dict) else None

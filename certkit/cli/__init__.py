@@ -119,6 +119,7 @@ def cli(debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from certkit import signals
+    from certkit.cli.output import echo, error
     from certkit.errors import CertkitError
 
     with signals.handled(then_ignore=True):
@@ -134,30 +135,28 @@ def main(argv: list[str] | None = None) -> None:
             shown.show()
             sys.exit(shown.exit_code)
         except click.Abort:
-            click.echo("certkit: aborted", err=True)
+            echo("certkit: aborted", err=True)
             sys.exit(1)
         except CertkitError as exc:
             if _State.debug:
                 raise
-            click.echo(f"certkit: error: {exc}", err=True)
+            error(str(exc))
             sys.exit(exc.exit_code)
         except OSError as exc:  # a file system refusal certkit did not anticipate: still one line
             if _State.debug:
                 raise
             where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"certkit: error: {where}{exc.strerror or exc}; check the path and its permissions", err=True)
+            error(f"{where}{exc.strerror or exc}; check the path and its permissions")
             sys.exit(13)
         except signals.Interrupted as exc:  # hooks were stopped, staging discarded, the lock released
-            click.echo(f"certkit: {'interrupted' if exc.signum == signal.SIGINT else 'stopped'} by {exc}", err=True)
+            echo(f"certkit: {'interrupted' if exc.signum == signal.SIGINT else 'stopped'} by {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("certkit: interrupted", err=True)
+            echo("certkit: interrupted", err=True)
             sys.exit(130)
         except Exception as exc:  # a bug: one line, and the way to the traceback
             if _State.debug:
                 raise
-            click.echo(
-                f"certkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
-            )
+            error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", "certkit: internal error: ")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

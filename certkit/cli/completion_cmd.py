@@ -18,8 +18,8 @@ def completion_command(shell: str) -> None:
     """
     from click.shell_completion import get_completion_class
 
-    from certkit.cli import cli
+    from certkit.cli import cli, output
 
     completion = get_completion_class(shell)
     assert completion is not None  # click ships all three
-    click.echo(completion(cli, {}, "certkit", "_CERTKIT_COMPLETE").source())
+    output.echo(completion(cli, {}, "certkit", "_CERTKIT_COMPLETE").source())

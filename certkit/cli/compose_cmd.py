@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from certkit.cli import options
+from certkit.cli import options, output
 from certkit.errors import ComposeError, UsageError
 from certkit.profile import load_profile
 
@@ -86,9 +86,9 @@ def compose_command(
     if check_only:
         report = check(notary_dir, files, opts, options.utc_now())
         if as_json:
-            click.echo(json.dumps(check_json(report), indent=2))
+            output.echo(json.dumps(check_json(report), indent=2))
         elif not (quiet and report.ok):
-            click.echo(check_table(report))
+            output.echo(check_table(report))
         if not report.ok:
             raise click.exceptions.Exit(ComposeError.exit_code)
         return
@@ -96,6 +96,6 @@ def compose_command(
     if answers and not dry_run:
         remember_container_dirs(notary_dir, answers)
     if as_json:
-        click.echo(json.dumps(outcome_json(outcome), indent=2))
+        output.echo(json.dumps(outcome_json(outcome), indent=2))
     elif not quiet or outcome.diff:  # quiet: silent when nothing changed
-        click.echo(outcome_text(outcome))
+        output.echo(outcome_text(outcome))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from certkit.cli import options
+from certkit.cli import options, output
 
 
 @click.command("db-deploy")
@@ -45,6 +45,6 @@ def db_deploy_command(notary_dir: Path, pgdata: Path, as_json: bool) -> None:
 
     result = deploy_to_pgdata(notary_dir, pgdata)
     if as_json:
-        click.echo(json.dumps(deploy_json(result)))
+        output.echo(json.dumps(deploy_json(result)))
         return
-    click.echo(deploy_text(result))
+    output.echo(deploy_text(result))

@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
+from certkit.bounded import MAX_NESTING, MAX_WALK_DEPTH, MAX_WALK_ENTRIES
 from certkit.cli import options
 from certkit.durations import Duration
 from certkit.errors import CertkitError
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 UNKNOWN = 3
 
-HELP_EPILOG = """\b
+HELP_EPILOG = f"""\b
 Exit codes (Nagios plugin convention; the worst finding wins,
 CRITICAL > UNKNOWN > WARNING > OK):
   0  OK        everything valid beyond --warn
@@ -30,9 +31,12 @@ CRITICAL > UNKNOWN > WARNING > OK):
                key mismatch, STALE (server not reloaded), hostname not covered
   3  UNKNOWN   unreadable input, unreachable endpoint, a folder with no
                certificate file (a check that finds nothing never passes),
-               usage error
+               usage error, a walk or document past its bound ({MAX_WALK_DEPTH}
+               folder levels, {MAX_WALK_ENTRIES:,} entries, {MAX_NESTING} nesting levels)
 Certificate files in a Notary checkout that no service uses are
 listed as UNUSED and never change the exit code (--all judges them).
+A symlink to a folder outside the folder given is listed as SKIPPED,
+not followed (name it as an argument to check it).
 
 \b
 Examples:
@@ -201,7 +205,9 @@ def check_expiry_command(
         )
         code = _run(request, fmt, output, quiet, color)
     except CertkitError as exc:
-        click.echo(f"certkit: check-expiry: {exc}", err=True)
+        from certkit.cli.output import error
+
+        error(str(exc), prefix="certkit: check-expiry: ")
         code = UNKNOWN
     ctx.exit(code)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from certkit.cli import lifecycle_options, options
+from certkit.cli import lifecycle_options, options, output
 from certkit.durations import Duration
 
 
@@ -132,21 +132,21 @@ def renew_command(
         if not quiet:
             from certkit.render.renew import nothing_due_text
 
-            click.echo(nothing_due_text(run, within))
+            output.echo(nothing_due_text(run, within))
         return
     from certkit.render.renew import hook_lines, run_json, run_text
 
     if as_json:
-        click.echo(json.dumps(run_json(run), indent=2))
+        output.echo(json.dumps(run_json(run), indent=2))
     else:
         text = run_text(run, quiet=quiet)
         if text is not None:
-            click.echo(text)
+            output.echo(text)
         for hook in run.hooks:  # as certbot does: what a hook said is part of the run's record
             for line in hook_lines(hook):
-                click.echo(line, err=True)
+                output.echo(line, err=True)
     for line in run.problems:
-        click.echo(f"certkit: error: {line}", err=True)
+        output.error(line)
     run.raise_for_errors()
     ctx.exit(run.exit_code)
 
@@ -176,6 +176,6 @@ def init_command(
 
     result = init_layout(notary_dir, load_profile(profile_source), options.utc_now(), ca_store=ca_store)
     if as_json:
-        click.echo(json.dumps(init_json(result), indent=2))
+        output.echo(json.dumps(init_json(result), indent=2))
     elif not quiet:
-        click.echo(renew_table(result))
+        output.echo(renew_table(result))

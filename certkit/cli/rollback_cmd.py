@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from certkit.cli import options
+from certkit.cli import options, output
 
 
 @click.command("rollback")
@@ -55,7 +55,7 @@ def rollback_command(
     profile = load_profile(profile_source)
     if list_only:
         kept = list_generations(notary_dir, profile, ca_store=ca_store)
-        click.echo(json.dumps(generations_json(kept), indent=2) if as_json else generations_text(kept))
+        output.echo(json.dumps(generations_json(kept), indent=2) if as_json else generations_text(kept))
         return
     result = run_rollback(notary_dir, profile, to=to, ca_store=ca_store, wait=wait)
-    click.echo(json.dumps(rollback_json(result), indent=2) if as_json else rollback_text(result, quiet=quiet))
+    output.echo(json.dumps(rollback_json(result), indent=2) if as_json else rollback_text(result, quiet=quiet))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certkit.cli import options
+from certkit.cli import options, output
 
 if TYPE_CHECKING:
     from certkit.durations import Duration
@@ -127,7 +127,7 @@ def schedule_command(
             "or --prometheus-rules (print alert rules)"
         )
     if prometheus_rules:
-        click.echo(
+        output.echo(
             schedule.prometheus_rules(
                 warn=warn, crit=crit, stale_after=stale_after, stale_for=stale_for, now=options.utc_now()
             ),
@@ -141,18 +141,18 @@ def schedule_command(
         chosen = (
             minute if minute is not None else schedule.random_minute(random.Random(seed) if seed is not None else None)
         )
-        click.echo("# certkit: renew the Notary TLS certificates daily; cron mails only problems")
-        click.echo(schedule.cron_line(planned, minute=chosen, hour=hour))
+        output.echo("# certkit: renew the Notary TLS certificates daily; cron mails only problems")
+        output.echo(schedule.cron_line(planned, minute=chosen, hour=hour))
         return
     anchor = options.utc_now()
     delay = int(randomized_delay.approx_timedelta(anchor).total_seconds())
     units = schedule.systemd_units(planned, on_calendar=on_calendar, randomized_delay=delay)
     for path in schedule.write_units(units, output_dir):
-        click.echo(f"wrote {path}")
+        output.echo(f"wrote {path}")
     target = output_dir.resolve()
     if target != Path("/etc/systemd/system"):
-        click.echo(f"install: cp {target / schedule.SERVICE} {target / schedule.TIMER} /etc/systemd/system/")
-    click.echo(f"enable:  systemctl daemon-reload && systemctl enable --now {schedule.TIMER}")
+        output.echo(f"install: cp {target / schedule.SERVICE} {target / schedule.TIMER} /etc/systemd/system/")
+    output.echo(f"enable:  systemctl daemon-reload && systemctl enable --now {schedule.TIMER}")
 
 
 def certkit_command() -> list[str]:

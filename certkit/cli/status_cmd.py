@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certkit.cli import options
+from certkit.cli import options, output
 
 if TYPE_CHECKING:
     from certkit.durations import Duration
@@ -75,7 +75,7 @@ def status_command(
     )
     result = run.tree
     if as_json:
-        click.echo(json.dumps(status_json(result), indent=2))
+        output.echo(json.dumps(status_json(result), indent=2))
     elif not (quiet and result.health == 0 and not result.notes):
-        click.echo(status_text(result), color=color)
+        output.echo(status_text(result), color=color)
     ctx.exit(run.exit_code)

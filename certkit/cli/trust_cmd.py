@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certkit.cli import options
+from certkit.cli import options, output
 
 if TYPE_CHECKING:
     pass
@@ -109,10 +109,10 @@ def trust_command(
         hosts_file=hosts_file,
     )
     if as_json:
-        click.echo(json.dumps(trust_json(result), indent=2))
+        output.echo(json.dumps(trust_json(result), indent=2))
     elif not quiet:
-        click.echo(trust_text(result))
+        output.echo(trust_text(result))
     elif result.hosts_line is not None:  # the one warning worth a cron mail
-        click.echo(
+        output.echo(
             f"certkit: warning: {result.server.host} does not resolve; add to /etc/hosts: {result.hosts_line}", err=True
         )

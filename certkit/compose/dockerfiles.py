@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from certkit.bounded import MIB, read_input
+from certkit.bounded import MIB, TooDeep, parse_nested, read_input
 from certkit.errors import ComposeError
 from certkit.paths import inside
 
@@ -246,7 +246,9 @@ class _Resolver:
             return None, None  # a heredoc: inline content, not context files
         if text.startswith("["):
             try:
-                parsed = json.loads(text)
+                parsed = parse_nested(lambda: json.loads(text))
+            except TooDeep as exc:
+                raise ComposeError(f"{where}: {instruction}: its JSON list is {exc}") from None
             except ValueError:
                 raise ComposeError(f"{where}: {instruction} {text}: not a valid JSON list") from None
             words = [str(w) for w in parsed]

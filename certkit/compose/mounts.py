@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from certkit.bounded import MIB, read_input
+from certkit.bounded import MIB, parse_nested, read_input
 from certkit.compose.dockerfiles import Copy, ImageFacts, read_image
 from certkit.compose.files import (
     MAX_COMPOSE_BYTES,
@@ -309,10 +309,10 @@ def _read_config(config: FileRead, analysis: ServiceAnalysis, add: Any) -> None:
         raw = read_input(config.host_path, MIB, ComposeError, "config")
         data: Any
         if config.host_path.suffix == ".toml":
-            data = tomllib.loads(raw.decode("utf-8"))
+            data = parse_nested(lambda: tomllib.loads(raw.decode("utf-8")))
         else:
-            data = json.loads(raw)
-    except (ComposeError, ValueError) as exc:
+            data = parse_nested(lambda: json.loads(raw))
+    except (ComposeError, ValueError) as exc:  # ValueError: JSON, TOML, UTF-8, TooDeep
         analysis.notes.append(f"{config.host_path}: cannot read it as a config ({exc}); its TLS paths are unknown")
         return
     folder = str(PurePosixPath(config.container_path).parent)

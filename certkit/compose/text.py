@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+from certkit.text import visible
+
 
 def relative_text(path: Path, directory: Path) -> str:
     try:
@@ -18,7 +20,7 @@ def relative_text(path: Path, directory: Path) -> str:
 
 def comment_text(text: str) -> str:
     """``text`` for a one-line YAML comment: every line break or control character escaped."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return visible(text)
 
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_./~@+-][A-Za-z0-9_./~@+:=-]*$")

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from certkit.bounded import TooDeep, parse_nested
 from certkit.certificates import NotACertificate, expired, is_ip, parse_certificates, to_pem
 from certkit.errors import ClientConfigError, FilesystemError, MaterialError, NotALayoutError, UsageError
 from certkit.outcomes import Action
@@ -257,8 +258,8 @@ def _merged_config(path: Path, server: Server, root_copy: Path) -> bytes:
     if existing is not None:
         _refuse_read_only(path)
         try:
-            loaded = json.loads(existing.decode("utf-8")) if existing.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            loaded = parse_nested(lambda: json.loads(existing.decode("utf-8"))) if existing.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError, TooDeep) as exc:
             raise ClientConfigError(
                 f"{path}: not valid JSON ({exc}); fix or move it, certkit left it untouched"
             ) from exc

@@ -6,23 +6,30 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from certkit.render import label, plural
+from certkit.text import visible
 
 if TYPE_CHECKING:
     from certkit.compose.model import CheckReport, ComposeOutcome
 
 
 def outcome_text(outcome: ComposeOutcome) -> str:
+    # Service names, paths, reasons, notes and the diff come from the checkout's files: made visible
+    # (certkit.text.visible); the diff keeps its line ends.
     lines: list[str] = []
+    directory = visible(str(outcome.directory))
     if outcome.mounts:
-        width = max(len(m.service) for m in outcome.mounts)
+        width = max(len(visible(m.service)) for m in outcome.mounts)
         for mount in outcome.mounts:
             source = os.path.relpath(mount.source, outcome.directory)
-            lines.append(f"{mount.service.ljust(width)}  ./{source} -> {mount.target} (read-only)  {mount.reason}")
+            lines.append(
+                f"{visible(mount.service).ljust(width)}  "
+                + visible(f"./{source} -> {mount.target} (read-only)  {mount.reason}")
+            )
     for note in outcome.notes:
-        lines.append(label("note") + note)
+        lines.append(label("note") + visible(note))
     if outcome.dry_run:
         lines.append(
-            outcome.diff.rstrip("\n")
+            visible(outcome.diff.rstrip("\n"), keep="\n")
             if outcome.diff
             else "no change: the compose files already mount every TLS folder read-only"
         )
@@ -31,16 +38,16 @@ def outcome_text(outcome: ComposeOutcome) -> str:
         return "\n".join(lines)
     if outcome.written:
         for path in outcome.written:
-            lines.append(f"wrote {os.path.relpath(path, outcome.directory)}")
+            lines.append(f"wrote {visible(os.path.relpath(path, outcome.directory))}")
         for path in outcome.backups:
-            lines.append(f"backup {os.path.relpath(path, outcome.directory)}")
-        lines.append(f"apply it (Notary reads its TLS files only at start), in {outcome.directory}:")
+            lines.append(f"backup {visible(os.path.relpath(path, outcome.directory))}")
+        lines.append(f"apply it (Notary reads its TLS files only at start), in {directory}:")
     else:
         lines.append("no change: the compose files already mount every TLS folder read-only")
         if not outcome.tls_services:
             return "\n".join(lines)
-        lines.append(f"after a renewal, restart the services that read TLS files, in {outcome.directory}:")
-    lines.append(f"  {outcome.command}")
+        lines.append(f"after a renewal, restart the services that read TLS files, in {directory}:")
+    lines.append(f"  {visible(outcome.command)}")
     return "\n".join(lines)
 
 
@@ -50,17 +57,17 @@ def renew_compose_text(outcomes: list[ComposeOutcome]) -> str:
     for outcome in outcomes:
         for path in outcome.written:
             lines.append(
-                f"compose: wrote {os.path.relpath(path, outcome.directory)} (read-only folder mounts, "
+                f"compose: wrote {visible(os.path.relpath(path, outcome.directory))} (read-only folder mounts, "
                 "so the containers see the renewed files)"
             )
         if not outcome.written:
-            names = ", ".join(os.path.relpath(p, outcome.directory) for p in outcome.files)
+            names = visible(", ".join(os.path.relpath(p, outcome.directory) for p in outcome.files))
             lines.append(f"compose: {names}: the services already mount the renewed folders read-only")
         for note in outcome.notes:
-            lines.append(label("note") + note)
-    commands = [o.command for o in outcomes if o.restart or o.tls_services]
+            lines.append(label("note") + visible(note))
+    commands = [visible(o.command) for o in outcomes if o.restart or o.tls_services]
     if commands:
-        directory = outcomes[0].directory
+        directory = visible(str(outcomes[0].directory))
         lines.append(
             f"restart the services (Notary reads TLS files only at start), in {directory}, "
             + ("with the compose files you start Notary with:" if len(commands) > 1 else "with:")
@@ -102,11 +109,11 @@ def check_table(report: CheckReport) -> str:
     headers = ("SERVICE", "CONTAINER PATH", "HOST FILE", "NOT AFTER", "STATUS")
     rows = [
         (
-            r.service,
-            r.container_path,
-            r.host_path or "-",
+            visible(r.service),
+            visible(r.container_path),
+            visible(r.host_path or "-"),
             f"{r.not_after:%Y-%m-%d}" if r.not_after else "-",
-            ("PROBLEM: " + "; ".join(r.problems)) if r.problems else r.status.text,
+            visible("PROBLEM: " + "; ".join(r.problems)) if r.problems else r.status.text,
         )
         for r in report.rows
     ]
@@ -118,11 +125,11 @@ def check_table(report: CheckReport) -> str:
     else:
         lines.append("no service reads TLS files certkit can find")
     for note in report.notes:
-        lines.append(label("note") + note)
+        lines.append(label("note") + visible(note))
     for problem in report.problems:
-        lines.append(label("problem") + problem)
+        lines.append(label("problem") + visible(problem))
     bad = sum(1 for r in report.rows if r.problems) + len(report.problems)
-    files = ", ".join(os.path.relpath(p, report.directory) for p in report.files)
+    files = visible(", ".join(os.path.relpath(p, report.directory) for p in report.files))
     lines.append("")
     lines.append(
         f"OK: every TLS file is the host's current one, mounted read-only ({files})"

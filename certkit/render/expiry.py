@@ -18,6 +18,7 @@ from cryptography import x509
 
 from certkit.certificates import fingerprint_sha256, san_strings
 from certkit.check.expiry import NOTHING_FOUND_CODE, Finding, Status, Thresholds, worst
+from certkit.text import terminal_safe, visible
 
 if TYPE_CHECKING:
     from certkit.workflows.check import Summary
@@ -110,15 +111,16 @@ class TableReport:
     def _row(self, finding: Finding) -> None:
         status = finding.status
         if not self._started:
-            self.out.write(self.HEADER + "\n")
+            self._write(self.HEADER)
             self._started = True
         cert = finding.cert
         days = (
             "" if finding.seconds_left is None else str(int(finding.seconds_left / 86400))
         )  # toward 0, as "N days ago"
         not_after = f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}" if cert is not None else "-"
-        where = finding.path + (f"#{finding.index}" if finding.index is not None else "")
-        subject = short_subject(cert)
+        # Paths, subjects and reasons come from the checkout, a certificate or a server: made visible.
+        where = visible(finding.path) + (f"#{finding.index}" if finding.index is not None else "")
+        subject = visible(short_subject(cert))
         name = f"{finding.shown_status:<8}"
         if self.color and finding.used:
             name = f"{_COLOURS[status]}{name}{_RESET}"
@@ -126,22 +128,34 @@ class TableReport:
         if subject:
             line += f" ({subject})"
         if finding.reasons:
-            line += "  " + "; ".join(r.text for r in finding.reasons)
-        self.out.write(line + "\n")
+            line += "  " + "; ".join(visible(r.text) for r in finding.reasons)
+        self._write(line)
 
     def finish(self, summary: Summary) -> None:
         if self.quiet and summary.status is Status.OK:
             return
-        if self._nothing and not self._started and summary.total == len(self._nothing) and not summary.unused:
+        if (
+            self._nothing
+            and not self._started
+            and summary.total == len(self._nothing)
+            and not summary.unused
+            and not summary.skipped
+        ):
             # Only folders without certificates: one line each says it all (UNKNOWN, exit 3).
             for finding in self._nothing:
-                self.out.write(f"{finding.path}: {finding.reasons[0].text} -> UNKNOWN (exit {Status.UNKNOWN.value})\n")
+                where, why = visible(finding.path), visible(finding.reasons[0].text)
+                self._write(f"{where}: {why} -> UNKNOWN (exit {Status.UNKNOWN.value})")
         else:
             for finding in self._nothing:
                 self._row(finding)
-            self.out.write("\n" + summary.line() + "\n")
+            self._write("\n" + summary.line())
         for note in summary.notes:
-            self.out.write(f"note: {note}\n")
+            self._write(f"note: {visible(note)}")
+
+    def _write(self, line: str) -> None:
+        # The exit to a terminal or a mail: whatever a field let through, only newlines and
+        # certkit's own colours stay raw (certkit.text.terminal_safe).
+        self.out.write(terminal_safe(line) + "\n")
 
 
 def _nothing_found(finding: Finding) -> bool:
@@ -190,6 +204,7 @@ class JsonReport:
             "counts": {s.name: summary.counts[s] for s in Status},
             "total": summary.total,
             "unused": summary.unused,
+            "skipped": summary.skipped,
             "notes": summary.notes,
         }
         self.out.write('\n], "summary": ' + json.dumps(summary_obj) + "}\n")
@@ -236,8 +251,9 @@ class PrometheusReport:
         self.out = out
         self.now = now
         self.quiet = quiet
-        # One spool per per-certificate family: samples of a family must be contiguous.
-        self._spools = [tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(_PER_CERT)]
+        # One spool per per-certificate family: samples of a family must be contiguous.  newline="":
+        # what is written is read back byte for byte (universal newlines would turn a CR into a line end).
+        self._spools = [tempfile.TemporaryFile("w+", encoding="utf-8", newline="") for _ in range(_PER_CERT)]
 
     def add(self, finding: Finding) -> None:
         if not finding.used:
@@ -291,8 +307,19 @@ def _labels(values: dict[str, str]) -> str:
 
 
 def _escape(value: str) -> str:
-    # The text format escapes exactly these three in label values.
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    r"""A label value in the text exposition format, whatever its characters.
+
+    The format escapes exactly three in label values: backslash, double quote and line feed (as
+    ``\\``, ``\"``, ``\n``); any other escape is a parse error.  A CR, ESC or other control
+    character has no escape there, and raw it breaks readers (a CR ends a line for any reader with
+    universal newlines; node_exporter then fails the whole file and exports no certkit series) and
+    reaches alert mails and chat through ``{{ $labels.subject }}``.  So every control character but
+    the line feed is first written as its visible escape (certkit.text.visible: a CR becomes the
+    two characters ``\r``, which the format then writes ``\\r``): the same text the table shows.
+    The line feed keeps the format's own escape, so a subject with a newline keeps it.  Lone
+    surrogates (a file name that is not UTF-8) become ``\udcXX``: the file stays valid UTF-8.
+    """
+    return visible(value, keep="\n").replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 # --------------------------------------------------------------------------- Nagios
@@ -322,6 +349,8 @@ class NagiosReport:
         )
         if summary.unused:
             text += f", {summary.unused} unused (not judged)"
+        if summary.skipped:
+            text += f", {summary.skipped} symlinked folders skipped"
         if summary.total == 0:
             text += ", no certificates found"
         shown = []
@@ -331,7 +360,9 @@ class NagiosReport:
         if shown:
             more = summary.problem_count - len(shown)
             text += ": " + "; ".join(shown) + (f" (+{more} more)" if more > 0 else "")
-        text = text.replace("|", "/")  # a "|" would start the perfdata
+        # One line, always: the plugin output ends at the first line break, and a monitoring mail or
+        # web UI must not obey a control character from a path or a certificate (certkit.text.visible).
+        text = visible(text).replace("|", "/")  # a "|" would start the perfdata
         perf = [
             f"'certificates'={summary.total};;;0",
             f"'critical'={c[Status.CRITICAL]};;;0",
@@ -340,4 +371,4 @@ class NagiosReport:
         ]
         if summary.min_seconds_left is not None:
             perf.append(f"'min_seconds_left'={summary.min_seconds_left}s;{self.warn_s}:;{self.crit_s}:")
-        self.out.write(text + " | " + " ".join(perf) + "\n")
+        self.out.write(terminal_safe(text + " | " + " ".join(perf)) + "\n")

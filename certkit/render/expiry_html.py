@@ -179,7 +179,8 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
         summary_line=summary.line(),
         status=summary.status.name,
         counts=tuple((s.name, summary.counts[s]) for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK))
-        + ((("UNUSED", summary.unused),) if summary.unused else ()),
+        + ((("UNUSED", summary.unused),) if summary.unused else ())
+        + ((("SKIPPED", summary.skipped),) if summary.skipped else ()),
         axis=axis,
         groups=tuple(g for _, g in groups),
         total=summary.total,

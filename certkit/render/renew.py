@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from certkit.outcomes import Action
 from certkit.render import label, minute, plural
+from certkit.text import visible
 
 if TYPE_CHECKING:
     from certkit.deploy.database import DatabaseStep, DeployResult
@@ -16,7 +17,10 @@ if TYPE_CHECKING:
 
 
 def renew_table(result: RenewResult) -> str:
-    rows = [(f.path, f.action, minute(f.not_after), "; ".join(r for r in f.reasons if r)) for f in result.files]
+    rows = [
+        (visible(f.path), f.action, minute(f.not_after), visible("; ".join(r for r in f.reasons if r)))
+        for f in result.files
+    ]
     headers = ("FILE", "ACTION", "NOT AFTER", "WHY")
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:3])]
     lines = []
@@ -42,7 +46,7 @@ def renew_summary(result: RenewResult) -> str:
         summary = "nothing is due; no file changed"
     lines = [summary + (" (dry run: nothing written)" if result.dry_run else "")]
     for notice in result.notices:
-        lines.append(label("note") + notice)
+        lines.append(label("note") + visible(notice))
     return "\n".join(lines)
 
 
@@ -126,12 +130,13 @@ def init_json(result: RenewResult) -> dict[str, Any]:
 
 
 def hook_lines(hook: HookResult) -> list[str]:
-    """A hook's output, each line prefixed with its kind (``deploy-hook: ...``)."""
+    """A hook's output, each line prefixed with its kind (``deploy-hook: ...``), made visible: a hook
+    prints file names and what the services said, and its lines go to stderr and cron mail."""
     from certkit.workflows.hooks import OUTPUT_TAIL
 
     prefix = f"{hook.stage}-hook:"
     lines = [f"{prefix} ... (earlier output cut; last {OUTPUT_TAIL} characters shown)"] if hook.truncated else []
-    return lines + [f"{prefix} {line}".rstrip() for line in hook.output.splitlines()]
+    return lines + [f"{prefix} {visible(line)}".rstrip() for line in hook.output.splitlines()]
 
 
 def hook_json(hook: HookResult) -> dict[str, Any]:
@@ -151,9 +156,7 @@ def database_text(step: DatabaseStep, dry_run: bool = False) -> str:
         "",
         label("database")
         + ("would change " if dry_run else "changed ")
-        + ", ".join(step.changed)
-        + "; "
-        + step.summary,
+        + visible(", ".join(step.changed) + "; " + step.summary),
     ]
     if step.commands:
         lines.append(
@@ -161,10 +164,10 @@ def database_text(step: DatabaseStep, dry_run: bool = False) -> str:
             "compose file you start the database with (postgres 9.5, Notary's image, loads SSL files "
             "only at start, so it is restarted; the data volume is kept):"
         )
-        lines.extend(f"  {command}" for command in step.commands)
+        lines.extend(f"  {visible(command)}" for command in step.commands)
     lines.append(
         "for a postgres whose data folder is reachable from this host (not in a container): "
-        f"{step.host_command} (then it prints the reload or restart to run)"
+        f"{visible(step.host_command)} (then it prints the reload or restart to run)"
     )
     return "\n".join(lines)
 
@@ -181,13 +184,13 @@ def database_json(step: DatabaseStep) -> dict[str, Any]:
 
 def deploy_text(result: DeployResult) -> str:
     lines = [
-        f"copied {', '.join(result.files)} into {result.pgdata} (owner {result.owner[0]}:{result.owner[1]}, "
-        "server.key 0600)"
+        visible(f"copied {', '.join(result.files)} into {result.pgdata}")
+        + f" (owner {result.owner[0]}:{result.owner[1]}, server.key 0600)"
     ]
     version = f"postgres {result.version}" if result.version is not None else "this postgres"
     how = "reloads SSL files on SIGHUP" if result.reloads else "loads SSL files only at start"
     lines.append(f"{version} {how}; now run:")
-    lines.extend(f"  {line}" for line in result.reload)
+    lines.extend(f"  {visible(line)}" for line in result.reload)
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from certkit.render import minute, plural
+from certkit.text import visible
 
 if TYPE_CHECKING:
     from certkit.store.history import Generation
@@ -65,19 +66,19 @@ def generations_text(kept: list[Generation]) -> str:
         marks = "  ".join(f"{name} until {when:%Y-%m-%d}" for name, when in gen.not_after.items())
         lines.append(f"{gen.number:>3}{'  LIVE' if gen.live else '      '}  {made}  {marks}".rstrip())
         if gen.problem:
-            lines.append(f"       damaged: {gen.problem}")
+            lines.append(f"       damaged: {visible(gen.problem)}")
         elif gen.number == 0:
             lines.append("       the set certkit first found")
         elif not gen.changes_known:
             lines.append("       changes unknown (the generation before it cannot be read)")
         elif gen.changed or gen.modes:
             if gen.changed:
-                shown = ", ".join(gen.changed[:4]) + (
+                shown = visible(", ".join(gen.changed[:4])) + (
                     f" and {len(gen.changed) - 4} more" if len(gen.changed) > 4 else ""
                 )
                 lines.append(f"       changed {plural(len(gen.changed), 'file')}: {shown}")
             if gen.modes:
-                first = ", ".join(f"{f} {a:04o} -> {b:04o}" for f, a, b in gen.modes[:2])
+                first = visible(", ".join(f"{f} {a:04o} -> {b:04o}" for f, a, b in gen.modes[:2]))
                 more = f" and {len(gen.modes) - 2} more" if len(gen.modes) > 2 else ""
                 lines.append(f"       set the mode of {plural(len(gen.modes), 'file')}: {first}{more}")
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from certkit.render import label, minute, style
+from certkit.text import visible
 
 if TYPE_CHECKING:
     from certkit.check.status import Node, SetTree
@@ -19,7 +20,8 @@ def status_text(result: SetTree) -> str:
         branch = "" if top else ("└─ " if last else "├─ ")
         health = style(node.health.name, fg=_COLOURS[node.health.name], bold=node.health != 0)
         when = f"notAfter {minute(node.not_after)} ({_days(node.days_left)})" if node.not_after is not None else ""
-        lines.append(f"{prefix}{branch}{node.name}  {health}  {node.cert_file}  {when}".rstrip())
+        # Names and paths (a profile's, a compose file's), problems and notes are outside text: visible.
+        lines.append(f"{prefix}{branch}{visible(node.name)}  {health}  {visible(node.cert_file)}  {when}".rstrip())
         inner = prefix + ("" if top else ("   " if last else "│  "))
         pad = inner + ("│  " if node.children else "   ")
         details = []
@@ -32,14 +34,14 @@ def status_text(result: SetTree) -> str:
         if node.served:
             details.append(node.served)
         details += [f"problem: {p}" for p in node.problems]
-        lines.extend(f"{pad}{d}" for d in details)
+        lines.extend(f"{pad}{visible(d)}" for d in details)
         for index, child in enumerate(node.children):
             walk(child, inner, index == len(node.children) - 1, False)
 
     for root in result.roots:
         walk(root, "", True, True)
         lines.append("")
-    lines.extend(label("note") + note for note in result.notes)
+    lines.extend(label("note") + visible(note) for note in result.notes)
     count = _count(result.roots)
     lines.append(f"{count} certificate{'s' if count != 1 else ''}: {result.health.name}")
     return "\n".join(lines)

