@@ -84,3 +84,24 @@ class DatabaseError(CertkitError):
     (unreachable, not a data folder, not permitted); the renewal itself is kept."""
 
     exit_code = 20
+
+
+class PassphraseError(CertkitError):
+    """The CA keys' passphrase cannot be had or is wrong (no source, a missing, loose or empty file or
+    credential, no terminal to ask on, a passphrase that does not decrypt them); nothing was written."""
+
+    exit_code = 23
+
+
+class OfflineKeyError(CertkitError):
+    """This run needs a CA key that was exported and removed from the CA store (the offline root), or the
+    file given for it is not that key; nothing was written."""
+
+    exit_code = 24
+
+
+class TokenError(CertkitError):
+    """A CA key in a PKCS#11 token cannot be used (no module or token, a wrong or missing PIN, a URI that
+    names no key); nothing was written."""
+
+    exit_code = 25

@@ -61,3 +61,24 @@ def test_quiet_renew_is_silent_when_nothing_is_due_and_brief_otherwise(
     assert code == 0 and "FILE" not in out and out.splitlines()[0].startswith("6 files changed")
     code, out, err = run_cli(capsys, "renew", "--quiet", str(fresh_layout))  # the fast path, quiet too
     assert code == 0 and out == ""
+
+
+def test_every_exit_code_is_documented_in_the_readme_and_the_help() -> None:
+    """One source: each CertkitError's exit code has a README row and a line in `certkit --help`."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    from certkit import errors
+    from certkit.cli import EXIT_CODES_HELP
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    codes = {
+        cls.exit_code
+        for cls in vars(errors).values()
+        if inspect.isclass(cls) and issubclass(cls, errors.CertkitError) and cls is not errors.CertkitError
+    }
+    assert {23, 24, 25} <= codes
+    for code in sorted(codes):
+        assert re.search(rf"^\| {code} \|", readme, re.MULTILINE), f"exit {code} has no README row"
+        assert re.search(rf"(^|\s){code}\s", EXIT_CODES_HELP), f"exit {code} is not in certkit --help"

@@ -99,6 +99,7 @@ class Reason:
     code: str  # expired, not-yet-valid, expiring, chain, key-mismatch, hostname, stale, missing, unreadable, ...
     status: Status
     text: str
+    at: datetime | None = None  # offline-key: the day a renewal will need the offline CA key (certkit.check.offline)
 
 
 @dataclass

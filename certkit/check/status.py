@@ -153,12 +153,41 @@ def _node(
         node.health = max(node.health, Health.WARNING)
         node.key_file = "none in the CA store"
         node.problems.append("no CA key: the next renewal below it makes a new CA, which clients must then trust")
+    elif key_path is not None and spec.ca and not spec.key_file:
+        where, problem = _ca_key(key_path, cert)
+        node.key_file = where
+        if problem:
+            node.health = max(node.health, Health.CRITICAL)
+            node.problems.append(problem)
     elif key_path is not None:
         problem = _key_problem(key_path, cert)
         if problem:
             node.health = max(node.health, Health.CRITICAL)
             node.problems.append(problem)
     return node
+
+
+def _ca_key(path: Path, cert: object) -> tuple[str, str | None]:
+    """Where a CA key is ("CA store, encrypted", "offline: exported to ...", "PKCS#11 token ...") and
+    whether it matches the certificate, judged from its public key: nothing is decrypted or opened."""
+    from certkit.check.expiry import same_key
+    from certkit.errors import CertkitError
+    from certkit.pki.cakeys import KeyForm, parse, public_key_of
+
+    try:
+        file = parse(read_regular(path), str(path))
+        public = public_key_of(file, str(path))
+    except UnreadableInput as exc:
+        return "CA store", f"key {path.name}: {exc.reason}"
+    except CertkitError as exc:
+        return "CA store", str(exc)
+    where = {
+        KeyForm.PLAIN: "CA store",
+        KeyForm.ENCRYPTED: "CA store, encrypted",
+        KeyForm.OFFLINE: f"offline (exported to {file.fields.get('exported-to', '?')})",
+        KeyForm.PKCS11: f"PKCS#11 {file.fields.get('uri', '').split('?')[0]}",
+    }[file.form]
+    return where, None if same_key(public, cert) else f"key {path.name} does not match the certificate"  # type: ignore[arg-type]
 
 
 def _key_problem(path: Path, cert: object) -> str | None:

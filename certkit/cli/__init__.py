@@ -31,6 +31,11 @@ _COMMANDS = {
     "compose": ("certkit.cli.compose_cmd", "compose_command", "make compose mount the renewed files, or --check it"),
     "trust": ("certkit.cli.trust_cmd", "trust_command", "make the Docker CLI and the notary client trust the root"),
     "rollback": ("certkit.cli.rollback_cmd", "rollback_command", "switch back to an earlier generation of the set"),
+    "ca-keys": (
+        "certkit.cli.cakeys_cmd",
+        "ca_keys_command",
+        "CA keys: list, encrypt at rest, take the root offline",
+    ),
     "schedule": (
         "certkit.cli.schedule_cmd",
         "schedule_command",
@@ -45,7 +50,7 @@ _COMMANDS = {
 }
 
 EXIT_CODES_HELP = """\b
-Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy):
+Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy, ca-keys):
   0   success            10  not a Notary layout
   1   internal error     11  invalid profile file
   2   usage error        12  unusable key/certificate on disk
@@ -60,6 +65,11 @@ Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy):
                          19  no generation to roll back to (rollback)
                          20  database data folder unreachable (renew
                              --pgdata, db-deploy; the renewal is kept)
+                         23  CA passphrase: no source, a missing, loose
+                             or empty file or credential, or wrong
+                         24  the offline root key is needed (renew
+                             --ca-root-key FILE), or FILE is not it
+                         25  PKCS#11 token: absent, wrong PIN, no such key
                          130 interrupted (Ctrl-C), 143 stopped (SIGTERM):
                              the set is wholly old or wholly new
 check-expiry uses the Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""

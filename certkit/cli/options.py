@@ -143,3 +143,59 @@ ca_store_option = click.option(
     help="Folder of the CA private keys, never mounted, built into an image or committed. "
     "Default: NOTARY_DIR/.certkit/ca, or the folder an earlier --ca-store recorded for NOTARY_DIR.",
 )
+
+
+# The CA keys' secrets (certkit.pki.unlock): never on the command line or in the environment, only the
+# path of a file (checked like a state file), a systemd credential, or a prompt on a terminal.
+ca_passphrase_file_option = click.option(
+    "--ca-passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="The CA keys' passphrase, on the first line of FILE (yours, mode 0600). Read only when a CA key must "
+    "sign or be stored. Before it: the systemd credential certkit-ca-passphrase; after it: a prompt on a terminal.",
+)
+ca_root_key_option = click.option(
+    "--ca-root-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="The root key `certkit ca-keys export-root` wrote, for a renewal that needs the offline root "
+    "(exit 24 says when); used for this run only, never stored.",
+)
+ca_pkcs11_option = click.option(
+    "--ca-pkcs11",
+    metavar="URI",
+    default=None,
+    help="Make new CA keys in this PKCS#11 token, never exported: an RFC 7512 URI such as "
+    "'pkcs11:token=certkit?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/certkit/pin' "
+    "(the PIN from pin-source, the systemd credential certkit-ca-pin, or a prompt). Needs certkit[hsm].",
+)
+
+
+def terminal_prompt() -> Callable[[str], str] | None:
+    """A hidden prompt when certkit runs on a terminal; None from cron or a unit (then no source is an error)."""
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+
+    def ask(text: str) -> str:
+        return str(click.prompt(text, hide_input=True, err=True, default="", show_default=False))
+
+    return ask
+
+
+def new_passphrase(file: Path | None, what: str) -> bytes | None:
+    """A new passphrase: the first line of ``file`` (checked as a secret file), else typed twice on a terminal."""
+    import sys
+
+    from certkit.errors import PassphraseError
+    from certkit.pki.unlock import read_secret
+
+    if file is not None:
+        return read_secret(file, f"--new-passphrase-file {file}", PassphraseError)
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+    typed = click.prompt(f"certkit: new passphrase {what}", hide_input=True, confirmation_prompt=True, err=True)
+    return str(typed).encode() or None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -23,6 +24,9 @@ from certkit.durations import Duration
 @click.option("--force", is_flag=True, help="Re-issue every certificate of the profile.")
 @click.option("--rotate-keys", is_flag=True, help="Make new leaf keys instead of reusing them (CA keys are kept).")
 @options.ca_store_option
+@options.ca_passphrase_file_option
+@options.ca_root_key_option
+@options.ca_pkcs11_option
 @click.option(
     "--no-compose",
     is_flag=True,
@@ -59,6 +63,9 @@ def renew_command(
     force: bool,
     rotate_keys: bool,
     ca_store: Path | None,
+    ca_passphrase_file: Path | None,
+    ca_root_key: Path | None,
+    ca_pkcs11: str | None,
     no_compose: bool,
     container_dirs: tuple[str, ...],
     pgdata: Path | None,
@@ -90,6 +97,10 @@ def renew_command(
     made under umask 002 with your private group is fine. Writes go through the folders
     opened at the start, so a folder swapped mid-run cannot redirect them. A replaced
     file keeps its owner and group; a file with other hard links is never changed in place.
+
+    CA keys can be encrypted (`certkit ca-keys convert`), the root kept offline (`certkit
+    ca-keys export-root`; a renewal that needs it says so, exit 24, and takes --ca-root-key),
+    or made in a PKCS#11 token (--ca-pkcs11). A run with nothing to sign asks for nothing.
 
     When the database set changes, postgres must get it in its data folder (its initdb
     scripts copied the old one there once): renew prints the exact lines, or copies it
@@ -126,6 +137,10 @@ def renew_command(
         dry_run=dry_run,
         fast_path=not as_json,
         clock=options.utc_now,
+        ca_passphrase_file=ca_passphrase_file,
+        ca_root_key=ca_root_key,
+        ca_pkcs11=ca_pkcs11,
+        prompt=options.terminal_prompt(),
     )
     run = run_renew(request)
     if run.nothing_due_until is not None:
@@ -154,11 +169,19 @@ def renew_command(
 @click.command("init")
 @click.argument("notary_dir", type=click.Path(file_okay=False, path_type=Path))
 @options.ca_store_option
+@options.ca_passphrase_file_option
+@options.ca_pkcs11_option
 @options.profile_option
 @options.json_option
 @options.quiet_option
 def init_command(
-    notary_dir: Path, ca_store: Path | None, profile_source: str | None, as_json: bool, quiet: bool
+    notary_dir: Path,
+    ca_store: Path | None,
+    ca_passphrase_file: Path | None,
+    ca_pkcs11: str | None,
+    profile_source: str | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Create a complete, fresh Notary certificate set (all keys new) in NOTARY_DIR.
 
@@ -169,12 +192,22 @@ def init_command(
     Examples:
       certkit init demo                     # then: certkit status demo
       certkit init /srv/notary --ca-store /root/notary-ca
+      certkit init demo --ca-passphrase-file /root/ca-pass    # CA keys encrypted
+      certkit init demo --ca-pkcs11 'pkcs11:token=certkit'     # CA keys in a token
     """
+    from certkit.pki.unlock import Unlock
     from certkit.profile import load_profile
     from certkit.render.renew import init_json, renew_table
     from certkit.workflows.init import init_layout
+    from certkit.workflows.renew import credentials_dir
 
-    result = init_layout(notary_dir, load_profile(profile_source), options.utc_now(), ca_store=ca_store)
+    unlock = Unlock(
+        passphrase_file=ca_passphrase_file,
+        credentials_dir=credentials_dir(os.environ),
+        prompt=options.terminal_prompt(),
+        pkcs11_uri=ca_pkcs11,
+    )
+    result = init_layout(notary_dir, load_profile(profile_source), options.utc_now(), ca_store=ca_store, unlock=unlock)
     if as_json:
         output.echo(json.dumps(init_json(result), indent=2))
     elif not quiet:

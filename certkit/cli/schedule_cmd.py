@@ -83,6 +83,21 @@ if TYPE_CHECKING:
     default=None,
     help="The certkit executable the job runs. Default: this certkit (absolute path).",
 )
+@click.option(
+    "--ca-passphrase-credential",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="systemd: the CA keys' passphrase as an encrypted credential (systemd-creds encrypt); the unit "
+    "loads it with LoadCredentialEncrypted=, and renew reads it from $CREDENTIALS_DIRECTORY.",
+)
+@click.option(
+    "--ca-pin-credential",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="systemd: the PKCS#11 token's PIN as an encrypted credential, likewise.",
+)
 def schedule_command(
     notary_dir: Path,
     cron: bool,
@@ -99,6 +114,8 @@ def schedule_command(
     stale_after: Duration,
     stale_for: Duration,
     certkit_path: Path | None,
+    ca_passphrase_credential: Path | None,
+    ca_pin_credential: Path | None,
 ) -> None:
     """Renew NOTARY_DIR daily: print a crontab line or write systemd units;
     or print Prometheus alert rules.
@@ -112,6 +129,8 @@ def schedule_command(
         (crontab -l; certkit schedule --cron /srv/notary) | crontab -
     certkit schedule --systemd /srv/notary --output-dir /etc/systemd/system
         then: systemctl daemon-reload && systemctl enable --now certkit-renew.timer
+    certkit schedule --systemd /srv/notary --ca-passphrase-credential \
+        /etc/credstore.encrypted/certkit-ca-passphrase    (an encrypted CA store)
     certkit schedule --prometheus-rules > /etc/prometheus/rules/certkit.yml
         alerts on `certkit check-expiry --format prometheus --output DIR/certkit.prom`
         (DIR: node_exporter's --collector.textfile.directory); check: promtool check rules
@@ -146,12 +165,25 @@ def schedule_command(
         return
     anchor = options.utc_now()
     delay = int(randomized_delay.approx_timedelta(anchor).total_seconds())
-    units = schedule.systemd_units(planned, on_calendar=on_calendar, randomized_delay=delay)
+    from certkit.pki.unlock import PASSPHRASE_CREDENTIAL, PIN_CREDENTIAL
+
+    credentials = [
+        (name, Path(os.path.abspath(path)))
+        for name, path in ((PASSPHRASE_CREDENTIAL, ca_passphrase_credential), (PIN_CREDENTIAL, ca_pin_credential))
+        if path is not None
+    ]
+    units = schedule.systemd_units(planned, on_calendar=on_calendar, randomized_delay=delay, credentials=credentials)
     for path in schedule.write_units(units, output_dir):
         output.echo(f"wrote {path}")
     target = output_dir.resolve()
     if target != Path("/etc/systemd/system"):
         output.echo(f"install: cp {target / schedule.SERVICE} {target / schedule.TIMER} /etc/systemd/system/")
+    for name, path in credentials:
+        if not path.exists():
+            output.echo(
+                f"credential: (umask 077; systemd-creds encrypt --name={name} SECRET_FILE {path}) "
+                "then shred SECRET_FILE: the unit reads it encrypted with this host's key"
+            )
     output.echo(f"enable:  systemctl daemon-reload && systemctl enable --now {schedule.TIMER}")
 
 

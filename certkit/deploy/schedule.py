@@ -81,9 +81,20 @@ def cron_line(planned: Job, *, minute: int, hour: int = DEFAULT_HOUR) -> str:
 
 
 def systemd_units(
-    planned: Job, *, on_calendar: str = DEFAULT_ON_CALENDAR, randomized_delay: int = DEFAULT_RANDOMIZED_DELAY
+    planned: Job,
+    *,
+    on_calendar: str = DEFAULT_ON_CALENDAR,
+    randomized_delay: int = DEFAULT_RANDOMIZED_DELAY,
+    credentials: Sequence[tuple[str, Path]] = (),
 ) -> dict[str, str]:
-    """The text of certkit-renew.service and certkit-renew.timer, by file name."""
+    """The text of certkit-renew.service and certkit-renew.timer, by file name.
+
+    ``credentials``: (name, encrypted file) pairs for ``LoadCredentialEncrypted=``, e.g. the CA keys'
+    passphrase (certkit.pki.unlock.PASSPHRASE_CREDENTIAL), which certkit then finds in $CREDENTIALS_DIRECTORY.
+    """
+    for _, path in credentials:
+        if not path.is_absolute() or any(c in str(path) for c in "\r\n:"):
+            raise UsageError(f"{path}: give the encrypted credential's absolute path (no ':' or line break)")
     if not on_calendar.strip() or any(c in on_calendar for c in "\r\n"):
         raise UsageError(f"--on-calendar {on_calendar!r}: give a systemd calendar expression such as daily")
     if randomized_delay < 0:
@@ -100,6 +111,7 @@ def systemd_units(
             **context,
             description=_systemd_text(f"Renew the Notary TLS certificates in {folder} (certkit)"),
             renew_command=_systemd_command(planned.renew),
+            credentials=[(name, _systemd_text(str(path))) for name, path in credentials],
             check_command=_systemd_command(planned.check),
         ),
         TIMER: render(

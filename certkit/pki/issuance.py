@@ -9,13 +9,25 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certkit.pki.keys import PrivateKey
+from certkit.pki.keys import PrivateKey, PublicKey
 from certkit.profile import KEY_USAGES, CertSpec
+
+
+class Signer(Protocol):
+    """A key that signs certificates without handing its private key over (certkit.pki.cakeys.CAKey:
+    decrypted on demand, brought back from offline, or in a PKCS#11 token)."""
+
+    def public_key(self) -> PublicKey: ...
+
+    def sign_certificate(self, builder: x509.CertificateBuilder) -> x509.Certificate: ...
+
 
 BACKDATE = timedelta(minutes=5)
 
@@ -55,9 +67,9 @@ def san_entries(spec: CertSpec) -> list[x509.GeneralName]:
 
 def build_certificate(
     spec: CertSpec,
-    key: PrivateKey,
+    key: PrivateKey | Signer,
     issuer_cert: x509.Certificate | None,
-    issuer_key: PrivateKey,
+    issuer_key: PrivateKey | Signer,
     now: datetime,
 ) -> x509.Certificate:
     """Issue ``spec`` for ``key``, signed by ``issuer_key`` (itself when issuer_cert is None)."""
@@ -90,4 +102,6 @@ def build_certificate(
     if spec.sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(san_entries(spec)), critical=False)
     builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
+    if isinstance(issuer_key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        return builder.sign(issuer_key, hashes.SHA256())
+    return issuer_key.sign_certificate(builder)

@@ -223,11 +223,13 @@ def check_signs(key: PrivateKey, where: str) -> None:
         ) from exc
 
 
-def matches_spec(key: PrivateKey | PublicKey, spec: KeySpec) -> bool:
+def matches_spec(key: PrivateKey | PublicKey | object, spec: KeySpec) -> bool:
     return describe(key) == spec.describe()
 
 
 def describe(key: PrivateKey | PublicKey | object) -> str:
+    if hasattr(key, "public_key") and not hasattr(key, "private_bytes"):  # a CA key handle (certkit.pki.cakeys)
+        key = key.public_key()
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         return f"RSA-{key.key_size}"
     if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
@@ -239,7 +241,8 @@ def same_public_key(a: object, b: object) -> bool:
     """True when ``a`` and ``b`` (private or public keys, any type) hold the same public key."""
 
     def spki(key: object) -> bytes | None:
-        public = key.public_key() if hasattr(key, "private_bytes") else key  # type: ignore[attr-defined]
+        # A private key, or a CA key handle (certkit.pki.cakeys.CAKey), has public_key(); a public key has not.
+        public = key.public_key() if hasattr(key, "public_key") else key
         if not hasattr(public, "public_bytes"):
             return None
         der: bytes = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

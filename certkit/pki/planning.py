@@ -26,9 +26,12 @@ from certkit.certificates import (
 )
 from certkit.durations import Duration
 from certkit.paths import shown
+from certkit.pki import cakeys
 from certkit.pki import keys as keymod
+from certkit.pki.cakeys import CAKey
 from certkit.pki.issuance import san_entries, subject_name
 from certkit.pki.keys import PrivateKey
+from certkit.pki.unlock import Unlock
 from certkit.profile import CertSpec, Profile
 from certkit.store.storage import read_bytes
 
@@ -42,7 +45,8 @@ class CertState:
     key_path: Path | None  # None: the key is discarded after issuance
     certs: list[x509.Certificate] | None = None  # the file's certificates, leaf first
     cert_problem: str | None = None  # "missing" or why the file cannot be read
-    key: PrivateKey | None = None
+    # A leaf key, or a CA key's handle (certkit.pki.cakeys): its public key only, until a run must sign.
+    key: PrivateKey | CAKey | None = None
 
     @property
     def leaf(self) -> x509.Certificate | None:
@@ -79,8 +83,13 @@ def ca_key_path(ca_store: Path, spec: CertSpec) -> Path:
     return ca_store / f"{spec.name}.key"
 
 
-def read_state(profile: Profile, root: Path, ca_store: Path, *, load_leaf_keys: bool = True) -> dict[str, CertState]:
+def read_state(
+    profile: Profile, root: Path, ca_store: Path, *, load_leaf_keys: bool = True, unlock: Unlock | None = None
+) -> dict[str, CertState]:
     """Read every certificate and key the profile names.
+
+    CA keys become handles (certkit.pki.cakeys.CAKey): an encrypted, offline or token key is opened
+    with ``unlock`` only when the renewal signs with it, never for planning.
 
     Raises MaterialError for a key that exists but cannot be used (corrupt, encrypted):
     certkit will not silently replace a key someone may depend on.  With
@@ -105,7 +114,9 @@ def read_state(profile: Profile, root: Path, ca_store: Path, *, load_leaf_keys: 
                 state.cert_problem = f"unreadable ({exc})"
         if key_path is not None and (spec.key_location == "ca-store" or load_leaf_keys):
             key_data = read_bytes(key_path)
-            if key_data is not None:
+            if key_data is not None and spec.key_location == "ca-store":
+                state.key = cakeys.load(key_path, shown(key_path, root), spec.name, unlock or Unlock(), key_data)
+            elif key_data is not None:
                 # OpenSSL's RSA self-check costs ~0.3 s per 4096-bit key; instead, the keys
                 # a renewal relies on get a probe signature (renew.py, keys.check_signs).
                 state.key = keymod.load_pem(key_data, trusted=True, where=shown(key_path, root))
@@ -257,6 +268,6 @@ def _profile_drift(spec: CertSpec, cert: x509.Certificate) -> str:
             return "basic constraints"
     except x509.ExtensionNotFound:
         return "basic constraints"
-    if not keymod.matches_spec(cert.public_key(), spec.key):  # type: ignore[arg-type]
+    if not keymod.matches_spec(cert.public_key(), spec.key):
         return f"key type {keymod.describe(cert.public_key())}"
     return ""

@@ -17,14 +17,16 @@ from cryptography import x509
 from certkit import paths
 from certkit.certificates import to_pem
 from certkit.durations import Duration
-from certkit.errors import FilesystemError
+from certkit.errors import FilesystemError, OfflineKeyError
 from certkit.outcomes import Action, FileKind
 from certkit.paths import inside
+from certkit.pki import cakeys, managed
 from certkit.pki import keys as keymod
-from certkit.pki import managed
+from certkit.pki.cakeys import CAKey, KeyForm, StoreMode
 from certkit.pki.issuance import build_certificate
 from certkit.pki.keys import PrivateKey
-from certkit.pki.planning import CertState, Plan, ca_key_path, make_plan, read_state
+from certkit.pki.planning import CertState, Decision, Plan, ca_key_path, make_plan, read_state
+from certkit.pki.unlock import Unlock
 from certkit.pki.validation import validate_set
 from certkit.profile import Profile
 from certkit.store import generations, handles, safety, storage, transaction
@@ -92,6 +94,7 @@ def renew(
     keep: int = DEFAULT_KEEP,
     before_write: Callable[[], None] | None = None,
     early_keys: keymod.EarlyKeys | None = None,
+    unlock: Unlock | None = None,
 ) -> RenewResult:
     """Renew what is due; the caller holds the renewal lock (certkit.store.lock) when not dry_run.
 
@@ -99,7 +102,10 @@ def renew(
     only when something will be written; an error it raises leaves every file as it was.
     ``early_keys``: RSA keys the caller started before planning (see :func:`certkit.pki.keys.likely_needed`);
     the plan still decides which keys are made, and takes only those.
+    ``unlock``: where the CA keys' passphrase, PIN or offline root come from; asked only when a CA
+    key must sign or a new one be stored (a run with nothing to sign never asks).
     """
+    unlock = unlock if unlock is not None else Unlock()
     if require_notary_layout:
         require_layout(root, profile)
     store = ca_store_path(root, profile, ca_store)
@@ -120,6 +126,7 @@ def renew(
             keep=keep,
             before_write=before_write,
             early_keys=early_keys,
+            unlock=unlock,
         )
 
 
@@ -137,6 +144,7 @@ def _renew_pinned(
     keep: int,
     before_write: Callable[[], None] | None,
     early_keys: keymod.EarlyKeys | None,
+    unlock: Unlock,
 ) -> RenewResult:
     if store.exists() and store.is_symlink():
         raise FilesystemError(f"{store}: the CA store is a symlink; make it a real folder (mode 0700)")
@@ -161,12 +169,15 @@ def _renew_pinned(
             notices.append("completed a renewal that was interrupted (crash or kill) before this run")
         if recovery.discarded:
             notices.append("discarded the unfinished staging of an interrupted renewal; the old set was intact")
-    states = read_state(profile, root, store, load_leaf_keys=not rotate_keys)
+    states = read_state(profile, root, store, load_leaf_keys=not rotate_keys, unlock=unlock)
+    ca_keys = [state.key for state in states.values() if isinstance(state.key, CAKey)]
+    mode = cakeys.store_mode(ca_keys, unlock, store)
     loose = _loose_keys(states)
     notices += _loose_key_notices(loose, root, dry_run)
     plan = make_plan(profile, states, now, within, force=force, rotate_keys=rotate_keys)
     plan.notices[:0] = notices
     if dry_run:
+        plan.notices += _offline_notes(plan, states)
         plan.notices += _owner_notes(
             profile, plan, states, root, set(), dry_run=True, tightened={key.path for key in loose}
         )
@@ -174,10 +185,12 @@ def _renew_pinned(
 
     fs_root = storage.Root(root)
     _probe_used_keys(plan, states, root)
-    new_keys = _generate_keys(plan, early_keys)
+    new_keys = _generate_keys(plan, early_keys, mode, ca_keys, unlock)
+    if mode == StoreMode.ENCRYPTED and any(d.renew and d.name in new_keys for d in plan.decisions if d.spec.ca):
+        _check_passphrase(ca_keys)  # a new key must not be stored under a mistyped passphrase
     certs, keys = _issue(profile, plan, states, new_keys, now)
     validate_set(profile, certs, keys, now)
-    writes = _files_to_write(profile, plan, states, certs, new_keys, root, store)
+    writes = _files_to_write(profile, plan, states, certs, new_keys, root, store, mode, unlock)
     # Prepare, then commit: every destination is resolved and probed, and everything the writes
     # need is read, before the first write; after ``before_write`` certkit only writes.
     live = [
@@ -413,26 +426,87 @@ def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> No
                 used.add(decision.spec.issuer)
     for name in sorted(used):
         state = states[name]
-        if state.key is not None and state.key_path is not None:
+        if isinstance(state.key, CAKey):
+            try:
+                state.key.probe()
+            except OfflineKeyError as exc:
+                raise OfflineKeyError(f"{_needed_for(name, plan, states)}: {exc}; nothing was written") from exc
+        elif state.key is not None and state.key_path is not None:
             shown = paths.shown(state.key_path, root)
             keymod.check_signs(state.key, shown)
 
 
-def _generate_keys(plan: Plan, early: keymod.EarlyKeys | None = None) -> dict[str, PrivateKey]:
+def _needed_for(name: str, plan: Plan, states: dict[str, CertState]) -> str:
+    """Why this renewal needs CA ``name``'s key: the certificates it must sign and why they are due."""
+    signed = [
+        d for d in plan.decisions if d.renew and (d.name == name or (not d.spec.self_signed and d.spec.issuer == name))
+    ]
+    parts = [f"{d.name} ({'; '.join(d.reasons[:1]) or 'due'})" for d in signed]
+    return f"renewing {', '.join(parts) or name} needs {name}'s key"
+
+
+def _offline_notes(plan: Plan, states: dict[str, CertState]) -> list[str]:
+    """A dry run names the offline key the real run would need, and how to bring it."""
+    needed = {d.name for d in plan.decisions if d.renew and not d.new_key}
+    needed |= {d.spec.issuer for d in plan.decisions if d.renew and not d.spec.self_signed}
+    notes = []
+    for name in sorted(needed):
+        key = states[name].key if name in states else None
+        if isinstance(key, CAKey) and key.form == KeyForm.OFFLINE and key.unlock.root_key_file is None:
+            notes.append(f"{_needed_for(name, plan, states)}: {key.offline_text()}")
+    return notes
+
+
+def _check_passphrase(ca_keys: list[CAKey]) -> None:
+    for key in ca_keys:
+        if key.form == KeyForm.ENCRYPTED:
+            key.private()  # PassphraseError (23) when the passphrase is not the store's
+            return
+
+
+def _generate_keys(
+    plan: Plan,
+    early: keymod.EarlyKeys | None = None,
+    mode: StoreMode = StoreMode.PLAIN,
+    ca_keys: list[CAKey] | None = None,
+    unlock: Unlock | None = None,
+) -> dict[str, PrivateKey | CAKey]:
     wanted = [d for d in plan.decisions if d.renew and d.new_key]
-    made = keymod.generate_many([d.spec.key for d in wanted], early)
-    return {d.name: key for d, key in zip(wanted, made, strict=True)}
+    in_token = [d for d in wanted if mode == StoreMode.PKCS11 and d.spec.key_location == "ca-store"]
+    software = [d for d in wanted if d not in in_token]
+    made = keymod.generate_many([d.spec.key for d in software], early)
+    keys: dict[str, PrivateKey | CAKey] = {d.name: key for d, key in zip(software, made, strict=True)}
+    if in_token:
+        assert unlock is not None
+        keys.update(_token_keys(in_token, ca_keys or [], unlock))
+    return keys
+
+
+def _token_keys(decisions: list[Decision], ca_keys: list[CAKey], unlock: Unlock) -> dict[str, PrivateKey | CAKey]:
+    """New CA keys made in the PKCS#11 token (--ca-pkcs11, or the token the store's keys are in)."""
+    from certkit.pki import pkcs11
+
+    if unlock.pkcs11_uri is not None:
+        base = pkcs11.parse_uri(unlock.pkcs11_uri)
+    else:
+        base = next(k.key_uri() for k in ca_keys if k.form == KeyForm.PKCS11)
+    made: dict[str, PrivateKey | CAKey] = {}
+    for decision in decisions:
+        uri, public = pkcs11.generate(base, decision.name, decision.spec.key, unlock)
+        text = cakeys.render_pkcs11(uri.text(), public)
+        made[decision.name] = CAKey(decision.name, uri.text(), cakeys.parse(text, uri.text()), unlock)
+    return made
 
 
 def _issue(
     profile: Profile,
     plan: Plan,
     states: dict[str, CertState],
-    new_keys: dict[str, PrivateKey],
+    new_keys: dict[str, PrivateKey | CAKey],
     now: datetime,
-) -> tuple[dict[str, list[x509.Certificate]], dict[str, PrivateKey]]:
+) -> tuple[dict[str, list[x509.Certificate]], dict[str, PrivateKey | CAKey]]:
     leaves: dict[str, x509.Certificate] = {}
-    keys: dict[str, PrivateKey] = {}
+    keys: dict[str, PrivateKey | CAKey] = {}
     for spec in profile.certificates:  # issuers come first
         decision = plan.get(spec.name)
         state = states[spec.name]
@@ -457,9 +531,11 @@ def _files_to_write(
     plan: Plan,
     states: dict[str, CertState],
     certs: dict[str, list[x509.Certificate]],
-    new_keys: dict[str, PrivateKey],
+    new_keys: dict[str, PrivateKey | CAKey],
     root: Path,
     store: Path,
+    mode: StoreMode = StoreMode.PLAIN,
+    unlock: Unlock | None = None,
 ) -> list[tuple[str | Path, bytes, int]]:
     writes: list[tuple[str | Path, bytes, int]] = []
     for spec in profile.certificates:
@@ -468,8 +544,13 @@ def _files_to_write(
         # The key goes first: a crash between the two leaves a new key beside a
         # certificate that no longer matches it, which the next run detects and re-issues.
         if decision.renew and spec.name in new_keys and state.key_path is not None:
-            mode = key_mode(state.key_path) if spec.key_location == "file" else storage.KEY_MODE
-            writes.append((state.key_path, keymod.to_pem(new_keys[spec.name]), mode))
+            new_key = new_keys[spec.name]
+            if spec.key_location == "ca-store":
+                data = cakeys.stored_form(new_key, mode, unlock or Unlock())
+                writes.append((state.key_path, data, storage.KEY_MODE))
+            else:
+                assert not isinstance(new_key, CAKey)
+                writes.append((state.key_path, keymod.to_pem(new_key), key_mode(state.key_path)))
         cert_pem = to_pem(certs[spec.name])
         if decision.renew:
             writes.append((spec.cert_file, cert_pem, storage.CERT_MODE))

@@ -7,6 +7,7 @@ signature checks for the rest.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from cryptography import x509
@@ -15,6 +16,7 @@ from cryptography.x509 import verification
 from certkit.certificates import issuer_problem, valid_at
 from certkit.errors import ValidationError
 from certkit.pki import keys as keymod
+from certkit.pki.issuance import Signer
 from certkit.pki.keys import PrivateKey
 from certkit.profile import Profile
 from certkit.text import utc_minute
@@ -23,7 +25,7 @@ from certkit.text import utc_minute
 def validate_set(
     profile: Profile,
     certs: dict[str, list[x509.Certificate]],
-    keys: dict[str, PrivateKey],
+    keys: Mapping[str, PrivateKey | Signer],
     now: datetime,
 ) -> None:
     """Raise ValidationError naming the first certificate that fails a check."""

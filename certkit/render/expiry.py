@@ -232,6 +232,12 @@ _FAMILIES = (
         "missing, unreadable, ...); the value is its status: 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
     ),
     (
+        "certkit_offline_key_needed_timestamp_seconds",
+        "gauge",
+        "the moment renew will need an offline CA key to re-issue this certificate (its notAfter minus renew's "
+        "default 30 days), seconds since the Unix epoch",
+    ),
+    (
         "certkit_check_status",
         "gauge",
         "worst status of the whole check (the exit code): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
@@ -241,7 +247,7 @@ _FAMILIES = (
 )
 
 
-_PER_CERT = 4  # the first four families have one sample (or more) per certificate
+_PER_CERT = 5  # the first five families have one sample (or more) per certificate
 
 
 class PrometheusReport:
@@ -277,7 +283,12 @@ class PrometheusReport:
         for reason in finding.reasons:  # one sample per code: two "chain" reasons are one series
             codes[reason.code] = worst((codes.get(reason.code, Status.OK), reason.status))
         for code, status in codes.items():
-            self._spools[3].write(f'{_FAMILIES[3][0]}{{{labels},code="{_escape(code)}"}} {status.value}\n')
+            if status is not Status.OK:  # a problem: an OK reason is information (offline-key far ahead)
+                self._spools[3].write(f'{_FAMILIES[3][0]}{{{labels},code="{_escape(code)}"}} {status.value}\n')
+        for reason in finding.reasons:
+            if reason.code == "offline-key" and reason.at is not None:
+                self._spools[4].write(f"{_FAMILIES[4][0]}{{{labels}}} {reason.at.timestamp():.0f}\n")
+                break
 
     def finish(self, summary: Summary) -> None:
         try:

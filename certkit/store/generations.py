@@ -85,6 +85,11 @@ def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
     A group-writable mode is a umask-002 clone's as found (0664, 0775: certkit accepts them when
     the group is the owner's private one, see certkit.store.safety); the rollback checks the group.
     """
+    return [item for _, item in stored_files(state_dir, number, root)]
+
+
+def stored_files(state_dir: Path, number: int, root: Path) -> list[tuple[Path, LiveFile]]:
+    """:func:`load`, with the path of each stored copy (a CA store conversion rewrites the copies of CA keys)."""
     gen = folder(state_dir) / str(number)
     try:
         text = (gen / MANIFEST).read_text()
@@ -100,7 +105,7 @@ def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
                 raise ValueError(f"stored file {stored!r} is not a file of this generation")
             if mode & ~0o777 or mode & 0o002:
                 raise ValueError(f"mode {mode:04o} for {target} is not one certkit writes or accepts")
-            files.append(LiveFile(_resolve(target, root), _read_plain(gen / stored), mode))
+            files.append((gen / stored, LiveFile(_resolve(target, root), _read_plain(gen / stored), mode)))
         return files
     except (OSError, ValueError, KeyError, TypeError) as exc:
         others = [n for n in numbers(state_dir) if n not in (number, live_number(state_dir))]

@@ -160,6 +160,14 @@ def run_check(request: CheckRequest) -> CheckRun:
                 config_findings.extend(result.findings)
             elif is_checkout(path, profile):
                 root = path
+            if root is not None:
+                from certkit.check.offline import offline_key_notes
+
+                offline_notes, offline_shown = offline_key_notes(root, profile, now, request.thresholds)
+                for real, items in offline_notes.items():
+                    notes.setdefault(real, []).extend(items)
+                for real, path_text in offline_shown.items():
+                    shown.setdefault(real, path_text)
             if root is not None and not request.judge_all:
                 deployment = deployed_files(root, profile, result, request.environ)
                 scopes[str(path)] = Scope(frozenset(deployment.used))

@@ -9,6 +9,7 @@ from certkit import __version__
 from certkit.durations import parse_duration
 from certkit.errors import FilesystemError
 from certkit.pki.renew import RenewResult, renew
+from certkit.pki.unlock import Unlock
 from certkit.profile import Profile
 from certkit.store import handles, storage
 from certkit.store.layout import ca_store_path
@@ -28,7 +29,15 @@ TEMPLATES = {
 }
 
 
-def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: Path | None = None) -> RenewResult:
+def init_layout(
+    directory: Path, profile: Profile, now: datetime, *, ca_store: Path | None = None, unlock: Unlock | None = None
+) -> RenewResult:
+    """A fresh set in ``directory``; with ``unlock`` naming a passphrase source (or a token), the CA keys are
+    stored encrypted (or made in the token) from the start."""
+    if unlock is not None and unlock.pkcs11_uri is not None:
+        from certkit.pki.pkcs11 import parse_uri
+
+        parse_uri(unlock.pkcs11_uri)  # a URI certkit cannot use is refused before the folder is made
     if directory.exists():
         if not directory.is_dir():
             raise FilesystemError(f"{directory}: exists and is not a folder; choose a new or empty folder")
@@ -41,12 +50,21 @@ def init_layout(directory: Path, profile: Profile, now: datetime, *, ca_store: P
     storage.ensure_dir(directory)
     # Opened once (certkit.store.handles): the set and the configs are written through these handles.
     with handles.pinned([directory, ca_store_path(directory, profile, ca_store)]):
-        return _fill(directory, profile, now, ca_store)
+        return _fill(directory, profile, now, ca_store, unlock)
 
 
-def _fill(directory: Path, profile: Profile, now: datetime, ca_store: Path | None) -> RenewResult:
+def _fill(
+    directory: Path, profile: Profile, now: datetime, ca_store: Path | None, unlock: Unlock | None
+) -> RenewResult:
     result = renew(
-        directory, profile, now, parse_duration("0"), force=True, ca_store=ca_store, require_notary_layout=False
+        directory,
+        profile,
+        now,
+        parse_duration("0"),
+        force=True,
+        ca_store=ca_store,
+        require_notary_layout=False,
+        unlock=unlock,
     )
     configs = [(relative, TEMPLATES[relative]) for relative in profile.service_configs if relative in TEMPLATES]
     if configs:

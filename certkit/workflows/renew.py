@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from certkit.errors import CertkitError
     from certkit.pki.keys import EarlyKeys
     from certkit.pki.renew import RenewResult
+    from certkit.pki.unlock import Unlock
     from certkit.profile import Profile
     from certkit.workflows.hooks import HookResult
 
@@ -58,6 +59,24 @@ class RenewRequest:
     fast_path: bool = True
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     clock: Callable[[], datetime] | None = None
+    # The CA keys' secrets (certkit.pki.unlock), asked for only when a CA key must sign or be stored:
+    # a passphrase file, the exported offline root for this run, the token for new CA keys, and a prompt
+    # (the command line's, on a terminal).  $CREDENTIALS_DIRECTORY comes from ``environ``.
+    ca_passphrase_file: Path | None = None
+    ca_root_key: Path | None = None
+    ca_pkcs11: str | None = None
+    prompt: Callable[[str], str] | None = None
+
+    def unlock(self) -> Unlock:
+        from certkit.pki.unlock import Unlock
+
+        return Unlock(
+            passphrase_file=self.ca_passphrase_file,
+            credentials_dir=credentials_dir(self.environ),
+            prompt=self.prompt,
+            root_key_file=self.ca_root_key,
+            pkcs11_uri=self.ca_pkcs11,
+        )
 
     @property
     def may_take_fast_path(self) -> bool:
@@ -71,6 +90,12 @@ class RenewRequest:
             or self.post_hook
             or self.container_dirs
         )
+
+
+def credentials_dir(environ: Mapping[str, str]) -> Path | None:
+    """systemd's $CREDENTIALS_DIRECTORY (LoadCredential*=), where the CA passphrase may be."""
+    value = environ.get("CREDENTIALS_DIRECTORY", "")
+    return Path(value) if value.startswith("/") else None
 
 
 @dataclass
@@ -133,8 +158,11 @@ def _renew(request: RenewRequest) -> RenewRun:
 
     profile = load_profile(request.profile_source)
     early = None if request.dry_run else _start_keys(request, profile)
+    unlock = request.unlock()
+    if not request.dry_run:
+        _prefetch(request, profile, unlock)
     try:
-        return _renew_with(request, profile, early)
+        return _renew_with(request, profile, early, unlock)
     finally:
         if early is not None:
             early.close()  # kills the workers of keys nobody took
@@ -154,7 +182,21 @@ def _start_keys(request: RenewRequest, profile: Profile) -> EarlyKeys | None:
         return None
 
 
-def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None) -> RenewRun:
+def _prefetch(request: RenewRequest, profile: Profile, unlock: Unlock) -> None:
+    """With an encrypted CA store, derive the passphrase's key for the CA a routine renewal signs with, in a
+    thread while the rest is imported and planned (certkit.pki.unlock.Unlock.prefetch)."""
+    from collections import Counter
+
+    from certkit.store.layout import ca_store_path
+
+    store = ca_store_path(request.notary_dir, profile, request.ca_store)
+    # One key only (each costs a full PBKDF2): the CA that signs the most leaves (Notary: the intermediate).
+    issuers = Counter(s.issuer for s in profile.certificates if s.key_location == "file" and not s.self_signed)
+    if issuers:
+        unlock.prefetch(store / f"{issuers.most_common(1)[0][0]}.key")  # certkit.pki.planning.ca_key_path
+
+
+def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None, unlock: Unlock) -> RenewRun:
     from certkit.store.handles import pinned
     from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
     from certkit.store.lock import renewal_lock
@@ -179,6 +221,7 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
             keep=request.keep,
             before_write=compose.prepare if request.compose else None,
             early_keys=early,
+            unlock=unlock,
         )
         if request.compose and not compose.prepared:
             # Nothing renewed, but the services must still see the set: files regenerated some other
