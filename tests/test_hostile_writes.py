@@ -211,7 +211,9 @@ def test_a_real_race_never_writes_into_the_other_tree(fresh_layout: Path, tmp_pa
     txn = checkout / ".certkit" / "txn"
     assert txn.is_dir()  # made by the renewal in `certkit init`
     codes: list[int] = []
-    for _ in range(4):
+    # Up to 12 runs, until 3 swaps landed: on a loaded machine the attacker's poll can miss a run's
+    # window, so the number of runs adapts instead of the test passing on races that never happened.
+    while len(codes) < 12 and sum(code != -1000 for code in codes) < 3:
         link.symlink_to(other)
         seen = set(os.listdir(txn))
         process = subprocess.Popen(
@@ -240,7 +242,7 @@ def test_a_real_race_never_writes_into_the_other_tree(fresh_layout: Path, tmp_pa
         settled = run_certkit("renew", "--no-compose", str(checkout))  # recovers what a refused run left
         assert settled.returncode == 0, (codes, settled.stderr)
         assert not problems(checkout)
-    assert sum(code != -1000 for code in codes) >= 2, codes  # the race really ran (a loaded machine may miss one)
+    assert sum(code != -1000 for code in codes) >= 3, codes  # the race really ran, three times
 
 
 # -- 2: a compose file outside the checkout ------------------------------------------------------------
