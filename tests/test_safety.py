@@ -196,6 +196,17 @@ def test_one_refusal_counts_the_paths_and_its_command_fixes_them_all(reference_c
     assert fixed.returncode == 0, fixed.stderr
 
 
+def test_a_few_loose_paths_are_each_named_with_their_own_command(fresh_layout: Path) -> None:
+    needs_root()
+    (fresh_layout / "fixtures").chmod(0o777)
+    (fresh_layout / "fixtures/root-ca.crt").chmod(0o666)
+    result = certkit("renew", str(fresh_layout))
+    assert_one_line_error(result, 13, "writable by everyone: fixtures (0777), fixtures/root-ca.crt (0666);")
+    assert fix_command(result.stderr) == (
+        f"chmod go-w {fresh_layout / 'fixtures'} {fresh_layout / 'fixtures/root-ca.crt'}"
+    )
+
+
 def test_a_folder_with_spaces_is_quoted_in_the_fix_command(fresh_layout: Path, tmp_path: Path) -> None:
     needs_root()
     odd = tmp_path / "my notary's set"

@@ -54,7 +54,8 @@ Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy, ca-keys)
   0   success            10  not a Notary layout
   1   internal error     11  invalid profile file
   2   usage error        12  unusable key/certificate on disk
-                         13  cannot write (read-only, symlink escape),
+                         13  cannot write (read-only, symlink escape, a
+                             folder others may change, up to /, ACLs too),
                              or a .certkit/ state folder it cannot trust
                          14  new material failed validation
                          15  compose file unusable, or compose --check failed

@@ -97,9 +97,11 @@ def renew_command(
     generation for `certkit rollback`.
 
     Every check comes before the first write, so a refusal changes nothing. Folders and
-    files another user could change are refused (exit 13, with one command that fixes
-    them all); a group-writable clone made under umask 002 with your private group is
-    fine. A replaced file keeps its owner and group.
+    files another user could change, by their mode or an ACL, from / down to each file,
+    are refused (exit 13, with one command that fixes them all); a group-writable clone
+    made under umask 002 with your private group is fine. Writes go through the folders
+    opened at the start, so a folder swapped mid-run cannot redirect them. A replaced
+    file keeps its owner and group; a file with other hard links is never changed in place.
 
     CA keys can be encrypted (`certkit ca-keys convert`), the root kept offline (`certkit
     ca-keys export-root`; a renewal that needs it says so, exit 24, and takes --ca-root-key),

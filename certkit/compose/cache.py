@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from certkit.errors import FilesystemError
 from certkit.store.records import read_own_json, replace_own
 
 RECORD = "compose-cache"
@@ -122,7 +123,7 @@ class ParseCache:
             return False
         try:
             replace_own(state_dir / RECORD, data)
-        except OSError:
+        except (OSError, FilesystemError):  # FilesystemError: the folder was swapped (certkit.store.handles)
             return False
         return True
 

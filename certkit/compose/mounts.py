@@ -61,7 +61,7 @@ from certkit.compose.text import comment_text, compose_text, relative_text, yaml
 from certkit.errors import ComposeError
 from certkit.paths import inside
 from certkit.profile import Profile
-from certkit.store import layout, storage
+from certkit.store import handles, layout, storage
 from certkit.validity import expired
 
 if TYPE_CHECKING:
@@ -588,6 +588,8 @@ def prepare(directory: Path, files: Iterable[Path], options: Options, *, in_plac
                 f"COMPOSE_FILE does not list {target.name}, so Compose would not load it: "
                 f"set {compose_file_env} (in the shell or the folder's .env)"
             )
+    if how != GIVEN:
+        _refuse_outside(outputs, directory, paths)
     diff = "".join(_diff(p, old, new, project.directory) for p, (old, new) in outputs.items())
     # Only a changed mount needs a recreate; unchanged files mean the containers already have them.
     restart = [n for n in project.services if outputs and any(m.service == n for m in mounts)]
@@ -612,10 +614,35 @@ def prepare(directory: Path, files: Iterable[Path], options: Options, *, in_plac
     )
 
 
+def _refuse_outside(outputs: Mapping[Path, tuple[str, str]], directory: Path, paths: list[Path]) -> None:
+    """certkit never writes outside the checkout, whatever a file of the checkout says.
+
+    With COMPOSE_FILE (the shell's or the checkout's ``.env``) the project's first file decides where
+    Compose keeps it, and certkit's override goes beside that file: a first file outside the checkout
+    would put it outside.  Refused rather than moved inside: the project then lives outside (Compose
+    resolves its relative paths from that folder), and COMPOSE_FILE must be edited anyway to load an
+    override.  Files outside may still be read (``include:``, ``extends:``, ``env_file:``, later
+    COMPOSE_FILE entries), as Compose reads them.  Files named with -f are the user's own choice.
+    """
+    checkout = Path(os.path.realpath(directory))
+    for target in outputs:
+        if not inside(Path(os.path.realpath(target)), checkout):
+            outside = next((p for p in paths if not inside(Path(os.path.realpath(p)), checkout)), paths[0])
+            raise ComposeError(
+                f"{target}: outside {directory}, and certkit never writes outside the checkout (COMPOSE_FILE, in "
+                f"the shell or the checkout's .env, names {outside}); list the checkout's own compose file first "
+                "in COMPOSE_FILE, or renew with --no-compose"
+            )
+
+
 def write(outcome: ComposeOutcome) -> None:
-    """Write what :func:`prepare` worked out (atomically, backups first in place mode)."""
+    """Write what :func:`prepare` worked out (atomically, backups first in place mode), through a handle
+    on the project's folder opened once (certkit.store.handles; inside a renewal, the renewal's own)."""
     if outcome.pending:
-        outcome.written, outcome.backups = _write(outcome.pending, outcome.directory, backup=outcome.mode == "in-place")
+        with handles.pinned([outcome.directory]):
+            outcome.written, outcome.backups = _write(
+                outcome.pending, outcome.directory, backup=outcome.mode == "in-place"
+            )
     outcome.dry_run = False
 
 

@@ -29,7 +29,7 @@ from certkit.pki.planning import CertState, Decision, Plan, ca_key_path, make_pl
 from certkit.pki.unlock import Unlock
 from certkit.pki.validation import validate_set
 from certkit.profile import Profile
-from certkit.store import generations, safety, storage, transaction
+from certkit.store import generations, handles, safety, storage, transaction
 from certkit.store import state as state_folder
 from certkit.store.layout import (
     CA_STORE_RECORD,
@@ -109,9 +109,46 @@ def renew(
     if require_notary_layout:
         require_layout(root, profile)
     store = ca_store_path(root, profile, ca_store)
+    # Every write below goes through handles on these folders, opened here once, walking down from
+    # `/` without following a symlink (certkit.store.handles); the ownership check compares them with
+    # what it sees, so a folder renamed or swapped after this point cannot redirect a write.
+    with handles.pinned([root, store]):
+        return _renew_pinned(
+            root,
+            profile,
+            store,
+            now,
+            within,
+            force=force,
+            rotate_keys=rotate_keys,
+            dry_run=dry_run,
+            store_given=ca_store is not None,
+            keep=keep,
+            before_write=before_write,
+            early_keys=early_keys,
+            unlock=unlock,
+        )
+
+
+def _renew_pinned(
+    root: Path,
+    profile: Profile,
+    store: Path,
+    now: datetime,
+    within: Duration,
+    *,
+    force: bool,
+    rotate_keys: bool,
+    dry_run: bool,
+    store_given: bool,
+    keep: int,
+    before_write: Callable[[], None] | None,
+    early_keys: keymod.EarlyKeys | None,
+    unlock: Unlock,
+) -> RenewResult:
     if store.exists() and store.is_symlink():
         raise FilesystemError(f"{store}: the CA store is a symlink; make it a real folder (mode 0700)")
-    check_paths(root, profile, store, store_given=ca_store is not None)
+    check_paths(root, profile, store, store_given=store_given)
     check_ignore_files(root, store, _ignore_entries(root, store))
     # Real path: the records and snapshots name absolute real paths, the same whether the
     # folder was given as "." or absolute (a relative one left CA keys out of snapshots).
@@ -141,8 +178,9 @@ def renew(
     plan.notices[:0] = notices
     if dry_run:
         plan.notices += _offline_notes(plan, states)
-        tightened = {_real(path) for path, _ in loose}
-        plan.notices += _owner_notes(profile, plan, states, root, set(), dry_run=True, tightened=tightened)
+        plan.notices += _owner_notes(
+            profile, plan, states, root, set(), dry_run=True, tightened={key.path for key in loose}
+        )
         return _result(root, profile, store, plan, states, {}, set(), dry_run=True, written_ignores=[])
 
     fs_root = storage.Root(root)
@@ -153,14 +191,24 @@ def renew(
     certs, keys = _issue(profile, plan, states, new_keys, now)
     validate_set(profile, certs, keys, now)
     writes = _files_to_write(profile, plan, states, certs, new_keys, root, store, mode, unlock)
-    # Resolve and probe every destination before the first write, so a symlink escape or
-    # a read-only folder fails with nothing changed.
+    # Prepare, then commit: every destination is resolved and probed, and everything the writes
+    # need is read, before the first write; after ``before_write`` certkit only writes.
     live = [
         transaction.Write(target, data, mode, storage.owner_to_keep(target))
         for target, data, mode in ((_destination(fs_root, store, p), d, m) for p, d, m in writes)
     ]
+    plan.notices += _hard_link_notes(live, root)
     ignores = _ignore_updates(root, store) if live else []
-    folders = {w.target.parent for w in live} | ({state_dir, root} if live else set()) | {p.parent for p, _ in loose}
+    real_store = _real(store)
+    new_folders = {folder: _real(folder) == real_store for folder in {w.target.parent for w in live}}
+    created_paths = frozenset(w.target for w in live if not os.path.lexists(w.target))
+    snapshot: list[transaction.Write] = []
+    if live:
+        tightened = {key.path: storage.KEY_MODE for key in loose}
+        snapshot = _generation_writes(profile, root, store, state_dir, live, tightened)
+        if store_given:  # remembered, so later runs without --ca-store find the same keys
+            snapshot.append(transaction.Write(state_dir / CA_STORE_RECORD, ca_store_record(root, store), 0o600))
+    folders = {w.target.parent for w in live} | ({state_dir, root} if live else set()) | {k.path.parent for k in loose}
     for folder in sorted(folders):
         storage.probe_writable(folder)
     if live and before_write is not None:
@@ -172,16 +220,9 @@ def renew(
     # Before any key reaches the disk: keep the state folder and CA store out of images and git.
     written_ignores = _write_ignores(ignores)
     state_folder.ensure(state_dir)
-    real_store = _real(store)
-    for folder in sorted({w.target.parent for w in live}):
-        storage.ensure_dir(folder, private=_real(folder) == real_store)
-    created_paths = frozenset(w.target for w in live if not os.path.lexists(w.target))
-    # Generation 0 records the set as certkit found it, keys' modes too: they were tightened above.
-    found_modes = {_real(path): mode for path, mode in loose}
-    snapshot = _generation_writes(profile, root, store, state_dir, live, found_modes)
+    for folder, private in sorted(new_folders.items()):
+        storage.ensure_dir(folder, private=private)
     generations.prepare_folders(snapshot)
-    if ca_store is not None:  # remembered, so later runs without --ca-store find the same keys
-        snapshot.append(transaction.Write(state_dir / CA_STORE_RECORD, ca_store_record(root, store), 0o600))
     transaction.run(state_dir, live + snapshot)
     generations.prune(state_dir, keep)
     changed_paths = {w.target for w in live}
@@ -206,25 +247,26 @@ def _generation_writes(
     store: Path,
     state_dir: Path,
     live: list[transaction.Write],
-    found_modes: dict[Path, int],
+    tightened: dict[Path, int],
 ) -> list[transaction.Write]:
     """Snapshots for rollback: the set after this renewal, and the set before certkit's first one.
 
-    ``found_modes``: the modes keys had before this run tightened them; generation 0 keeps them,
-    so a rollback to it gives back the files exactly as found.
+    Read before the first write, so each mode is the one certkit found: generation 0 keeps it, so a
+    rollback to it gives back the files exactly as found (loose keys included).  ``tightened``: the
+    modes this run gives loose keys, which the new generation records.
     """
     changed = {_real(w.target): w for w in live}
     after: list[generations.LiveFile] = []
     before: list[generations.LiveFile] = []
     for target in managed.targets(profile, root, store):
         old = storage.read_bytes(target)
-        old_mode = target.stat().st_mode & 0o777 if old is not None else 0
+        found_mode = target.stat().st_mode & 0o777 if old is not None else 0
         if old is not None:
-            before.append(generations.LiveFile(target, old, found_modes.get(target, old_mode)))
+            before.append(generations.LiveFile(target, old, found_mode))
         if target in changed:
             after.append(generations.LiveFile(target, changed[target].data, changed[target].mode))
         elif old is not None:
-            after.append(generations.LiveFile(target, old, old_mode))
+            after.append(generations.LiveFile(target, old, tightened.get(target, found_mode)))
     existing = generations.numbers(state_dir)
     number = (existing[-1] + 1) if existing else 1
     writes = []
@@ -247,39 +289,73 @@ def key_mode(path: Path | None) -> int:
     return storage.GROUP_KEY_MODE if mode & 0o077 == 0o040 else storage.KEY_MODE
 
 
-def _loose_keys(states: dict[str, CertState]) -> list[tuple[Path, int]]:
+@dataclass(frozen=True)
+class _LooseKey:
+    """A kept private key readable beyond what key_mode allows, to be made 0600."""
+
+    path: Path  # real path
+    mode: int
+    links: int
+    data: bytes | None = None  # with other hard links: its bytes, written anew (0600) by rename instead
+    owner: storage.Owner | None = None
+
+
+def _loose_keys(states: dict[str, CertState]) -> list[_LooseKey]:
     """Private keys readable (or writable) beyond their owner, or beyond a reading group for a
-    leaf key (see key_mode): [(path, mode)]."""
+    leaf key (see key_mode)."""
     loose = []
     for state in states.values():
         path = state.key_path
         if path is None or path.is_symlink() or not path.is_file():
             continue
-        mode = path.stat().st_mode & 0o777
+        st = path.stat()
+        mode = st.st_mode & 0o777
         group_may_read = state.spec.key_location == "file"  # never a CA key
         if mode & 0o077 not in ((0, 0o040) if group_may_read else (0,)):
-            loose.append((path, mode))
+            real = _real(path)
+            if st.st_nlink > 1:  # never chmod-ed in place: the other names share the inode (issue 19)
+                loose.append(_LooseKey(real, mode, st.st_nlink, storage.read_bytes(real), storage.owner_to_keep(real)))
+            else:
+                loose.append(_LooseKey(real, mode, 1))
     return loose
 
 
-def _loose_key_notices(loose: list[tuple[Path, int]], root: Path, dry_run: bool) -> list[str]:
-    return [
-        f"{paths.shown(path, root)}: private key was mode {mode:04o}, readable by others; "
-        + ("would set 0600" if dry_run else "set to 0600")
-        for path, mode in loose
-    ]
+def _loose_key_notices(loose: list[_LooseKey], root: Path, dry_run: bool) -> list[str]:
+    notes = []
+    for key in loose:
+        note = f"{paths.shown(key.path, _real(root))}: private key was mode {key.mode:04o}, readable by others; "
+        if key.links > 1:
+            note += (
+                f"{'would replace' if dry_run else 'replaced'} it by a copy with mode 0600, since it has "
+                f"{key.links} hard links: a chmod would change its other names too"
+            )
+        else:
+            note += "would set 0600" if dry_run else "set to 0600"
+        notes.append(note)
+    return notes
 
 
-def _tighten_key_modes(loose: list[tuple[Path, int]]) -> None:
-    """A private key readable by others is set to 0600 (reported), even when kept."""
-    for path, mode in loose:
-        try:
-            os.chmod(path, storage.KEY_MODE)
-        except OSError as exc:
-            raise FilesystemError(
-                f"{path}: private key is mode {mode:04o} and cannot be set to 0600 "
-                f"({exc.strerror or exc}); fix its permissions"
-            ) from exc
+def _hard_link_notes(live: list[transaction.Write], root: Path) -> list[str]:
+    """Files this run replaces that have other names: the rename gives the path a new file, the others keep the old."""
+    notes = []
+    for write in live:
+        count = storage.links(write.target)
+        if count > 1:
+            notes.append(
+                f"{paths.shown(write.target, _real(root))}: had {count} hard links; certkit replaced it (a rename), "
+                "so its other names keep the old file"
+            )
+    return notes
+
+
+def _tighten_key_modes(loose: list[_LooseKey]) -> None:
+    """A private key readable by others is made 0600 (reported), even when kept: in place when it
+    is a file of its own, else replaced by a copy, so no other name of it changes."""
+    for key in loose:
+        if key.data is not None:
+            storage.atomic_write(key.path, key.data, storage.KEY_MODE, key.owner)
+        else:
+            storage.set_mode(key.path, storage.KEY_MODE)
 
 
 def _owner_notes(
@@ -657,6 +733,6 @@ def remember_nothing_due(
         return False
     try:
         replace_own(target, data)
-    except OSError:
+    except (OSError, FilesystemError):  # FilesystemError: the folder was swapped (certkit.store.handles)
         return False  # only a cache: the next run takes the full path
     return True

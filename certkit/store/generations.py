@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from certkit.bounded import parse_nested
 from certkit.errors import FilesystemError, RollbackError
 from certkit.paths import shown
+from certkit.store import handles, storage
 from certkit.store.transaction import Write
 
 GENERATIONS = "generations"
@@ -73,7 +73,7 @@ def live_marker(state_dir: Path, number: int) -> Write:
 
 def prepare_folders(writes: list[Write]) -> None:
     for parent in sorted({w.target.parent for w in writes}):
-        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        storage.ensure_dir(parent, 0o700)
 
 
 def load(state_dir: Path, number: int, root: Path) -> list[LiveFile]:
@@ -138,7 +138,10 @@ def prune(state_dir: Path, keep: int) -> list[int]:
     existing = [n for n in numbers(state_dir) if n != 0]
     doomed = [n for n in existing[:-keep] if n != live] if keep > 0 else [n for n in existing if n != live]
     for number in doomed:
-        shutil.rmtree(folder(state_dir) / str(number), ignore_errors=True)
+        try:
+            handles.remove_tree(folder(state_dir) / str(number))
+        except OSError:
+            pass  # kept for now; the next renewal prunes it again
     return doomed
 
 

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certkit.errors import FilesystemError, LockedError
-from certkit.store import storage
+from certkit.store import handles, storage
 
-LOCK_FILE = ".certkit/lock"
+STATE_NAME, NOTE_NAME = ".certkit", "lock"  # certkit.store.layout.STATE_FOLDER; certkit.store.state.LOCK_NOTE
+LOCK_FILE = f"{STATE_NAME}/{NOTE_NAME}"
 
 # A flock belongs to the open file description, which fork() shares: a forked child (the
 # key-generation workers) would keep the lock alive after certkit itself is SIGKILLed.
@@ -87,13 +88,13 @@ def renewal_lock(folder: Path, wait: bool, timeout: float | None = None) -> Iter
     try:
         _acquire(fd, folder, note, wait, timeout)
         acquired = True
-        _record_pid(note, os.getpid())
+        _record_pid(fd, os.getpid())
         yield HeldLock(note, os.getpid())
     finally:
         if acquired:
             # Remove the note while still holding the lock, so a later reader never names
             # a process that has finished and a run leaves no trace.
-            _record_pid(note, None)
+            _record_pid(fd, None)
         _HELD.discard(fd)
         os.close(fd)  # closing the last descriptor releases the flock
 
@@ -124,8 +125,10 @@ def _open_folder(folder: Path) -> int:
     # O_CLOEXEC (Python's default since PEP 446, stated because it matters here): a hook,
     # or a daemon a hook starts, must not inherit the descriptor, or the lock would
     # outlive certkit.  A read-only folder can still be locked: flock needs no write access.
+    # Inside a pin, the folder certkit checked and pinned (certkit.store.handles), in a new open
+    # file description of its own: the flock must not be shared with the pinned handle.
     try:
-        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return handles.reopen(folder)
     except OSError as exc:
         raise FilesystemError(f"{folder}: cannot open to lock it ({exc.strerror or exc})") from exc
 
@@ -168,23 +171,34 @@ def _parse_pid(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _record_pid(note: Path, pid: int | None) -> None:
-    """Write the pid note (or remove it), only where certkit's state folder already exists."""
-    if not note.parent.is_dir() or note.parent.is_symlink():
-        return
-    if pid is None:
+def _record_pid(folder_fd: int, pid: int | None) -> None:
+    """Write the pid note (or remove it), only where certkit's state folder already exists.
+
+    Relative to the locked folder's own handle, never through a symlink; the note is replaced
+    (unlinked, then created anew), never truncated in place: the file is never one certkit did not make.
+    """
+    try:
+        state = os.open(STATE_NAME, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder_fd)
+    except OSError:
+        return  # no state folder (or a symlink, which certkit.store.state refuses): no note
+    try:
         try:
-            note.unlink()
+            os.unlink(NOTE_NAME, dir_fd=state)
         except OSError:
             pass
-        return
-    try:
-        fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError:
-        return  # a read-only state folder: the lock still works, only the note is missing
-    try:
-        os.write(fd, f"{pid}\n".encode("ascii"))
-    except OSError:
-        pass
+        if pid is None:
+            return
+        try:
+            fd = os.open(
+                NOTE_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=state
+            )
+        except OSError:
+            return  # a read-only state folder: the lock still works, only the note is missing
+        try:
+            os.write(fd, f"{pid}\n".encode("ascii"))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
+        os.close(state)

@@ -131,13 +131,15 @@ def write(root: Path, record: OwedDeploy) -> None:
 
 
 def clear(root: Path) -> bool:
-    """The deploy was done: remove the record.  True when there was one."""
-    from certkit.store import storage
+    """The deploy was done: remove the record (through the folder's handle inside a renewal's pinned
+    folders, see certkit.store.handles).  True when there was one."""
+    from certkit.store import handles, storage
 
     path = path_of(root)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
+    with handles.parent(path) as (folder, name):
+        try:
+            os.unlink(name, dir_fd=folder)
+        except FileNotFoundError:
+            return False
     storage.fsync_dir(path.parent)
     return True

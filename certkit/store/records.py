@@ -42,17 +42,22 @@ def read_own_json(path: Path, max_bytes: int) -> Any | None:
 
 
 def replace_own(path: Path, data: bytes) -> None:
-    """Write ``data`` as ``path``, mode 0600 from its first byte, replacing what was there."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    """Write ``data`` as ``path``, mode 0600 from its first byte, replacing what was there
+    (through the folder's handle: inside a renewal's pinned folders, see certkit.store.handles)."""
+    from certkit.store import handles  # here: reading a record (the cron path) needs none of it
+
+    with handles.parent(path) as (folder, name):
+        try:
+            os.unlink(name, dir_fd=folder)
+        except FileNotFoundError:
+            pass
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(name, flags, 0o600, dir_fd=folder)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 def _read_all(fd: int, size: int) -> bytes:

@@ -108,8 +108,8 @@ def _check(path: Path, info: os.stat_result, state_dir: Path, owner_and_mode: bo
     if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
         raise FilesystemError(f"{path}: not a file or folder; certkit's state folder holds only files it made")
     if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-        # certkit never links files there; writing the lock note (O_TRUNC) into a hard link
-        # would change the file it shares its contents with, wherever that is.
+        # certkit never links files there; a hard link shares its contents with a file elsewhere,
+        # which a write certkit meant for its state folder could reach.
         raise FilesystemError(
             f"{path}: has {info.st_nlink} hard links; certkit makes none in its state folder "
             f"(someone linked it to a file elsewhere): remove it"

@@ -3,6 +3,8 @@
 Every write goes to a temporary file in the destination folder, created with its final
 mode (0600 for keys: the key is never readable by others, not even for an instant),
 fsynced, then renamed over the destination with os.replace, and the folder fsynced.
+Each step acts relative to a handle on the folder (certkit.store.handles), opened without
+following a symlink from the folder a renewal pinned: a folder swapped mid-run cannot redirect it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import errno
 import os
 import secrets
 import signal
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import IO
 
 from certkit.errors import FilesystemError
 from certkit.paths import inside
+from certkit.store import handles
 
 Owner = tuple[int, int]  # (uid, gid) for os.fchown; -1 leaves one unchanged
 
@@ -100,18 +104,23 @@ class Root:
 
 
 def atomic_write(path: Path, data: bytes, mode: int, owner: Owner | None = None) -> None:
-    """Write ``data`` to ``path`` atomically with exactly ``mode`` (and ``owner``, see write_new)."""
-    temp = path.parent / f".{path.name}.certkit-{secrets.token_hex(4)}.tmp"
-    write_new(temp, data, mode, owner)
+    """Write ``data`` to ``path`` atomically with exactly ``mode`` (and ``owner``, see write_new).
+
+    Every step (the temporary file, the rename, the folder's fsync) acts on one handle on the
+    folder (certkit.store.handles): inside a pinned folder, a path swapped meanwhile cannot redirect it.
+    """
     try:
-        replace(temp, path)
-    except BaseException:  # also Ctrl-C/SIGTERM (certkit.signals): leave no temporary file behind
-        try:
-            temp.unlink()
-        except OSError:
-            pass
-        raise
-    fsync_dir(path.parent)
+        with handles.parent(path) as (folder, name):
+            temp = f".{name}.certkit-{secrets.token_hex(4)}.tmp"
+            _write_new_at(folder, temp, path.parent / temp, data, mode, owner)
+            try:
+                _rename_at(folder, temp, folder, name, path)
+            except BaseException:  # also Ctrl-C/SIGTERM (certkit.signals): leave no temporary file behind
+                _unlink_quietly(folder, temp)
+                raise
+            _fsync_folder(folder, path.parent)
+    except OSError as exc:  # the folder itself could not be opened
+        raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc}); check the folder's permissions") from exc
 
 
 def owner_to_keep(path: Path) -> Owner | None:
@@ -139,28 +148,34 @@ def owner_to_keep(path: Path) -> Owner | None:
 def atomic_writer(path: Path, mode: int) -> Iterator[IO[str]]:
     """Stream text into ``path`` atomically: a temporary file in the same folder with exactly
     ``mode``, fsynced, renamed over ``path`` when the block ends without an exception."""
-    folder = path.parent
-    temp = folder / f".{path.name}.certkit-{secrets.token_hex(4)}.tmp"
+    stack = contextlib.ExitStack()
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        folder, name = stack.enter_context(handles.parent(path))
     except OSError as exc:
         raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        replace(temp, path)
-    except BaseException as exc:
+    with stack:
+        temp = f".{name}.certkit-{secrets.token_hex(4)}.tmp"
         try:
-            temp.unlink()
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
+            fd = os.open(temp, _NEW_FILE, mode, dir_fd=folder)
+        except OSError as exc:
             raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-        raise
-    fsync_dir(folder)
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            _rename_at(folder, temp, folder, name, path)
+        except BaseException as exc:
+            _unlink_quietly(folder, temp)
+            if isinstance(exc, OSError):
+                raise FilesystemError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+            raise
+        _fsync_folder(folder, path.parent)
+
+
+# O_EXCL: never an existing file (nor a symlink: O_NOFOLLOW) in its place.
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def write_new(path: Path, data: bytes, mode: int, owner: Owner | None = None) -> None:
@@ -171,9 +186,21 @@ def write_new(path: Path, data: bytes, mode: int, owner: Owner | None = None) ->
     ``mode``, so a 0640 key is group-readable only once its group is the intended one.
     """
     try:
+        with handles.parent(path) as (folder, name):
+            _write_new_at(folder, name, path, data, mode, owner)
+    except OSError as exc:  # the folder itself could not be opened
+        raise FilesystemError(
+            f"{path.parent / path.name.lstrip('.')}: cannot write ({exc.strerror or exc}); "
+            "check the folder's permissions and free space"
+        ) from exc
+
+
+def _write_new_at(folder: int, name: str, path: Path, data: bytes, mode: int, owner: Owner | None) -> None:
+    """write_new's work, on the file ``name`` in the folder handle ``folder`` (``path`` names it in errors)."""
+    try:
         # O_EXCL + owner-only mode at creation: the umask can only tighten it, fchmod then
         # sets it exactly (a key is never looser than 0600 at any moment).
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode & 0o700)
+        fd = os.open(name, _NEW_FILE, mode & 0o700, dir_fd=folder)
     except OSError as exc:
         raise FilesystemError(
             f"{path.parent / path.name.lstrip('.')}: cannot write ({exc.strerror or exc}); "
@@ -198,10 +225,7 @@ def write_new(path: Path, data: bytes, mode: int, owner: Owner | None = None) ->
         os.fsync(fd)
     except BaseException as exc:  # an I/O error, or Ctrl-C/SIGTERM (certkit.signals): no partial file stays
         os.close(fd)
-        try:
-            path.unlink()
-        except OSError:
-            pass
+        _unlink_quietly(folder, name)
         if isinstance(exc, OSError):
             raise FilesystemError(
                 f"{path}: cannot write ({exc.strerror or exc}); check free space and the disk"
@@ -211,45 +235,55 @@ def write_new(path: Path, data: bytes, mode: int, owner: Owner | None = None) ->
 
 
 def replace(source: Path, target: Path) -> None:
-    """os.replace with the failpoint and a clear error."""
+    """os.replace with the failpoint and a clear error, relative to the two folders' handles."""
+    try:
+        with handles.parent(source) as (source_folder, source_name), handles.parent(target) as (folder, name):
+            _rename_at(source_folder, source_name, folder, name, target)
+    except OSError as exc:  # a folder could not be opened
+        raise FilesystemError(f"{target}: cannot replace ({exc.strerror or exc})") from exc
+
+
+def _rename_at(source_folder: int, source: str, folder: int, name: str, target: Path) -> None:
     try:
         checkpoint(f"rename {target.name}")
-        os.replace(source, target)
+        os.rename(source, name, src_dir_fd=source_folder, dst_dir_fd=folder)
     except OSError as exc:
         raise FilesystemError(f"{target}: cannot replace ({exc.strerror or exc})") from exc
 
 
-def fsync_dir(folder: Path) -> None:
+def _unlink_quietly(folder: int, name: str) -> None:
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        os.unlink(name, dir_fd=folder)
     except OSError:
-        return
+        pass
+
+
+def fsync_dir(folder: Path) -> None:
+    stack = contextlib.ExitStack()
+    try:
+        fd = stack.enter_context(handles.folder(folder))
+    except OSError:
+        return  # a folder that is gone has nothing to flush
+    with stack:
+        _fsync_folder(fd, folder)
+
+
+def _fsync_folder(fd: int, folder: Path) -> None:
     try:
         checkpoint(f"fsync {folder.name}/")
         os.fsync(fd)
     except OSError as exc:
         raise FilesystemError(f"{folder}: cannot flush the folder to disk ({exc.strerror or exc})") from exc
-    finally:
-        os.close(fd)
 
 
 def ensure_dir(path: Path, mode: int = 0o755, private: bool = False) -> None:
     """Create ``path`` and missing parents with exactly ``mode`` (whatever the umask: a
     group-writable folder would be refused by the next renewal); a private folder is
     forced to 0700 even when it exists."""
-    missing = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
     try:
-        for folder in reversed(missing):
-            folder.mkdir(mode=mode)
-            os.chmod(folder, mode)
-        if private:
-            os.chmod(path, PRIVATE_DIR_MODE)
-    except FileExistsError:
-        pass  # created meanwhile by someone else: the checks before writing still apply
+        with handles.folder(path, create=mode) as fd:
+            if private:
+                os.fchmod(fd, PRIVATE_DIR_MODE)
     except OSError as exc:
         raise FilesystemError(f"{path}: cannot create folder ({exc.strerror or exc})") from exc
 
@@ -261,16 +295,69 @@ def probe_writable(folder: Path) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise FilesystemError(f"{existing}: is not a folder, so {folder} cannot be created")
-    probe = existing / f".certkit-probe-{secrets.token_hex(4)}"
+    probe = f".certkit-probe-{secrets.token_hex(4)}"
     try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        os.unlink(probe)
+        with handles.folder(existing) as fd:
+            os.close(os.open(probe, _NEW_FILE, 0o600, dir_fd=fd))
+            os.unlink(probe, dir_fd=fd)
     except OSError as exc:
         raise FilesystemError(
             f"{existing}: not writable ({exc.strerror or exc}); run certkit as a user who may write there, "
             "or make the folder writable"
         ) from exc
+
+
+def set_mode(path: Path, mode: int) -> None:
+    """Change a file's mode in place, through its folder's handle and never through a symlink.
+
+    Refused for a file with more than one hard link: its other names (anywhere on the file system)
+    share the inode, so the change would reach them too.  Replace such a file instead.
+    """
+    try:
+        with handles.parent(path) as (folder, name):
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+                    raise FilesystemError(
+                        f"{path}: not a file of its own ({st.st_nlink} hard links); certkit does not change it in place"
+                    )
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        raise FilesystemError(
+            f"{path}: cannot set mode {mode:04o} ({exc.strerror or exc}); fix its permissions"
+        ) from exc
+
+
+def links(path: Path) -> int:
+    """How many names the file ``path`` has (hard links); 0 when it does not exist."""
+    try:
+        return os.lstat(path).st_nlink
+    except FileNotFoundError:
+        return 0
+
+
+def remove(path: Path) -> None:
+    """Delete the file ``path`` through its folder's handle (missing: nothing to do)."""
+    try:
+        with handles.parent(path) as (folder, name):
+            os.unlink(name, dir_fd=folder)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise FilesystemError(f"{path}: cannot remove ({exc.strerror or exc})") from exc
+
+
+def exists(path: Path) -> bool:
+    """Whether ``path`` exists (without following it), looked up through its folder's handle."""
+    try:
+        with handles.parent(path) as (folder, name):
+            os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def read_bytes(path: Path) -> bytes | None:

@@ -29,9 +29,9 @@ the complete new one, never a half-applied set for readers to find.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
-import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,7 +40,7 @@ from pathlib import Path
 from certkit import signals
 from certkit.bounded import parse_nested
 from certkit.errors import FilesystemError
-from certkit.store import storage
+from certkit.store import handles, storage
 
 TXN_FOLDER = "txn"
 
@@ -127,22 +127,24 @@ def recover(state_dir: Path, folders: Iterable[Path] = (), *, roots: Sequence[Pa
     result = Recovery([], [])
     txn_dir = state_dir / TXN_FOLDER
     for place in [txn_dir, *folders]:
-        if place.is_dir():
-            for stray in place.glob(".*.certkit-*.tmp"):
-                _remove(stray)
-    if not txn_dir.is_dir():
+        # Listed and removed through the folder's handle (certkit.store.handles), as every write is.
+        for name in handles.listdir(place):
+            if fnmatch.fnmatchcase(name, ".*.certkit-*.tmp"):
+                _remove(place / name)
+    names = handles.listdir(txn_dir)
+    ids = sorted({n.split(".")[0] for n in names if n.endswith((".intent", ".commit")) and not n.startswith(".")})
+    if not ids:
         return result
-    ids = sorted({p.name.split(".")[0] for p in txn_dir.iterdir() if p.suffix in (".intent", ".commit")})
     allowed = [storage.Root(r) for r in [state_dir.parent, *roots]]
     # Every record is checked before any is acted on: a refusal changes nothing.
     for txn_id in ids:
         for suffix in (".commit", ".intent"):
             record = txn_dir / f"{txn_id}{suffix}"
-            if record.exists():
+            if storage.exists(record):
                 _check_entries(record, txn_id, _read_entries(record), allowed)
     for txn_id in ids:
         commit = txn_dir / f"{txn_id}.commit"
-        if commit.exists():
+        if storage.exists(commit):
             entries = _read_entries(commit)
             _apply(txn_dir, txn_id, entries)
             result.rolled_forward.append(txn_id)
@@ -172,7 +174,7 @@ def _check_entries(record: Path, txn_id: str, entries: list[dict[str, object]], 
 def _apply(txn_dir: Path, txn_id: str, entries: list[dict[str, object]]) -> None:
     for entry in entries:
         target, staged = Path(str(entry["target"])), Path(str(entry["staged"]))
-        if staged.exists():
+        if storage.exists(staged):
             storage.replace(staged, target)
         elif _sha256(target) != entry["sha256"]:
             raise FilesystemError(
@@ -188,7 +190,7 @@ def _apply(txn_dir: Path, txn_id: str, entries: list[dict[str, object]]) -> None
 
 def _discard(txn_dir: Path, txn_id: str) -> None:
     intent = txn_dir / f"{txn_id}.intent"
-    if intent.exists():
+    if storage.exists(intent):
         for entry in _read_entries(intent):
             _remove(Path(str(entry["staged"])))
     _remove(intent)
@@ -220,9 +222,4 @@ def _sha256(path: Path) -> str | None:
 
 
 def _remove(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise FilesystemError(f"{path}: cannot remove ({exc.strerror or exc})") from exc
+    storage.remove(path)

@@ -23,7 +23,7 @@ from certkit.pki.cakeys import CAKey, KeyForm
 from certkit.pki.planning import ca_key_path
 from certkit.pki.unlock import Unlock
 from certkit.profile import CertSpec, Profile
-from certkit.store import generations, storage, transaction
+from certkit.store import generations, handles, storage, transaction
 from certkit.store import state as state_folder
 from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
 from certkit.store.lock import renewal_lock
@@ -121,7 +121,8 @@ def convert(
         PassphraseError: (23) the current passphrase is missing or wrong; nothing was written.
     """
     store, state_dir = _prepare(root, profile, ca_store)
-    with renewal_lock(root, wait=wait):
+    # Opened once (certkit.store.handles): the lock and every write go through these handles.
+    with handles.pinned([root, store]), renewal_lock(root, wait=wait):
         transaction.recover(state_dir, managed.folders(profile, root, store), roots=[store])
         found = _load(root, profile, store, unlock)
         if not found:
@@ -197,7 +198,8 @@ def export_root(
             f"{destination}: inside the checkout; export the root key to a place that leaves this machine "
             "(a USB stick, a vault), not beside the certificates"
         )
-    with renewal_lock(root, wait=wait):
+    # Opened once (certkit.store.handles), the export's folder too (given on the command line).
+    with handles.pinned([root, store, Path(os.path.abspath(destination)).parent]), renewal_lock(root, wait=wait):
         transaction.recover(state_dir, managed.folders(profile, root, store), roots=[store])
         found = _load(root, profile, store, unlock)
         key = found.get(name)

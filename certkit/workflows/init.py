@@ -11,7 +11,8 @@ from certkit.errors import FilesystemError
 from certkit.pki.renew import RenewResult, renew
 from certkit.pki.unlock import Unlock
 from certkit.profile import Profile
-from certkit.store import storage
+from certkit.store import handles, storage
+from certkit.store.layout import ca_store_path
 from certkit.templates import render
 from certkit.text import utc_minute
 
@@ -47,6 +48,14 @@ def init_layout(
             )
     storage.probe_writable(directory)
     storage.ensure_dir(directory)
+    # Opened once (certkit.store.handles): the set and the configs are written through these handles.
+    with handles.pinned([directory, ca_store_path(directory, profile, ca_store)]):
+        return _fill(directory, profile, now, ca_store, unlock)
+
+
+def _fill(
+    directory: Path, profile: Profile, now: datetime, ca_store: Path | None, unlock: Unlock | None
+) -> RenewResult:
     result = renew(
         directory,
         profile,

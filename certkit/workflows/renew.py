@@ -124,7 +124,7 @@ class RenewRun:
     deploy: DeployRun | None = None
     # Without --deploy: a deploy an earlier `renew --deploy` could not do, still owed (certkit.store.owed).
     owed: OwedDeploy | None = None
-    # In the order they are reported: the renewal's own, then the compose step's, the database's, the deploy's.
+    # In the order they are reported: the renewal's own, then the compose step's, the deploy's, the database's.
     errors: list[CertkitError] = field(default_factory=list)
     exit_code: int = 0
 
@@ -211,6 +211,7 @@ def _prefetch(request: RenewRequest, profile: Profile, unlock: Unlock) -> None:
 
 
 def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None, unlock: Unlock) -> RenewRun:
+    from certkit.store.handles import pinned
     from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
     from certkit.store.lock import renewal_lock
     from certkit.store.state import verify as verify_state
@@ -253,54 +254,61 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
     # The layout is checked before the lock, which creates NOTARY_DIR/.certkit: a wrong
     # folder must be left exactly as it was.  A dry run writes nothing, so takes no lock.
     require_layout(notary_dir, profile)
+    store = ca_store_path(notary_dir, profile, request.ca_store)
     # The state folder is input: refuse a planted or loosened one before the lock writes its note there.
-    verify_state(notary_dir / STATE_FOLDER, ca_store_path(notary_dir, profile, request.ca_store))
-    if request.dry_run:
-        hooked = run_with_hooks(
-            hooks, notary_dir, attempt, dry_run=True, base_env=request.environ, timeout=request.hook_timeout
+    verify_state(notary_dir / STATE_FOLDER, store)
+    # The checkout and the CA store are opened once, here: the lock, the renewal, the compose override
+    # and certkit's records are all written through these handles (certkit.store.handles).
+    with pinned([notary_dir, store]):
+        if request.dry_run:
+            hooked = run_with_hooks(
+                hooks, notary_dir, attempt, dry_run=True, base_env=request.environ, timeout=request.hook_timeout
+            )
+        else:
+            with renewal_lock(notary_dir, wait=request.wait, timeout=request.wait_timeout):
+                hooked = run_with_hooks(
+                    hooks, notary_dir, attempt, base_env=request.environ, timeout=request.hook_timeout
+                )
+        run = RenewRun(
+            result=hooked.result,
+            compose=compose.outcomes,
+            hooks=hooked.hooks,
+            problems=hooked.problems,
+            exit_code=hooked.exit_code,
         )
-    else:
-        with renewal_lock(notary_dir, wait=request.wait, timeout=request.wait_timeout):
-            hooked = run_with_hooks(hooks, notary_dir, attempt, base_env=request.environ, timeout=request.hook_timeout)
-    run = RenewRun(
-        result=hooked.result,
-        compose=compose.outcomes,
-        hooks=hooked.hooks,
-        problems=hooked.problems,
-        exit_code=hooked.exit_code,
-    )
-    if hooked.result is not None:
-        from certkit.deploy.database import step_after_renew
+        if hooked.result is not None:
+            from certkit.deploy.database import step_after_renew
 
-        # postgres keeps its own copy of the database set: what it needs when that changed.
-        run.database = step_after_renew(notary_dir, hooked.result.touched)
-    if hooked.error is not None:
-        run.errors.append(hooked.error)
-    if compose.error is not None:
-        run.errors.append(compose.error)
-    result = hooked.result
-    if request.pgdata is not None and run.database is not None and result is not None and not request.dry_run:
+            # postgres keeps its own copy of the database set: what it needs when that changed.
+            run.database = step_after_renew(notary_dir, hooked.result.touched)
+        if hooked.error is not None:
+            run.errors.append(hooked.error)
+        if compose.error is not None:
+            run.errors.append(compose.error)
+        if deploy is not None:
+            run.deploy = deploy.run
+            if deploy.run.error is not None:  # also a dry run's: the engine could not show the plan
+                run.errors.append(deploy.run.error)
+        result = hooked.result
+        if result is None or request.dry_run:
+            return run
+        if deploy is None:
+            from certkit.store.owed import read as read_owed
+
+            run.owed = read_owed(notary_dir)  # one lstat when nothing is owed
+        if hooked.error is None:
+            _remember(
+                request,
+                profile,
+                result,
+                compose_ok=request.compose and compose.error is None,
+                deployed=_deployed(request, deploy, result, compose.outcomes),
+            )
+            if compose.memo is not None:
+                compose.memo.save(notary_dir / STATE_FOLDER)  # verified above; written only when its entries changed
+    # Outside the checkout's pin: the data folder given with --pgdata is written by path.
+    if request.pgdata is not None and run.database is not None:
         _deploy_database(run, notary_dir, request.pgdata)
-    if deploy is not None:
-        run.deploy = deploy.run
-        if deploy.run.error is not None:  # also a dry run's: the engine could not show the plan
-            run.errors.append(deploy.run.error)
-    if result is None or request.dry_run:
-        return run
-    if deploy is None:
-        from certkit.store.owed import read as read_owed
-
-        run.owed = read_owed(notary_dir)  # one lstat when nothing is owed
-    if hooked.error is None:
-        _remember(
-            request,
-            profile,
-            result,
-            compose_ok=request.compose and compose.error is None,
-            deployed=_deployed(request, deploy, result, compose.outcomes),
-        )
-        if compose.memo is not None:
-            compose.memo.save(notary_dir / STATE_FOLDER)  # verified above; written only when its entries changed
     return run
 
 

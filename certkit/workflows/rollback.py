@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from certkit.errors import FilesystemError
 from certkit.pki import managed
 from certkit.profile import Profile
-from certkit.store import generations, safety, storage, transaction
+from certkit.store import generations, handles, safety, storage, transaction
 from certkit.store import state as state_folder
 from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
 
@@ -40,7 +40,8 @@ def run_rollback(
 
     require_layout(root, profile)
     _verify_state(root, profile, ca_store)
-    with renewal_lock(root, wait=wait):
+    # Opened once (certkit.store.handles): the lock and every write go through these handles.
+    with handles.pinned([root, ca_store_path(root, profile, ca_store)]), renewal_lock(root, wait=wait):
         result = rollback(root, profile, to=to, ca_store=ca_store)
     result.database = step_after_renew(root, result.files)
     return result
@@ -58,8 +59,13 @@ def list_generations(root: Path, profile: Profile, *, ca_store: Path | None = No
 def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: Path | None = None) -> RollbackResult:
     """Make an earlier generation live again, all or nothing; the caller holds the lock."""
     require_layout(root, profile)
-    state_dir = managed.real(root) / STATE_FOLDER
     store = ca_store_path(root, profile, ca_store)
+    with handles.pinned([root, store]):
+        return _rollback_pinned(root, profile, store, to)
+
+
+def _rollback_pinned(root: Path, profile: Profile, store: Path, to: int | None) -> RollbackResult:
+    state_dir = managed.real(root) / STATE_FOLDER
     real_store = managed.real(store)
     state_folder.verify(state_dir, real_store)
     managed.check_safety(root, profile, store)
