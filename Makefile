@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 
-.PHONY: venv deps demo test lint format test-slow test-arm64 arm64-clean typecheck bench bench-renew bench-expiry clean
+.PHONY: venv deps demo test lint format test-slow test-arm64 arm64-clean typecheck bench bench-renew bench-expiry bench-running clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,10 +66,15 @@ arm64-clean:
 typecheck: venv
 	$(BIN)/python -m mypy  # certkit/ and tests/, strict
 
-bench: bench-renew bench-expiry
+bench: bench-renew bench-expiry bench-running
 
 bench-renew: venv deps
 	$(BIN)/python bench/bench_renew.py
+
+# check-expiry on Notary's checkout in a real engine: the engine query beside --no-engine (alternating
+# rounds), and -X importtime evidence that the Docker SDK loads only on the engine path (root, docker.io).
+bench-running: venv deps
+	$(BIN)/python bench/bench_running.py
 
 # check-expiry on 10,000 files vs a shell loop of `openssl x509 -checkend` (alternating rounds).
 bench-expiry: venv deps

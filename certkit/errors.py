@@ -86,6 +86,12 @@ class DatabaseError(CertkitError):
     exit_code = 20
 
 
+class EngineError(CertkitError):
+    """The Docker engine cannot be reached or used (no socket, refused, permission denied, API error, timeout)."""
+
+    exit_code = 21
+
+
 class PassphraseError(CertkitError):
     """The CA keys' passphrase cannot be had or is wrong (no source, a missing, loose or empty file or
     credential, no terminal to ask on, a passphrase that does not decrypt them); nothing was written."""

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.notary_harness import IN_CI, MACHINES_SEEN
+
+if TYPE_CHECKING:
+    from tests.docker_engine import DockerEngine
 
 
 def pytest_report_header() -> str:
@@ -103,3 +108,31 @@ def reference_copy(tmp_path: Path, reference_dir: Path) -> Path:
     for path in [target, *target.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o200)
     return target
+
+
+# One Docker engine per test session, shared by every test that needs one (a start and the image
+# builds cost seconds to minutes under load; tests/docker_engine.py has the why of each flag).
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
+    from tests.docker_engine import docker_engine
+
+    with docker_engine(tmp_path_factory.mktemp("engine")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def golang_image(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The FROM image of Notary's Dockerfiles, made once per session (no registry to pull it from)."""
+    from tests.docker_engine import import_golang_image
+
+    return import_golang_image(engine, tmp_path_factory.mktemp("rootfs"))
+
+
+@pytest.fixture(scope="session")
+def busybox_image(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny image (busybox-static, plus a baked file) for tests of the engine client; its name."""
+    from tests.docker_engine import import_busybox_image
+
+    return import_busybox_image(engine, tmp_path_factory.mktemp("busybox"))

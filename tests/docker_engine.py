@@ -411,6 +411,37 @@ def import_golang_image(engine: DockerEngine, workdir: Path) -> str:
     return result.stdout.strip()
 
 
+BUSYBOX_IMAGE = "certkit-busybox:test"
+BAKED_PATH = "/baked/cert.pem"  # a file busybox_rootfs bakes in, and its bytes
+BAKED_BYTES = b"baked into the image\n"
+
+
+def busybox_rootfs(dest: Path) -> Path:
+    """A root file system tarball of busybox-static alone (a static binary: no libraries), with one
+    file baked in at BAKED_PATH and a symlink /baked/link.pem to it."""
+    busybox = require_binary("busybox", "busybox-static")
+    applets = subprocess.run([busybox, "--list-full"], capture_output=True, text=True, check=True).stdout.split()
+    with tarfile.open(dest, "w") as tar:
+        for folder in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys", "baked"):
+            _add_dir(tar, folder)
+        _add_dir(tar, "tmp", mode=0o1777)
+        tar.add(os.path.realpath(busybox), "bin/busybox")
+        for applet in applets:
+            if applet != "bin/busybox":
+                _add_symlink(tar, applet, "/bin/busybox")
+        _add_bytes(tar, BAKED_PATH.lstrip("/"), BAKED_BYTES, 0o644)
+        _add_symlink(tar, "baked/link.pem", "cert.pem")
+    return dest
+
+
+def import_busybox_image(engine: DockerEngine, workdir: Path) -> str:
+    """`docker import` busybox_rootfs as BUSYBOX_IMAGE; returns the name."""
+    tar = busybox_rootfs(workdir / "busybox-rootfs.tar")
+    engine.docker("import", "--change", "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin", "-", BUSYBOX_IMAGE, input_file=tar)
+    tar.unlink()
+    return BUSYBOX_IMAGE
+
+
 # --- TLS as a client sees it ---------------------------------------------------------------------
 
 

@@ -137,6 +137,7 @@ ORDER = [
     "certkit.store",
     "certkit.pki",
     "certkit.compose",
+    "certkit.engine",  # the Docker engine, read-only: above the files, below the checks that judge what runs
     "certkit.check",
     "certkit.deploy",
     "certkit.workflows",

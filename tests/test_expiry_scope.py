@@ -60,9 +60,10 @@ def expired_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def renewed_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the real checkout renewed by `certkit renew --no-compose` (read-only for tests)."""
+    """A copy of the real checkout renewed by `certkit renew`, its compose override written (read-only
+    for tests; with --no-compose, `docker compose up` would run the images' copies: BAKED)."""
     folder = _copy(reference_path(), tmp_path_factory.mktemp("renewed") / "notary")
-    result = certkit("renew", "--no-compose", str(folder))
+    result = certkit("renew", str(folder))
     assert result.returncode == 0, result.stdout + result.stderr
     return folder
 
@@ -122,6 +123,8 @@ def test_expired_checkout_fails_on_deployed_files_and_lists_test_fixtures_as_unu
     compatibility = [p for p in rows if p.startswith("fixtures/compatibility/")]
     assert len(compatibility) == 1 and rows[compatibility[0]].startswith("UNUSED")
     assert "19 checked: 13 CRITICAL" in result.stdout and "3 not used by any service" in result.stdout
+    # As cloned: the images bake exactly these files, so the compose analysis alone finds nothing BAKED.
+    assert "BAKED" not in result.stdout
 
     # The scheduled jobs see the same: exit 2, the expired deployed files named, the fixtures not.
     cron = subprocess.run(

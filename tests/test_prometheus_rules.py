@@ -204,7 +204,7 @@ def test_promtool_check_rules_accepts_the_shipped_rules(tmp_path: Path, capsys: 
         rules = tmp_path / "certkit-rules.yml"
         rules.write_text(_rules_text(capsys, *args))
         done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0 and "SUCCESS: 12 rules found" in done.stdout, done.stdout + done.stderr
+        assert done.returncode == 0 and "SUCCESS: 13 rules found" in done.stdout, done.stdout + done.stderr
     text = _rules_text(capsys, "--warn", "6 weeks", "--crit", "10d")
     assert "< 3628800 >= 864000" in text and "< 864000 >= 0" in text  # the windows, in seconds
 
@@ -291,6 +291,54 @@ def _endpoints(texts: dict[str, str]) -> list[str]:
             if labels["code"] == "stale"
         }
     )
+
+
+def test_promtool_running_alert_on_a_checkout_renewed_without_mounts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], reference_copy: Path
+) -> None:
+    """Notary's checkout after `renew --no-compose`: its compose project would run the images' copies
+    (BAKED). CertkitRunningCertificateNotDeployed fires for each, after --stale-for, with service and
+    host_path; the generic problem alert stays quiet about them."""
+    promtool = require_binary("promtool", "prometheus")
+    code, _, err = run_cli(capsys, "renew", "--no-compose", str(reference_copy))
+    assert code == 0, err
+    out = tmp_path / "baked.prom"
+    code, _, err = run_cli(
+        capsys, "check-expiry", "--no-engine", "--format", "prometheus", "--output", str(out), str(reference_copy)
+    )
+    assert code == 2, err
+    texts = {"baked:9100": out.read_text()}
+    rules_text = _rules_text(capsys, "--stale-for", "10min")
+    (tmp_path / "certkit-rules.yml").write_text(rules_text)
+    rule = {r["alert"]: r for r in YAML(typ="safe").load(rules_text)["groups"][0]["rules"]}[
+        "CertkitRunningCertificateNotDeployed"
+    ]
+    samples = _textfile_samples(texts, "certkit_running_mismatch")
+    assert samples and all(value == 1 for _, _, value in samples)
+    assert {labels["service"] for _, labels, _ in samples} == {"server", "signer"}
+    expected = []
+    for instance, labels, value in samples:
+        # An empty label (container, for the compose project's rows) is no label to Prometheus.
+        full = {k: v for k, v in {**labels, "instance": instance, "job": "node", "severity": "critical"}.items() if v}
+        expected.append({"exp_labels": full, "exp_annotations": _annotations(rule, full, value)})
+    tests = [
+        {"eval_time": "300s", "alertname": "CertkitRunningCertificateNotDeployed", "exp_alerts": []},
+        {"eval_time": "3600s", "alertname": "CertkitRunningCertificateNotDeployed", "exp_alerts": expected},
+        {"eval_time": "3600s", "alertname": "CertkitCertificateProblem", "exp_alerts": []},
+        {"eval_time": "3600s", "alertname": "CertkitCertificateStale", "exp_alerts": []},
+    ]
+    unit = {
+        "rule_files": ["certkit-rules.yml"],
+        "evaluation_interval": "2m",
+        "tests": [{"interval": f"{STEP}s", "input_series": series_from_textfiles(texts), "alert_rule_test": tests}],
+    }
+    test_file = tmp_path / "running.test.yml"
+    with test_file.open("w") as handle:
+        YAML(typ="safe", pure=True).dump(unit, handle)
+    done = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-6000:] + done.stderr[-3000:]
 
 
 def test_a_textfile_node_exporter_cannot_read_fires_an_alert(

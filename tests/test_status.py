@@ -55,7 +55,8 @@ def test_after_renew_everything_is_ok_mounted_and_the_tree_is_complete(
 
 
 def test_a_broken_set_still_prints_the_whole_tree(reference_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert certkit("renew", "--no-compose", str(reference_copy)).returncode == 0
+    # With the compose step: a checkout renewed with --no-compose is BAKED (its images' copies would run).
+    assert certkit("renew", str(reference_copy)).returncode == 0
     (reference_copy / "fixtures/notary-signer.crt").write_text("garbage\n")
     (reference_copy / "fixtures/notary-escrow.crt").unlink()  # the key stays: a key without its certificate
     (reference_copy / "cmd/notary/root-ca.crt").write_text("stale copy\n")
@@ -77,12 +78,12 @@ def test_not_a_notary_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_connect_marks_a_stale_server(reference_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.notary_harness import notary_server_only
 
-    assert certkit("renew", "--no-compose", str(reference_copy)).returncode == 0
+    assert certkit("renew", str(reference_copy)).returncode == 0  # --no-compose would be BAKED
     with notary_server_only(reference_copy, tls_dir="fixtures") as server:
         address = f"127.0.0.1:{server.port}"
         code, out = status(capsys, str(reference_copy), "--connect", address)
         assert code == 0 and f"{address}: serves this certificate" in out, out
-        assert certkit("renew", "--no-compose", "--force", str(reference_copy)).returncode == 0
+        assert certkit("renew", "--force", str(reference_copy)).returncode == 0
         code, out = status(capsys, str(reference_copy), "--connect", address)
         assert code == 2 and f"{address}: STALE, serves another certificate" in out, out
         # A restart would keep a container made before the override: the hint recreates it (issue 20).

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -44,6 +45,9 @@ from certkit.paths import inside
 from certkit.pki import keys as keymod
 from certkit.store.pathglob import ExcludeRules
 from certkit.text import one_line
+
+if TYPE_CHECKING:
+    from certkit.check.runs import RunningFile
 
 # 1 MiB: larger than any real bundle (Mozilla's CA bundle is ~220 KB); a bigger file is not
 # read, so a stray disk image or log named *.pem cannot exhaust memory (see certkit.bounded).
@@ -115,6 +119,9 @@ class Finding:
     # False for a certificate file in a Notary checkout that no service uses (a Go test
     # fixture): it is listed for information and left out of the summary and exit code.
     used: bool = True
+    # For source "container" (what a container has) and "compose" (what `docker compose up` would
+    # run): the service, container, paths and verdict (certkit.check.running).
+    runs: RunningFile | None = None
 
     @property
     def status(self) -> Status:

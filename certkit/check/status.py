@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from certkit.bounded import UnreadableInput, read_regular
 from certkit.profile import CertSpec, Profile
 from certkit.validity import expired, expires_within
+
+if TYPE_CHECKING:
+    from certkit.check.runs import RunningFile
 
 
 class Health(IntEnum):
@@ -44,8 +48,21 @@ class Node:
     copies: list[str] = field(default_factory=list)
     mounted_by: list[str] = field(default_factory=list)  # "docker-compose.yml: server", ...
     served: str = ""  # "same as on disk" / "STALE: ..." with --connect
+    runs: list[RunsIn] = field(default_factory=list)  # what containers (or `docker compose up`) run of it
     children: list[Node] = field(default_factory=list)
     der: bytes = field(default=b"", repr=False)  # the certificate on disk, to compare with a served one
+
+
+@dataclass(frozen=True)
+class RunsIn:
+    """One container (or the compose project, ``container`` empty) that reads the node's file."""
+
+    where: str  # container:/path, or service:/path for the compose analysis
+    service: str
+    container: str
+    state: str
+    verdict: str  # ok, stale, baked, missing, unreadable
+    text: str
 
 
 @dataclass
@@ -223,6 +240,36 @@ def _mark_served(nodes: Mapping[str, Node], address: str, der: bytes) -> None:
             )
             node.health = max(node.health, Health.CRITICAL)
             node.problems.append(f"{address} serves another certificate than the file")
+
+
+def mark_running(tree: SetTree, rows: list[RunningFile]) -> list[str]:
+    """Attach what runs to the nodes whose file (or copy) it is; STALE and BAKED make a node CRITICAL,
+    a file the container cannot give UNKNOWN.  Returns notes for rows of files the set does not hold."""
+    from certkit.check.runs import Verdict
+
+    nodes: dict[str, Node] = {}
+    stack = list(tree.roots)
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        for path in (node.cert_file, *(c.split(" (")[0] for c in node.copies)):
+            nodes[os.path.normpath(path)] = node
+    notes: list[str] = []
+    for row in rows:
+        target = nodes.get(os.path.normpath(row.host_path))
+        if target is None:
+            notes.append(f"{row.where}: {row.text}")
+            continue
+        node = target
+        node.runs.append(
+            RunsIn(row.where, row.service, row.container or "", row.state or "", str(row.verdict), row.text)
+        )
+        if row.verdict in (Verdict.STALE, Verdict.BAKED, Verdict.MISSING):
+            node.health = max(node.health, Health.CRITICAL)
+            node.problems.append(f"{row.where}: {row.verdict.upper()}")
+        elif row.verdict is Verdict.UNREADABLE:
+            node.health = max(node.health, Health.UNKNOWN)
+    return notes
 
 
 def compose_mounts(root: Path, profile: Profile, environ: Mapping[str, str]) -> tuple[dict[str, list[str]], list[str]]:

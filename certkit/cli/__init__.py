@@ -65,6 +65,8 @@ Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy, ca-keys)
                          19  no generation to roll back to (rollback)
                          20  database data folder unreachable (renew
                              --pgdata, db-deploy; the renewal is kept)
+                         21  Docker engine unreachable or refused
+                             (permission denied, timeout, API error)
                          23  CA passphrase: no source, a missing, loose
                              or empty file or credential, or wrong
                          24  the offline root key is needed (renew

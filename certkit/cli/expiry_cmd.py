@@ -28,7 +28,10 @@ CRITICAL > UNKNOWN > WARNING > OK):
   0  OK        everything valid beyond --warn
   1  WARNING   something expires within --warn
   2  CRITICAL  expires within --crit, expired, not yet valid, broken chain,
-               key mismatch, STALE (server not reloaded), hostname not covered
+               key mismatch, STALE (server not reloaded, or a container that
+               still has the old file), BAKED (a container, or the compose
+               project `docker compose up` would run, reads the image's copy),
+               hostname not covered
   3  UNKNOWN   unreadable input, unreachable endpoint, a folder with no
                certificate file (a check that finds nothing never passes),
                usage error, a walk or document past its bound ({MAX_WALK_DEPTH}
@@ -140,6 +143,7 @@ class NagiosCommand(click.Command):
     "arguments are always checked.",
 )
 @options.profile_option
+@options.engine_options
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json (the flag every other command has).")
 @click.pass_context
 def check_expiry_command(
@@ -158,6 +162,9 @@ def check_expiry_command(
     judge_all: bool,
     exclude: tuple[str, ...],
     profile_source: str | None,
+    no_engine: bool,
+    docker_host: str | None,
+    engine_timeout: float,
     as_json: bool,
 ) -> None:
     """Check certificates in PATHs (files or folders, default .) and on live endpoints.
@@ -176,6 +183,15 @@ def check_expiry_command(
     key pairs, chains to the roots the server and client trust, the signer's
     client CA, and the names peers dial.
 
+    And what runs: the compose project `docker compose up` would start there
+    (the default files and override, or COMPOSE_FILE) must not read a renewed
+    certificate from the image (BAKED, even with no engine); when a Docker
+    engine answers (its socket is there: DOCKER_HOST, else
+    /var/run/docker.sock), each container of the checkout's compose projects,
+    running or stopped, is read at the paths its service reads: STALE when it
+    has (or serves) another certificate than the file, BAKED when it runs the
+    image's copy. No engine, or no container: a note. --no-engine: files only.
+
     \b
     Examples:
       certkit check-expiry                         # the Notary checkout in this folder
@@ -188,8 +204,13 @@ def check_expiry_command(
         if fmt not in ("table", "json"):
             raise click.UsageError(f"--json and --format {fmt} name two formats; give one")
         fmt = "json"
+    from certkit.check.running import EngineUse
+    from certkit.cli.output import error
     from certkit.workflows.check import CheckRequest
 
+    if no_engine and docker_host:
+        error("--no-engine and --docker-host contradict each other; give one", prefix="certkit: check-expiry: ")
+        ctx.exit(UNKNOWN)  # a usage error is UNKNOWN for a Nagios plugin
     try:
         request = CheckRequest(
             paths,
@@ -202,6 +223,9 @@ def check_expiry_command(
             judge_all=judge_all,
             exclude=exclude,
             profile_source=profile_source,
+            engine_use=EngineUse.OFF if no_engine else EngineUse.AUTO,
+            docker_host=docker_host,
+            engine_timeout=engine_timeout,
         )
         code = _run(request, fmt, output, quiet, color)
     except CertkitError as exc:

@@ -145,6 +145,35 @@ ca_store_option = click.option(
 )
 
 
+# What runs (check-expiry, status): the Docker engine is asked when a socket is there.
+no_engine_option = click.option(
+    "--no-engine",
+    is_flag=True,
+    help="Do not ask the Docker engine what the containers run (the files and the compose analysis only; "
+    "the Docker SDK is not even loaded). Default: ask it when its socket is there (DOCKER_HOST, else "
+    "/var/run/docker.sock); no engine there is a note, not an error.",
+)
+docker_host_option = click.option(
+    "--docker-host",
+    metavar="URL",
+    default=None,
+    help="The Docker engine to ask (unix:///path/docker.sock, tcp://HOST:2376); wins over DOCKER_HOST. "
+    "An engine named here that cannot be used is an error, not a note.",
+)
+engine_timeout_option = click.option(
+    "--engine-timeout",
+    type=SecondsType(0.1),
+    default="5",
+    show_default=True,
+    help=seconds_help("Bound on each call to the Docker engine."),
+)
+
+
+def engine_options(func: F) -> F:
+    """--no-engine, --docker-host and --engine-timeout, in that order."""
+    return no_engine_option(docker_host_option(engine_timeout_option(func)))
+
+
 # The CA keys' secrets (certkit.pki.unlock): never on the command line or in the environment, only the
 # path of a file (checked like a state file), a systemd credential, or a prompt on a terminal.
 ca_passphrase_file_option = click.option(

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 @options.ca_store_option
 @click.option("--color/--no-color", default=None, help="Colour the status words (default: only on a terminal).")
 @options.profile_option
+@options.engine_options
 @options.json_option
 @options.quiet_option
 @click.pass_context
@@ -45,6 +46,9 @@ def status_command(
     ca_store: Path | None,
     color: bool | None,
     profile_source: str | None,
+    no_engine: bool,
+    docker_host: str | None,
+    engine_timeout: float,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -52,9 +56,11 @@ def status_command(
 
     Each root with the certificates it signs below it, then the database PKI and the
     self-signed ones; for each: notAfter, days left, key type, where its key is, the files
-    it is copied to, the compose services that mount it, and with --connect what the
-    running server serves. A broken node (missing, unreadable, key mismatch, expired) stays
-    in the tree and says what is wrong.
+    it is copied to, the compose services that mount it, what each container of the
+    checkout's compose projects has of it (a Docker engine answering; STALE when it has or
+    serves another certificate than the file, BAKED when it runs the image's copy; stopped
+    containers are shown, never started), and with --connect what the running server serves.
+    A broken node (missing, unreadable, key mismatch, expired) stays in the tree and says what is wrong.
 
     \b
     Examples:
@@ -64,14 +70,25 @@ def status_command(
 
     \b
     Exit codes (as check-expiry): 0 every certificate healthy, 1 one expires within --warn,
-    2 a certificate is missing, broken, expired, mismatched or STALE, 3 usage error;
+    2 a certificate is missing, broken, expired, mismatched, STALE or BAKED, 3 usage error;
     10 (as renew) NOTARY_DIR is not a Notary checkout.
     """
+    from certkit.check.running import EngineUse
     from certkit.render.status import status_json, status_text
     from certkit.workflows.status import run_status
 
+    if no_engine and docker_host:
+        raise click.UsageError("--no-engine and --docker-host contradict each other; give one")
     run = run_status(
-        notary_dir, options.utc_now(), warn, profile_source=profile_source, ca_store=ca_store, addresses=addresses
+        notary_dir,
+        options.utc_now(),
+        warn,
+        profile_source=profile_source,
+        ca_store=ca_store,
+        addresses=addresses,
+        engine_use=EngineUse.OFF if no_engine else EngineUse.AUTO,
+        docker_host=docker_host,
+        engine_timeout=engine_timeout,
     )
     result = run.tree
     if as_json:

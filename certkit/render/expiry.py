@@ -18,6 +18,7 @@ from cryptography import x509
 
 from certkit.certificates import fingerprint_sha256, san_strings
 from certkit.check.expiry import NOTHING_FOUND_CODE, Finding, Status, Thresholds, worst
+from certkit.check.runs import Verdict
 from certkit.text import terminal_safe, visible
 
 if TYPE_CHECKING:
@@ -77,6 +78,23 @@ def record(finding: Finding) -> dict[str, Any]:
         "reasons": [r.text for r in finding.reasons],
         "codes": [r.code for r in finding.reasons],
         "used": finding.used,
+        "runs": _runs(finding),
+    }
+
+
+def _runs(finding: Finding) -> dict[str, Any] | None:
+    """For source "container" and "compose": what runs, where, and the verdict; null for files and endpoints."""
+    row = finding.runs
+    if row is None:
+        return None
+    return {
+        "service": row.service,
+        "container": row.container,
+        "state": row.state,
+        "project": row.project,
+        "container_path": row.container_path,
+        "host_path": row.host_path,
+        "verdict": str(row.verdict),
     }
 
 
@@ -238,6 +256,12 @@ _FAMILIES = (
         "default 30 days), seconds since the Unix epoch",
     ),
     (
+        "certkit_running_mismatch",
+        "gauge",
+        "1 when a container (or the compose project `docker compose up` would run) has another certificate than "
+        "the renewed file on disk (STALE, BAKED), else 0; container is empty for the compose project's rows",
+    ),
+    (
         "certkit_check_status",
         "gauge",
         "worst status of the whole check (the exit code): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
@@ -248,6 +272,7 @@ _FAMILIES = (
 
 
 _PER_CERT = 5  # the first five families have one sample (or more) per certificate
+_RUNNING = 5  # then certkit_running_mismatch: one sample per container file (spooled too)
 
 
 class PrometheusReport:
@@ -259,7 +284,7 @@ class PrometheusReport:
         self.quiet = quiet
         # One spool per per-certificate family: samples of a family must be contiguous.  newline="":
         # what is written is read back byte for byte (universal newlines would turn a CR into a line end).
-        self._spools = [tempfile.TemporaryFile("w+", encoding="utf-8", newline="") for _ in range(_PER_CERT)]
+        self._spools = [tempfile.TemporaryFile("w+", encoding="utf-8", newline="") for _ in range(_PER_CERT + 1)]
 
     def add(self, finding: Finding) -> None:
         if not finding.used:
@@ -289,12 +314,25 @@ class PrometheusReport:
             if reason.code == "offline-key" and reason.at is not None:
                 self._spools[4].write(f"{_FAMILIES[4][0]}{{{labels}}} {reason.at.timestamp():.0f}\n")
                 break
+        row = finding.runs
+        if row is not None:
+            # path is the finding's (container:/path), so an alert joins certkit_cert_problem on it.
+            running = _labels(
+                {
+                    "path": finding.path,
+                    "service": row.service,
+                    "container": row.container or "",
+                    "host_path": row.host_path,
+                }
+            )
+            mismatch = 1 if row.verdict in (Verdict.STALE, Verdict.BAKED) else 0
+            self._spools[_RUNNING].write(f"{_FAMILIES[_RUNNING][0]}{{{running}}} {mismatch}\n")
 
     def finish(self, summary: Summary) -> None:
         try:
             if self.quiet and summary.status is Status.OK:
                 return
-            for (name, kind, help_text), spool in zip(_FAMILIES[:_PER_CERT], self._spools, strict=True):
+            for (name, kind, help_text), spool in zip(_FAMILIES[: _PER_CERT + 1], self._spools, strict=True):
                 self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
                 spool.seek(0)
                 while chunk := spool.read(1 << 16):
@@ -304,7 +342,7 @@ class PrometheusReport:
                 [f'{{status="{status.name}"}} {summary.counts[status]}' for status in Status],
                 [f"{self.now.timestamp():.0f}"],
             ]
-            for (name, kind, help_text), samples in zip(_FAMILIES[_PER_CERT:], totals, strict=True):
+            for (name, kind, help_text), samples in zip(_FAMILIES[_PER_CERT + 1 :], totals, strict=True):
                 self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
                 for sample in samples:
                     self.out.write(name + ("" if sample.startswith("{") else " ") + sample + "\n")

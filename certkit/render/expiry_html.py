@@ -146,6 +146,12 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
     notes: dict[tuple[int, str], str] = {}
     for finding in findings:
         cert = finding.cert
+        if cert is None and finding.runs is not None and finding.runs.container is None:
+            # The compose analysis's rows: no certificate is read, what is judged is the project.
+            key = (2, "What `docker compose up` would run")
+            notes[key] = "services that would read a renewed certificate from their image (BAKED)"
+            grouped[key].append((9, _row(finding, "service", pos, start, end)))
+            continue
         if cert is None:
             key = (2, "Inputs that could not be read")
             notes[key] = "no certificate could be read from these"

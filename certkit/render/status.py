@@ -33,6 +33,7 @@ def status_text(result: SetTree) -> str:
             details.append(_mounts_text(node.mounted_by))
         if node.served:
             details.append(node.served)
+        details += [f"runs in {r.where}: " + ("OK" if r.verdict == "ok" else r.text) for r in node.runs]
         details += [f"problem: {p}" for p in node.problems]
         lines.extend(f"{pad}{visible(d)}" for d in details)
         for index, child in enumerate(node.children):
@@ -81,6 +82,17 @@ def status_json(result: SetTree) -> dict[str, Any]:
             "copies": node.copies,
             "mounted_by": node.mounted_by,
             "served": node.served,
+            "runs": [
+                {
+                    "where": r.where,
+                    "service": r.service,
+                    "container": r.container or None,
+                    "state": r.state or None,
+                    "verdict": r.verdict,
+                    "text": r.text,
+                }
+                for r in node.runs
+            ],
             "problems": node.problems,
             "children": [node_json(c) for c in node.children],
         }

@@ -15,11 +15,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from certkit.check.expiry import SKIPPED, Finding, Status, Thresholds, worst
+from certkit.check.running import EngineUse
 from certkit.durations import Duration
 from certkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from certkit.check.runs import RunningFile
+    from certkit.profile import Profile
 
 T = TypeVar("T")
 SETTLE_WAIT = 10.0  # seconds to wait for a renewal in progress; the switch itself takes milliseconds
@@ -39,6 +44,10 @@ class CheckRequest:
     exclude: tuple[str, ...] = ()
     profile_source: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # What runs (certkit.check.running): the compose analysis always; the engine when a socket is there.
+    engine_use: EngineUse = EngineUse.AUTO
+    docker_host: str | None = None
+    engine_timeout: float = 5.0
 
     @property
     def thresholds(self) -> Thresholds:
@@ -185,10 +194,68 @@ def run_check(request: CheckRequest) -> CheckRun:
         return [*checker.run(list(paths)), *config_findings], run_notes
 
     findings, run_notes = consistent_read(layouts, gather)
+    for root in _checkouts(paths, profile, request.judge_all):
+        running = running_findings(root, profile, request)
+        findings.extend(running[0])
+        run_notes.extend(n for n in running[1] if n not in run_notes)
     summary = Summary(run_notes)
     for finding in findings:
         summary.add(finding)
     return CheckRun(findings, summary, request.thresholds)
+
+
+def _checkouts(paths: tuple[Path, ...], profile: Profile, judge_all: bool) -> list[Path]:
+    """The Notary checkouts among the folder arguments, each once."""
+    from certkit.check.deployed import is_checkout
+    from certkit.check.notary_config import find_layout_root
+
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            continue
+        root = find_layout_root(path, profile) or (path if is_checkout(path, profile) else None)
+        if root is not None and os.path.realpath(root) not in {os.path.realpath(f) for f in found}:
+            found.append(root)
+    return found
+
+
+def running_findings(root: Path, profile: Profile, request: CheckRequest) -> tuple[list[Finding], list[str]]:
+    """What the containers of ``root`` run (and what `docker compose up` would run there), as findings."""
+    from certkit.check.running import RunningRequest, check_running
+
+    report = check_running(
+        RunningRequest(
+            root,
+            profile,
+            request.environ,
+            engine_use=request.engine_use,
+            docker_host=request.docker_host,
+            timeout=request.engine_timeout,
+        )
+    )
+    return [running_finding(row, request.now, request.thresholds) for row in report.files], report.notes
+
+
+def running_finding(row: RunningFile, now: datetime, thresholds: Thresholds) -> Finding:
+    """One row of certkit.check.running as a Finding: the container's certificate judged by time,
+    plus its verdict (STALE and BAKED are CRITICAL: the renewal does not reach what runs)."""
+    from certkit.check.expiry import Reason, judge_time
+    from certkit.check.runs import Verdict
+
+    cert = row.leaf()
+    left, reasons = judge_time(cert, now, thresholds) if cert is not None else (None, [])
+    finding = Finding("container" if row.container else "compose", row.where, None, cert, left, [], runs=row)
+    status = {
+        Verdict.OK: Status.OK,
+        Verdict.STALE: Status.CRITICAL,
+        Verdict.BAKED: Status.CRITICAL,
+        Verdict.MISSING: Status.CRITICAL,
+        Verdict.UNREADABLE: Status.UNKNOWN,
+    }[row.verdict]
+    finding.add(Reason(str(row.verdict), status, row.text))
+    for reason in reasons:
+        finding.add(reason)
+    return finding
 
 
 def consistent_read(layouts: list[Path], gather: Callable[[], T]) -> T:

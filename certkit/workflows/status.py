@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from certkit.check.running import EngineUse
 from certkit.durations import Duration
 
 if TYPE_CHECKING:
@@ -38,11 +39,15 @@ def run_status(
     ca_store: Path | None = None,
     addresses: tuple[str, ...] = (),
     environ: Mapping[str, str] | None = None,
+    engine_use: EngineUse = EngineUse.AUTO,
+    docker_host: str | None = None,
+    engine_timeout: float = 5.0,
 ) -> StatusRun:
     import os
 
     from certkit.check.endpoints import fetch_chain
-    from certkit.check.status import compose_mounts, status
+    from certkit.check.running import RunningRequest, check_running
+    from certkit.check.status import compose_mounts, mark_running, status
     from certkit.profile import load_profile
     from certkit.store.layout import require_layout
 
@@ -57,7 +62,8 @@ def run_status(
             unreachable.append(f"{address}: {chain.error}")
         else:
             served[address] = chain.chain[0]
-    mounts, compose_notes = compose_mounts(notary_dir, profile, dict(os.environ if environ is None else environ))
+    env = dict(os.environ if environ is None else environ)
+    mounts, compose_notes = compose_mounts(notary_dir, profile, env)
     result = status(
         notary_dir,
         profile,
@@ -67,5 +73,8 @@ def run_status(
         served=served,
         mounts=mounts,
     )
-    result.notes += compose_notes + unreachable
+    running = check_running(
+        RunningRequest(notary_dir, profile, env, engine_use=engine_use, docker_host=docker_host, timeout=engine_timeout)
+    )
+    result.notes += compose_notes + mark_running(result, running.files) + running.notes + unreachable
     return StatusRun(result, unreachable)
