@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 
-.PHONY: venv deps demo test lint format test-slow test-arm64 arm64-clean typecheck bench bench-renew bench-expiry bench-running clean
+.PHONY: venv deps demo test lint format test-slow test-arm64 arm64-clean typecheck bench bench-renew bench-expiry bench-running bench-deploy clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,7 +66,7 @@ arm64-clean:
 typecheck: venv
 	$(BIN)/python -m mypy  # certkit/ and tests/, strict
 
-bench: bench-renew bench-expiry bench-running
+bench: bench-renew bench-expiry bench-running bench-deploy
 
 bench-renew: venv deps
 	$(BIN)/python bench/bench_renew.py
@@ -79,6 +79,12 @@ bench-running: venv deps
 # check-expiry on 10,000 files vs a shell loop of `openssl x509 -checkend` (alternating rounds).
 bench-expiry: venv deps
 	$(BIN)/python bench/bench_expiry.py
+
+# renew --deploy in a real engine: the deploy window (recreate until the renewed certificate is served and
+# `notary list` answers) against `docker compose down && up -d`, alternating; and the scheduled job's no-op
+# against `certkit --version` (root, docker.io, busybox-static, notary).
+bench-deploy: venv deps
+	$(BIN)/python bench/bench_deploy.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist .pytest_cache .mypy_cache

@@ -92,6 +92,14 @@ class EngineError(CertkitError):
     exit_code = 21
 
 
+class DeployError(CertkitError):
+    """`renew --deploy` recreated the services but could not verify the result (a container not
+    running or healthy in time, the old certificate still served, a container's file differing
+    from the disk) or `docker compose` failed; the renewal is kept and a deploy is owed."""
+
+    exit_code = 22
+
+
 class PassphraseError(CertkitError):
     """The CA keys' passphrase cannot be had or is wrong (no source, a missing, loose or empty file or
     credential, no terminal to ask on, a passphrase that does not decrypt them); nothing was written."""

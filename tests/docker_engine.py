@@ -442,6 +442,135 @@ def import_busybox_image(engine: DockerEngine, workdir: Path) -> str:
     return BUSYBOX_IMAGE
 
 
+# --- a stand-in for postgres:9.5.4 ---------------------------------------------------------------
+
+# The name Notary's docker-compose.postgresql.yml runs.
+POSTGRES_IMAGE = "postgres:9.5.4"
+POSTGRES_UID = 999  # the official image's postgres user (Notary's README: `chown 999` the initdb key)
+
+# The official image's docker-entrypoint.sh, reduced to what Notary's compose file relies on: PGDATA made
+# and given to postgres, the server run as postgres, and on an empty data folder initdb followed by the
+# files of /docker-entrypoint-initdb.d in name order (*.sh sourced by bash, *.sql through psql) on a
+# socket-only server.  Two additions for the test: Notary's migrations (its migrate.sh needs
+# golang-migrate, which the golang stand-in does not have) when /certkit-migrations is mounted, and
+# pg_hba's `clientcert=1` as `verify-full`, what postgres 12+ (Debian's 15 stands in for 9.5) requires
+# of the `cert` method Notary's pg_hba.conf uses (tests/postgres_harness.py does the same).
+POSTGRES_ENTRYPOINT = """#!/bin/bash
+# Stand-in for the postgres image's docker-entrypoint.sh in the certkit engine test (see tests/docker_engine.py).
+set -e
+if [ "${1:0:1}" = - ]; then set -- postgres "$@"; fi
+if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
+    mkdir -p "$PGDATA" && chown -R postgres:postgres "$PGDATA" && chmod 700 "$PGDATA"
+    exec setpriv --reuid=@UID@ --regid=@UID@ --clear-groups "$BASH_SOURCE" "$@"
+fi
+if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+    initdb -D "$PGDATA" -U postgres --auth=trust --no-sync > /dev/null 2>&1
+    # As the official image's Dockerfile patches postgresql.conf.sample: listen on every address.
+    sed -i "s/^#listen_addresses = 'localhost'/listen_addresses = '*'/" "$PGDATA/postgresql.conf"
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=/tmp" -w start > /dev/null
+    for f in /docker-entrypoint-initdb.d/*; do
+        case "$f" in
+            *.sh) echo "running $f"; . "$f" ;;
+            *.sql) echo "running $f"; psql -v ON_ERROR_STOP=1 -q -h /tmp -U postgres -f "$f" ;;
+        esac
+    done
+    if [ -d /certkit-migrations ]; then
+        for who in server signer; do
+            for sql in /certkit-migrations/$who/postgresql/*.up.sql; do
+                psql -v ON_ERROR_STOP=1 -q -h /tmp -U postgres -d notary$who -f "$sql"
+            done
+            psql -v ON_ERROR_STOP=1 -q -h /tmp -U postgres -d notary$who -c \\
+                "GRANT ALL ON ALL TABLES IN SCHEMA public TO $who; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO $who;"
+        done
+    fi
+    pg_ctl -D "$PGDATA" -m fast -w stop > /dev/null
+    sed -i 's/clientcert=1/clientcert=verify-full/' "$PGDATA/pg_hba.conf"
+fi
+exec "$@"
+""".replace("@UID@", str(POSTGRES_UID))
+
+
+def postgres_rootfs(dest: Path) -> Path:
+    """A root file system tarball that runs as Notary's postgres:9.5.4: Debian's postgres (server, initdb,
+    pg_ctl, psql, its share folder and libraries), bash (tls-setup.sh uses brace expansion), setpriv,
+    busybox-static for the rest (stat, chown, cp, mv, sed: the database step runs those in it), and
+    the entrypoint above."""
+    from tests.postgres_harness import pg_bin
+
+    busybox = require_binary("busybox", "busybox-static")
+    bindir = Path(pg_bin("postgres")).parent
+    version = bindir.parent.name
+    programs = [str(bindir / name) for name in ("postgres", "initdb", "pg_ctl", "psql")]
+    others = [require_binary("bash", "bash"), require_binary("setpriv", "util-linux")]
+    libdir = bindir.parent / "lib"
+    modules = [p for p in sorted(libdir.glob("*.so")) if not p.name.startswith("llvmjit")]
+    share = Path(f"/usr/share/postgresql/{version}")
+    applets = subprocess.run([busybox, "--list-full"], capture_output=True, text=True, check=True).stdout.split()
+    with tarfile.open(dest, "w") as tar:
+        # Every folder with its mode (one the tar leaves out is made 0700, which postgres could not enter).
+        for folder in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "usr/local", "usr/local/bin", "etc", "root"):
+            _add_dir(tar, folder)
+        for folder in ("dev", "proc", "sys", "var", "var/run", "var/lib"):
+            _add_dir(tar, folder)
+        _add_dir(tar, "tmp", mode=0o1777)
+        _add_dir(tar, "var/run/postgresql", mode=0o1777)
+        tar.add(os.path.realpath(busybox), "bin/busybox")
+        for applet in applets:  # Debian's bash and setpriv, not busybox's
+            if applet != "bin/busybox" and Path(applet).name not in ("bash", "setpriv"):
+                _add_symlink(tar, applet, "/bin/busybox")
+        for program in [*programs, *others, *map(str, modules)]:
+            _ensure_parents(tar, program)
+            tar.add(os.path.realpath(program), program.lstrip("/"))
+        if others[0] != "/bin/bash":
+            _add_symlink(tar, "bin/bash", others[0])  # the entrypoint's #!/bin/bash
+        _ensure_parents(tar, str(share))
+        tar.add(str(share), str(share).lstrip("/"))
+        for zone in ("UTC", "Etc/UTC"):
+            path = f"/usr/share/zoneinfo/{zone}"
+            if os.path.exists(path):
+                _ensure_parents(tar, path)
+                tar.add(os.path.realpath(path), path.lstrip("/"))
+        for library in sorted(
+            {lib for p in [busybox, *programs, *others, *map(str, modules)] for lib in shared_libraries(p)}
+        ):
+            _ensure_parents(tar, library)
+            tar.add(os.path.realpath(library), library.lstrip("/"))
+        _add_text(tar, "usr/local/bin/docker-entrypoint.sh", POSTGRES_ENTRYPOINT, 0o755)
+        uid = POSTGRES_UID
+        _add_text(
+            tar,
+            "etc/passwd",
+            f"root:x:0:0:root:/root:/bin/sh\npostgres:x:{uid}:{uid}::/var/lib/postgresql:/bin/bash\n",
+            0o644,
+        )
+        _add_text(tar, "etc/group", f"root:x:0:\npostgres:x:{uid}:\n", 0o644)
+        _add_text(tar, "etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n", 0o644)
+    return dest
+
+
+def import_postgres_image(engine: DockerEngine, workdir: Path) -> str:
+    """`docker import` postgres_rootfs as postgres:9.5.4 (ENTRYPOINT, CMD, PGDATA as the official image)."""
+    tar = postgres_rootfs(workdir / "postgres-rootfs.tar")
+    from tests.postgres_harness import pg_bin
+
+    bindir = Path(pg_bin("postgres")).parent
+    changes = [
+        "--change",
+        f"ENV PATH={bindir}:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "--change",
+        "ENV PGDATA=/var/lib/postgresql/data",
+        "--change",
+        "ENV TZ=UTC",
+        "--change",
+        'ENTRYPOINT ["docker-entrypoint.sh"]',
+        "--change",
+        'CMD ["postgres"]',
+    ]
+    engine.docker("import", *changes, "-", POSTGRES_IMAGE, input_file=tar)
+    tar.unlink()
+    return POSTGRES_IMAGE
+
+
 # --- TLS as a client sees it ---------------------------------------------------------------------
 
 

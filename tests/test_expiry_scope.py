@@ -84,9 +84,10 @@ def _cron_check(folder: Path, tmp_path: Path) -> str:
     assert result.returncode == 0, result.stderr
     line = result.stdout.splitlines()[-1]
     command = line.split(None, 5)[5]  # after "m h dom mon dow"
-    renew, _, check = command.partition(">/dev/null; ")
-    assert shlex.split(renew)[1:] == ["renew", str(folder.resolve())]
-    assert shlex.split(check)[1:] == ["check-expiry", "--quiet", str(folder.resolve())]
+    renew, _, check = command.partition("; ")
+    assert shlex.split(renew)[1:] == ["renew", "--quiet", "--deploy", str(folder.resolve())]
+    # The check's report goes to stderr, which cron mails (the job's stdout stays empty: issue 18).
+    assert shlex.split(check)[1:] == ["check-expiry", "--quiet", str(folder.resolve()), ">&2"]
     return check
 
 
@@ -145,10 +146,11 @@ def test_expired_checkout_fails_on_deployed_files_and_lists_test_fixtures_as_unu
         env=BARE_ENV,
         stdin=subprocess.DEVNULL,
     )
-    for job in (cron, systemd):
+    assert cron.stdout == ""  # the report is on stderr
+    for job, report in ((cron, cron.stderr), (systemd, systemd.stdout)):
         assert job.returncode == 2, job.stdout + job.stderr
-        assert f"{expired_checkout.resolve() / 'fixtures/notary-server.crt'}#0" in job.stdout
-        assert "trustpinning" not in job.stdout  # --quiet: unused files are no problem to mail about
+        assert f"{expired_checkout.resolve() / 'fixtures/notary-server.crt'}#0" in report
+        assert "trustpinning" not in report  # --quiet: unused files are no problem to mail about
 
 
 def test_renewed_checkout_passes_from_the_shell_and_from_the_scheduled_jobs(
@@ -172,7 +174,7 @@ def test_renewed_checkout_passes_from_the_shell_and_from_the_scheduled_jobs(
         env=BARE_ENV,
         stdin=subprocess.DEVNULL,
     )
-    assert (cron.returncode, cron.stdout) == (0, ""), cron.stdout + cron.stderr  # cron mails nothing
+    assert (cron.returncode, cron.stdout, cron.stderr) == (0, "", ""), cron.stdout + cron.stderr  # cron mails nothing
     systemd = subprocess.run(
         _systemd_check(renewed_checkout, tmp_path),
         capture_output=True,

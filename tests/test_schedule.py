@@ -68,10 +68,29 @@ def test_cron_line_runs_renew_then_check_with_absolute_paths(
     assert code == 0, err
     comment, line = out.splitlines()
     assert comment.startswith("# ")
+    # Nothing is thrown away (issue 18: the one line that mattered went to /dev/null): renew --quiet says
+    # nothing on stdout and what is owed on stderr; the check's report goes to stderr, which cron mails.
     assert line == (
-        f"17 4 * * * {CERTKIT} renew {tmp_path.resolve()} >/dev/null; "
-        f"{CERTKIT} check-expiry --quiet {tmp_path.resolve()}"
+        f"17 4 * * * {CERTKIT} renew --quiet --deploy {tmp_path.resolve()}; "
+        f"{CERTKIT} check-expiry --quiet {tmp_path.resolve()} >&2"
     )
+    assert "/dev/null" not in line
+
+
+def test_cron_line_carries_the_docker_host_or_leaves_the_deploy_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("schedule", "--cron", str(_checkout(tmp_path)), "--minute", "5", "--certkit-path", CERTKIT)
+    code, out, err = _cli(capsys, *args, "--docker-host", "unix:///run/my docker.sock")
+    assert code == 0, err
+    renew, check = out.splitlines()[1].split(" ", 5)[5].removesuffix(" >&2").split("; ")
+    host = ["--docker-host", "unix:///run/my docker.sock"]
+    assert shlex.split(renew) == [CERTKIT, "renew", "--quiet", "--deploy", *host, str(tmp_path.resolve())]
+    assert shlex.split(check) == [CERTKIT, "check-expiry", "--quiet", *host, str(tmp_path.resolve())]
+    code, out, err = _cli(capsys, *args, "--no-deploy")
+    assert code == 0, err
+    renew = out.splitlines()[1].split(" ", 5)[5].split("; ")[0]
+    assert shlex.split(renew) == [CERTKIT, "renew", "--quiet", str(tmp_path.resolve())]
 
 
 def test_random_minute_is_seedable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,8 +113,8 @@ def test_cron_line_quotes_spaces_and_escapes_percent(tmp_path: Path) -> None:
     command = line.split(" ", 5)[5]
     assert "\\%" in command and "%1" not in command.replace("\\%1", "")
     # cron turns \% back into %, then hands the rest to /bin/sh:
-    renew, check = command.replace("\\%", "%").split(" >/dev/null; ")
-    assert shlex.split(renew) == [CERTKIT, "renew", str(folder.resolve())]
+    renew, check = command.replace("\\%", "%").removesuffix(" >&2").split("; ")
+    assert shlex.split(renew) == [CERTKIT, "renew", "--quiet", "--deploy", str(folder.resolve())]
     assert shlex.split(check) == [CERTKIT, "check-expiry", "--quiet", str(folder.resolve())]
 
 
@@ -162,10 +181,23 @@ def test_systemd_units_have_the_keys(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert dict(service["Service"])["Type"] == "oneshot"
     starts = [_systemd_words(v) for k, v in service["Service"] if k == "ExecStart"]
     folder = str(tmp_path.resolve())
-    assert starts == [[CERTKIT, "renew", folder], [CERTKIT, "check-expiry", "--quiet", folder]]
+    assert starts == [[CERTKIT, "renew", "--quiet", "--deploy", folder], [CERTKIT, "check-expiry", "--quiet", folder]]
+    # The deploy talks to the engine: the job runs after it, and pulls it in (issue 18).
+    unit = service["Unit"]
+    assert ("After", "docker.service") in unit and ("Wants", "docker.service") in unit
     timer = _parse_unit((out_dir / schedule.TIMER).read_text())
     assert dict(timer["Timer"]) == {"OnCalendar": "daily", "RandomizedDelaySec": "3600s", "Persistent": "true"}
     assert dict(timer["Install"]) == {"WantedBy": "timers.target"}
+
+
+def test_systemd_without_deploy_needs_no_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = _write_units(tmp_path, tmp_path, capsys, "--no-deploy")
+    service = _parse_unit((out_dir / schedule.SERVICE).read_text())
+    assert [k for k, _ in service["Unit"]] == ["Description"]
+    starts = [_systemd_words(v) for k, v in service["Service"] if k == "ExecStart"]
+    assert starts[0] == [CERTKIT, "renew", "--quiet", str(tmp_path.resolve())]
+    result = _verify(out_dir / schedule.SERVICE, out_dir / schedule.TIMER)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_systemd_options_reach_the_timer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,7 +213,7 @@ def test_systemd_escapes_spaces_percent_and_dollar(tmp_path: Path) -> None:
     service = _parse_unit(units[schedule.SERVICE])
     renew = next(v for k, v in service["Service"] if k == "ExecStart")
     assert "%%c$$d" in renew
-    assert _systemd_words(renew) == [CERTKIT, "renew", str(folder.resolve())]
+    assert _systemd_words(renew) == [CERTKIT, "renew", "--quiet", "--deploy", str(folder.resolve())]
     assert "%%c" in dict(service["Unit"])["Description"]
 
 
@@ -201,10 +233,12 @@ def _verify(*paths: Path) -> subprocess.CompletedProcess[str]:
 def test_systemd_analyze_accepts_the_units(tmp_path: Path) -> None:
     folder = _checkout(tmp_path / "notary dir%x")
     out_dir = tmp_path / "units"
-    schedule.write_units(schedule.systemd_units(schedule.job([CERTKIT], folder)), out_dir)
+    planned = schedule.job([CERTKIT], folder, docker_host="unix:///run/docker 1.sock")
+    schedule.write_units(schedule.systemd_units(planned), out_dir)
     result = _verify(out_dir / schedule.SERVICE, out_dir / schedule.TIMER)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "certkit-renew" not in result.stderr  # no warning about our units
+    assert "docker.service" not in result.stderr  # After=/Wants= are well-formed (a missing unit is fine)
 
 
 def test_systemd_analyze_would_catch_a_broken_unit(tmp_path: Path) -> None:
@@ -272,3 +306,14 @@ def test_pre_commit_hooks_manifest() -> None:
         tool = require_binary("pre-commit", "pre-commit (pip install pre-commit)")
     result = subprocess.run([tool, "validate-manifest", str(manifest)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_docker_host_that_would_break_the_line_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _checkout(tmp_path)
+    for bad in ("unix:///x.sock\n17 * * * * /bin/evil", "  "):
+        with pytest.raises(UsageError):
+            schedule.job([CERTKIT], tmp_path, docker_host=bad)
+    code, out, err = _cli(
+        capsys, "schedule", "--cron", str(tmp_path), "--docker-host", "a\rb", "--certkit-path", CERTKIT
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1 and "line break" in err

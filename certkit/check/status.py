@@ -70,10 +70,12 @@ class SetTree:
     directory: Path
     roots: list[Node]
     notes: list[str]
+    # A deploy `renew --deploy` could not do (certkit.check.deploy_owed): CRITICAL until one succeeds.
+    deploy_owed: str | None = None
 
     @property
     def health(self) -> Health:
-        worst = Health.OK
+        worst = Health.CRITICAL if self.deploy_owed else Health.OK
         stack = list(self.roots)
         while stack:
             node = stack.pop()

@@ -66,7 +66,13 @@ Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy, ca-keys)
                          20  database data folder unreachable (renew
                              --pgdata, db-deploy; the renewal is kept)
                          21  Docker engine unreachable or refused
-                             (permission denied, timeout, API error)
+                             (permission denied, timeout, API error),
+                             or no `docker compose` (renew --deploy)
+                         22  renew --deploy not verified: compose failed,
+                             a container not running in time, its file
+                             not the disk's, the old certificate served
+                             (21/22 after a renewal: it is kept, and the
+                             deploy is owed to the next run)
                          23  CA passphrase: no source, a missing, loose
                              or empty file or credential, or wrong
                          24  the offline root key is needed (renew

@@ -31,7 +31,8 @@ CRITICAL > UNKNOWN > WARNING > OK):
                key mismatch, STALE (server not reloaded, or a container that
                still has the old file), BAKED (a container, or the compose
                project `docker compose up` would run, reads the image's copy),
-               hostname not covered
+               a deploy owed (renew --deploy could not do it), hostname not
+               covered
   3  UNKNOWN   unreadable input, unreachable endpoint, a folder with no
                certificate file (a check that finds nothing never passes),
                usage error, a walk or document past its bound ({MAX_WALK_DEPTH}

@@ -2,8 +2,10 @@
 
     @lifecycle_options.hook_options    # --pre-hook, --post-hook, --deploy-hook, --hook-timeout
     @lifecycle_options.wait_options    # --wait, --wait-timeout
+    @lifecycle_options.deploy_options  # --deploy, --docker-host, --engine-timeout, --deploy-timeout
 
-The command then receives pre_hook, post_hook, deploy_hook, hook_timeout, wait, wait_timeout.
+The command then receives pre_hook, post_hook, deploy_hook, hook_timeout, wait, wait_timeout, deploy,
+docker_host, engine_timeout, deploy_timeout.
 """
 
 from __future__ import annotations
@@ -66,6 +68,40 @@ def wait_options(func: F) -> F:
             default=None,
             help=options.seconds_help(
                 "With --wait, give up after this long (exit 16). Default: wait as long as it takes."
+            ),
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def deploy_options(func: F) -> F:
+    """--deploy, --docker-host, --engine-timeout, --deploy-timeout (renew)."""
+    from certkit.cli import options
+
+    decorators = [
+        click.option(
+            "--deploy",
+            is_flag=True,
+            help="Recreate the running compose services whose files changed (found through the Docker engine: "
+            "the projects started from this checkout), with the compose files each was started with plus "
+            "certkit's override, through your `docker compose`; run the database step in postgres; then verify "
+            "that every recreated container has the renewed files and serves the renewed certificate (exit 21: "
+            "no usable engine or `docker compose`; 22: not verified; the renewal is kept and the deploy is owed "
+            "to the next run). Off by default: recreating interrupts the services.",
+        ),
+        # The same options as check-expiry and status (certkit.cli.options): one engine, one spelling.
+        options.docker_host_option,
+        options.engine_timeout_option,
+        click.option(
+            "--deploy-timeout",
+            type=options.SecondsType(1),
+            default="3m",
+            show_default=True,
+            help=options.seconds_help(
+                "With --deploy: bound on the recreate and on every container running and serving the renewed "
+                "certificate (exit 22 after it)."
             ),
         ),
     ]

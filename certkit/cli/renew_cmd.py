@@ -49,6 +49,7 @@ from certkit.durations import Duration
     show_default=True,
     help="Generations to keep for `certkit rollback`.",
 )
+@lifecycle_options.deploy_options
 @lifecycle_options.hook_options
 @lifecycle_options.wait_options
 @options.profile_option
@@ -70,6 +71,10 @@ def renew_command(
     container_dirs: tuple[str, ...],
     pgdata: Path | None,
     keep: int,
+    deploy: bool,
+    docker_host: str | None,
+    engine_timeout: float,
+    deploy_timeout: float,
     pre_hook: str | None,
     deploy_hook: str | None,
     post_hook: str | None,
@@ -106,13 +111,24 @@ def renew_command(
     scripts copied the old one there once): renew prints the exact lines, or copies it
     itself with --pgdata DIR when the data folder is reachable from here.
 
+    Notary reads its TLS files only at start. Without --deploy renew never talks to the
+    Docker engine (recreating a service interrupts it, and you choose the moment): it
+    prints first the one line that recreates the services. --deploy does it: the compose
+    projects running from this checkout (found through the engine by their labels) are
+    recreated with the files they were started with, and verified (exit 21/22 if that
+    cannot be done; the renewal is kept, and the next `renew --deploy` retries).
+    `certkit schedule` jobs run with --deploy.
+
+    --quiet prints nothing on stdout; on stderr only what a person must do or know.
+
     \b
     Examples:
       certkit renew                         # in your Notary checkout
       certkit renew --dry-run               # what is due and why; writes nothing
-      certkit renew --quiet /srv/notary     # cron: silent when nothing is due
+      certkit renew --deploy                # and recreate the running services, verified
+      certkit renew --dry-run --deploy      # what the deploy would recreate (asks the engine)
+      certkit renew --quiet --deploy /srv/notary   # cron: silent when all went well
       certkit renew --within 6mo --json
-      certkit renew --deploy-hook 'docker compose up -d --force-recreate server signer'
     """
     from certkit.workflows.renew import RenewRequest, run_renew
 
@@ -137,11 +153,19 @@ def renew_command(
         dry_run=dry_run,
         fast_path=not as_json,
         clock=options.utc_now,
+        deploy=deploy,
+        docker_host=docker_host,
+        engine_timeout=engine_timeout,
+        deploy_timeout=deploy_timeout,
         ca_passphrase_file=ca_passphrase_file,
         ca_root_key=ca_root_key,
         ca_pkcs11=ca_pkcs11,
         prompt=options.terminal_prompt(),
     )
+    if docker_host is not None and not deploy:
+        from certkit.errors import UsageError
+
+        raise UsageError("--docker-host is for --deploy: renew asks the engine only to deploy")
     run = run_renew(request)
     if run.nothing_due_until is not None:
         if not quiet:
@@ -149,11 +173,13 @@ def renew_command(
 
             output.echo(nothing_due_text(run, within))
         return
-    from certkit.render.renew import hook_lines, run_json, run_text
+    from certkit.render.renew import attention_lines, hook_lines, run_json, run_text
 
     if as_json:
         output.echo(json.dumps(run_json(run), indent=2))
     else:
+        for line in attention_lines(run, quiet=quiet):  # first: what is still to do (cron mails stderr)
+            output.echo(line, err=True)
         text = run_text(run, quiet=quiet)
         if text is not None:
             output.echo(text)

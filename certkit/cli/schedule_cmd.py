@@ -78,6 +78,19 @@ if TYPE_CHECKING:
     ),
 )
 @click.option(
+    "--no-deploy",
+    is_flag=True,
+    help="cron/systemd: renew without --deploy (Notary run without Docker: nothing to recreate). "
+    "Default: the job recreates the running services whose files changed, and verifies them.",
+)
+@click.option(
+    "--docker-host",
+    metavar="URL",
+    default=None,
+    help="cron/systemd: the Docker engine the job talks to (cron sets no DOCKER_HOST); the line carries it. "
+    "Default: /var/run/docker.sock.",
+)
+@click.option(
     "--certkit-path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -113,6 +126,8 @@ def schedule_command(
     crit: Duration,
     stale_after: Duration,
     stale_for: Duration,
+    no_deploy: bool,
+    docker_host: str | None,
     certkit_path: Path | None,
     ca_passphrase_credential: Path | None,
     ca_pin_credential: Path | None,
@@ -120,8 +135,13 @@ def schedule_command(
     """Renew NOTARY_DIR daily: print a crontab line or write systemd units;
     or print Prometheus alert rules.
 
-    The job runs `certkit renew NOTARY_DIR`, then `certkit check-expiry --quiet NOTARY_DIR`,
-    with absolute paths.
+    The job runs `certkit renew --quiet --deploy NOTARY_DIR`, then `certkit check-expiry
+    --quiet NOTARY_DIR`, with absolute paths: the renewal recreates the running compose
+    services whose files changed and verifies them (a deploy it cannot do is retried by the
+    next run), and the check judges what the containers run. Nothing on stdout when all is
+    well; every problem and owed action on stderr (cron mails it). The systemd service starts
+    after docker.service. --no-deploy leaves the deploy out (no Docker); --docker-host names
+    the engine (cron sets no DOCKER_HOST).
 
     \b
     Examples:
@@ -155,12 +175,16 @@ def schedule_command(
         return
     mode = "cron" if cron else "systemd"
     command = [os.path.abspath(certkit_path)] if certkit_path is not None else certkit_command()
-    planned = schedule.job(command, notary_dir)
+    planned = schedule.job(command, notary_dir, deploy=not no_deploy, docker_host=docker_host)
     if mode == "cron":
         chosen = (
             minute if minute is not None else schedule.random_minute(random.Random(seed) if seed is not None else None)
         )
-        output.echo("# certkit: renew the Notary TLS certificates daily; cron mails only problems")
+        output.echo(
+            "# certkit: renew the Notary TLS certificates daily"
+            + (" and recreate the services that read them" if not no_deploy else "")
+            + "; cron mails only problems and what is still to do"
+        )
         output.echo(schedule.cron_line(planned, minute=chosen, hour=hour))
         return
     anchor = options.utc_now()

@@ -70,8 +70,8 @@ def status_command(
 
     \b
     Exit codes (as check-expiry): 0 every certificate healthy, 1 one expires within --warn,
-    2 a certificate is missing, broken, expired, mismatched, STALE or BAKED, 3 usage error;
-    10 (as renew) NOTARY_DIR is not a Notary checkout.
+    2 a certificate is missing, broken, expired, mismatched, STALE or BAKED, or a deploy is owed,
+    3 usage error; 10 (as renew) NOTARY_DIR is not a Notary checkout.
     """
     from certkit.check.running import EngineUse
     from certkit.render.status import status_json, status_text

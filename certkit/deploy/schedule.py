@@ -1,9 +1,14 @@
 """Running `certkit renew` on a schedule: a crontab line, or a systemd service + timer;
 and watching it from Prometheus: the alerting rules for check-expiry's textfile metrics.
 
-Both jobs run ``certkit renew NOTARY_DIR`` and then ``certkit check-expiry --quiet NOTARY_DIR``,
-with absolute paths (cron and systemd start with a bare PATH and an unknown folder).
-The core returns text; only :func:`write_units` touches the disk.
+Both jobs run ``certkit renew --quiet --deploy NOTARY_DIR`` and then ``certkit check-expiry
+--quiet NOTARY_DIR``, with absolute paths (cron and systemd start with a bare PATH and an
+unknown folder).  The job closes the loop by itself: the renewal recreates the running services
+whose files changed and verifies them (certkit.workflows.deploy; a deploy that fails is retried
+by the next run), and the check judges what the containers run.  Both print nothing on stdout
+when all is well, and every problem or owed action on stderr, which cron mails.  ``--no-deploy``
+leaves the deploy out (Notary run without Docker); ``docker_host`` is carried on both commands,
+since cron gives no DOCKER_HOST.  The core returns text; only :func:`write_units` touches the disk.
 """
 
 from __future__ import annotations
@@ -36,13 +41,16 @@ class Job:
 
     renew: list[str]
     check: list[str]
+    deploy: bool = True  # the renewal recreates the running services: the job runs after the engine
 
 
-def job(certkit: Sequence[str], notary_dir: Path) -> Job:
+def job(certkit: Sequence[str], notary_dir: Path, *, deploy: bool = True, docker_host: str | None = None) -> Job:
     """The commands for ``notary_dir``, which must be an existing folder (made absolute here).
 
     ``certkit`` is how to start certkit, e.g. ``["/usr/local/bin/certkit"]`` or
     ``[sys.executable, "-m", "certkit"]``; its first element must be an absolute path.
+    ``deploy``: the renewal recreates the running services (``renew --deploy``).
+    ``docker_host``: the engine both commands talk to (``--docker-host``).
     """
     if not certkit or not Path(certkit[0]).is_absolute():
         raise UsageError(f"the certkit command must start with an absolute path, not {list(certkit)!r}")
@@ -52,11 +60,15 @@ def job(certkit: Sequence[str], notary_dir: Path) -> Job:
     # The job runs `certkit renew NOTARY_DIR` (the built-in profile): a folder it would refuse every
     # night is refused now, with the checkout above it when there is one.
     require_layout(notary_dir, load_profile(None))
+    if docker_host is not None and not docker_host.strip():
+        raise UsageError("--docker-host: give the engine's address, e.g. unix:///var/run/docker.sock")
     folder = str(notary_dir.resolve())
-    for arg in (*certkit, folder):
+    for arg in (*certkit, folder, docker_host or ""):
         if "\n" in arg or "\r" in arg:
-            raise UsageError(f"{arg!r}: a path with a line break cannot go into a crontab or a unit file")
-    return Job(renew=[*certkit, "renew", folder], check=[*certkit, "check-expiry", "--quiet", folder])
+            raise UsageError(f"{arg!r}: a value with a line break cannot go into a crontab or a unit file")
+    engine = ["--docker-host", docker_host] if docker_host else []
+    renew = [*certkit, "renew", "--quiet", *(["--deploy", *engine] if deploy else []), folder]
+    return Job(renew=renew, check=[*certkit, "check-expiry", "--quiet", *engine, folder], deploy=deploy)
 
 
 def random_minute(rng: random.Random | None = None) -> int:
@@ -67,9 +79,11 @@ def random_minute(rng: random.Random | None = None) -> int:
 def cron_line(planned: Job, *, minute: int, hour: int = DEFAULT_HOUR) -> str:
     """A crontab entry (user crontab format) running the renewal daily at hour:minute.
 
-    The renewal's table goes to /dev/null, so cron mails only errors (stderr) and what
-    ``check-expiry --quiet`` reports; the check runs even when the renewal failed (``;``),
-    because then its report matters most.
+    Nothing is thrown away: ``renew --quiet`` prints nothing on stdout and what a person must do
+    on stderr; the check's report (``--quiet``: only when something is wrong) goes to stderr too
+    (``>&2``), so the job's stdout is empty whatever happens and cron mails exactly the problems
+    and owed actions.  The check runs even when the renewal failed (``;``), because then its
+    report matters most.
     """
     if not 0 <= minute <= 59:
         raise UsageError(f"--minute {minute}: must be 0..59")
@@ -77,7 +91,7 @@ def cron_line(planned: Job, *, minute: int, hour: int = DEFAULT_HOUR) -> str:
         raise UsageError(f"--hour {hour}: must be 0..23")
     renew = _cron_command(planned.renew)
     check = _cron_command(planned.check)
-    return f"{minute} {hour} * * * {renew} >/dev/null; {check}"
+    return f"{minute} {hour} * * * {renew}; {check} >&2"
 
 
 def systemd_units(
@@ -113,6 +127,7 @@ def systemd_units(
             renew_command=_systemd_command(planned.renew),
             credentials=[(name, _systemd_text(str(path))) for name, path in credentials],
             check_command=_systemd_command(planned.check),
+            after_docker=planned.deploy,
         ),
         TIMER: render(
             f"systemd/{TIMER}.j2",

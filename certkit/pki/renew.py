@@ -698,6 +698,7 @@ def remember_nothing_due(
     profile_file: Path | None = None,
     *,
     compose: bool = True,
+    deployed: bool = False,
 ) -> bool:
     """Record the state a successful real run left, for certkit.store.fastpath (the cron case).
 
@@ -719,7 +720,13 @@ def remember_nothing_due(
         files.append(Path(os.path.abspath(profile_file)))
     earliest = min(n for n in not_afters if n is not None)
     data = fastpath.record(
-        profile_id, Path(os.path.abspath(result.ca_store)), files, absolute, earliest, compose=compose
+        profile_id,
+        Path(os.path.abspath(result.ca_store)),
+        files,
+        absolute,
+        earliest,
+        compose=compose,
+        deployed=deployed,
     )
     target = absolute / STATE_FOLDER / fastpath.RECORD
     if storage.read_bytes(target) == data or not (absolute / STATE_FOLDER).is_dir():

@@ -51,8 +51,9 @@ def outcome_text(outcome: ComposeOutcome) -> str:
     return "\n".join(lines)
 
 
-def renew_compose_text(outcomes: list[ComposeOutcome]) -> str:
-    """The compose part of `certkit renew`'s output: what was written and the exact restart lines."""
+def renew_compose_text(outcomes: list[ComposeOutcome], *, restart: bool = True) -> str:
+    """The compose part of `certkit renew`'s output: what was written and the exact restart lines
+    (``restart``: unless renew --deploy did them)."""
     lines = [""]
     for outcome in outcomes:
         for path in outcome.written:
@@ -65,7 +66,7 @@ def renew_compose_text(outcomes: list[ComposeOutcome]) -> str:
             lines.append(f"compose: {names}: the services already mount the renewed folders read-only")
         for note in outcome.notes:
             lines.append(label("note") + visible(note))
-    commands = [visible(o.command) for o in outcomes if o.restart or o.tls_services]
+    commands = [visible(o.command) for o in outcomes if o.restart or o.tls_services] if restart else []
     if commands:
         directory = visible(str(outcomes[0].directory))
         lines.append(

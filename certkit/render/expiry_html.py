@@ -152,6 +152,12 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
             notes[key] = "services that would read a renewed certificate from their image (BAKED)"
             grouped[key].append((9, _row(finding, "service", pos, start, end)))
             continue
+        if cert is None and finding.source == "deploy":
+            # certkit.check.deploy_owed: a renewal that has not reached the running containers yet.
+            key = (2, "Deploy owed")
+            notes[key] = "renewed on disk, not yet in the running containers: `certkit renew --deploy` retries"
+            grouped[key].append((9, _row(finding, "deploy", pos, start, end)))
+            continue
         if cert is None:
             key = (2, "Inputs that could not be read")
             notes[key] = "no certificate could be read from these"

@@ -86,35 +86,85 @@ def run_json(run: RenewRun) -> dict[str, Any]:
         data["compose"] = [outcome_json(outcome) for outcome in run.compose]
     if run.deployed is not None:
         data["database_deployed"] = {"pgdata": str(run.deployed.pgdata), "reload": run.deployed.reload}
+    if run.deploy is not None:
+        from certkit.render.deploy import deploy_json
+
+        data["deploy"] = deploy_json(run.deploy)
+    if run.owed is not None:
+        from certkit.render.deploy import owed_json
+
+        data["deploy_owed"] = owed_json(run.owed)
     data["hooks"] = [hook_json(h) for h in run.hooks]
     return data
 
 
 def run_text(run: RenewRun, *, quiet: bool = False) -> str | None:
-    """`certkit renew`'s report for people; None when there is nothing to say (--quiet, cron)."""
+    """`certkit renew`'s report for people, on stdout; None when there is nothing to say.
+
+    --quiet (cron) says nothing here, ever: what a person must do or know goes to stderr
+    (:func:`attention_lines`), so an empty stdout means nothing is owed.
+    """
     from certkit.render.compose import renew_compose_text
 
     result = run.result
-    if result is None:
+    if result is None or quiet:
         return None
-    if quiet:
-        # Errors and warnings only: nothing when nothing happened; else what changed, the notes and
-        # the lines to run, without the table.
-        if not result.changed and not any(o.written for o in run.compose):
-            return None
-        parts = [renew_summary(result)]
-    else:
-        parts = [renew_table(result)]
+    parts = [renew_table(result)]
+    deployed = run.deploy is not None and run.deploy.result is not None
     if run.database is not None:
         if run.deployed is not None:
             parts.append("\n" + label("database") + deploy_text(run.deployed))
-        else:
+        elif not _database_deployed(run):
             parts.append(database_text(run.database, result.dry_run))
     # With nothing renewed and no override written, the compose step has nothing to say (cron).
     shown = run.compose if result.changed else [o for o in run.compose if o.written]
     if shown:
-        parts.append(renew_compose_text(shown))
+        # After a verified deploy the restart lines are done, not to do.
+        parts.append(renew_compose_text(shown, restart=not deployed))
+    if run.deploy is not None:
+        from certkit.render.deploy import deploy_text as engine_deploy_text
+
+        text = engine_deploy_text(run.deploy, dry_run=result.dry_run)
+        if text:
+            parts.append(text)
     return "\n".join(parts)
+
+
+def attention_lines(run: RenewRun, *, quiet: bool = False) -> list[str]:
+    """What a person must still do or know, for stderr (cron mails it), printed before the report.
+
+    Always: the one line that makes the running services use a renewal renew did not deploy
+    (no --deploy), and a deploy still owed by an earlier run.  With --quiet also what the report
+    would have said that asks something of a person: the notes (a new root to trust, keys
+    tightened), the database lines, stopped containers left stopped.
+    """
+    from certkit.render.deploy import next_line, owed_line
+
+    result = run.result
+    lines: list[str] = []
+    if result is None:
+        return lines
+    if quiet:
+        lines += [label("note") + notice for notice in result.notices]
+        if run.database is not None and run.deployed is None and not _database_deployed(run):
+            lines += [line for line in database_text(run.database, result.dry_run).splitlines() if line]
+        if run.deploy is not None and run.deploy.plan is not None:
+            lines += [label("deploy") + f"left stopped, not started: {s}" for s in run.deploy.plan.stopped]
+            lines += [label("note") + note for note in [*run.deploy.plan.notes, *run.deploy.notes]]
+    if run.deploy is None and not result.dry_run and (result.changed or any(o.written for o in run.compose)):
+        line = next_line(run.compose)
+        if line is not None:
+            lines.insert(0, line)
+    if run.owed is not None:
+        lines.append(owed_line(run.owed, result.root))
+    return lines
+
+
+def _database_deployed(run: RenewRun) -> bool:
+    """The deploy step took the database step over: the engine answered, so the deploy ran it (or
+    shows it, in a dry run), owes it with the lines to run, or its notes say no postgres holds an
+    old copy; the generic lines for a person are not needed then."""
+    return run.deploy is not None and run.deploy.plan is not None
 
 
 def nothing_due_text(run: RenewRun, within: object) -> str:

@@ -43,6 +43,8 @@ def status_text(result: SetTree) -> str:
         walk(root, "", True, True)
         lines.append("")
     lines.extend(label("note") + visible(note) for note in result.notes)
+    if result.deploy_owed:
+        lines.append(label("problem") + visible(result.deploy_owed))
     count = _count(result.roots)
     lines.append(f"{count} certificate{'s' if count != 1 else ''}: {result.health.name}")
     return "\n".join(lines)
@@ -103,4 +105,5 @@ def status_json(result: SetTree) -> dict[str, Any]:
         "status": result.health.name,
         "roots": [node_json(r) for r in result.roots],
         "notes": result.notes,
+        "deploy_owed": result.deploy_owed,
     }

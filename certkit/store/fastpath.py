@@ -27,6 +27,7 @@ from certkit.store.records import read_own_json
 RECORD = "nothing-due"
 STATE_FOLDER = ".certkit"  # certkit.store.layout.STATE_FOLDER; not imported, to keep this module light
 TXN_FOLDER = "txn"
+OWED_RECORD = "deploy-owed"  # certkit.store.owed.RECORD; not imported: one lstat is all this module needs
 FORMAT = 1
 MAX_RECORD_BYTES = 256 * 1024
 
@@ -81,9 +82,17 @@ def compose_inputs(root: Path) -> list[str]:
 
 
 def record(
-    profile_id: str, store: Path, files: list[Path], root: Path, earliest_not_after: datetime, *, compose: bool
+    profile_id: str,
+    store: Path,
+    files: list[Path],
+    root: Path,
+    earliest_not_after: datetime,
+    *,
+    compose: bool,
+    deployed: bool = False,
 ) -> bytes:
-    """The record renew writes after a run that left the set valid (and, unless --no-compose, mounted)."""
+    """The record renew writes after a run that left the set valid (and, unless --no-compose, mounted;
+    ``deployed``: and the running containers use it, as far as `renew --deploy` could tell)."""
     inputs = compose_inputs(root)
     data = {
         "format": FORMAT,
@@ -92,23 +101,33 @@ def record(
         "earliest_not_after": earliest_not_after.astimezone(timezone.utc).isoformat(),
         "compose_inputs": inputs,
         "compose": compose,  # the run also did the compose step
+        "deployed": deployed,  # the run's deploy step left nothing to do (renew --deploy)
         "files": fingerprint([*watched(root, files), *(root / n for n in inputs)]),
     }
     return (json.dumps(data, sort_keys=True) + "\n").encode()
 
 
 def nothing_due(
-    root: Path, profile_id: str, store: Path | None, horizon: datetime, *, compose: bool = True
+    root: Path,
+    profile_id: str,
+    store: Path | None,
+    horizon: datetime,
+    *,
+    compose: bool = True,
+    deploy: bool = False,
 ) -> datetime | None:
     """The earliest notAfter when nothing can be due up to ``horizon`` (now + within); else None.
 
     None means "look properly": no record, a record that is not certkit's own (not a regular
     file owned by this user with mode 0600, unreadable, another format), another profile or
-    CA store, a compose step owed (``compose`` and the last run had --no-compose), a pending
-    transaction, or any watched file changed.
+    CA store, a compose step owed (``compose`` and the last run had --no-compose), a deploy
+    owed (certkit.store.owed: an earlier deploy failed; or ``deploy`` and the last run changed
+    files without deploying them), a pending transaction, or any watched file changed.
     """
     state = root / STATE_FOLDER
     path = state / RECORD
+    if os.path.lexists(state / OWED_RECORD):
+        return None  # an earlier `renew --deploy` could not deploy: this run retries (or reports) it
     try:
         if os.listdir(state / TXN_FOLDER):
             return None  # an interrupted renewal: the normal path recovers it first
@@ -121,6 +140,8 @@ def nothing_due(
         return None
     if compose and data.get("compose") is not True:
         return None  # the last run skipped the compose step (--no-compose); this one must do it
+    if deploy and data.get("deployed") is not True:
+        return None  # the last run renewed without --deploy: the containers may run the old set
     files = data.get("files")
     if not isinstance(files, dict) or not files or data.get("compose_inputs") != compose_inputs(root):
         return None

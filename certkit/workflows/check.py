@@ -122,6 +122,7 @@ def run_check(request: CheckRequest) -> CheckRun:
     Raises:
         UsageError: --warn shorter than --crit, or an endpoint that is not HOST:PORT.
     """
+    from certkit.check.deploy_owed import owed_finding
     from certkit.check.deployed import deployed_files, is_checkout
     from certkit.check.expiry import Checker, Note, Scope
     from certkit.check.notary_config import find_layout_root, notary_notes
@@ -198,6 +199,9 @@ def run_check(request: CheckRequest) -> CheckRun:
         running = running_findings(root, profile, request)
         findings.extend(running[0])
         run_notes.extend(n for n in running[1] if n not in run_notes)
+        owed = owed_finding(root)  # a deploy renew --deploy could not do: the renewal has not reached what runs
+        if owed is not None:
+            findings.append(owed)
     summary = Summary(run_notes)
     for finding in findings:
         summary.add(finding)

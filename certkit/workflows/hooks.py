@@ -3,7 +3,7 @@
 - ``pre``: before the renewal is attempted.  If it fails, nothing is renewed (the
   hook was meant to make renewal safe, e.g. take a backup), but ``post`` still runs.
 - ``deploy``: only when files were really written (created, renewed or updated), e.g.
-  ``docker compose restart notary-server notary-signer``.
+  ``docker compose up -d --force-recreate server signer`` (`renew --deploy` does that itself, verified).
 - ``post``: always, after every attempt, even a failed one (it undoes what ``pre`` did).
 
 Every hook runs as ``/bin/sh -c COMMAND`` in the Notary folder with the caller's
@@ -22,34 +22,24 @@ that on to the whole group).  Each hook's output (its tail) is kept for the repo
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shlex
-import signal
 import subprocess
-import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from certkit.children import SHELL, run_bounded
 from certkit.errors import CertkitError, HookError
 from certkit.outcomes import FileKind
 
 if TYPE_CHECKING:
     from certkit.pki.renew import RenewResult
 
-SHELL = "/bin/sh"
 OUTPUT_TAIL = 4000  # characters of a hook's combined stdout/stderr kept for the report
 DEFAULT_TIMEOUT = 600.0  # seconds; a hook holds the renewal lock, so it may not hang forever
-# The hook runs as a background job of a small supervising shell: a trapped signal interrupts
-# `wait` at once (POSIX), while a foreground command would delay the trap until it ends.
-# On SIGTERM the trap removes itself and sends TERM to the hook's whole process group.
-# (`wait`'s stderr is silenced: dash reports a job killed by a signal as "Terminated".)
-SUPERVISOR = 'trap "trap - TERM; kill -TERM 0" TERM; "$0" -c "$1" & wait $! 2>/dev/null'
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -211,62 +201,15 @@ def run_hook(
 ) -> HookResult:
     """Run ``/bin/sh -c command`` with exactly ``env``; never raises for the hook's own failure.
 
-    Output goes to a temporary file, not a pipe, so a chatty hook can neither block on a
-    full pipe nor fill memory; only its tail is kept.  The hook gets its own process
-    group so a timeout, or certkit being interrupted or killed, stops everything it
-    started (see the module doc).
+    Through certkit.children: the hook gets its own process group, so a timeout, or certkit
+    being interrupted or killed, stops everything it started (see the module doc); only the
+    tail of its output is kept.
     """
-    with tempfile.TemporaryFile() as out:
-        try:
-            process = subprocess.Popen(
-                [SHELL, "-c", SUPERVISOR, SHELL, command],
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with(os.getpid()),
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            return HookResult(stage, command, 127, f"cannot start {SHELL}: {getattr(exc, 'strerror', None) or exc}")
-        timed_out = False
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(process)
-            code = 124  # as timeout(1) reports it
-        except BaseException:  # certkit is interrupted (Ctrl-C, SIGTERM): the hook must not outlive it
-            _kill_group(process)
-            raise
-        out.seek(0, os.SEEK_END)
-        size = out.tell()
-        out.seek(max(0, size - OUTPUT_TAIL * 4))  # bytes; decoded and cut to characters below
-        text = out.read().decode("utf-8", errors="replace")
-        tail = text[-OUTPUT_TAIL:]
-        truncated = size > OUTPUT_TAIL * 4 or len(text) > OUTPUT_TAIL
-    if code < 0:  # killed by a signal: report it the way a shell would
-        code = 128 - code
-    return HookResult(stage, command, code, tail, timed_out, truncated)
-
-
-def _die_with(parent: int) -> Callable[[], None] | None:
-    """A preexec function: the hook's shell gets SIGTERM when certkit dies, even by SIGKILL (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def setup() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a fork child of certkit ignores it (certkit.signals)
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:  # certkit died between fork and prctl: nobody would signal us
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return setup
+        finished = run_bounded([SHELL, "-c", command], env, cwd=cwd, timeout=timeout, tail=OUTPUT_TAIL)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return HookResult(stage, command, 127, f"cannot start {SHELL}: {getattr(exc, 'strerror', None) or exc}")
+    return HookResult(stage, command, finished.code, finished.output, finished.timed_out, finished.truncated)
 
 
 def run_with_hooks(
@@ -347,19 +290,6 @@ def _sh(args: Iterable[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Co
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise HookError(f"cannot check hooks with {SHELL} in {cwd}: {exc}") from exc
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=5)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _plain(name: str) -> bool:

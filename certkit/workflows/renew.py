@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from certkit.pki.renew import RenewResult
     from certkit.pki.unlock import Unlock
     from certkit.profile import Profile
+    from certkit.store.owed import OwedDeploy
+    from certkit.workflows.deploy import DeployRun, DeployStep
     from certkit.workflows.hooks import HookResult
 
 
@@ -59,6 +61,13 @@ class RenewRequest:
     fast_path: bool = True
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     clock: Callable[[], datetime] | None = None
+    # --deploy: recreate the running services whose files changed, through the engine, and verify
+    # (certkit.workflows.deploy).  Off by default: recreating interrupts the service, and a person
+    # at a terminal chooses the moment; the scheduled job asks for it.
+    deploy: bool = False
+    docker_host: str | None = None  # --docker-host; else DOCKER_HOST, else the default socket
+    engine_timeout: float = 5.0  # seconds for each call to the engine (certkit.engine.DEFAULT_TIMEOUT)
+    deploy_timeout: float = 180.0  # seconds for the recreate and its verification (certkit.deploy.engine_deploy)
     # The CA keys' secrets (certkit.pki.unlock), asked for only when a CA key must sign or be stored:
     # a passphrase file, the exported offline root for this run, the token for new CA keys, and a prompt
     # (the command line's, on a terminal).  $CREDENTIALS_DIRECTORY comes from ``environ``.
@@ -111,7 +120,11 @@ class RenewRun:
     deployed: DeployResult | None = None
     hooks: list[HookResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # one line per failed hook
-    # In the order they are reported: the renewal's own, then the compose step's, then the database's.
+    # --deploy: what the deploy step planned, did and verified (None: not asked for)
+    deploy: DeployRun | None = None
+    # Without --deploy: a deploy an earlier `renew --deploy` could not do, still owed (certkit.store.owed).
+    owed: OwedDeploy | None = None
+    # In the order they are reported: the renewal's own, then the compose step's, the deploy's, the database's.
     errors: list[CertkitError] = field(default_factory=list)
     exit_code: int = 0
 
@@ -150,6 +163,7 @@ def _nothing_due(request: RenewRequest) -> datetime | None:
         store,
         request.within.after(request.now),
         compose=request.compose,
+        deploy=request.deploy,
     )
 
 
@@ -205,6 +219,7 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
 
     notary_dir = request.notary_dir
     compose = _ComposeStep(request, profile)
+    deploy = _deploy_step(request, profile)
 
     def attempt() -> RenewResult:
         from certkit.pki.renew import renew
@@ -230,6 +245,9 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
             compose.prepare()
         if compose.prepared and not request.dry_run:
             compose.finish(result)
+        if deploy is not None:
+            # Before the deploy and post hooks: they see the services as they now run.
+            deploy.finish(result, compose.outcomes or compose.prepared)
         return result
 
     hooks = HookSet(pre=request.pre_hook, post=request.post_hook, deploy=request.deploy_hook)
@@ -267,11 +285,25 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
             run.errors.append(hooked.error)
         if compose.error is not None:
             run.errors.append(compose.error)
+        if deploy is not None:
+            run.deploy = deploy.run
+            if deploy.run.error is not None:  # also a dry run's: the engine could not show the plan
+                run.errors.append(deploy.run.error)
         result = hooked.result
         if result is None or request.dry_run:
             return run
+        if deploy is None:
+            from certkit.store.owed import read as read_owed
+
+            run.owed = read_owed(notary_dir)  # one lstat when nothing is owed
         if hooked.error is None:
-            _remember(request, profile, result, compose_ok=request.compose and compose.error is None)
+            _remember(
+                request,
+                profile,
+                result,
+                compose_ok=request.compose and compose.error is None,
+                deployed=_deployed(request, deploy, result, compose.outcomes),
+            )
             if compose.memo is not None:
                 compose.memo.save(notary_dir / STATE_FOLDER)  # verified above; written only when its entries changed
     # Outside the checkout's pin: the data folder given with --pgdata is written by path.
@@ -343,7 +375,43 @@ def _deploy_database(run: RenewRun, notary_dir: Path, pgdata: Path) -> None:
         run.errors.append(DatabaseError(f"the certificates were renewed, but {exc}"))
 
 
-def _remember(request: RenewRequest, profile: Profile, result: RenewResult, *, compose_ok: bool) -> None:
+def _deploy_step(request: RenewRequest, profile: Profile) -> DeployStep | None:
+    if not request.deploy:
+        return None
+    from certkit.workflows.deploy import DeployRequest, DeployStep
+
+    return DeployStep(
+        DeployRequest(
+            request.notary_dir,
+            request.now,
+            request.environ,
+            request.docker_host,
+            request.engine_timeout,
+            request.deploy_timeout,
+            request.ca_store,
+            request.container_dirs,
+        ),
+        profile,
+    )
+
+
+def _deployed(
+    request: RenewRequest, deploy: DeployStep | None, result: RenewResult, outcomes: list[ComposeOutcome]
+) -> bool:
+    """For the cron record: do the containers run this set?  With --deploy, what the deploy found;
+    without, unchanged since the last run if this one wrote nothing, else not (nobody recreated them)."""
+    if deploy is not None:
+        return deploy.run.done
+    if result.changed or any(o.written for o in outcomes):
+        return False
+    from certkit.workflows.deploy import last_run_deployed
+
+    return last_run_deployed(request.notary_dir)
+
+
+def _remember(
+    request: RenewRequest, profile: Profile, result: RenewResult, *, compose_ok: bool, deployed: bool
+) -> None:
     """The record certkit.store.fastpath answers the next cron run from."""
     from certkit.pki.renew import remember_nothing_due
     from certkit.profile import BUILTIN_PROFILES
@@ -357,4 +425,5 @@ def _remember(request: RenewRequest, profile: Profile, result: RenewResult, *, c
         profile_id(source, BUILTIN_PROFILES),
         None if source in (None, *BUILTIN_PROFILES) else Path(str(source)),
         compose=compose_ok,
+        deployed=deployed,
     )

@@ -45,11 +45,13 @@ def run_status(
 ) -> StatusRun:
     import os
 
+    from certkit.check.deploy_owed import owed_text
     from certkit.check.endpoints import fetch_chain
     from certkit.check.running import RunningRequest, check_running
     from certkit.check.status import compose_mounts, mark_running, status
     from certkit.profile import load_profile
     from certkit.store.layout import require_layout
+    from certkit.store.owed import read as read_owed
 
     profile = load_profile(profile_source)
     # A folder that is not a checkout is one line (exit 10, as renew), not a tree of missing files.
@@ -77,4 +79,7 @@ def run_status(
         RunningRequest(notary_dir, profile, env, engine_use=engine_use, docker_host=docker_host, timeout=engine_timeout)
     )
     result.notes += compose_notes + mark_running(result, running.files) + running.notes + unreachable
+    record = read_owed(notary_dir)  # one lstat when no deploy is owed
+    if record is not None:
+        result.deploy_owed = owed_text(record, notary_dir)
     return StatusRun(result, unreachable)
