@@ -364,7 +364,8 @@ def _server_not_after(notary: Path) -> datetime:
 
 def _verdicts(notary: Path, now: datetime) -> dict[str, str]:
     """What renew, check-expiry, status and compose --check say about fixtures/notary-server.crt at ``now``."""
-    from certkit.check.expiry import Checker, Thresholds
+    from certkit.check.expiry import Checker
+    from certkit.check.findings import Thresholds
     from certkit.check.status import status
     from certkit.compose.model import Options
     from certkit.compose.mounts import check

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from certkit.bounded import TooDeep
-from certkit.check.expiry import Finding, Reason, Status
+from certkit.check.findings import Finding, Reason, Status
 from certkit.check.notary_config import NotaryNotes
 from certkit.errors import CertkitError
 from certkit.profile import Profile

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from cryptography import x509
 
 from certkit.certificates import fingerprint_sha256, san_strings
-from certkit.check.expiry import NOTHING_FOUND_CODE, Finding, Status, Thresholds, worst
+from certkit.check.findings import NOTHING_FOUND_CODE, Finding, Status, Thresholds, worst
 from certkit.check.runs import Verdict
 from certkit.text import terminal_safe, visible
 

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 from cryptography import x509
 
 from certkit import __version__
-from certkit.check.expiry import Finding, Status, Thresholds, worst
+from certkit.check.findings import Finding, Status, Thresholds, worst
 from certkit.render.expiry import short_subject, subject_text
 from certkit.templates import render_html
 from certkit.text import utc_minute

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from certkit.check.expiry import SKIPPED, Finding, Status, Thresholds, worst
+from certkit.check.findings import SKIPPED, Finding, Status, Thresholds, worst
 from certkit.check.running import EngineUse
 from certkit.durations import Duration
 from certkit.errors import UsageError
@@ -124,8 +124,10 @@ def run_check(request: CheckRequest) -> CheckRun:
     """
     from certkit.check.deploy_owed import owed_finding
     from certkit.check.deployed import deployed_files, is_checkout
-    from certkit.check.expiry import Checker, Note, Scope
+    from certkit.check.expiry import Checker
+    from certkit.check.findings import Note
     from certkit.check.notary_config import find_layout_root, notary_notes
+    from certkit.check.walk import Scope
     from certkit.profile import load_profile
 
     now = request.now
@@ -243,7 +245,8 @@ def running_findings(root: Path, profile: Profile, request: CheckRequest) -> tup
 def running_finding(row: RunningFile, now: datetime, thresholds: Thresholds) -> Finding:
     """One row of certkit.check.running as a Finding: the container's certificate judged by time,
     plus its verdict (STALE and BAKED are CRITICAL: the renewal does not reach what runs)."""
-    from certkit.check.expiry import Reason, judge_time
+    from certkit.check.expiry import judge_time
+    from certkit.check.findings import Reason
     from certkit.check.runs import Verdict
 
     cert = row.leaf()
