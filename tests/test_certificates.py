@@ -367,8 +367,8 @@ def _verdicts(notary: Path, now: datetime) -> dict[str, str]:
     from certkit.check.expiry import Checker
     from certkit.check.findings import Thresholds
     from certkit.check.status import status
+    from certkit.compose.check import check
     from certkit.compose.model import Options
-    from certkit.compose.mounts import check
     from certkit.durations import parse_duration
     from certkit.pki.planning import make_plan, read_state
     from certkit.profile import load_profile
@@ -409,8 +409,8 @@ def _verdicts(notary: Path, now: datetime) -> dict[str, str]:
 @pytest.fixture
 def mounted_notary(reference_dir: Path, tmp_path: Path) -> Path:
     """A copy of the real checkout with certkit's compose override, so compose --check reads the host files."""
+    from certkit.compose.apply import apply
     from certkit.compose.model import Options
-    from certkit.compose.mounts import apply
     from certkit.profile import load_profile
     from tests.compose_helpers import copy_reference
 

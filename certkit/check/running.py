@@ -126,12 +126,13 @@ def _managed(root: Path, profile: Profile) -> set[str]:
 
 def _analyse(request: RunningRequest, files: tuple[Path, ...], managed: set[str]) -> _Reads:
     """Raises CertkitError (and OSError/ValueError from a file changing under it) when not analysable."""
-    from certkit.compose import mounts as compose
+    from certkit.compose.analysis import load
     from certkit.compose.files import project_env as compose_env
     from certkit.compose.model import Options, ReadKind
 
     options = Options(request.profile, environ=request.environ)
-    project, analyses = compose.load(request.root, files, options)
+    loaded = load(request.root, files, options)
+    project, analyses = loaded.project, loaded.analyses
     services = {
         name: tuple(
             read

@@ -284,17 +284,18 @@ def mark_running(tree: SetTree, rows: list[RunningFile]) -> list[str]:
 def compose_mounts(root: Path, profile: Profile, environ: Mapping[str, str]) -> tuple[dict[str, list[str]], list[str]]:
     """{real host path: ["docker-compose.yml: server", ...]} for the compose services that read a file
     *mounted from the host* (a baked copy does not count), and notes for projects certkit cannot analyse."""
-    from certkit.compose import mounts as compose
+    from certkit.compose.analysis import load
     from certkit.compose.model import Options, ServedFrom
+    from certkit.compose.projects import renew_projects
     from certkit.errors import CertkitError
 
     result: dict[str, list[str]] = {}
     notes: list[str] = []
     options = Options(profile, environ=environ)
-    for index, files in enumerate(compose.renew_projects(root, environ)):
+    for index, files in enumerate(renew_projects(root, environ)):
         label = files[0].name
         try:
-            _, analyses = compose.load(root, files if index else (), options)
+            analyses = load(root, files if index else (), options).analyses
         except CertkitError as exc:
             notes.append(f"{label}: not analysed ({exc})")
             continue
