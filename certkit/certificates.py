@@ -227,24 +227,6 @@ def _sans(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
         return None
 
 
-def dns_names(cert: x509.Certificate) -> list[str]:
-    sans = _sans(cert)
-    return list(sans.get_values_for_type(x509.DNSName)) if sans is not None else []
-
-
-def ip_addresses(cert: x509.Certificate) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    sans = _sans(cert)
-    return (
-        [
-            a
-            for a in sans.get_values_for_type(x509.IPAddress)
-            if isinstance(a, (ipaddress.IPv4Address, ipaddress.IPv6Address))
-        ]
-        if sans is not None
-        else []
-    )
-
-
 def subject_alt_names(cert: x509.Certificate) -> set[x509.GeneralName]:
     """The subjectAltName entries as cryptography objects (empty without the extension)."""
     sans = _sans(cert)
