@@ -123,7 +123,7 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
                 )
                 continue
             deployment.notes.append(
-                f"{label}: not analysed ({_one_line(exc)}); files only it uses are listed as unused"
+                f"{label}: not analysed ({one_line(exc, 200)}); files only it uses are listed as unused"
             )
             continue
         for name, service in project.services.items():
@@ -133,7 +133,7 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
             try:
                 analyses = analyse(single, with_recorded_dirs(root, options))
             except _ANALYSIS_ERRORS as exc:
-                failed.setdefault(f"service {name}: not analysed ({_one_line(exc)})", []).append(label)
+                failed.setdefault(f"service {name}: not analysed ({one_line(exc, 200)})", []).append(label)
                 continue
             for read in analyses[name].reads:
                 if read.host_path is not None:
@@ -141,10 +141,6 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
     # One note per failure, not per compose file: Notary's three development.*.yml share a client service.
     for text, labels in failed.items():
         deployment.notes.append(f"{', '.join(labels)}: {text}; files only it uses are listed as unused")
-
-
-def _one_line(exc: BaseException) -> str:
-    return one_line(exc, 200)
 
 
 __all__ = ["Deployment", "compose_files", "deployed_files", "is_checkout"]

@@ -33,7 +33,7 @@ from certkit.check.runs import RunningFile, Verdict
 from certkit.errors import CertkitError
 from certkit.hints import stale_hint
 from certkit.outcomes import StrEnum
-from certkit.text import one_line
+from certkit.text import one_line, utc_second
 
 if TYPE_CHECKING:
     from certkit.compose.model import FileRead
@@ -403,8 +403,8 @@ def _still_serves_old(request: RunningRequest, container: ComposeContainer, host
         return None
     if container.started is not None and changed > container.started:
         return (
-            f"{_shown(request.root, host_path)} changed at {changed:%Y-%m-%d %H:%M:%S} UTC, after the process started "
-            f"({container.started:%Y-%m-%d %H:%M:%S} UTC): Notary reads TLS files only at start; "
+            f"{_shown(request.root, host_path)} changed at {utc_second(changed)}, after the process started "
+            f"({utc_second(container.started)}): Notary reads TLS files only at start; "
             f"{restart}"
         )
     return None
