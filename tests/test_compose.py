@@ -477,6 +477,18 @@ def test_the_compose_step_of_renew(notary: Path, tmp_path: Path) -> None:
     assert postgres.restart == ["postgresql"]
 
 
+def test_writing_leaves_the_prepared_run_as_it_was(notary: Path) -> None:
+    """What renew prepared (and a dry run shows) stays what it was once the step is written: the
+    outcome is a new value, not the prepared run with its dry_run flag flipped."""
+    prepared = prepare_after_renew(notary, load_profile(), environ={})
+    shown = [run.outcome(dry_run=True) for run in prepared]
+    before = [(run.restart, run.command, run.pending) for run in prepared]
+    done = finish_after_renew(notary, prepared, renewed=["fixtures/notary-server.crt"])
+    assert [(run.restart, run.command, run.pending) for run in prepared] == before
+    assert all(s.dry_run and s.written == [] for s in shown)
+    assert not any(o.dry_run for o in done) and done[0].written == [notary / "docker-compose.override.yml"]
+
+
 def test_interpolation_and_short_syntax() -> None:
     env = {"SET": "v", "EMPTY": ""}
     assert interpolate("${SET}-${UNSET:-d}-${EMPTY:-e}-${EMPTY-f}-$$-$SET", env) == "v-d-e--$-v"

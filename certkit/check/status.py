@@ -23,6 +23,7 @@ from certkit.validity import expired, expires_within
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
     from certkit.check.runs import RunningFile
 
@@ -222,7 +223,7 @@ def _key_problem(path: Path, cert: x509.Certificate) -> str | None:
     return _mismatch(path, public, cert)
 
 
-def _mismatch(path: Path, public: object, cert: x509.Certificate) -> str | None:
+def _mismatch(path: Path, public: PublicKeyTypes, cert: x509.Certificate) -> str | None:
     from certkit.pki.keys import same_public_key
 
     return None if same_public_key(public, cert.public_key()) else f"key {path.name} does not match the certificate"
