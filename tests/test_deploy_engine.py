@@ -146,7 +146,7 @@ def test_the_cron_line_deploys_the_renewal_by_itself(
     assert expired.not_valid_after_utc < now
 
     def served() -> bytes:
-        return served_certificate(port, timeout=120, alive=lambda: project.container_problem("server"))
+        return served_certificate(port, timeout=180, alive=lambda: project.container_problem("server"))
 
     assert served() == expired.public_bytes(Encoding.DER)  # the premise: the baked, expired certificate
     home = cron_home(tmp_path)
