@@ -1,8 +1,8 @@
 """What a command did to each file, as types: the words of the table and JSON output.
 
 The member values are the exact words certkit has always printed and written to JSON
-(a public contract: scripts and tests/test_conventions.py read them), so each enum mixes
-in ``str``: a member compares equal to its word, prints as it and serialises as it.
+(a public contract: scripts read them from `renew --json`'s "action" and "kind"), so each enum
+mixes in ``str``: a member compares equal to its word, prints as it and serialises as it.
 """
 
 from __future__ import annotations

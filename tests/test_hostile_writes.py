@@ -168,19 +168,19 @@ def test_a_swap_after_the_renewal_cannot_redirect_the_compose_override(
     reference_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The compose step and the cron record are written after the renewal: the swap then must not reach them."""
-    from certkit.compose import mounts
+    from certkit.compose import apply
 
     other = other_users_tree(reference_copy, tmp_path / "attacker")
     moved = tmp_path / "moved"
     before_other = tree(other)
-    prepare = mounts.prepare_after_renew
+    prepare = apply.prepare_after_renew
 
     def prepare_then_swap(*args: object, **kwargs: object) -> object:
         prepared = prepare(*args, **kwargs)  # type: ignore[arg-type]
         swap_to(reference_copy, moved, other)()
         return prepared
 
-    monkeypatch.setattr(mounts, "prepare_after_renew", prepare_then_swap)
+    monkeypatch.setattr(apply, "prepare_after_renew", prepare_then_swap)
     run = certkit.run_renew(certkit.RenewRequest(reference_copy, NOW, MONTH, environ={}))
     assert tree(other) == before_other
     assert not problems(moved)

@@ -239,18 +239,20 @@ def check_expiry_command(
 
 def _run(request: CheckRequest, fmt: str, output: Path | None, quiet: bool, color: bool | None) -> int:
     from certkit.render.formats import REPORTS, ReportOptions
-    from certkit.workflows.check import run_check
+    from certkit.workflows.check import stream_check
 
-    run = run_check(request)
+    # Each finding goes to the report as it is made (the formats write as they go), so memory does
+    # not grow with the tree; the summary is complete once they have all been read.
+    stream = stream_check(request)
     # --quiet is for cron's mail: it silences stdout, never the file --output asks for.
     quiet = quiet and output is None
     with _destination(output) as out:
         use_color = color if color is not None else (output is None and _is_terminal(out))
-        report = REPORTS[fmt](out, ReportOptions(request.now, run.thresholds, quiet=quiet, color=use_color))
-        for finding in run.findings:
+        report = REPORTS[fmt](out, ReportOptions(request.now, stream.thresholds, quiet=quiet, color=use_color))
+        for finding in stream:
             report.add(finding)
-        report.finish(run.summary)
-    return run.summary.status.value
+        report.finish(stream.summary)
+    return stream.summary.status.value
 
 
 def _is_terminal(stream: IO[str]) -> bool:

@@ -74,10 +74,6 @@ class Plan:
     def get(self, name: str) -> Decision:
         return next(d for d in self.decisions if d.name == name)
 
-    @property
-    def anything_due(self) -> bool:
-        return any(d.renew for d in self.decisions)
-
 
 def ca_key_path(ca_store: Path, spec: CertSpec) -> Path:
     return ca_store / f"{spec.name}.key"

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 from cryptography import x509
 
 from certkit import __version__
-from certkit.check.expiry import Finding, Status, Thresholds, worst
+from certkit.check.findings import Finding, Status, Thresholds, worst
 from certkit.render.expiry import short_subject, subject_text
 from certkit.templates import render_html
 from certkit.text import utc_minute
@@ -250,8 +250,8 @@ def _row(finding: Finding, kind: str, pos: Callable[[datetime], float], start: d
         where=where,
         subject=subject_text(cert) or "",
         short=short_subject(cert),
-        not_before=_stamp(not_before),
-        not_after=_stamp(not_after),
+        not_before=utc_minute(not_before, zone=False),
+        not_after=utc_minute(not_after, zone=False),
         days_left=days,
         reasons=reasons,
         bar_left=left,
@@ -297,7 +297,3 @@ def _ticks(start: datetime, end: datetime) -> list[tuple[datetime, str]]:
 
 def _day(moment: datetime) -> str:
     return f"{moment.astimezone(timezone.utc):%Y-%m-%d}"
-
-
-def _stamp(moment: datetime) -> str:
-    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M}"

@@ -13,7 +13,7 @@ overrides, an earlier deploy is owed, or the last run renewed without deploying.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from certkit.errors import CertkitError, DeployError, EngineError
 from certkit.store import owed
 
 if TYPE_CHECKING:
-    from certkit.compose.model import ComposeOutcome
+    from certkit.compose.model import ComposeRun
     from certkit.deploy.deploy_model import DeployPlan, DeployResult
     from certkit.pki.renew import RenewResult
     from certkit.profile import Profile
@@ -70,7 +70,7 @@ class DeployStep:
         self.run = DeployRun()
         self.owed_before: owed.OwedDeploy | None = None
 
-    def finish(self, result: RenewResult, compose: list[ComposeOutcome]) -> None:
+    def finish(self, result: RenewResult, compose: Sequence[ComposeRun]) -> None:
         """Deploy what ``result`` changed (or plan it, in a dry run); never raises a CertkitError."""
         from certkit.deploy.database import step_after_renew
 
@@ -118,7 +118,7 @@ class DeployStep:
             self.run.result = run_deploy(engine, plan, cli, root, timeout=request.deploy_timeout)
         self.run.cleared = owed.clear(root)
 
-    def _owe(self, exc: CertkitError, result: RenewResult, compose: list[ComposeOutcome], database: bool) -> None:
+    def _owe(self, exc: CertkitError, result: RenewResult, compose: Sequence[ComposeRun], database: bool) -> None:
         """Record the deploy owed and turn the error into the one line the user reads."""
         request = self.request
         root = request.notary_dir

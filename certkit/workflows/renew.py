@@ -17,7 +17,7 @@ from certkit.durations import Duration
 
 if TYPE_CHECKING:
     from certkit.compose.cache import ParseCache
-    from certkit.compose.model import ComposeOutcome
+    from certkit.compose.model import ComposeOutcome, PreparedCompose
     from certkit.deploy.database import DatabaseStep, DeployResult
     from certkit.errors import CertkitError
     from certkit.pki.keys import EarlyKeys
@@ -313,13 +313,13 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
 
 
 class _ComposeStep:
-    """Renewed files reach compose containers only through mounts (certkit.compose.mounts): the step is
+    """Renewed files reach compose containers only through mounts (certkit.compose.apply): the step is
     worked out in memory before the renewal's first write, and written after it."""
 
     def __init__(self, request: RenewRequest, profile: Profile) -> None:
         self.request = request
         self.profile = profile
-        self.prepared: list[ComposeOutcome] = []
+        self.prepared: list[PreparedCompose] = []
         self.outcomes: list[ComposeOutcome] = []
         self.error: CertkitError | None = None
         self.memo: ParseCache | None = None  # parses and renders kept between runs (certkit.compose.cache)
@@ -327,8 +327,8 @@ class _ComposeStep:
     def prepare(self) -> None:
         # Before the first write: a compose file or Dockerfile certkit cannot handle stops the
         # run with nothing changed, instead of after the certificates were replaced.
+        from certkit.compose.apply import prepare_after_renew
         from certkit.compose.cache import ParseCache
-        from certkit.compose.mounts import prepare_after_renew
         from certkit.store.layout import STATE_FOLDER
 
         request = self.request
@@ -346,7 +346,7 @@ class _ComposeStep:
         )
 
     def finish(self, result: RenewResult) -> None:
-        from certkit.compose.mounts import finish_after_renew
+        from certkit.compose.apply import finish_after_renew
         from certkit.errors import CertkitError
 
         renewed = [f.path for f in result.files if f.action.changed]
