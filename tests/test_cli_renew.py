@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 
-def certkit(*args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+def certkit(
+    *args: str, user: str | None = None, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "certkit", *args]
     if user is not None:
         argv = ["setpriv", "--reuid", user, "--regid", user, "--clear-groups", *argv]
@@ -24,7 +26,7 @@ def certkit(*args: str, user: str | None = None) -> subprocess.CompletedProcess[
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), **(env_extra or {})},
     )
 
 
