@@ -205,7 +205,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_help_documents_exit_codes() -> None:
     result = certkit("--help")
     assert result.returncode == 0
-    assert "10  not a Notary layout" in result.stdout
+    assert "10   not a Notary checkout" in result.stdout  # certkit.exitcodes, printed as the table
     renew_help = certkit("renew", "--help").stdout
     for option in ("--within", "--force", "--rotate-keys", "--dry-run", "--json", "--profile", "--ca-store"):
         assert option in renew_help
