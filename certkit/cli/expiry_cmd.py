@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
+from certkit import exitcodes
 from certkit.bounded import MAX_NESTING, MAX_WALK_DEPTH, MAX_WALK_ENTRIES
 from certkit.cli import options
 from certkit.durations import Duration
@@ -20,23 +21,13 @@ from certkit.render.formats import FORMATS
 if TYPE_CHECKING:
     from certkit.workflows.check import CheckRequest
 
-UNKNOWN = 3
+UNKNOWN = exitcodes.NAGIOS_UNKNOWN.code
 
-HELP_EPILOG = f"""\b
-Exit codes (Nagios plugin convention; the worst finding wins,
-CRITICAL > UNKNOWN > WARNING > OK):
-  0  OK        everything valid beyond --warn
-  1  WARNING   something expires within --warn
-  2  CRITICAL  expires within --crit, expired, not yet valid, broken chain,
-               key mismatch, STALE (server not reloaded, or a container that
-               still has the old file), BAKED (a container, or the compose
-               project `docker compose up` would run, reads the image's copy),
-               a deploy owed (renew --deploy could not do it), hostname not
-               covered
-  3  UNKNOWN   unreadable input, unreachable endpoint, a folder with no
-               certificate file (a check that finds nothing never passes),
-               usage error, a walk or document past its bound ({MAX_WALK_DEPTH}
-               folder levels, {MAX_WALK_ENTRIES:,} entries, {MAX_NESTING} nesting levels)
+HELP_EPILOG = (
+    "\b\nExit codes (Nagios plugin convention; the worst finding wins,\nCRITICAL > UNKNOWN > WARNING > OK):\n"
+    + exitcodes.help_text(exitcodes.NAGIOS_CODES, names=True)
+    + f"""
+The bounds: {MAX_WALK_DEPTH} folder levels, {MAX_WALK_ENTRIES:,} entries, {MAX_NESTING} nesting levels.
 Certificate files in a Notary checkout that no service uses are
 listed as UNUSED and never change the exit code (--all judges them).
 A symlink to a folder outside the folder given is listed as SKIPPED,
@@ -51,6 +42,7 @@ Examples:
   certkit check-expiry --connect notary-server:4443 NOTARY_DIR
   certkit check-expiry --format prometheus --output /var/lib/node_exporter/certkit.prom NOTARY_DIR
   certkit check-expiry --format html --output expiry.html NOTARY_DIR   # a page to look at"""
+)
 
 
 class NagiosCommand(click.Command):

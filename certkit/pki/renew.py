@@ -18,7 +18,7 @@ from certkit import paths
 from certkit.certificates import to_pem
 from certkit.durations import Duration
 from certkit.errors import FilesystemError, OfflineKeyError
-from certkit.outcomes import Action, FileKind
+from certkit.outcomes import Action, FileKind, Notice, NoticeKind
 from certkit.paths import inside
 from certkit.pki import cakeys, managed
 from certkit.pki import keys as keymod
@@ -321,7 +321,7 @@ def _loose_keys(states: dict[str, CertState]) -> list[_LooseKey]:
 
 
 def _loose_key_notices(loose: list[_LooseKey], root: Path, dry_run: bool) -> list[str]:
-    notes = []
+    notes: list[str] = []
     for key in loose:
         note = f"{paths.shown(key.path, _real(root))}: private key was mode {key.mode:04o}, readable by others; "
         if key.links > 1:
@@ -331,7 +331,7 @@ def _loose_key_notices(loose: list[_LooseKey], root: Path, dry_run: bool) -> lis
             )
         else:
             note += "would set 0600" if dry_run else "set to 0600"
-        notes.append(note)
+        notes.append(Notice(note, NoticeKind.LOOSE_KEY, (paths.shown(key.path, _real(root)),)))
     return notes
 
 
@@ -374,7 +374,7 @@ def _owner_notes(
     ``tightened``: keys a dry run would set to 0600 (a real run already has): judged with the
     mode they would have, so the dry run says what the run will, never "would keep 0664" beside
     "would set 0600" for the same key."""
-    notes = []
+    notes: list[str] = []
     runner = os.geteuid()
     for spec in profile.certificates:
         state = states[spec.name]
@@ -396,21 +396,24 @@ def _owner_notes(
             mode = storage.KEY_MODE
         keeps = "would keep" if dry_run else "keeps"
         if st.st_uid != runner:
-            notes.append(
+            note = (
                 f"{shown}: {keeps} its owner {safety.user_name(st.st_uid)} and group "
                 f"{safety.group_name(st.st_gid)}, mode {mode:04o}: the container that reads it "
                 "must run as that user (or that group, with mode 0640)"
             )
         elif mode & 0o040:
-            notes.append(
+            note = (
                 f"{shown}: {keeps} mode {mode:04o} and group {safety.group_name(st.st_gid)}: "
                 "that group's members and containers may read it"
             )
         elif spec.key_owner_hint:
-            notes.append(
+            note = (
                 f"{shown}: owned by {safety.user_name(st.st_uid)}, group {safety.group_name(st.st_gid)}, "
                 f"mode {mode:04o}; {spec.key_owner_hint}"
             )
+        else:
+            continue
+        notes.append(Notice(note, NoticeKind.KEY_OWNER, (spec.key_file or shown,)))
     return notes
 
 

@@ -167,6 +167,61 @@ class DeployStep:
         )
 
 
+@dataclass(frozen=True)
+class RunningLook:
+    """Without --deploy: which of the checkout's compose projects run, asked of the engine read-only, so
+    that renew names the action for the project in use (certkit.render.renew).  ``plan`` is what
+    `renew --deploy` would do now; None when no engine answered (``note`` says why)."""
+
+    host: str
+    plan: DeployPlan | None = None
+    note: str = ""
+    error: CertkitError | None = None  # an engine named with --docker-host that cannot be used
+
+    @property
+    def database_in_use(self) -> bool:
+        """A postgres of a project that runs (or waits, stopped) holds the database set."""
+        return self.plan is not None and (any(p.database for p in self.plan.projects) or self.plan.database_waits)
+
+
+def look_at_running(
+    request: DeployRequest, profile: Profile, result: RenewResult, compose: Sequence[ComposeRun]
+) -> RunningLook:
+    """What runs from the checkout, for a renewal that will not deploy: the engine is only read, and
+    one that is absent, refuses or fails is a note, never an error (the renewal is done)."""
+    from certkit.compose.model import Options
+    from certkit.deploy.database import step_after_renew
+    from certkit.deploy.engine_deploy import plan_deploy
+    from certkit.engine import connect, engine_host, probe
+
+    root = request.notary_dir
+    host = engine_host(request.docker_host, request.environ)
+    try:
+        engine = (
+            connect(request.docker_host, request.environ, timeout=request.engine_timeout)
+            if request.docker_host is not None
+            else probe(None, request.environ, timeout=request.engine_timeout)
+        )
+    except EngineError as exc:
+        named = request.docker_host is not None  # named on the command line: an error, as everywhere
+        return RunningLook(host, note=f"what runs was not asked: {exc}", error=exc if named else None)
+    if engine is None:
+        return RunningLook(host, note=f"no Docker engine at {host}")
+    options = Options(profile, request.ca_store, dict(request.container_dirs), dict(request.environ))
+    with engine:
+        try:
+            plan = plan_deploy(
+                engine,
+                root,
+                options,
+                changed=[root / path for path in result.touched],
+                database_changed=step_after_renew(root, result.touched) is not None,
+            )
+        except (EngineError, DeployError) as exc:
+            return RunningLook(host, note=f"what runs was not worked out: {exc}")
+    return RunningLook(host, plan)
+
+
 def last_run_deployed(root: Path) -> bool:
     """Did the last full run leave the containers on the set (its cron record says so)?"""
     from certkit.store.fastpath import MAX_RECORD_BYTES, RECORD, STATE_FOLDER

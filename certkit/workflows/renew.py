@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from certkit.pki.unlock import Unlock
     from certkit.profile import Profile
     from certkit.store.owed import OwedDeploy
-    from certkit.workflows.deploy import DeployRun, DeployStep
+    from certkit.workflows.deploy import DeployRequest, DeployRun, DeployStep, RunningLook
     from certkit.workflows.hooks import HookResult
 
 
@@ -65,6 +65,9 @@ class RenewRequest:
     # (certkit.workflows.deploy).  Off by default: recreating interrupts the service, and a person
     # at a terminal chooses the moment; the scheduled job asks for it.
     deploy: bool = False
+    # Without --deploy, after a renewal: ask the engine (read-only) which of the checkout's projects run,
+    # so the output names the action for the one in use (--no-engine: never ask).
+    engine: bool = True
     docker_host: str | None = None  # --docker-host; else DOCKER_HOST, else the default socket
     engine_timeout: float = 5.0  # seconds for each call to the engine (certkit.engine.DEFAULT_TIMEOUT)
     deploy_timeout: float = 180.0  # seconds for the recreate and its verification (certkit.deploy.engine_deploy)
@@ -124,6 +127,8 @@ class RenewRun:
     deploy: DeployRun | None = None
     # Without --deploy: a deploy an earlier `renew --deploy` could not do, still owed (certkit.store.owed).
     owed: OwedDeploy | None = None
+    # Without --deploy, after a renewal that changed something: what runs from the checkout (None: not asked).
+    running: RunningLook | None = None
     # In the order they are reported: the renewal's own, then the compose step's, the deploy's, the database's.
     errors: list[CertkitError] = field(default_factory=list)
     exit_code: int = 0
@@ -309,6 +314,12 @@ def _renew_with(request: RenewRequest, profile: Profile, early: EarlyKeys | None
     # Outside the checkout's pin: the data folder given with --pgdata is written by path.
     if request.pgdata is not None and run.database is not None:
         _deploy_database(run, notary_dir, request.pgdata)
+    if deploy is None and request.engine and (result.changed or any(o.written for o in compose.outcomes)):
+        from certkit.workflows.deploy import look_at_running
+
+        run.running = look_at_running(_deploy_request(request), profile, result, compose.outcomes)
+        if run.running.error is not None:
+            run.errors.append(type(run.running.error)(f"renew is done, but {run.running.error}"))
     return run
 
 
@@ -378,20 +389,23 @@ def _deploy_database(run: RenewRun, notary_dir: Path, pgdata: Path) -> None:
 def _deploy_step(request: RenewRequest, profile: Profile) -> DeployStep | None:
     if not request.deploy:
         return None
-    from certkit.workflows.deploy import DeployRequest, DeployStep
+    from certkit.workflows.deploy import DeployStep
 
-    return DeployStep(
-        DeployRequest(
-            request.notary_dir,
-            request.now,
-            request.environ,
-            request.docker_host,
-            request.engine_timeout,
-            request.deploy_timeout,
-            request.ca_store,
-            request.container_dirs,
-        ),
-        profile,
+    return DeployStep(_deploy_request(request), profile)
+
+
+def _deploy_request(request: RenewRequest) -> DeployRequest:
+    from certkit.workflows.deploy import DeployRequest
+
+    return DeployRequest(
+        request.notary_dir,
+        request.now,
+        request.environ,
+        request.docker_host,
+        request.engine_timeout,
+        request.deploy_timeout,
+        request.ca_store,
+        request.container_dirs,
     )
 
 
