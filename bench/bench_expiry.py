@@ -279,7 +279,7 @@ def _section(
         "round and scales its time to all files; `--baseline-files 0` runs them all.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"  # a blank line before the next section
 
 
 def _write_section(path: Path, section: str) -> None:
