@@ -42,7 +42,18 @@ def apply(
     themselves (round-trip, see certkit.compose.edit).  A second run changes nothing.
     """
     prepared = prepare(directory, files, options, in_place=in_place)
+    _refuse_writers(directory, prepared)  # a dry run too: it must not promise a write the real run refuses
     return prepared.outcome(dry_run=True) if dry_run else write(prepared)
+
+
+def _refuse_writers(directory: Path, prepared: PreparedCompose) -> None:
+    """`certkit compose` alone is checked as a renewal is (certkit.store.safety): the folders it
+    writes in, every folder above the checkout up to ``/``, and the files it replaces, so that no
+    other user can swap a folder or file under a write (inside a renewal, the renewal checked)."""
+    from certkit.store import safety
+
+    targets = [Path(os.path.realpath(path)) for path in prepared.pending]
+    safety.check(directory, folders={t.parent for t in targets}, files=targets)
 
 
 def prepare(directory: Path, files: Iterable[Path], options: Options, *, in_place: bool = False) -> PreparedCompose:
