@@ -60,6 +60,7 @@ class NoticeKind(StrEnum):
 
     NOTE = "note"
     LOOSE_KEY = "loose-key"  # a private key others could read, set to 0600
+    LINKED_KEY = "linked-key"  # such a key with other hard links, replaced by a copy: always said on its own
     NEW_ROOT = "new-root"  # a root CA made new: who must trust it
     KEY_OWNER = "key-owner"  # who must own or read a key a container reads
 

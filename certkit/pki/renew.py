@@ -331,7 +331,8 @@ def _loose_key_notices(loose: list[_LooseKey], root: Path, dry_run: bool) -> lis
             )
         else:
             note += "would set 0600" if dry_run else "set to 0600"
-        notes.append(Notice(note, NoticeKind.LOOSE_KEY, (paths.shown(key.path, _real(root)),)))
+        kind = NoticeKind.LINKED_KEY if key.links > 1 else NoticeKind.LOOSE_KEY  # its other names keep the mode
+        notes.append(Notice(note, kind, (paths.shown(key.path, _real(root)),)))
     return notes
 
 
