@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from certkit import defaults
 from certkit.bounded import TooDeep, parse_nested
 from certkit.durations import parse_duration
 from certkit.errors import CertkitError, ProfileError
@@ -26,8 +27,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
-
-BUILTIN_PROFILES = ("notary",)
 
 # Validity is given in days/hours only, so any fixed anchor gives the exact length.
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -162,8 +161,8 @@ class Profile:
 
 def load_profile(source: str | Path | None = None) -> Profile:
     """Load a built-in profile by name (default "notary") or a TOML file by path."""
-    if source is None or str(source) in BUILTIN_PROFILES:
-        name = str(source or "notary")
+    if source is None or str(source) in defaults.BUILTIN_PROFILES:
+        name = str(source or defaults.BUILTIN_PROFILES[0])
         return _build(_builtin_data(name), f"built-in profile {name!r}")
     path = Path(source)
     from certkit.bounded import MIB, read_input
@@ -172,10 +171,9 @@ def load_profile(source: str | Path | None = None) -> Profile:
     data = _parse_toml(raw, str(path))
     base_name = data.pop("extends", None)
     if base_name is not None:
-        if base_name not in BUILTIN_PROFILES:
-            raise ProfileError(
-                f"profile {path}: extends = {base_name!r}: unknown base (built-in: {', '.join(BUILTIN_PROFILES)})"
-            )
+        if base_name not in defaults.BUILTIN_PROFILES:
+            builtin = ", ".join(defaults.BUILTIN_PROFILES)
+            raise ProfileError(f"profile {path}: extends = {base_name!r}: unknown base (built-in: {builtin})")
         data = _merge(_builtin_data(str(base_name)), data)
     return _build(data, f"profile {path}")
 

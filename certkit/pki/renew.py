@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from certkit import paths
+from certkit import defaults, paths
 from certkit.certificates import to_pem
 from certkit.durations import Duration
 from certkit.errors import FilesystemError, OfflineKeyError
@@ -43,7 +43,7 @@ from certkit.store.layout import (
 )
 from certkit.store.records import replace_own
 
-DEFAULT_KEEP = 3
+DEFAULT_KEEP = defaults.KEEP
 
 
 @dataclass

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Named here too, where the other layout rules are (the one definition is certkit.defaults').
+from certkit.defaults import CA_STORE_RECORD as CA_STORE_RECORD
+from certkit.defaults import CONTAINER_DIRS_RECORD as CONTAINER_DIRS_RECORD
+from certkit.defaults import STATE_FOLDER as STATE_FOLDER
 from certkit.errors import FilesystemError, NotALayoutError, ProfileError, UsageError
 from certkit.profile import Profile
 
@@ -49,12 +53,6 @@ def layout_above(root: Path, profile: Profile) -> str | None:
     return None
 
 
-STATE_FOLDER = ".certkit"  # lock note, transactions, generations; the default CA store is inside
-# The file inside STATE_FOLDER that says where `renew --ca-store DIR` put the CA keys, for every later command.
-CA_STORE_RECORD = "ca-store"
-
-
-CONTAINER_DIRS_RECORD = "container-dirs"  # `--container-dir` answers (JSON: service -> folder; "" = any service)
 MAX_RECORD_BYTES = 64 * 1024
 
 

@@ -23,10 +23,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from certkit import defaults
 from certkit.errors import FilesystemError, LockedError
 from certkit.store import handles, storage
 
-STATE_NAME, NOTE_NAME = ".certkit", "lock"  # certkit.store.layout.STATE_FOLDER; certkit.store.state.LOCK_NOTE
+STATE_NAME, NOTE_NAME = defaults.STATE_FOLDER, defaults.LOCK_NOTE
 LOCK_FILE = f"{STATE_NAME}/{NOTE_NAME}"
 
 # A flock belongs to the open file description, which fork() shares: a forked child (the

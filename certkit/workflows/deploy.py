@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from certkit import defaults
 from certkit.errors import CertkitError, DeployError, EngineError
 from certkit.store import owed
 
@@ -37,8 +38,8 @@ class DeployRequest:
     now: datetime
     environ: Mapping[str, str]
     docker_host: str | None = None
-    engine_timeout: float = 5.0
-    deploy_timeout: float = 180.0
+    engine_timeout: float = defaults.ENGINE_TIMEOUT
+    deploy_timeout: float = defaults.DEPLOY_TIMEOUT
     ca_store: Path | None = None
     container_dirs: Mapping[str, str] = field(default_factory=dict)
 
@@ -169,7 +170,8 @@ class DeployStep:
 
 def last_run_deployed(root: Path) -> bool:
     """Did the last full run leave the containers on the set (its cron record says so)?"""
-    from certkit.store.fastpath import MAX_RECORD_BYTES, RECORD, STATE_FOLDER
+    from certkit.defaults import STATE_FOLDER
+    from certkit.store.fastpath import MAX_RECORD_BYTES, RECORD
     from certkit.store.records import read_own_json
 
     data = read_own_json(root / STATE_FOLDER / RECORD, MAX_RECORD_BYTES)

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from certkit import defaults
 from certkit.durations import Duration
 
 if TYPE_CHECKING:
@@ -48,11 +49,11 @@ class RenewRequest:
     compose: bool = True
     container_dirs: Mapping[str, str] = field(default_factory=dict)
     pgdata: Path | None = None
-    keep: int = 3
+    keep: int = defaults.KEEP
     pre_hook: str | None = None
     deploy_hook: str | None = None
     post_hook: str | None = None
-    hook_timeout: float | None = 600.0  # certkit.workflows.hooks.DEFAULT_TIMEOUT, as --hook-timeout
+    hook_timeout: float | None = defaults.HOOK_TIMEOUT
     wait: bool = False
     wait_timeout: float | None = None
     dry_run: bool = False
@@ -66,8 +67,8 @@ class RenewRequest:
     # at a terminal chooses the moment; the scheduled job asks for it.
     deploy: bool = False
     docker_host: str | None = None  # --docker-host; else DOCKER_HOST, else the default socket
-    engine_timeout: float = 5.0  # seconds for each call to the engine (certkit.engine.DEFAULT_TIMEOUT)
-    deploy_timeout: float = 180.0  # seconds for the recreate and its verification (certkit.deploy.engine_deploy)
+    engine_timeout: float = defaults.ENGINE_TIMEOUT  # seconds for each call to the engine
+    deploy_timeout: float = defaults.DEPLOY_TIMEOUT  # seconds for the recreate and its verification
     # The CA keys' secrets (certkit.pki.unlock), asked for only when a CA key must sign or be stored:
     # a passphrase file, the exported offline root for this run, the token for new CA keys, and a prompt
     # (the command line's, on a terminal).  $CREDENTIALS_DIRECTORY comes from ``environ``.
@@ -155,11 +156,10 @@ def run_renew(request: RenewRequest) -> RenewRun:
 def _nothing_due(request: RenewRequest) -> datetime | None:
     from certkit.store.fastpath import nothing_due, profile_id
 
-    builtin = ("notary",)  # certkit.profile.BUILTIN_PROFILES, without importing the profile loader
     store = Path(os.path.abspath(request.ca_store)) if request.ca_store is not None else None
     return nothing_due(
         Path(os.path.abspath(request.notary_dir)),
-        profile_id(request.profile_source, builtin),
+        profile_id(request.profile_source),
         store,
         request.within.after(request.now),
         compose=request.compose,
@@ -414,7 +414,6 @@ def _remember(
 ) -> None:
     """The record certkit.store.fastpath answers the next cron run from."""
     from certkit.pki.renew import remember_nothing_due
-    from certkit.profile import BUILTIN_PROFILES
     from certkit.store.fastpath import profile_id
 
     source = request.profile_source
@@ -422,8 +421,8 @@ def _remember(
         request.notary_dir,
         profile,
         result,
-        profile_id(source, BUILTIN_PROFILES),
-        None if source in (None, *BUILTIN_PROFILES) else Path(str(source)),
+        profile_id(source),
+        None if source in (None, *defaults.BUILTIN_PROFILES) else Path(str(source)),
         compose=compose_ok,
         deployed=deployed,
     )
