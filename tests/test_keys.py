@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 from certkit.pki import keys
-from certkit.profile import KeySpec, load_profile
+from certkit.profile import KeyLocation, KeySpec, KeyType, load_profile
 from tests.test_cli_renew import certkit
 
-RSA_2048 = KeySpec("rsa", 2048)
+RSA_2048 = KeySpec(KeyType.RSA, 2048)
 
 
 def test_a_checkout_without_ca_store_or_database_keys_needs_exactly_those_keys(reference_copy: Path) -> None:
@@ -23,7 +23,7 @@ def test_a_checkout_without_ca_store_or_database_keys_needs_exactly_those_keys(r
     assert wanted == ["RSA-2048", "RSA-2048", "RSA-2048", "RSA-4096", "RSA-4096"]
     # --rotate-keys: every leaf key file is made again too.
     rotated = keys.likely_needed(reference_copy, profile, None, rotate_keys=True)
-    with_file = [s for s in profile.certificates if s.key_location == "file"]
+    with_file = [s for s in profile.certificates if s.key_location is KeyLocation.FILE]
     assert len(rotated) == 3 + len(with_file)
 
 
@@ -38,9 +38,9 @@ def test_a_renewed_checkout_needs_no_key_so_no_worker_starts(reference_copy: Pat
 
 
 def test_early_keys_are_taken_and_the_rest_made_by_the_same_workers() -> None:
-    early = keys.EarlyKeys([RSA_2048, KeySpec("ecdsa", curve="P-256")])
+    early = keys.EarlyKeys([RSA_2048, KeySpec(KeyType.ECDSA, curve="P-256")])
     try:
-        made = keys.generate_many([KeySpec("ecdsa", curve="P-256"), RSA_2048, RSA_2048], early)
+        made = keys.generate_many([KeySpec(KeyType.ECDSA, curve="P-256"), RSA_2048, RSA_2048], early)
     finally:
         early.close()
     assert [keys.describe(k) for k in made] == ["ECDSA P-256", "RSA-2048", "RSA-2048"]
@@ -50,7 +50,7 @@ def test_early_keys_are_taken_and_the_rest_made_by_the_same_workers() -> None:
 
 
 def test_an_unused_early_key_is_thrown_away_and_its_worker_stopped() -> None:
-    early = keys.EarlyKeys([KeySpec("rsa", 4096), KeySpec("rsa", 4096)])
+    early = keys.EarlyKeys([KeySpec(KeyType.RSA, 4096), KeySpec(KeyType.RSA, 4096)])
     processes = list(early._pool._processes.values())  # type: ignore[union-attr]
     assert processes and all(p.is_alive() for p in processes)
     early.close()

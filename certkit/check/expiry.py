@@ -47,6 +47,8 @@ from certkit.store.pathglob import ExcludeRules
 from certkit.text import one_line
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
     from certkit.check.runs import RunningFile
 
 # 1 MiB: larger than any real bundle (Mozilla's CA bundle is ~220 KB); a bigger file is not
@@ -248,7 +250,7 @@ class KeyProblem(Exception):
     """A private key file that cannot be used to check a pair (encrypted, unreadable, damaged)."""
 
 
-def load_public_of_private_key(data: bytes, where: str) -> object:
+def load_public_of_private_key(data: bytes, where: str) -> PublicKeyTypes:
     """The public key of the first private key in ``data``.
 
     RSA validation is skipped: it costs ~0.3 s per 4096-bit key and only matters for
@@ -270,7 +272,7 @@ def load_public_of_private_key(data: bytes, where: str) -> object:
     return key.public_key()
 
 
-def same_key(public: object, cert: x509.Certificate) -> bool:
+def same_key(public: PublicKeyTypes, cert: x509.Certificate) -> bool:
     return keymod.same_public_key(public, cert.public_key())
 
 

@@ -22,6 +22,8 @@ from certkit.profile import CertSpec, Profile
 from certkit.validity import expired, expires_within
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from certkit.check.runs import RunningFile
 
 
@@ -108,7 +110,7 @@ def status(
     roots: list[Node] = []
     for spec in profile.certificates:
         node = nodes[spec.name]
-        parent = nodes.get(spec.issuer)
+        parent = nodes.get(spec.issuer) if spec.issuer is not None else None
         if spec.self_signed or parent is None:
             roots.append(node)
         else:
@@ -186,7 +188,7 @@ def _node(
     return node
 
 
-def _ca_key(path: Path, cert: object) -> tuple[str, str | None]:
+def _ca_key(path: Path, cert: x509.Certificate) -> tuple[str, str | None]:
     """Where a CA key is ("CA store, encrypted", "offline: exported to ...", "PKCS#11 token ...") and
     whether it matches the certificate, judged from its public key: nothing is decrypted or opened."""
     from certkit.check.expiry import same_key
@@ -206,10 +208,10 @@ def _ca_key(path: Path, cert: object) -> tuple[str, str | None]:
         KeyForm.OFFLINE: f"offline (exported to {file.fields.get('exported-to', '?')})",
         KeyForm.PKCS11: f"PKCS#11 {file.fields.get('uri', '').split('?')[0]}",
     }[file.form]
-    return where, None if same_key(public, cert) else f"key {path.name} does not match the certificate"  # type: ignore[arg-type]
+    return where, None if same_key(public, cert) else f"key {path.name} does not match the certificate"
 
 
-def _key_problem(path: Path, cert: object) -> str | None:
+def _key_problem(path: Path, cert: x509.Certificate) -> str | None:
     from certkit.check.expiry import KeyProblem, load_public_of_private_key, same_key
 
     try:
@@ -218,7 +220,7 @@ def _key_problem(path: Path, cert: object) -> str | None:
         return f"key {path.name}: {exc.reason}"
     except KeyProblem as exc:
         return str(exc)
-    return None if same_key(public, cert) else f"key {path.name} does not match the certificate"  # type: ignore[arg-type]
+    return None if same_key(public, cert) else f"key {path.name} does not match the certificate"
 
 
 def _mark_served(nodes: Mapping[str, Node], address: str, der: bytes) -> None:

@@ -10,20 +10,31 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from certkit.errors import MaterialError
-from certkit.profile import KeySpec, Profile
+from certkit.profile import KeyLocation, KeySpec, KeyType, Profile
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+
+@runtime_checkable
+class KeyPair(Protocol):
+    """What holds a private key: the key itself, or a CA key's handle (certkit.pki.cakeys.CAKey), whose
+    private half may be encrypted, offline or in a token; either answers for its public key."""
+
+    def public_key(self) -> PublicKey: ...
+
 
 _CURVES: dict[str, type[ec.EllipticCurve]] = {
     "P-256": ec.SECP256R1,
@@ -34,7 +45,7 @@ _CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"
 
 
 def generate(spec: KeySpec) -> PrivateKey:
-    if spec.type == "rsa":
+    if spec.type is KeyType.RSA:
         return rsa.generate_private_key(public_exponent=65537, key_size=spec.size)
     return ec.generate_private_key(_CURVES[spec.curve]())
 
@@ -84,7 +95,7 @@ class EarlyKeys:
     """
 
     def __init__(self, specs: list[KeySpec]) -> None:
-        rsa_specs = [s for s in specs if s.type == "rsa"]
+        rsa_specs = [s for s in specs if s.type is KeyType.RSA]
         self._pool: ProcessPoolExecutor | None = None
         self._pending: list[tuple[KeySpec, Future[bytes]]] = []
         if not rsa_specs:
@@ -133,13 +144,13 @@ def likely_needed(root: Path, profile: Profile, ca_store: Path | None, *, rotate
     store = ca_store_path(root, profile, ca_store)
     specs = []
     for spec in profile.certificates:
-        if spec.key_location == "ca-store":
+        if spec.key_location is KeyLocation.CA_STORE:
             path: Path | None = store / f"{spec.name}.key"  # certkit.pki.planning.ca_key_path (not imported: heavy)
         elif spec.key_file:
             path = root / spec.key_file
         else:
             path = None
-        if path is not None and ((rotate_keys and spec.key_location == "file") or not os.path.lexists(path)):
+        if path is not None and ((rotate_keys and spec.key_location is KeyLocation.FILE) or not os.path.lexists(path)):
             specs.append(spec.key)
     return specs
 
@@ -149,7 +160,7 @@ def generate_many(specs: list[KeySpec], early: EarlyKeys | None = None) -> list[
 
     With ``early``, keys started there are taken first and the rest are made by its workers.
     """
-    slow = [i for i, s in enumerate(specs) if s.type == "rsa"]
+    slow = [i for i, s in enumerate(specs) if s.type is KeyType.RSA]
     workers = min(len(slow), os.cpu_count() or 1)
     keys: list[PrivateKey | None] = [None] * len(specs)
     futures: dict[int, Future[bytes]] = {}
@@ -223,33 +234,27 @@ def check_signs(key: PrivateKey, where: str) -> None:
         ) from exc
 
 
-def matches_spec(key: PrivateKey | PublicKey | object, spec: KeySpec) -> bool:
+def matches_spec(key: KeyPair | PublicKeyTypes, spec: KeySpec) -> bool:
     return describe(key) == spec.describe()
 
 
-def describe(key: PrivateKey | PublicKey | object) -> str:
-    if hasattr(key, "public_key") and not hasattr(key, "private_bytes"):  # a CA key handle (certkit.pki.cakeys)
-        key = key.public_key()
-    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
-        return f"RSA-{key.key_size}"
-    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
-        return f"ECDSA {_CURVE_NAMES.get(key.curve.name, key.curve.name)}"
-    return type(key).__name__
+def _public(key: KeyPair | PublicKeyTypes) -> PublicKeyTypes:
+    return key.public_key() if isinstance(key, KeyPair) else key
 
 
-def same_public_key(a: object, b: object) -> bool:
-    """True when ``a`` and ``b`` (private or public keys, any type) hold the same public key."""
+def describe(key: KeyPair | PublicKeyTypes) -> str:
+    public = _public(key)
+    if isinstance(public, rsa.RSAPublicKey):
+        return f"RSA-{public.key_size}"
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return f"ECDSA {_CURVE_NAMES.get(public.curve.name, public.curve.name)}"
+    return type(public).__name__
 
-    def spki(key: object) -> bytes | None:
-        # A private key, or a CA key handle (certkit.pki.cakeys.CAKey), has public_key(); a public key has not.
-        public = key.public_key() if hasattr(key, "public_key") else key
-        if not hasattr(public, "public_bytes"):
-            return None
-        der: bytes = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        return der
 
-    mine = spki(a)
-    return mine is not None and mine == spki(b)
+def same_public_key(a: KeyPair | PublicKeyTypes, b: KeyPair | PublicKeyTypes) -> bool:
+    """True when ``a`` and ``b`` (private or public keys, any algorithm) hold the same public key."""
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return _public(a).public_bytes(*spki) == _public(b).public_bytes(*spki)
 
 
 def _short(exc: Exception) -> str:

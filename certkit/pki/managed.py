@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from certkit.pki.planning import ca_key_path
-from certkit.profile import Profile
+from certkit.profile import KeyLocation, Profile
 from certkit.store import safety
 from certkit.store.layout import STATE_FOLDER
 
@@ -27,7 +27,7 @@ def targets(profile: Profile, root: Path, store: Path) -> list[Path]:
     paths: list[Path] = []
     for spec in profile.certificates:
         paths += [root / spec.cert_file, *(root / c for c in spec.copies)]
-        if spec.key_location == "ca-store":
+        if spec.key_location is KeyLocation.CA_STORE:
             paths.append(ca_key_path(store, spec))
         elif spec.key_file:
             paths.append(root / spec.key_file)
@@ -36,8 +36,8 @@ def targets(profile: Profile, root: Path, store: Path) -> list[Path]:
 
 def key_paths(profile: Profile, root: Path, store: Path) -> set[Path]:
     """The private keys among :func:`targets`, resolved: leaf key files and CA keys."""
-    paths = {ca_key_path(store, s) for s in profile.certificates if s.key_location == "ca-store"}
-    paths |= {root / s.key_file for s in profile.certificates if s.key_location == "file" and s.key_file}
+    paths = {ca_key_path(store, s) for s in profile.certificates if s.key_location is KeyLocation.CA_STORE}
+    paths |= {root / s.key_file for s in profile.certificates if s.key_location is KeyLocation.FILE and s.key_file}
     return {real(p) for p in paths}
 
 
@@ -51,7 +51,9 @@ def check_safety(root: Path, profile: Profile, store: Path) -> None:
     files = targets(profile, root, store)
     ignores = [real(root / name) for name in IGNORE_FILES]
     leaf_keys = [
-        real(root / spec.key_file) for spec in profile.certificates if spec.key_location == "file" and spec.key_file
+        real(root / spec.key_file)
+        for spec in profile.certificates
+        if spec.key_location is KeyLocation.FILE and spec.key_file
     ]
     held = {t.parent for t in files} | {real(root / STATE_FOLDER), real(store)}
     safety.check(root, held, [*files, *ignores], leaf_keys)

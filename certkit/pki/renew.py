@@ -28,7 +28,7 @@ from certkit.pki.keys import PrivateKey
 from certkit.pki.planning import CertState, Decision, Plan, ca_key_path, make_plan, read_state
 from certkit.pki.unlock import Unlock
 from certkit.pki.validation import validate_set
-from certkit.profile import Profile
+from certkit.profile import KeyLocation, Profile
 from certkit.store import generations, handles, safety, storage, transaction
 from certkit.store import state as state_folder
 from certkit.store.layout import (
@@ -310,7 +310,7 @@ def _loose_keys(states: dict[str, CertState]) -> list[_LooseKey]:
             continue
         st = path.stat()
         mode = st.st_mode & 0o777
-        group_may_read = state.spec.key_location == "file"  # never a CA key
+        group_may_read = state.spec.key_location is KeyLocation.FILE  # never a CA key
         if mode & 0o077 not in ((0, 0o040) if group_may_read else (0,)):
             real = _real(path)
             if st.st_nlink > 1:  # never chmod-ed in place: the other names share the inode (issue 19)
@@ -378,7 +378,7 @@ def _owner_notes(
     runner = os.geteuid()
     for spec in profile.certificates:
         state = states[spec.name]
-        if spec.key_location != "file" or state.key_path is None:
+        if spec.key_location is not KeyLocation.FILE or state.key_path is None:
             continue
         decision = plan.get(spec.name)
         if dry_run:
@@ -422,7 +422,7 @@ def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> No
         if decision.renew:
             if not decision.new_key:
                 used.add(decision.name)
-            if not decision.spec.self_signed:
+            if decision.spec.issuer is not None:
                 used.add(decision.spec.issuer)
     for name in sorted(used):
         state = states[name]
@@ -438,9 +438,7 @@ def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> No
 
 def _needed_for(name: str, plan: Plan, states: dict[str, CertState]) -> str:
     """Why this renewal needs CA ``name``'s key: the certificates it must sign and why they are due."""
-    signed = [
-        d for d in plan.decisions if d.renew and (d.name == name or (not d.spec.self_signed and d.spec.issuer == name))
-    ]
+    signed = [d for d in plan.decisions if d.renew and name in (d.name, d.spec.issuer)]
     parts = [f"{d.name} ({'; '.join(d.reasons[:1]) or 'due'})" for d in signed]
     return f"renewing {', '.join(parts) or name} needs {name}'s key"
 
@@ -448,7 +446,7 @@ def _needed_for(name: str, plan: Plan, states: dict[str, CertState]) -> str:
 def _offline_notes(plan: Plan, states: dict[str, CertState]) -> list[str]:
     """A dry run names the offline key the real run would need, and how to bring it."""
     needed = {d.name for d in plan.decisions if d.renew and not d.new_key}
-    needed |= {d.spec.issuer for d in plan.decisions if d.renew and not d.spec.self_signed}
+    needed |= {d.spec.issuer for d in plan.decisions if d.renew and d.spec.issuer is not None}
     notes = []
     for name in sorted(needed):
         key = states[name].key if name in states else None
@@ -472,7 +470,7 @@ def _generate_keys(
     unlock: Unlock | None = None,
 ) -> dict[str, PrivateKey | CAKey]:
     wanted = [d for d in plan.decisions if d.renew and d.new_key]
-    in_token = [d for d in wanted if mode == StoreMode.PKCS11 and d.spec.key_location == "ca-store"]
+    in_token = [d for d in wanted if mode == StoreMode.PKCS11 and d.spec.key_location is KeyLocation.CA_STORE]
     software = [d for d in wanted if d not in in_token]
     made = keymod.generate_many([d.spec.key for d in software], early)
     keys: dict[str, PrivateKey | CAKey] = {d.name: key for d, key in zip(software, made, strict=True)}
@@ -518,7 +516,7 @@ def _issue(
             leaves[spec.name] = state.leaf
             continue
         assert key is not None
-        if spec.self_signed:
+        if spec.issuer is None:
             leaves[spec.name] = build_certificate(spec, key, None, key, now)
         else:
             leaves[spec.name] = build_certificate(spec, key, leaves[spec.issuer], keys[spec.issuer], now)
@@ -545,7 +543,7 @@ def _files_to_write(
         # certificate that no longer matches it, which the next run detects and re-issues.
         if decision.renew and spec.name in new_keys and state.key_path is not None:
             new_key = new_keys[spec.name]
-            if spec.key_location == "ca-store":
+            if spec.key_location is KeyLocation.CA_STORE:
                 data = cakeys.stored_form(new_key, mode, unlock or Unlock())
                 writes.append((state.key_path, data, storage.KEY_MODE))
             else:
@@ -665,7 +663,7 @@ def _result(
                 key_action, reasons = Action.MISSING, ["not needed yet: made when something must be signed"]
             else:
                 key_action, reasons = Action.KEPT, []
-            kind = FileKind.CA_KEY if spec.key_location == "ca-store" else FileKind.KEY
+            kind = FileKind.CA_KEY if spec.key_location is KeyLocation.CA_STORE else FileKind.KEY
             files.append(FileOutcome(shown(state.key_path), kind, key_action, spec.name, reasons=reasons))
         for copy in spec.copies:
             copy_path = root / copy

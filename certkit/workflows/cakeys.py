@@ -22,7 +22,7 @@ from certkit.pki import keys as keymod
 from certkit.pki.cakeys import CAKey, KeyForm
 from certkit.pki.planning import ca_key_path
 from certkit.pki.unlock import Unlock
-from certkit.profile import CertSpec, Profile
+from certkit.profile import CertSpec, KeyLocation, Profile
 from certkit.store import generations, handles, storage, transaction
 from certkit.store import state as state_folder
 from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
@@ -34,7 +34,7 @@ from certkit.text import utc_minute
 class KeyRow:
     name: str
     path: str  # the key file, as shown
-    form: str  # plain, encrypted, offline, pkcs11, missing
+    form: KeyForm | None  # None: missing from the CA store
     key: str  # RSA-4096, ...
     detail: str = ""  # where an offline key went, the token URI
 
@@ -51,7 +51,7 @@ class Change:
 
 
 def _ca_specs(profile: Profile) -> list[CertSpec]:
-    return [s for s in profile.certificates if s.key_location == "ca-store"]
+    return [s for s in profile.certificates if s.key_location is KeyLocation.CA_STORE]
 
 
 def _load(root: Path, profile: Profile, store: Path, unlock: Unlock) -> dict[str, CAKey]:
@@ -77,10 +77,10 @@ def _rows(root: Path, profile: Profile, store: Path, found: dict[str, CAKey]) ->
         shown = paths.shown(ca_key_path(store, spec), root)
         key = found.get(spec.name)
         if key is None:
-            rows.append(KeyRow(spec.name, shown, "missing", spec.key.describe()))
+            rows.append(KeyRow(spec.name, shown, None, spec.key.describe()))
             continue
         detail = key.exported_to if key.form == KeyForm.OFFLINE else key.uri.split("?")[0]
-        rows.append(KeyRow(spec.name, shown, key.form.value, keymod.describe(key), detail))
+        rows.append(KeyRow(spec.name, shown, key.form, keymod.describe(key), detail))
     return rows
 
 

@@ -201,11 +201,14 @@ def _prefetch(request: RenewRequest, profile: Profile, unlock: Unlock) -> None:
     thread while the rest is imported and planned (certkit.pki.unlock.Unlock.prefetch)."""
     from collections import Counter
 
+    from certkit.profile import KeyLocation
     from certkit.store.layout import ca_store_path
 
     store = ca_store_path(request.notary_dir, profile, request.ca_store)
     # One key only (each costs a full PBKDF2): the CA that signs the most leaves (Notary: the intermediate).
-    issuers = Counter(s.issuer for s in profile.certificates if s.key_location == "file" and not s.self_signed)
+    issuers = Counter(
+        s.issuer for s in profile.certificates if s.key_location is KeyLocation.FILE and not s.self_signed
+    )
     if issuers:
         unlock.prefetch(store / f"{issuers.most_common(1)[0][0]}.key")  # certkit.pki.planning.ca_key_path
 
