@@ -33,6 +33,7 @@ from certkit.pki.issuance import san_entries, subject_name
 from certkit.pki.keys import PrivateKey
 from certkit.pki.unlock import Unlock
 from certkit.profile import CertSpec, KeyLocation, Profile
+from certkit.store import layout
 from certkit.store.storage import read_bytes
 
 
@@ -79,10 +80,6 @@ class Plan:
         return any(d.renew for d in self.decisions)
 
 
-def ca_key_path(ca_store: Path, spec: CertSpec) -> Path:
-    return ca_store / f"{spec.name}.key"
-
-
 def read_state(
     profile: Profile, root: Path, ca_store: Path, *, load_leaf_keys: bool = True, unlock: Unlock | None = None
 ) -> dict[str, CertState]:
@@ -97,12 +94,7 @@ def read_state(
     """
     states: dict[str, CertState] = {}
     for spec in profile.certificates:
-        if spec.key_location is KeyLocation.CA_STORE:
-            key_path: Path | None = ca_key_path(ca_store, spec)
-        elif spec.key_file:
-            key_path = root / spec.key_file
-        else:
-            key_path = None
+        key_path = layout.key_path(spec, root, ca_store)
         state = CertState(spec=spec, cert_path=root / spec.cert_file, key_path=key_path)
         data = read_bytes(state.cert_path)
         if data is None:

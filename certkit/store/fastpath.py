@@ -154,6 +154,12 @@ def nothing_due(
     return earliest
 
 
+def last_run_deployed(root: Path) -> bool:
+    """Did the last full run leave the containers on the set, as far as it could tell (its record says so)?"""
+    data = read_own_json(root / defaults.STATE_FOLDER / RECORD, MAX_RECORD_BYTES)
+    return isinstance(data, dict) and data.get("deployed") is True
+
+
 def profile_id(source: str | None) -> str:
     """What identifies the profile in the record: a built-in name, or the profile file's path."""
     if source is None or source in defaults.BUILTIN_PROFILES:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from certkit import defaults
 from certkit.errors import CertkitError, DeployError, EngineError
-from certkit.store import owed
+from certkit.store import fastpath, owed
 
 if TYPE_CHECKING:
     from certkit.compose.model import ComposeOutcome
@@ -87,7 +87,7 @@ class DeployStep:
             bool(changed)
             or any(o.changed for o in compose)
             or self.owed_before is not None
-            or not last_run_deployed(root)
+            or not fastpath.last_run_deployed(root)
         )
         if not wanted:
             return  # nothing changed since a run that deployed: the engine is not asked (the cron no-op)
@@ -166,16 +166,6 @@ class DeployStep:
         self.run.error = type(exc)(
             f"{what} {exc}; a deploy is owed: run `certkit renew --deploy {_quote(root)}` once that is fixed{hand}"
         )
-
-
-def last_run_deployed(root: Path) -> bool:
-    """Did the last full run leave the containers on the set (its cron record says so)?"""
-    from certkit.defaults import STATE_FOLDER
-    from certkit.store.fastpath import MAX_RECORD_BYTES, RECORD
-    from certkit.store.records import read_own_json
-
-    data = read_own_json(root / STATE_FOLDER / RECORD, MAX_RECORD_BYTES)
-    return isinstance(data, dict) and data.get("deployed") is True
 
 
 def _quote(path: Path) -> str:
