@@ -119,7 +119,7 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 
 
 @contextlib.contextmanager
-def docker_engine(data_root: Path, timeout: float = 60) -> Iterator[DockerEngine]:
+def docker_engine(data_root: Path, timeout: float = 180) -> Iterator[DockerEngine]:
     """Start dockerd with everything under ``data_root`` (and a short folder in /tmp for the sockets);
     always stop it, remove what it left (containers, networks, mounts) and delete both folders."""
     dockerd, docker = require_engine()
@@ -575,7 +575,7 @@ def import_postgres_image(engine: DockerEngine, workdir: Path) -> str:
 
 
 def served_certificate(
-    port: int, host: str = "127.0.0.1", timeout: float = 60, alive: Callable[[], str | None] | None = None
+    port: int, host: str = "127.0.0.1", timeout: float = 180, alive: Callable[[], str | None] | None = None
 ) -> bytes:
     """The DER leaf certificate a TLS server presents on ``port``, polled until a handshake succeeds.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from tests.cakeys_helpers import (
     snapshot,
     spki_of,
 )
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import as_cron, run_cli
 from tests.notary_harness import require_binary
 
 PASSPHRASE = "correct horse battery staple"
@@ -476,3 +477,60 @@ def test_the_key_encryption_key_is_derived_ahead_in_a_thread(encrypted: Path, pa
     quiet = Unlock(prompt=prompt)
     quiet.prefetch(key_file)
     assert asked == [] and quiet.derived(b"x", found.salt, found.iterations) is None
+
+
+def _cron_renew(line: str) -> str:
+    """The renew command of the crontab line (before `; ... check-expiry`), without the time fields."""
+    return line.split(None, 5)[5].split("; ", 1)[0]
+
+
+def test_the_cron_line_of_an_encrypted_store_signs_with_its_passphrase_file(
+    tmp_path: Path, encrypted: Path, passphrase: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The line `schedule --cron --ca-passphrase-file` prints, run as cron runs it, renews a leaf that is
+    due with the encrypted intermediate; the line printed without the file warns now, and at night exits 23
+    with one line on stderr and nothing written."""
+    leaf = encrypted / "fixtures" / "notary-server.crt"
+    before = leaf.read_bytes()
+    leaf.unlink()  # a leaf that must be issued again: the renewal must sign with the intermediate
+    certkit_exe = str(Path(sys.executable).with_name("certkit"))
+
+    bare = subprocess.run(
+        [certkit_exe, "schedule", "--cron", "--no-deploy", str(encrypted)], capture_output=True, text=True, timeout=60
+    )
+    assert bare.returncode == 0, bare.stderr
+    assert "--ca-passphrase-file" in bare.stderr and "exit 23" in bare.stderr, bare.stderr
+    home = tmp_path / "home"
+    home.mkdir()
+    snapshot_before = snapshot(encrypted / "fixtures")
+    night = as_cron(_cron_renew(bare.stdout.strip().splitlines()[-1]), home)
+    assert night.returncode == 23, night.stdout + night.stderr
+    assert len(night.stderr.strip().splitlines()) == 1 and "passphrase" in night.stderr, night.stderr
+    assert night.stdout == "" and snapshot(encrypted / "fixtures") == snapshot_before
+
+    printed = subprocess.run(
+        [certkit_exe, "schedule", "--cron", "--no-deploy", "--ca-passphrase-file", str(passphrase), str(encrypted)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert printed.returncode == 0 and printed.stderr == "", printed.stderr
+    line = printed.stdout.strip().splitlines()[-1]
+    assert f"--ca-passphrase-file {passphrase}" in line
+    ran = as_cron(_cron_renew(line), home)
+    assert ran.returncode == 0 and ran.stdout == "", ran.stdout + ran.stderr
+    renewed = x509.load_pem_x509_certificate(leaf.read_bytes())
+    intermediate = x509.load_pem_x509_certificate((encrypted / "fixtures" / "intermediate-ca.crt").read_bytes())
+    renewed.verify_directly_issued_by(intermediate)
+    assert leaf.read_bytes() != before
+    assert set(_forms(capsys, encrypted).values()) == {"encrypted"}
+
+
+def test_schedule_refuses_a_loose_passphrase_file_and_credentials_for_cron(
+    tmp_path: Path, encrypted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loose = secret_file(tmp_path / "loose", PASSPHRASE, mode=0o644)
+    code, out, err = run_cli(capsys, "schedule", "--cron", "--ca-passphrase-file", str(loose), str(encrypted))
+    assert code == 23 and out == "" and len(err.strip().splitlines()) == 1 and "chmod 600" in err, err
+    code, out, err = run_cli(capsys, "schedule", "--cron", "--ca-passphrase-credential", str(loose), str(encrypted))
+    assert code == 2 and "--ca-passphrase-file" in err and out == "", err

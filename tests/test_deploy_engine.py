@@ -27,6 +27,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.cli_helpers import as_cron
 from tests.compose_helpers import docker_compose
 from tests.docker_engine import ComposeProject, DockerEngine, served_certificate
 from tests.notary_harness import free_port, publish_and_list, run_client
@@ -75,18 +76,6 @@ def docker_compose_plugin() -> Path:
     import compose  # type: ignore[import-untyped]
 
     return Path(compose.__file__).parent / "docker-compose"
-
-
-def as_cron(line: str, home: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """A crontab command as cron runs it: `sh -c` in the home folder with HOME and PATH=/usr/bin:/bin only."""
-    return subprocess.run(
-        ["env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin", "sh", "-c", line],
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def cron_command(checkout: Path, engine: DockerEngine, *extra: str) -> str:
@@ -146,7 +135,7 @@ def test_the_cron_line_deploys_the_renewal_by_itself(
     assert expired.not_valid_after_utc < now
 
     def served() -> bytes:
-        return served_certificate(port, timeout=120, alive=lambda: project.container_problem("server"))
+        return served_certificate(port, timeout=180, alive=lambda: project.container_problem("server"))
 
     assert served() == expired.public_bytes(Encoding.DER)  # the premise: the baked, expired certificate
     home = cron_home(tmp_path)

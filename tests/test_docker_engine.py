@@ -85,7 +85,7 @@ def first_certificate(path: Path) -> x509.Certificate:
 
 
 def served(project: ComposeProject, port: int) -> x509.Certificate:
-    der = served_certificate(port, timeout=60, alive=lambda: project.container_problem("server"))
+    der = served_certificate(port, timeout=180, alive=lambda: project.container_problem("server"))
     return x509.load_der_x509_certificate(der)
 
 

@@ -204,7 +204,7 @@ def test_promtool_check_rules_accepts_the_shipped_rules(tmp_path: Path, capsys: 
         rules = tmp_path / "certkit-rules.yml"
         rules.write_text(_rules_text(capsys, *args))
         done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0 and "SUCCESS: 13 rules found" in done.stdout, done.stdout + done.stderr
+        assert done.returncode == 0 and "SUCCESS: 14 rules found" in done.stdout, done.stdout + done.stderr
     text = _rules_text(capsys, "--warn", "6 weeks", "--crit", "10d")
     assert "< 3628800 >= 864000" in text and "< 864000 >= 0" in text  # the windows, in seconds
 
@@ -409,3 +409,76 @@ def test_a_textfile_node_exporter_cannot_read_fires_an_alert(
         [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_promtool_deploy_owed_alert_after_a_deploy_that_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], reference_copy: Path
+) -> None:
+    """Notary's checkout renewed with `--deploy` while the engine is gone: the files are new, the
+    containers are not, and `.certkit/deploy-owed` says so. CertkitDeployOwed fires at once with the
+    record's path (the generic problem alert stays quiet about it); after a deploy that clears the
+    record, the textfile has no such row and nothing fires."""
+    promtool = require_binary("promtool", "prometheus")
+    gone = f"unix://{tmp_path / 'no-engine.sock'}"
+    code, _, err = run_cli(capsys, "renew", "--quiet", "--deploy", "--docker-host", gone, str(reference_copy))
+    assert code == 21 and "a deploy is owed" in err, err
+    out = tmp_path / "owed.prom"
+    code, _, err = run_cli(
+        capsys, "check-expiry", "--no-engine", "--format", "prometheus", "--output", str(out), str(reference_copy)
+    )
+    assert code == 2, err
+    texts = {"owed:9100": out.read_text()}
+    owed = [s for s in _textfile_samples(texts, "certkit_cert_problem") if s[1]["code"] == "deploy-owed"]
+    assert len(owed) == 1
+    rules_text = _rules_text(capsys)
+    (tmp_path / "certkit-rules.yml").write_text(rules_text)
+    rule = {r["alert"]: r for r in YAML(typ="safe").load(rules_text)["groups"][0]["rules"]}["CertkitDeployOwed"]
+    instance, labels, value = owed[0]
+    full = {k: v for k, v in {**labels, "instance": instance, "job": "node", "severity": "critical"}.items() if v}
+    tests = [
+        {
+            "eval_time": "60s",
+            "alertname": "CertkitDeployOwed",
+            "exp_alerts": [{"exp_labels": full, "exp_annotations": _annotations(rule, full, value)}],
+        },
+        {"eval_time": "60s", "alertname": "CertkitCertificateProblem", "exp_alerts": []},
+    ]
+    (reference_copy / ".certkit" / "deploy-owed").unlink()  # what a deploy that succeeded does
+    code, _, err = run_cli(
+        capsys, "check-expiry", "--no-engine", "--format", "prometheus", "--output", str(out), str(reference_copy)
+    )
+    cleared = {"cleared:9100": out.read_text()}
+    assert not [s for s in _textfile_samples(cleared, "certkit_cert_problem") if s[1]["code"] == "deploy-owed"]
+    tests.append(
+        {
+            "eval_time": "60s",
+            "alertname": "CertkitDeployOwed",
+            "exp_alerts": [{"exp_labels": full, "exp_annotations": _annotations(rule, full, value)}],
+        }
+    )  # the owed instance only: the cleared one raises nothing
+    unit = {
+        "rule_files": ["certkit-rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": f"{STEP}s",
+                "input_series": series_from_textfiles({**texts, **cleared}),
+                "alert_rule_test": tests,
+            }
+        ],
+    }
+    test_file = tmp_path / "owed.test.yml"
+    with test_file.open("w") as handle:
+        YAML(typ="safe", pure=True).dump(unit, handle)
+    done = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-6000:] + done.stderr[-3000:]
+
+
+def test_every_shipped_alert_is_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/check-expiry.md's table of alerts names exactly the rules `schedule --prometheus-rules` prints."""
+    rules = {r["alert"] for r in YAML(typ="safe").load(_rules_text(capsys))["groups"][0]["rules"]}
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "check-expiry.md").read_text()
+    documented = set(re.findall(r"^\| `(Certkit\w+)` \|", docs, re.MULTILINE))
+    assert documented == rules

@@ -74,7 +74,7 @@ class Steps:
         return document, tree
 
     def served(self) -> bytes:
-        return served_certificate(self.port, timeout=60, alive=lambda: self.project.container_problem("server"))
+        return served_certificate(self.port, timeout=180, alive=lambda: self.project.container_problem("server"))
 
 
 @pytest.fixture(scope="module")

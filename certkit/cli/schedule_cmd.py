@@ -105,6 +105,14 @@ if TYPE_CHECKING:
     "loads it with LoadCredentialEncrypted=, and renew reads it from $CREDENTIALS_DIRECTORY.",
 )
 @click.option(
+    "--ca-passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="cron/systemd: the encrypted CA store's passphrase file (yours, mode 0600, checked now); the job's "
+    "renew reads it when it must sign. Without it (or a credential) a renewal that must sign exits 23.",
+)
+@click.option(
     "--ca-pin-credential",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -130,6 +138,7 @@ def schedule_command(
     docker_host: str | None,
     certkit_path: Path | None,
     ca_passphrase_credential: Path | None,
+    ca_passphrase_file: Path | None,
     ca_pin_credential: Path | None,
 ) -> None:
     """Renew NOTARY_DIR daily: print a crontab line or write systemd units;
@@ -151,6 +160,8 @@ def schedule_command(
         then: systemctl daemon-reload && systemctl enable --now certkit-renew.timer
     certkit schedule --systemd /srv/notary --ca-passphrase-credential \
         /etc/credstore.encrypted/certkit-ca-passphrase    (an encrypted CA store)
+    certkit schedule --cron /srv/notary --ca-passphrase-file /etc/certkit/ca-pass
+        (an encrypted CA store under cron: the file is yours, mode 0600)
     certkit schedule --prometheus-rules > /etc/prometheus/rules/certkit.yml
         alerts on `certkit check-expiry --format prometheus --output DIR/certkit.prom`
         (DIR: node_exporter's --collector.textfile.directory); check: promtool check rules
@@ -174,8 +185,18 @@ def schedule_command(
         )
         return
     mode = "cron" if cron else "systemd"
+    if cron and (ca_passphrase_credential is not None or ca_pin_credential is not None):
+        raise UsageError(
+            "--ca-passphrase-credential and --ca-pin-credential are systemd credentials; cron has none: "
+            "give --ca-passphrase-file FILE (mode 0600), or a pin-source=file: in the token's URI"
+        )
     command = [os.path.abspath(certkit_path)] if certkit_path is not None else certkit_command()
-    planned = schedule.job(command, notary_dir, deploy=not no_deploy, docker_host=docker_host)
+    planned = schedule.job(
+        command, notary_dir, deploy=not no_deploy, docker_host=docker_host, passphrase_file=ca_passphrase_file
+    )
+    has_source = ca_passphrase_file is not None or (systemd and ca_passphrase_credential is not None)
+    for note in schedule.unattended_gaps(notary_dir, passphrase_source=has_source):
+        output.error(note, prefix="certkit: warning: ")
     if mode == "cron":
         chosen = (
             minute if minute is not None else schedule.random_minute(random.Random(seed) if seed is not None else None)

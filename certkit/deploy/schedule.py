@@ -13,6 +13,7 @@ since cron gives no DOCKER_HOST.  The core returns text; only :func:`write_units
 
 from __future__ import annotations
 
+import os
 import random
 import shlex
 from collections.abc import Sequence
@@ -44,13 +45,23 @@ class Job:
     deploy: bool = True  # the renewal recreates the running services: the job runs after the engine
 
 
-def job(certkit: Sequence[str], notary_dir: Path, *, deploy: bool = True, docker_host: str | None = None) -> Job:
+def job(
+    certkit: Sequence[str],
+    notary_dir: Path,
+    *,
+    deploy: bool = True,
+    docker_host: str | None = None,
+    passphrase_file: Path | None = None,
+) -> Job:
     """The commands for ``notary_dir``, which must be an existing folder (made absolute here).
 
     ``certkit`` is how to start certkit, e.g. ``["/usr/local/bin/certkit"]`` or
     ``[sys.executable, "-m", "certkit"]``; its first element must be an absolute path.
     ``deploy``: the renewal recreates the running services (``renew --deploy``).
     ``docker_host``: the engine both commands talk to (``--docker-host``).
+    ``passphrase_file``: the encrypted CA store's passphrase file the renewal reads when it must sign
+    (``--ca-passphrase-file``); checked now as renew checks it (a regular file, the runner's, mode
+    0600), so a file the job would refuse at 3 am is refused here.
     """
     if not certkit or not Path(certkit[0]).is_absolute():
         raise UsageError(f"the certkit command must start with an absolute path, not {list(certkit)!r}")
@@ -63,12 +74,41 @@ def job(certkit: Sequence[str], notary_dir: Path, *, deploy: bool = True, docker
     if docker_host is not None and not docker_host.strip():
         raise UsageError("--docker-host: give the engine's address, e.g. unix:///var/run/docker.sock")
     folder = str(notary_dir.resolve())
-    for arg in (*certkit, folder, docker_host or ""):
+    secret: list[str] = []
+    if passphrase_file is not None:
+        from certkit.errors import PassphraseError
+        from certkit.pki.unlock import read_secret
+
+        absolute = os.path.abspath(passphrase_file)
+        read_secret(Path(absolute), f"--ca-passphrase-file {absolute}", PassphraseError)
+        secret = ["--ca-passphrase-file", absolute]
+    for arg in (*certkit, folder, docker_host or "", *secret):
         if "\n" in arg or "\r" in arg:
             raise UsageError(f"{arg!r}: a value with a line break cannot go into a crontab or a unit file")
     engine = ["--docker-host", docker_host] if docker_host else []
-    renew = [*certkit, "renew", "--quiet", *(["--deploy", *engine] if deploy else []), folder]
+    renew = [*certkit, "renew", "--quiet", *(["--deploy", *engine] if deploy else []), *secret, folder]
     return Job(renew=renew, check=[*certkit, "check-expiry", "--quiet", *engine, folder], deploy=deploy)
+
+
+def unattended_gaps(notary_dir: Path, *, passphrase_source: bool) -> list[str]:
+    """What would stop the scheduled renewal from signing with nobody there, as notes for the person now.
+
+    An encrypted CA store needs its passphrase when a run must sign; a job has no terminal to ask on,
+    so without a file or a credential the renewal that matters (a leaf due) would exit 23 at night.
+    Reads no secret: only which form each CA key has.
+    """
+    from certkit.pki.cakeys import KeyForm
+    from certkit.profile import load_profile
+    from certkit.workflows.cakeys import list_keys
+
+    forms = {row.form for row in list_keys(notary_dir, load_profile(None), None)}
+    if KeyForm.ENCRYPTED in forms and not passphrase_source:
+        return [
+            "the CA keys are encrypted and the job has no passphrase source: nobody answers a prompt at night, "
+            "so a renewal that must sign would exit 23; add --ca-passphrase-file FILE (mode 0600)"
+            " or, for systemd, --ca-passphrase-credential FILE"
+        ]
+    return []
 
 
 def random_minute(rng: random.Random | None = None) -> int:
