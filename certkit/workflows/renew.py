@@ -24,9 +24,9 @@ from certkit.workflows.renew_model import credentials_dir as credentials_dir
 def run_renew(request: RenewRequest) -> RenewRun:
     """Renew what is due in ``request.notary_dir``, as `certkit renew` does.
 
-    Raises CertkitError for what stops the run before anything is written (layout, state
-    folder, lock, hooks).  Errors after the renewal was committed are returned in
-    ``RenewRun.errors``, so the caller shows the renewal first.
+    Raises CertkitError for what stops the run before anything is written (layout, the checkout's
+    checks: CA store, state folder, who else may write; then lock, hooks).  Errors after the renewal
+    was committed are returned in ``RenewRun.errors``, so the caller shows the renewal first.
     """
     if request.may_take_fast_path:
         earliest = _nothing_due(request)
