@@ -1,5 +1,5 @@
 # certkit: two commands for a fresh machine
-#   make demo   venv + install + a demo Notary layout (certkit init) + certkit renew + the result
+#   make demo   venv + certkit + a demo Notary layout (certkit init) + certkit renew + the result + how to run it
 #   make test   venv + test deps (+ the Debian packages of .ci/debian-packages when root) + the whole suite
 #   make test-arm64   the arm64 subset on an emulated aarch64 Debian root (root; scripts/arm64.sh)
 PYTHON ?= python3
@@ -9,13 +9,18 @@ DEMO ?= demo
 
 .PHONY: venv deps demo test lint format test-slow test-arm64 arm64-clean typecheck bench bench-renew bench-expiry bench-running bench-deploy clean
 
+# certkit itself (what `make demo` needs), then the test tools on top (what `make venv` and `make test` need).
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(BIN)/.installed-test: $(BIN)/.installed
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-venv: $(BIN)/.installed
+venv: $(BIN)/.installed-test
 
 # The Debian packages of the real parts the tests run (notary, openssl, docker.io, prometheus, chromium,
 # postgresql, ...: .ci/debian-packages), installed when run as root on Debian/Ubuntu. Without them the
@@ -27,12 +32,20 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
 	else echo "note: install Debian's $(DEB_PACKAGES) for the end-to-end tests"; fi
 
-demo: venv
+# The demo's renewal asks for what expires within 800 days: the leaves (750 days) are due, the CAs
+# (10 years) are not, so it shows a real renewal of a fresh set. The venv is not on PATH: the last
+# lines say how to run certkit from here on.
+demo: $(BIN)/.installed
 	rm -rf $(DEMO)
 	$(BIN)/certkit init $(DEMO)
-	$(BIN)/certkit renew $(DEMO)
+	@echo; echo "== certkit renew --within 800d $(DEMO): the leaves (750 days) are due, the CAs (10 years) are not =="
+	$(BIN)/certkit renew --within 800d $(DEMO)
 	@echo; echo "== certkit check-expiry $(DEMO) =="
 	$(BIN)/certkit check-expiry $(DEMO)
+	@echo
+	@echo "certkit is installed in $(CURDIR)/$(VENV), which is not on your PATH: run it as $(CURDIR)/$(BIN)/certkit"
+	@echo "(e.g. $(BIN)/certkit status $(DEMO)), or first run . $(BIN)/activate in your shell;"
+	@echo "to install it for good (pipx, or a venv of your own): README.md, Install."
 
 test: venv deps lint
 	$(BIN)/python -m pytest -q

@@ -39,8 +39,8 @@ _API = {
     "RollbackResult": "certkit.workflows.rollback",
     "run_rollback": "certkit.workflows.rollback",
     "list_generations": "certkit.workflows.rollback",
-    "Finding": "certkit.check.expiry",
-    "Status": "certkit.check.expiry",
+    "Finding": "certkit.check.findings",
+    "Status": "certkit.check.findings",
     "StatusRun": "certkit.workflows.status",
     "run_status": "certkit.workflows.status",
     "Profile": "certkit.profile",
@@ -74,7 +74,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from certkit.check.expiry import Finding, Status
+    from certkit.check.findings import Finding, Status
     from certkit.durations import Duration, parse_duration
     from certkit.errors import CertkitError
     from certkit.pki.renew import RenewResult

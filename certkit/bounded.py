@@ -26,6 +26,7 @@ import stat
 from collections.abc import Callable
 from typing import TypeVar
 
+from certkit import exitcodes
 from certkit.errors import CertkitError
 
 T = TypeVar("T")
@@ -57,7 +58,7 @@ _KINDS = (
 class UnreadableInput(CertkitError):
     """An input that is not read: not a regular file, too large, or refused by the OS."""
 
-    exit_code = 3  # check-expiry reports these as UNKNOWN rows; this is only a fallback
+    exit_code = exitcodes.NAGIOS_UNKNOWN.code  # check-expiry reports these as UNKNOWN rows; only a fallback
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path}: {reason}")

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from certkit import validity
+from certkit.text import one_line
 
 PEM_CERT_MARKER = b"-----BEGIN CERTIFICATE-----"
 _PEM_CERT_END = b"-----END CERTIFICATE-----"
@@ -61,7 +62,7 @@ def parse_certificates(data: bytes, *, der: bool = True) -> list[x509.Certificat
         try:
             found = x509.load_pem_x509_certificates(data)
         except ValueError as exc:
-            raise NotACertificate(f"damaged PEM certificate ({_first_line(exc, 120)})") from exc
+            raise NotACertificate(f"damaged PEM certificate ({one_line(exc, 120)})") from exc
         if len(found) < data.count(PEM_CERT_MARKER):
             # cryptography skips a block without its END line (a truncated copy).
             raise NotACertificate("truncated PEM certificate (no END line)")
@@ -104,7 +105,7 @@ def parse_bundle(data: bytes) -> tuple[list[tuple[int, x509.Certificate]], list[
                         index,
                         "truncated PEM certificate (no END line)"
                         if _PEM_CERT_END not in block
-                        else f"damaged PEM certificate ({_first_line(exc)})",
+                        else f"damaged PEM certificate ({one_line(exc, 160)})",
                     )
                 )
         return good, bad
@@ -151,14 +152,14 @@ def issuer_problem(cert: x509.Certificate, issuer: x509.Certificate) -> str | No
         cert.verify_directly_issued_by(issuer)
     except ValueError as exc:  # an unsupported signature algorithm: SHA-1 is checked by hand
         if not _sha1_signed(cert):
-            return _first_line(exc)
+            return one_line(exc, 160)
         try:
             _verify_sha1(cert, issuer)
         except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as sha1_exc:
-            return _first_line(sha1_exc) or type(sha1_exc).__name__
+            return one_line(sha1_exc, 160)
     except (InvalidSignature, TypeError, UnsupportedAlgorithm) as exc:
         # InvalidSignature: another key; TypeError: the issuer's key type cannot sign (e.g. X25519).
-        return _first_line(exc)
+        return one_line(exc, 160)
     return None
 
 
@@ -227,24 +228,6 @@ def _sans(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
         return None
 
 
-def dns_names(cert: x509.Certificate) -> list[str]:
-    sans = _sans(cert)
-    return list(sans.get_values_for_type(x509.DNSName)) if sans is not None else []
-
-
-def ip_addresses(cert: x509.Certificate) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    sans = _sans(cert)
-    return (
-        [
-            a
-            for a in sans.get_values_for_type(x509.IPAddress)
-            if isinstance(a, (ipaddress.IPv4Address, ipaddress.IPv6Address))
-        ]
-        if sans is not None
-        else []
-    )
-
-
 def subject_alt_names(cert: x509.Certificate) -> set[x509.GeneralName]:
     """The subjectAltName entries as cryptography objects (empty without the extension)."""
     sans = _sans(cert)
@@ -308,8 +291,3 @@ def not_yet_valid(cert: x509.Certificate, now: datetime) -> bool:
 def expires_within(cert: x509.Certificate, now: datetime, horizon: datetime) -> bool:
     """Less than the window (``horizon`` = now + window) left, or expired."""
     return validity.expires_within(cert.not_valid_after_utc, now, horizon)
-
-
-def _first_line(exc: BaseException, limit: int = 160) -> str:
-    text = str(exc)
-    return text.splitlines()[0][:limit] if text.strip() else type(exc).__name__

@@ -1,8 +1,8 @@
 """What a command did to each file, as types: the words of the table and JSON output.
 
 The member values are the exact words certkit has always printed and written to JSON
-(a public contract: scripts and tests/test_conventions.py read them), so each enum mixes
-in ``str``: a member compares equal to its word, prints as it and serialises as it.
+(a public contract: scripts read them from `renew --json`'s "action" and "kind"), so each enum
+mixes in ``str``: a member compares equal to its word, prints as it and serialises as it.
 """
 
 from __future__ import annotations
@@ -53,3 +53,26 @@ class FileKind(StrEnum):
     CA_KEY = "ca-key"  # a CA's private key, in the CA store
     COPY = "copy"  # a copy of a certificate elsewhere (cmd/notary/root-ca.crt)
     IGNORE_FILE = "ignore-file"  # .dockerignore / .gitignore keeping the CA store out
+
+
+class NoticeKind(StrEnum):
+    """What a renewal's note is about, so the output can group and place it."""
+
+    NOTE = "note"
+    LOOSE_KEY = "loose-key"  # a private key others could read, set to 0600
+    NEW_ROOT = "new-root"  # a root CA made new: who must trust it
+    KEY_OWNER = "key-owner"  # who must own or read a key a container reads
+
+
+class Notice(str):
+    """A note for the user: its text (a ``str``, as JSON and every caller has it) with its kind and the
+    files it is about (relative to the checkout), so the output can fold notes that do not apply."""
+
+    kind: NoticeKind
+    about: tuple[str, ...]
+
+    def __new__(cls, text: str, kind: NoticeKind = NoticeKind.NOTE, about: tuple[str, ...] = ()) -> Notice:
+        notice = super().__new__(cls, text)
+        notice.kind = kind
+        notice.about = about
+        return notice

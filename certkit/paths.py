@@ -1,4 +1,4 @@
-"""Small path questions asked all over certkit: is it inside that folder, and how to name it."""
+"""Small path questions asked all over certkit: is it inside that folder (host or container), how to name it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def inside(path: Path, folder: Path) -> bool:
     if f == ".":
         return not path.is_absolute()
     return p == f or p.startswith(f if f.endswith("/") else f + "/")
+
+
+def under(path: str, folder: str) -> bool:
+    """The container path ``path`` (POSIX text, as a compose file or Dockerfile writes it) is
+    ``folder`` or lies below it."""
+    folder = folder.rstrip("/") or "/"
+    return path == folder or path.startswith(folder + "/") or folder == "/"
 
 
 def shown(path: Path, root: Path) -> str:

@@ -1,5 +1,8 @@
 """Text for people: one-line error causes, timestamps, and outside text made visible.
 
+Each of these is written one way, here: a cause as :func:`one_line`, a moment as :func:`utc_minute`
+or :func:`utc_second`.
+
 Every text certkit did not write itself (a file name, a certificate's subject or SAN, a compose
 path, a server's certificate, a library's message) reaches a terminal, a log line, a cron mail or
 stderr only through :func:`visible`: a control character in it is shown as an escape (``\\x1b``,
@@ -21,14 +24,26 @@ def one_line(exc: BaseException, limit: int | None = None) -> str:
 
     Library messages (OpenSSL, YAML, TOML) run on for several lines; certkit's errors are one line.
     """
-    lines = str(exc).splitlines()
+    text = str(exc)
+    lines = text.splitlines() if text.strip() else []
     return (lines[0] if lines else type(exc).__name__)[:limit]
 
 
-def utc_minute(moment: datetime) -> str:
-    """``2027-01-31 12:00 UTC``: how tables and messages show a moment (an aware one in UTC)."""
-    when = moment.astimezone(timezone.utc) if moment.tzinfo is not None else moment
-    return f"{when:%Y-%m-%d %H:%M} UTC"
+def utc_minute(moment: datetime, *, zone: bool = True) -> str:
+    """``2027-01-31 12:00 UTC``: how tables and messages show a moment (an aware one in UTC).
+
+    ``zone=False``: ``2027-01-31 12:00``, in a column whose heading says UTC.
+    """
+    return f"{_utc(moment):%Y-%m-%d %H:%M}" + (" UTC" if zone else "")
+
+
+def utc_second(moment: datetime) -> str:
+    """``2027-01-31 12:00:00 UTC``: a moment to the second (validity limits, when a file changed)."""
+    return f"{_utc(moment):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc) if moment.tzinfo is not None else moment
 
 
 def visible(text: str, keep: str = "") -> str:

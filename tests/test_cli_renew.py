@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 
-def certkit(*args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+def certkit(
+    *args: str, user: str | None = None, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "certkit", *args]
     if user is not None:
         argv = ["setpriv", "--reuid", user, "--regid", user, "--clear-groups", *argv]
@@ -24,7 +26,7 @@ def certkit(*args: str, user: str | None = None) -> subprocess.CompletedProcess[
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), **(env_extra or {})},
     )
 
 
@@ -203,7 +205,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_help_documents_exit_codes() -> None:
     result = certkit("--help")
     assert result.returncode == 0
-    assert "10  not a Notary layout" in result.stdout
+    assert "10   not a Notary checkout" in result.stdout  # certkit.exitcodes, printed as the table
     renew_help = certkit("renew", "--help").stdout
     for option in ("--within", "--force", "--rotate-keys", "--dry-run", "--json", "--profile", "--ca-store"):
         assert option in renew_help

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from certkit.compose.analysis import load
+from certkit.compose.apply import apply, finish_after_renew, prepare_after_renew
+from certkit.compose.check import check
 from certkit.compose.files import interpolate, split_short_volume
-from certkit.compose.model import Options, ServedFrom
-from certkit.compose.mounts import apply, apply_after_renew, check, load
+from certkit.compose.model import ComposeOutcome, Options, ServedFrom
 from certkit.errors import ComposeError
 from certkit.profile import load_profile
 from tests.compose_helpers import (
@@ -46,7 +48,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def test_reference_server_and_signer_read_baked_fixtures(notary: Path) -> None:
-    project, analyses = load(notary, [], opts())
+    loaded = load(notary, [], opts())
+    project, analyses = loaded.project, loaded.analyses
     assert sorted(project.services) == ["mysql", "server", "signer"]
     server = analyses["server"]
     # Resolved from the checkout's own server.Dockerfile: ENV NOTARYPKG (legacy form), then
@@ -59,7 +62,7 @@ def test_reference_server_and_signer_read_baked_fixtures(notary: Path) -> None:
 
 
 def test_reference_postgres_reads_db_url_paths_and_initdb_folder(notary: Path) -> None:
-    _, analyses = load(notary, [Path("docker-compose.postgresql.yml")], opts())
+    analyses = load(notary, [Path("docker-compose.postgresql.yml")], opts()).analyses
     server = {r.container_path: r for r in analyses["server"].reads}
     assert sorted(server) == sorted(PG_SERVER_READS)
     assert server[f"{NOTARY_WD}/fixtures/database/ca.pem"].host_path == notary / "fixtures/database/ca.pem"
@@ -234,7 +237,7 @@ def tricky(notary: Path) -> Path:
 
 def test_tricky_file_analysis(notary: Path) -> None:
     tricky(notary)
-    _, analyses = load(notary, [], opts())
+    analyses = load(notary, [], opts()).analyses
     assert analyses["server"].workdir == "/app" and analyses["server"].workdir_source == "WORKDIR in server.Dockerfile"
     assert analyses["signer"].workdir == "/srv/app"
     signer = {r.container_path: r.status for r in analyses["signer"].reads}
@@ -340,7 +343,7 @@ services:
         "services:\n  signer:\n    command: notary-signer -config=fixtures/signer-config-local.json\n",
     )
     files = [Path("compose.yaml"), Path("compose.prod.yaml")]
-    _, analyses = load(notary, files, opts())
+    analyses = load(notary, files, opts()).analyses
     assert "/app/fixtures/signer-config-local.json" in {r.container_path for r in analyses["signer"].reads}
     outcome = apply(notary, files, opts(), dry_run=True)
     assert outcome.command == (
@@ -440,11 +443,16 @@ def test_unreadable_file_is_one_clear_error(notary: Path) -> None:
 # -- renew wiring, small units -----------------------------------------------------------------------
 
 
-def test_apply_after_renew(notary: Path, tmp_path: Path) -> None:
+def _renew_step(root: Path, renewed: list[str]) -> list[ComposeOutcome]:
+    """The compose step as renew runs it: prepared before the renewal writes, finished after."""
+    return finish_after_renew(root, prepare_after_renew(root, load_profile(), environ={}), renewed=renewed)
+
+
+def test_the_compose_step_of_renew(notary: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert apply_after_renew(empty, load_profile(), environ={}) == []
-    outcomes = apply_after_renew(notary, load_profile(), renewed=["fixtures/notary-server.crt"], environ={})
+    assert _renew_step(empty, []) == []
+    outcomes = _renew_step(notary, ["fixtures/notary-server.crt"])
     # The default project first, then every other compose file of the checkout that uses the renewed set.
     written = [o.written for o in outcomes]
     assert written[0] == [notary / "docker-compose.override.yml"]
@@ -462,11 +470,23 @@ def test_apply_after_renew(notary: Path, tmp_path: Path) -> None:
         "docker compose -f docker-compose.postgresql.yml -f docker-compose.postgresql.override.yml up -d "
         "--force-recreate server signer postgresql" in [o.command for o in outcomes]
     )
-    again = apply_after_renew(notary, load_profile(), renewed=["notarysql/postgresql-initdb.d/server.crt"], environ={})
+    again = _renew_step(notary, ["notarysql/postgresql-initdb.d/server.crt"])
     assert [o.written for o in again] == [[]] * len(outcomes)
     assert again[0].restart == []
     postgres = next(o for o in again if o.files[0].name == "docker-compose.postgresql.yml")
     assert postgres.restart == ["postgresql"]
+
+
+def test_writing_leaves_the_prepared_run_as_it_was(notary: Path) -> None:
+    """What renew prepared (and a dry run shows) stays what it was once the step is written: the
+    outcome is a new value, not the prepared run with its dry_run flag flipped."""
+    prepared = prepare_after_renew(notary, load_profile(), environ={})
+    shown = [run.outcome(dry_run=True) for run in prepared]
+    before = [(run.restart, run.command, run.pending) for run in prepared]
+    done = finish_after_renew(notary, prepared, renewed=["fixtures/notary-server.crt"])
+    assert [(run.restart, run.command, run.pending) for run in prepared] == before
+    assert all(s.dry_run and s.written == [] for s in shown)
+    assert not any(o.dry_run for o in done) and done[0].written == [notary / "docker-compose.override.yml"]
 
 
 def test_interpolation_and_short_syntax() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from certkit.compose.apply import apply
 from certkit.compose.model import Options
-from certkit.compose.mounts import apply
 from certkit.profile import load_profile
 from tests.compose_helpers import (
     NOTARY_WD,

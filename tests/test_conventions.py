@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
 
 from certkit.cli import _COMMANDS
@@ -66,22 +67,149 @@ def test_quiet_renew_says_nothing_on_stdout_and_only_what_is_owed_on_stderr(
     assert code == 0 and out == "" and err == ""
 
 
-def test_every_exit_code_is_documented_in_the_readme_and_the_help() -> None:
-    """One source: each CertkitError's exit code has a README row and a line in `certkit --help`."""
+# --- one source for the user contract: exit codes, duration units, option defaults (issue 21) -------
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _tables(text: str) -> list[list[str]]:
+    """Every Markdown table of ``text``, as its lines (header, rule, rows)."""
+    tables: list[list[str]] = []
+    current: list[str] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def test_every_exit_code_is_defined_once_and_every_error_uses_it() -> None:
+    """certkit.exitcodes is the one table: each CertkitError's code is in it, each code once, and the
+    codes certkit exits with outside the hierarchy (signals, the Nagios statuses) are its numbers too."""
     import inspect
-    import re
-    from pathlib import Path
+    import signal
 
-    from certkit import errors
-    from certkit.cli import EXIT_CODES_HELP
+    from certkit import errors, exitcodes
+    from certkit.check.findings import Status
+    from certkit.signals import Interrupted
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    codes = {
-        cls.exit_code
-        for cls in vars(errors).values()
-        if inspect.isclass(cls) and issubclass(cls, errors.CertkitError) and cls is not errors.CertkitError
+    numbers = [c.code for c in exitcodes.COMMAND_CODES]
+    assert len(numbers) == len(set(numbers)) and len({c.name for c in exitcodes.COMMAND_CODES}) == len(numbers)
+    classes = [c for c in vars(errors).values() if inspect.isclass(c) and issubclass(c, errors.CertkitError)]
+    assert {c.exit_code for c in classes} <= set(numbers)
+    # Every code has a raiser: an error class, a signal, or success.
+    assert set(numbers) == {c.exit_code for c in classes} | {0, exitcodes.INTERRUPTED.code, exitcodes.TERMINATED.code}
+    assert Interrupted(signal.SIGINT).exit_code == exitcodes.INTERRUPTED.code
+    assert Interrupted(signal.SIGTERM).exit_code == exitcodes.TERMINATED.code
+    assert [(s.value, s.name) for s in Status] == [(c.code, c.name) for c in exitcodes.NAGIOS_CODES]
+
+
+def test_the_help_prints_the_exit_codes_from_the_one_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from certkit import exitcodes
+
+    _, out, _ = run_cli(capsys, "--help")
+    shown = [line.strip() for line in out.split("Exit codes")[1].splitlines()]
+    for line in exitcodes.help_text(exitcodes.COMMAND_CODES).splitlines():
+        assert line.strip() in shown, line
+    _, out, _ = run_cli(capsys, "check-expiry", "--help")
+    shown = [line.strip() for line in out.split("Exit codes")[1].splitlines()]
+    for line in exitcodes.help_text(exitcodes.NAGIOS_CODES, names=True).splitlines():
+        assert line.strip() in shown, line
+
+
+def test_every_documented_exit_code_table_is_the_one_table() -> None:
+    """A table whose first column is `code` in the README or docs/ is one of the two tables of
+    certkit.exitcodes, exactly; and each of the two is documented in exactly one place."""
+    from certkit import exitcodes
+
+    expected = {
+        exitcodes.markdown(exitcodes.COMMAND_CODES): "commands",
+        exitcodes.markdown(exitcodes.NAGIOS_CODES): "check-expiry",
     }
-    assert {23, 24, 25} <= codes
-    for code in sorted(codes):
-        assert re.search(rf"^\| {code} \|", readme, re.MULTILINE), f"exit {code} has no README row"
-        assert re.search(rf"(^|\s){code}\s", EXIT_CODES_HELP), f"exit {code} is not in certkit --help"
+    found: dict[str, list[str]] = {name: [] for name in expected.values()}
+    for document in DOCUMENTS:
+        for table in _tables(document.read_text(encoding="utf-8")):
+            if not re.match(r"\|\s*code\s*\|", table[0]):
+                continue
+            text = "\n".join(table)
+            assert text in expected, (
+                f"{document.relative_to(ROOT)}: an exit-code table that is not certkit.exitcodes' own; "
+                f"use one of these exactly (or link to docs/cli.md#exit-codes):\n\n" + "\n\n".join(expected)
+            )
+            found[expected[text]].append(str(document.relative_to(ROOT)))
+    assert found == {"commands": ["docs/cli.md"], "check-expiry": ["docs/cli.md"]}, found
+
+
+def test_the_duration_units_are_written_once_in_the_words_of_the_code() -> None:
+    """certkit.durations.UNITS_TEXT is what every duration option's --help says; the docs quote it once
+    and nowhere list the units in other words."""
+    from certkit.durations import UNITS_TEXT
+
+    quoted = [d for d in DOCUMENTS for _ in range(d.read_text(encoding="utf-8").count(UNITS_TEXT))]
+    assert [str(d.relative_to(ROOT)) for d in quoted] == ["docs/cli.md"]
+    listing = re.compile(r"`?m`? (or `?min`? )?\(?minutes|`?mo`? \(?months|minutes, `?mo`?", re.I)
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8").replace(UNITS_TEXT, "")
+        for line in text.splitlines():
+            assert not listing.search(line), f"{document.relative_to(ROOT)} lists the units again: {line}"
+
+
+def _option_defaults() -> dict[str, set[str]]:
+    """Every option of every command with a default, as --help shows it: --within -> {"30d"}."""
+    from certkit.cli import cli
+
+    defaults: dict[str, set[str]] = {}
+    context = click.Context(cli)
+    for name in _COMMANDS:
+        command = cli.get_command(context, name)
+        assert command is not None
+        commands = [command]
+        if isinstance(command, click.Group):
+            commands += [command.get_command(context, sub) for sub in command.list_commands(context)]  # type: ignore[misc]
+        for each in commands:
+            for param in each.params:
+                default = param.default
+                # A value, not click's "unset" marker, None or a flag's False.
+                if isinstance(param, click.Option) and isinstance(default, (str, int, float)) and not param.is_flag:
+                    for flag in param.opts:
+                        if flag.startswith("--"):
+                            defaults.setdefault(flag, set()).add(str(default))
+    return defaults
+
+
+def _same(written: str, defaults: set[str]) -> bool:
+    """The docs' default is the code's; a bare number of seconds may carry its unit ("5 s", "5s" for 5)."""
+    value = written.strip()
+    return value in defaults or re.sub(r"\s*s$", "", value) in {d for d in defaults if d.isdigit()}
+
+
+def test_every_option_default_the_docs_repeat_is_the_code_s() -> None:
+    """`--opt` (default `X`) in prose, or an options table's default column: X is the option's default."""
+    defaults = _option_defaults()
+    assert defaults["--within"] == {"30d"} and "7d" in defaults["--crit"]
+    prose = re.compile(r"`(--[a-z-]+)(?: [A-Z]+)?`[^`.;]{0,40}?\(default:? `?([^`),;:]+?)`?[),;:]")
+    checked = 0
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8")
+        for option, value in prose.findall(text):
+            if option in defaults:
+                assert _same(value, defaults[option]), f"{document.relative_to(ROOT)}: {option} default {value}"
+                checked += 1
+        for table in _tables(text):
+            header = [cell.strip() for cell in table[0].strip("|").split("|")]
+            if header[:2] != ["option", "default"]:
+                continue
+            for row in table[2:]:
+                cells = [cell.strip() for cell in row.strip("|").split("|")]
+                match = re.match(r"`(--[a-z-]+)", cells[0])
+                value = cells[1].strip("`")
+                if match and match.group(1) in defaults:
+                    assert _same(value, defaults[match.group(1)]), (
+                        f"{document.relative_to(ROOT)}: {match.group(1)} default {value!r}, "
+                        f"the code's: {defaults[match.group(1)]}"
+                    )
+                    checked += 1
+    assert checked >= 8  # the check found the defaults it is about

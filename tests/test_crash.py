@@ -9,7 +9,6 @@ recovers; then openssl finds the set consistent, and it is wholly old or wholly 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import random
 import shutil
@@ -72,18 +71,6 @@ def group_members(group: int) -> list[int]:
     return members
 
 
-@functools.lru_cache(maxsize=1)
-def renew_args() -> list[str]:
-    # --no-compose exists once compose integration is wired in; older trees lack it.
-    help_text = subprocess.run(
-        [sys.executable, "-m", "certkit", "renew", "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    ).stdout
-    return RENEW if "--no-compose" in help_text else RENEW[:-1]
-
-
 def must_change(before: dict[str, str]) -> set[str]:
     """What --force --rotate-keys rewrites: every certificate, leaf key and copy (CA keys stay)."""
     return {
@@ -127,7 +114,7 @@ def _count_steps(layout: Path, tmp_path: Path) -> int:
         mid = (low + high) // 2
         shutil.rmtree(probe, ignore_errors=True)
         shutil.copytree(layout, probe, symlinks=True)
-        if certkit(probe, *renew_args(), failpoint=f"kill:{mid}").returncode == -signal.SIGKILL:
+        if certkit(probe, *RENEW, failpoint=f"kill:{mid}").returncode == -signal.SIGKILL:
             low = mid + 1
         else:
             high = mid
@@ -140,7 +127,7 @@ def kill_at_steps(layout: Path, tmp_path: Path, steps: list[int], kind: str = "k
     for step in steps:
         work = tmp_path / f"{kind}-{step}"
         shutil.copytree(layout, work, symlinks=True)
-        run = certkit(work, *renew_args(), failpoint=f"{kind}:{step}")
+        run = certkit(work, *RENEW, failpoint=f"{kind}:{step}")
         if kind == "kill":
             assert run.returncode == -signal.SIGKILL, (step, run.returncode, run.stderr)
         else:
@@ -184,7 +171,7 @@ def test_ctrl_c_and_sigterm_exit_130_143_with_a_consistent_set(
     for step in sorted({1, 2, total // 3, total // 2, (2 * total) // 3, total - 2, total - 1, total}):
         work = tmp_path / f"{kind}-{step}"
         shutil.copytree(layout, work, symlinks=True)
-        run = certkit(work, *renew_args(), failpoint=f"{kind}:{step}")
+        run = certkit(work, *RENEW, failpoint=f"{kind}:{step}")
         assert run.returncode == code, (step, run.returncode, run.stderr)
         lines = run.stderr.strip().splitlines()
         assert lines == [f"certkit: {word} by {kind.upper()}"], (step, run.stderr)
@@ -229,12 +216,12 @@ def random_kills(layout: Path, tmp_path: Path, runs: int) -> dict[str, int]:
     timing = tmp_path / "timing"
     shutil.copytree(layout, timing, symlinks=True)
     start = time.monotonic()
-    assert certkit(timing, *renew_args()).returncode == 0
+    assert certkit(timing, *RENEW).returncode == 0
     duration = time.monotonic() - start
     shutil.rmtree(timing)
     shutil.copytree(layout, timing, symlinks=True)
     start = time.monotonic()
-    assert certkit(timing, *renew_args(), failpoint="kill:1").returncode == -signal.SIGKILL
+    assert certkit(timing, *RENEW, failpoint="kill:1").returncode == -signal.SIGKILL
     first_write = time.monotonic() - start
     rng = random.Random()
     stats = {"killed": 0, "finished": 0, "old": 0, "new": 0}
@@ -246,7 +233,7 @@ def random_kills(layout: Path, tmp_path: Path, runs: int) -> dict[str, int]:
         else:
             delay = rng.uniform(max(0.0, first_write - 0.05), duration + 0.05)
         process = subprocess.Popen(
-            [sys.executable, "-m", "certkit", *renew_args(), str(work)],
+            [sys.executable, "-m", "certkit", *RENEW, str(work)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -286,7 +273,7 @@ def test_sigkill_during_key_generation_leaves_no_worker(layout: Path, tmp_path: 
     work = tmp_path / "work"
     shutil.copytree(layout, work, symlinks=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "certkit", *renew_args(), str(work)],
+        [sys.executable, "-m", "certkit", *RENEW, str(work)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -321,7 +308,7 @@ def test_the_check_detects_a_mixed_set(layout: Path, tmp_path: Path) -> None:
     before = live_files(layout)
     renewed = tmp_path / "renewed"
     shutil.copytree(layout, renewed, symlinks=True)
-    assert certkit(renewed, *renew_args()).returncode == 0
+    assert certkit(renewed, *RENEW).returncode == 0
     mixed = tmp_path / "mixed"
     shutil.copytree(layout, mixed, symlinks=True)
     shutil.copy2(renewed / "fixtures/notary-server.crt", mixed / "fixtures/notary-server.crt")
@@ -342,7 +329,7 @@ def test_check_expiry_never_reads_a_half_switched_set(layout: Path) -> None:
         "CERTKIT_FAILPOINT_SECONDS": "8",
     }
     renewal = subprocess.Popen(
-        [sys.executable, "-m", "certkit", *renew_args(), str(layout)],
+        [sys.executable, "-m", "certkit", *RENEW, str(layout)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -388,14 +375,14 @@ def test_ctrl_c_from_a_terminal_at_any_moment(layout: Path, tmp_path: Path) -> N
     timing = tmp_path / "timing"
     shutil.copytree(layout, timing, symlinks=True)
     start = time.monotonic()
-    assert certkit(timing, *renew_args()).returncode == 0
+    assert certkit(timing, *RENEW).returncode == 0
     duration = time.monotonic() - start
     outcomes = {"interrupted": 0, "finished": 0}
     for index in range(6):
         work = tmp_path / f"ctrl-c-{index}"
         shutil.copytree(layout, work, symlinks=True)
         process = subprocess.Popen(
-            [sys.executable, "-m", "certkit", *renew_args(), str(work)],
+            [sys.executable, "-m", "certkit", *RENEW, str(work)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -25,13 +25,13 @@ INITDB = "notarysql/postgresql-initdb.d"
 MARKER = "written before the renewal"
 
 
-def _certkit(*args: str) -> subprocess.CompletedProcess[str]:
+def _certkit(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "certkit", *args],
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), **(env_extra or {})},
     )
 
 
@@ -106,7 +106,10 @@ def test_renewed_database_set_reaches_a_real_postgres_without_data_loss(referenc
         expired = server_start_failure(checkout, pg)
         assert "Error starting postgres driver: x509: certificate has expired or is not yet valid" in expired, expired
 
-        renewed = _certkit("renew", str(checkout))
+        # The postgres project is the one in use (COMPOSE_FILE, no engine here): renew shows its database
+        # step in full (on the default MariaDB project it is one line; tests/test_renew_output.py).
+        in_use = {"COMPOSE_FILE": "docker-compose.postgresql.yml", "DOCKER_HOST": f"unix://{checkout}/no-docker.sock"}
+        renewed = _certkit("renew", str(checkout), env_extra=in_use)
         assert renewed.returncode == 0, renewed.stderr
         out = renewed.stdout
         assert "database-ca" in out and "root.crt in its data folder" in out

@@ -129,24 +129,47 @@ def test_dry_run_with_no_engine_is_one_line_and_writes_nothing(reference_copy: P
 
 
 def test_without_deploy_renew_prints_the_line_to_run_first(reference_copy: Path) -> None:
-    result = certkit("renew", str(reference_copy))
+    """No engine answers: the action is the default project's line, first and alone on its line; why on
+    the next; the other compose files folded under one line (issue 20: the line that matters was last)."""
+    absent = f"unix://{reference_copy}/no-docker.sock"
+    result = certkit("renew", str(reference_copy), env_extra={"DOCKER_HOST": absent})
     assert result.returncode == 0, result.stderr
-    first = result.stderr.splitlines()[0]
-    assert first == (
-        f"next: cd {reference_copy} && docker compose up -d --force-recreate server signer   "
-        "(the services read their TLS files only at start; or rerun with --deploy)"
-    )
-    quiet = certkit("renew", "--quiet", "--force", str(reference_copy))
+    first, why, others = result.stderr.splitlines()[:3]
+    assert first == f"next: cd {reference_copy} && docker compose up -d --force-recreate server signer"
+    assert why.startswith("      (the default project, docker-compose.yml; no Docker engine at " + absent)
+    assert why.endswith("Or: certkit renew --deploy)")
+    assert others.startswith("      (started with another compose file? development.mysql.yml, ")
+    assert "docker compose " not in result.stdout  # one action (above), not a line per compose file
+    quiet = certkit("renew", "--quiet", "--force", "--no-engine", str(reference_copy))
     assert quiet.returncode == 0 and quiet.stdout == ""
-    assert quiet.stderr.splitlines()[0].startswith(f"next: cd {reference_copy} && docker compose up -d")
+    assert (
+        quiet.stderr.splitlines()[0]
+        == f"next: cd {reference_copy} && docker compose up -d --force-recreate server signer"
+    )
+    assert "the Docker engine was not asked (--no-engine)" in quiet.stderr.splitlines()[1]
 
 
-def test_docker_host_is_for_deploy(reference_copy: Path) -> None:
+def test_engine_options_that_contradict_are_usage_errors(reference_copy: Path) -> None:
     before = snapshot(reference_copy)
-    result = certkit("renew", "--docker-host", "unix:///x.sock", str(reference_copy))
-    assert result.returncode == 2
-    assert "--docker-host is for --deploy" in one_error_line(result.stderr)
-    assert snapshot(reference_copy) == before
+    for args in (["--no-engine", "--docker-host", "unix:///x.sock"], ["--deploy", "--no-engine"]):
+        result = certkit("renew", *args, str(reference_copy))
+        assert result.returncode == 2, result.stderr
+        assert "--no-engine" in one_error_line(result.stderr)
+        assert snapshot(reference_copy) == before
+
+
+def test_a_named_engine_that_cannot_be_asked_is_an_error_after_the_renewal(reference_copy: Path) -> None:
+    """Without --deploy, --docker-host names the engine renew asks what runs; one that is not there is an
+    error as for check-expiry (exit 21), after a renewal that is kept."""
+    before = (reference_copy / "fixtures" / "notary-server.crt").read_bytes()
+    absent = f"unix://{reference_copy}/no-docker.sock"
+    result = certkit("renew", "--docker-host", absent, str(reference_copy))
+    assert result.returncode == 21
+    last = result.stderr.splitlines()[-1]  # after the action lines, which the renewal still owes
+    assert last.startswith(f"certkit: error: renew is done, but no Docker engine at {absent}"), result.stderr
+    assert result.stderr.count("certkit: error:") == 1
+    assert (reference_copy / "fixtures" / "notary-server.crt").read_bytes() != before
+    assert not owed.owed(reference_copy)  # nothing was to deploy: no deploy is owed
 
 
 # --- the record ------------------------------------------------------------------------------------

@@ -126,9 +126,9 @@ def test_renewed_certificates_reach_the_containers(
         # b. The README's fix, from the expired checkout as cloned (a renewal of files that are
         # already fresh has nothing to do): the images stay as built, their containers running.
         clone(reference_dir, checkout, port)
-        output = certkit(checkout, "renew", env=user_env).stdout
+        renewed_run = certkit(checkout, "renew", env=user_env)
         assert (checkout / "docker-compose.override.yml").read_text().startswith("# certkit-compose-override")
-        command = _printed_up_command(output)
+        command = _printed_up_command(renewed_run)
         project.run_printed(command)
         renewed = first_certificate(checkout / "fixtures" / "notary-server.crt")
         assert renewed.not_valid_after_utc > now
@@ -167,11 +167,16 @@ def _client_folder(path: Path) -> Path:
     return path
 
 
-def _printed_up_command(output: str) -> str:
-    """The line certkit renew prints for the user to run: `[VAR=value ...] docker compose ... up -d ...`."""
-    lines = [
-        line.strip() for line in output.splitlines() if re.match(r"\s*(\S+=\S+\s+)*docker compose( .*)? up -d ", line)
-    ]
-    assert len(lines) == 1, f"certkit renew printed no single `docker compose up` line:\n{output}"
-    assert "server" in lines[0].split() and "signer" in lines[0].split(), lines[0]
-    return lines[0]
+def _printed_up_command(result: subprocess.CompletedProcess[str]) -> str:
+    """The action certkit renew prints first, on stderr, for the user to run:
+    `next: [cd DIR && ][VAR=value ...] docker compose ... up -d ...` (with an engine that shows the
+    project running: that project's exact `docker compose -p ... up -d --force-recreate ...` line)."""
+    first = result.stderr.splitlines()[0] if result.stderr else ""
+    assert first.startswith("next: "), f"certkit renew printed no action first:\n{result.stderr}{result.stdout}"
+    line = first.removeprefix("next: ")
+    if line.startswith("cd "):
+        line = line.split(" && ", 1)[1]
+    assert re.match(r"(\S+=\S+\s+)*docker compose( .*)? up -d ", line), line
+    assert "server" in line.split() and "signer" in line.split(), line
+    assert result.stdout.count(" up -d ") == 0, result.stdout  # one action, not one per compose file
+    return line

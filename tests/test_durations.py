@@ -76,7 +76,12 @@ def test_timeouts_refuse_what_is_no_time(text: str) -> None:
 def test_rejects_absurd_lengths(text: str) -> None:
     with pytest.raises(UsageError, match="too long"):
         parse_duration(text)
+
+
+def test_a_hundred_years_is_the_longest_length() -> None:
     assert parse_duration("100y").after(T0).year == 2127
+    with pytest.raises(UsageError, match="too long"):
+        parse_duration("100y 1d")
 
 
 # --------------------------------------------------------------------------- every option that takes one

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from certkit.check.deployed import deployed_files
-from certkit.check.expiry import Checker, Finding, Note, Scope, ServedChain, Status, Thresholds, judge_time, worst
+from certkit.check.expiry import Checker, ServedChain, judge_time
+from certkit.check.findings import Finding, Note, Status, Thresholds, worst
 from certkit.check.notary_config import find_layout_root, notary_notes
+from certkit.check.walk import Scope
 from certkit.durations import parse_duration
 from certkit.profile import load_profile
 from tests.certfactory import Issued, around, make_ca, make_leaf
@@ -31,7 +33,6 @@ def run(
     *,
     served: list[ServedChain] | None = None,
     notary: bool = False,
-    max_bytes: int | None = None,
     deployed: bool = False,
     exclude: tuple[str, ...] = (),
 ) -> list[Finding]:
@@ -49,9 +50,8 @@ def run(
             extra += result.findings
             if deployed:
                 scopes[str(path)] = Scope(frozenset(deployed_files(root, load_profile(), result).used))
-    kwargs = {"max_bytes": max_bytes} if max_bytes else {}
     checker = Checker(
-        now, thresholds, served=served or [], notes=notes, note_paths=shown, scopes=scopes, exclude=exclude, **kwargs
+        now, thresholds, served=served or [], notes=notes, note_paths=shown, scopes=scopes, exclude=exclude
     )
     return [*checker.run(paths), *extra]
 

@@ -114,7 +114,7 @@ def test_files_regenerated_elsewhere_still_get_mounted(reference_copy: Path) -> 
     second = certkit("renew", str(reference_copy))
     assert second.returncode == 0, second.stderr
     assert FAST not in second.stdout and "compose: wrote docker-compose.override.yml" in second.stdout
-    assert "docker compose up -d --force-recreate server signer" in second.stdout
+    assert second.stderr.startswith(f"next: cd {reference_copy} && docker compose up -d --force-recreate server signer")
     third = certkit("renew", str(reference_copy))
     assert FAST in third.stdout
     (reference_copy / "docker-compose.override.yml").unlink()  # a compose input changed: full path again

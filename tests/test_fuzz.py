@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certkit.certificates import NotACertificate, parse_certificates
+from certkit.compose.apply import prepare
 from certkit.compose.dockerfiles import read_image
 from certkit.compose.model import Options
-from certkit.compose.mounts import prepare
 from certkit.errors import CertkitError
 from certkit.profile import load_profile
 

@@ -102,7 +102,7 @@ class Page(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         classes = (dict(attrs).get("class") or "").split()
-        if tag == "tr" and "cert" in classes:
+        if tag == "li" and "file" in classes:  # every place a certificate was found (one row lists all of them)
             self.cert_rows += 1
 
     def handle_data(self, data: str) -> None:

@@ -170,19 +170,19 @@ def test_a_swap_after_the_renewal_cannot_redirect_the_compose_override(
     reference_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The compose step and the cron record are written after the renewal: the swap then must not reach them."""
-    from certkit.compose import mounts
+    from certkit.compose import apply
 
     other = other_users_tree(reference_copy, tmp_path / "attacker")
     moved = tmp_path / "moved"
     before_other = tree(other)
-    prepare = mounts.prepare_after_renew
+    prepare = apply.prepare_after_renew
 
     def prepare_then_swap(*args: object, **kwargs: object) -> object:
         prepared = prepare(*args, **kwargs)  # type: ignore[arg-type]
         swap_to(reference_copy, moved, other)
         return prepared
 
-    monkeypatch.setattr(mounts, "prepare_after_renew", prepare_then_swap)
+    monkeypatch.setattr(apply, "prepare_after_renew", prepare_then_swap)
     run = certkit.run_renew(certkit.RenewRequest(reference_copy, NOW, MONTH, environ={}))
     assert tree(other) == before_other
     assert not problems(moved)
@@ -326,3 +326,26 @@ def test_a_renewed_certificate_hard_linked_outside_leaves_the_other_name_alone(
     assert outside.read_bytes() == data and stat.S_IMODE(outside.stat().st_mode) == 0o644
     assert cert.read_bytes() != data
     assert "fixtures/notary-server.crt: had 2 hard links" in result.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["--dry-run"], ["--in-place"]], ids=["override", "dry-run", "in-place"])
+def test_certkit_compose_alone_refuses_a_parent_another_user_may_change(
+    reference_copy: Path, tmp_path: Path, args: list[str]
+) -> None:
+    """`certkit compose` writes the overrides (or edits the compose files) without a renewal around it:
+    the same ancestors check as renew, one line, exit 13, nothing written; fixed, it writes."""
+    needs_root()
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    checkout = srv / "notary"
+    reference_copy.rename(checkout)
+    os.chown(srv, 0, NOGROUP)
+    srv.chmod(0o775)
+    before = tree(checkout)
+    result = run_certkit("compose", *args, str(checkout))
+    assert_one_line_error(result, 13, "writable by group nogroup", str(srv))
+    assert tree(checkout) == before
+    srv.chmod(0o755)
+    done = run_certkit("compose", *args, str(checkout))
+    assert done.returncode == 0, done.stderr
+    assert (tree(checkout) == before) == (args == ["--dry-run"])

@@ -105,7 +105,7 @@ def test_the_dry_run_says_what_the_run_does_for_each_loose_key(reference_dir: Pa
     from tests.test_rollback import umask_002_clone
 
     clone = umask_002_clone(reference_dir, tmp_path / "notary")
-    dry = certkit("renew", "--dry-run", "--no-compose", str(clone))
+    dry = certkit("renew", "--dry-run", "--no-compose", "--verbose", str(clone))  # --verbose: a note per key
     assert dry.returncode == 0, dry.stderr
     notes = [line for line in dry.stdout.splitlines() if line.startswith("note: ")]
     loose = [n.split(":")[1].strip() for n in notes if "private key was mode 0664" in n and "would set 0600" in n]
@@ -113,7 +113,7 @@ def test_the_dry_run_says_what_the_run_does_for_each_loose_key(reference_dir: Pa
     for key in loose:
         about = [n for n in notes if n.startswith(f"note: {key}: ")]
         assert not any("would keep mode 0664" in n for n in about), about
-    real = certkit("renew", "--no-compose", str(clone))
+    real = certkit("renew", "--no-compose", "--verbose", str(clone))
     assert real.returncode == 0, real.stderr
     real_notes = [line for line in real.stdout.splitlines() if line.startswith("note: ")]
 

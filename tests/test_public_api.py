@@ -1,4 +1,4 @@
-"""The public API (certkit.__all__): it resolves, it keeps `import certkit` light, and the README's
+"""The public API (certkit.__all__): it resolves, it keeps `import certkit` light, and docs/api.md's
 example runs as written on Notary's real expired checkout."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import pytest
 
 import certkit
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+API_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 
 
 def _readme_example() -> str:
-    text = README.read_text(encoding="utf-8")
+    text = API_DOC.read_text(encoding="utf-8")
     match = re.search(r"<!-- api-example:[^>]*-->\n```python\n(.*?)```", text, re.S)
-    assert match, "README.md lost its API example"
+    assert match, "docs/api.md lost its API example"
     return match.group(1)
 
 

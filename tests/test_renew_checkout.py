@@ -57,7 +57,7 @@ def mtimes(folder: Path) -> dict[str, int]:
 
 
 def test_renew_mounts_the_renewed_set_in_every_reference_compose_file(notary: Path) -> None:
-    result = certkit("renew", str(notary))
+    result = certkit("renew", "--verbose", str(notary))  # --verbose: a line for each compose file
     assert result.returncode == 0, result.stderr
     # The development.* files' `client` service names buildscripts/env.list, which this copy of the
     # checkout leaves out (a full clone has it); Compose needs the file to exist to validate.
@@ -85,7 +85,7 @@ def test_renew_mounts_the_renewed_set_in_every_reference_compose_file(notary: Pa
 def test_a_relative_folder_works_as_an_absolute_one(notary: Path) -> None:
     """`certkit renew notary` from the folder above: every compose project is found relative to the
     checkout, once (it once became notary/notary/development.mysql.yml and renew refused, exit 15)."""
-    argv = [sys.executable, "-m", "certkit", "renew", notary.name]
+    argv = [sys.executable, "-m", "certkit", "renew", "--verbose", notary.name]
     result = subprocess.run(
         argv,
         capture_output=True,
@@ -139,8 +139,9 @@ def test_compose_file_from_dotenv_lists_the_override(notary: Path) -> None:
     # Only the COMPOSE_FILE project is handled, from the memory configs it selects.
     assert "compose: wrote docker-compose.override.yml" in result.stdout
     assert not (notary / "docker-compose.postgresql.override.yml").exists()
+    # The action, first on stderr: the line for the COMPOSE_FILE project (the one in use).
     printed = [
-        line.strip() for line in result.stdout.splitlines() if line.startswith("  ") and "docker compose up" in line
+        line.removeprefix(f"next: cd {notary} && ") for line in result.stderr.splitlines() if line.startswith("next: ")
     ]
     assert printed == [
         "COMPOSE_FILE=docker-compose.yml:memory.yml:docker-compose.override.yml "

@@ -1,16 +1,20 @@
 """`check-expiry --format html`: the page, rendered by a real browser (Debian's chromium,
-headless), must hold one row per certificate with the status check-expiry gives it, grouped
-by chain; hostile subjects stay text; the file needs nothing from the network."""
+headless, 1280 px wide), must show every certificate check-expiry judged with its status, one
+row per certificate listing every file it is in, grouped by chains whose signatures verify, on
+an axis that covers every bar (or marks the cut), with the --warn/--crit windows visible on a
+zoomed strip; hostile subjects stay text; the file needs nothing from the network."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import subprocess
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import markupsafe
 import pytest
@@ -30,57 +34,102 @@ def check(*args: str) -> Result:
 
 
 class Rows(HTMLParser):
-    """The certificate rows of the page: (status, role, file text, subject text), by chain."""
+    """The certificate rows of the page, by chain: status, role, files ((path, index) pairs, their
+    text), subject, the bars' text alternative, and per track ("long", "near") its zones and marks."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.groups: list[list[dict[str, str]]] = []
+        self.groups: list[list[dict[str, Any]]] = []
+        self.group_titles: list[str] = []
         self.scripts = 0
         self.external: list[str] = []
-        self._row: dict[str, str] | None = None
+        self.summary = ""
+        self.axis = ""
+        self._row: dict[str, Any] | None = None
         self._field: str | None = None
+        self._track: dict[str, Any] | None = None
+        self._cut: str | None = None
+        self._in: str | None = None
         self.empty_text = ""
-        self._in_empty = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
+        classes = a.get("class", "").split()
         if tag == "script":
             self.scripts += 1
         for key in ("src", "href"):
             if key in a:
                 self.external.append(a[key])
-        if tag == "tbody" and "chain" in a.get("class", ""):
+        if tag == "tbody" and "chain" in classes:
             self.groups.append([])
-        if tag == "tr" and "cert" in a.get("class", "").split():
+            self.group_titles.append("")
+            self._in = "group"
+        if tag == "tr" and "cert" in classes:
+            self._in = None
             self._row = {
                 "status": a["data-status"],
                 "role": a["data-role"],
+                "files": [],
                 "file": "",
                 "subject": "",
                 "bar": "",
                 "class": a["class"],
+                "tracks": {},
             }
             self.groups[-1].append(self._row)
-        if self._row is not None and tag == "span" and a.get("class") in ("file", "subject"):
-            self._field = a["class"]
-        if self._row is not None and tag == "div" and a.get("class") == "track":
+        if self._row is not None and tag == "li" and "file" in classes:
+            index = a["data-index"]
+            self._row["files"].append((a["data-path"], int(index) if index else None))
+            self._field = "file"
+        if self._row is not None and tag == "span" and "subject" in classes:
+            self._field = "subject"
+        if self._row is not None and tag == "div" and "track" in classes:
             self._row["bar"] = a.get("aria-label", "")
-        if tag == "p" and a.get("id") == "empty":
-            self._in_empty = True
+            self._track = {"zones": {}, "cuts": {}, "bar": None}
+            self._row["tracks"][classes[1]] = self._track
+        if self._track is not None and tag == "div" and "zone" in classes:
+            self._track["zones"][classes[1]] = _width(a["style"])
+        if self._track is not None and tag == "div" and "bar" in classes:
+            self._track["bar"] = a["style"]
+        if self._track is not None and tag == "span" and "cut" in classes:
+            self._cut = classes[1]
+            self._track["cuts"][self._cut] = ""
+        if tag == "p" and a.get("id") in ("empty", "summary"):
+            self._in = a["id"]
+        if tag == "th" and a.get("scope") == "col" and not self.axis:
+            self._in = "axis"
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "span":
+        if tag in ("span", "li"):
             self._field = None
+            self._cut = None
         if tag == "tr":
             self._row = None
-        if tag == "p":
-            self._in_empty = False
+            self._track = None
+            if self._in == "group":
+                self._in = None
+        if tag == "p" or (tag == "div" and self._in == "axis"):
+            self._in = None
 
     def handle_data(self, data: str) -> None:
-        if self._row is not None and self._field:
+        if self._row is not None and self._cut is not None and self._track is not None:
+            self._track["cuts"][self._cut] += data
+        elif self._row is not None and self._field:
             self._row[self._field] += data
-        if self._in_empty:
+        if self._in == "empty":
             self.empty_text += data
+        if self._in == "summary":
+            self.summary += data
+        if self._in == "group":
+            self.group_titles[-1] += data
+        if self._in == "axis" and data.strip().startswith("Validity"):
+            self.axis = data.strip()
+
+
+def _width(style: str) -> float:
+    match = re.search(r"width: ([0-9.]+)%", style)
+    assert match, style
+    return float(match.group(1))
 
 
 def parse(html: str) -> Rows:
@@ -108,7 +157,7 @@ def chromium(page: Path, tmp_path: Path, screenshot: Path | None = None) -> str:
     assert done.returncode == 0 and "</html>" in done.stdout, done.stderr[-2000:]
     if screenshot is not None:
         shot = subprocess.run(
-            [*common, f"--screenshot={screenshot}", "--window-size=1200,900", page.as_uri()],
+            [*common, f"--screenshot={screenshot}", "--window-size=1280,900", page.as_uri()],
             capture_output=True,
             text=True,
             timeout=120,
@@ -132,11 +181,23 @@ def _json_statuses(*args: str) -> dict[tuple[str, int | None], str]:
 # --------------------------------------------------------------------------- in the browser
 
 
-def test_reference_report_in_chromium_one_row_per_certificate_with_its_status(
+def places(dom: Rows) -> dict[tuple[str, int | None], dict[str, Any]]:
+    """Each (path, index) the page shows, with its row; a place shown twice fails."""
+    found: dict[tuple[str, int | None], dict[str, Any]] = {}
+    for group in dom.groups:
+        for row in group:
+            assert row["files"], row
+            for place in row["files"]:
+                assert place not in found, f"{place} is shown twice"
+                found[place] = row
+    return found
+
+
+def test_reference_report_in_chromium_every_certificate_with_its_status(
     reference_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real (expired) Notary checkout, judged as of a fixed day: what the browser shows
-    matches, row for row, what --format json says."""
+    matches, place for place, what --format json says; a certificate in several files is one row."""
     monkeypatch.chdir(reference_dir.parent)  # relative paths, as a person would type them
     target = reference_dir.name
     page = tmp_path / "report.html"
@@ -146,26 +207,85 @@ def test_reference_report_in_chromium_one_row_per_certificate_with_its_status(
 
     dom = parse(chromium(page, tmp_path, screenshot=tmp_path / "report.png"))
     assert dom.scripts == 0 and dom.external == []
-    rows = [row for group in dom.groups for row in group]
-    shown: dict[tuple[str, int | None], str] = {}
-    for row in rows:
-        path, sep, index = row["file"].rpartition("#")
-        # A compose project's BAKED row (SERVICE:/container/path) has no certificate index.
-        shown[(path, int(index)) if sep else (row["file"], None)] = row["status"]
-    assert len(rows) == len(expected) == len(shown)  # one row per certificate, none twice
-    assert shown == expected
+    shown = {place: row["status"] for place, row in places(dom).items()}
+    assert shown == expected  # every certificate JSON lists, with its status, none twice
     assert shown[(f"{target}/fixtures/notary-server.crt", 0)] == "CRITICAL"
     assert shown[(f"{target}/fixtures/root-ca.crt", 0)] == "OK"
     assert shown[(f"{target}/trustpinning/test.crt", 0)] == "UNUSED"  # no service uses it: listed, not judged
     # Grouped by chain: within a chain the root comes first, then intermediates, then leaves.
-    notary = [g for g in dom.groups if any(r["file"] == f"{target}/fixtures/root-ca.crt#0" for r in g)]
+    rows = places(dom)
+    notary = [g for g in dom.groups if rows[(f"{target}/fixtures/root-ca.crt", 0)] in g]
     assert len(notary) == 1
     roles = [r["role"] for r in notary[0]]
     assert roles[0] == "root" and "intermediate" in roles and "leaf" in roles
     assert [ROLE_RANK[r] for r in roles] == sorted(ROLE_RANK[r] for r in roles)
-    server = [r for r in notary[0] if r["file"] == f"{target}/fixtures/notary-server.crt#0"][0]
+    server = rows[(f"{target}/fixtures/notary-server.crt", 0)]
     assert "status-critical" in server["class"] and server["bar"].startswith("CRITICAL: CN=notary-server valid ")
-    assert png_size(tmp_path / "report.png") == (1200, 900)
+    # The intermediate is one certificate in four files (its own, and the second of each bundle):
+    # one row listing them, as is the root with its copy for the notary client.
+    intermediate = rows[(f"{target}/fixtures/intermediate-ca.crt", 0)]
+    assert sorted(intermediate["files"]) == [
+        (f"{target}/fixtures/intermediate-ca.crt", 0),
+        (f"{target}/fixtures/notary-escrow.crt", 1),
+        (f"{target}/fixtures/notary-server.crt", 1),
+        (f"{target}/fixtures/notary-signer.crt", 1),
+    ]
+    assert intermediate["file"].count("2nd of 2 in this bundle") == 3
+    assert [r["role"] for r in notary[0]].count("intermediate") == 1
+    assert sorted(rows[(f"{target}/fixtures/root-ca.crt", 0)]["files"]) == [
+        (f"{target}/cmd/notary/root-ca.crt", 0),
+        (f"{target}/fixtures/root-ca.crt", 0),
+    ]
+    # trustpinning/ca.crt names the testing CA as its issuer, but another key signed it: not in the
+    # live root's chain, and its own group says why.
+    pinning = rows[(f"{target}/trustpinning/ca.crt", 0)]
+    assert pinning not in notary[0]
+    [title] = [t for g, t in zip(dom.groups, dom.group_titles, strict=True) if pinning in g]
+    assert "another key" in title
+    # The header is a sentence, not a shell line.
+    assert "->" not in dom.summary and "(exit" not in dom.summary
+    assert dom.summary.split()[0] == "CRITICAL" and "13 CRITICAL" in dom.summary
+    assert png_size(tmp_path / "report.png") == (1280, 900)
+
+
+def test_axis_covers_every_bar_and_marks_the_ones_past_its_reach(tmp_path: Path) -> None:
+    """A renewed Notary-like set: a 10-year root, 2-year leaves, and a 100-year test certificate.
+    The long axis reaches the root's end (no CA bar cut off); the 100-year bar, past the axis'
+    15-year reach, ends in a mark with its year; the --warn and --crit windows are wide on the strip."""
+    root = make_ca("Axis Root", NOW - timedelta(minutes=5), NOW + timedelta(days=3650))
+    folder = tmp_path / "set"
+    make_leaf("leaf.example", root, NOW - timedelta(minutes=5), NOW + timedelta(days=750)).write(
+        folder / "leaf.crt", chain=[root]
+    )
+    root.write(folder / "root.crt")
+    make_ca("Century", NOW - timedelta(days=1), NOW + timedelta(days=36500)).write(folder / "century.crt")
+    page = tmp_path / "report.html"
+    assert check(*AT, "--format", "html", "--output", str(page), str(folder)).exit_code == 0
+
+    dom = parse(chromium(page, tmp_path))
+    match = re.search(r"Validity, (\S+) to (\S+)", dom.axis)
+    assert match, dom.axis
+    end = datetime.fromisoformat(match.group(2)).replace(tzinfo=timezone.utc)
+    rows = places(dom)
+    root_row = rows[(str(folder / "root.crt"), 0)]
+    assert NOW + timedelta(days=3650) <= end  # the root's bar ends on the axis ...
+    assert root_row["tracks"]["long"]["cuts"] == {}  # ... and is not cut
+    century = rows[(str(folder / "century.crt"), 0)]["tracks"]["long"]
+    assert end < NOW + timedelta(days=36500)  # the axis does not stretch 100 years for one certificate
+    assert century["cuts"] == {"right": f"{(NOW + timedelta(days=36500)).year} \u25b6\ufe0e"}  # the cut, marked
+    for track in (t for r in rows.values() for t in r["tracks"].values()):
+        # Every bar that touches an end of its axis has a mark there.
+        style = track["bar"] or ""
+        at = re.search(r"left: ([0-9.]+)%", style)
+        left = float(at.group(1)) if at else 50.0
+        right = left + (_width(style) if style else 0.0)
+        assert left > 0.0 or "left" in track["cuts"] or not style, track
+        assert right < 100.0 or "right" in track["cuts"], track
+    # On the 10-year axis the 30-day window is a sliver; the near-term strip shows both windows.
+    long_zones = root_row["tracks"]["long"]["zones"]
+    near_zones = root_row["tracks"]["near"]["zones"]
+    assert long_zones["warn"] < 1.0
+    assert near_zones["crit"] >= 5.0 and near_zones["warn"] >= 15.0
 
 
 def test_expiring_set_with_a_hostile_subject_in_chromium(tmp_path: Path) -> None:
@@ -182,7 +302,7 @@ def test_expiring_set_with_a_hostile_subject_in_chromium(tmp_path: Path) -> None
 
     dom = parse(chromium(page, tmp_path))
     assert dom.scripts == 0
-    rows = {r["file"].removeprefix(str(folder) + "/"): r for g in dom.groups for r in g}
+    rows = {f"{p.removeprefix(str(folder) + '/')}#{i}": r for (p, i), r in places(dom).items()}
     assert {k: r["status"] for k, r in rows.items()} == {
         "soon.crt#0": "WARNING",
         "soon.crt#1": "OK",
@@ -246,9 +366,9 @@ def test_a_chain_whose_issuer_is_not_in_the_set_is_grouped_under_that_issuer(tmp
     make_ca("Present Root", NOW - timedelta(days=100), NOW + timedelta(days=3000)).write(folder / "root.crt")
     html = check(*AT, "--format", "html", str(folder)).output
     dom = parse(html)
-    assert [[(r["role"], r["file"].rsplit("/", 1)[1]) for r in g] for g in dom.groups] == [
-        [("root", "root.crt#0")],
-        [("leaf", "orphan.crt#0")],
+    assert [[(r["role"], [(p.rsplit("/", 1)[1], i) for p, i in r["files"]]) for r in g] for g in dom.groups] == [
+        [("root", [("root.crt", 0)])],
+        [("leaf", [("orphan.crt", 0)])],
     ]
     assert 'Chain: CN=Absent Root <span class="note">(issuer not among the checked files)' in html
 

@@ -146,6 +146,7 @@ def test_a_silent_engine_is_a_bounded_wait_and_one_line(reference_copy: Path, si
         "check-expiry", "--docker-host", f"unix://{silent_socket}", "--engine-timeout", "0.5", str(reference_copy)
     )
     assert named.returncode == 3, named.stdout + named.stderr
+    assert named.stdout == ""  # the engine is asked before the first finding is written (the findings stream)
     assert named.stderr.count("\n") == 1 and "did not answer within 0.5 s" in named.stderr, named.stderr
     assert "Traceback" not in named.stderr
     # Found through DOCKER_HOST (not named): a note, and the files are still judged.

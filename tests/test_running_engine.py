@@ -146,8 +146,11 @@ def test_what_runs_from_expired_to_deployed(steps: Steps, reference_dir: Path) -
 
     # c. The README's fix from the clone: renew writes the override; the containers predate it.
     clone(reference_dir, checkout, steps.port)
-    output = certkit(checkout, "renew", env=steps.env()).stdout
-    command = _printed_up_command(output)
+    renewed = certkit(checkout, "renew", env=steps.env())
+    command = _printed_up_command(renewed)
+    # The engine shows the project running: the action is its own line, the one --deploy would run.
+    assert command.startswith(f"docker compose -p {PROJECT} --project-directory ") and "--no-build" in command
+    assert f"compose project {PROJECT} runs from this checkout" in renewed.stderr.splitlines()[1]
     document = steps.check(expect=2, compose_file=WITH_OVERRIDE)
     row = _server_row(document)
     assert row["runs"]["verdict"] == "stale" and "stale" in row["codes"], row

@@ -289,7 +289,7 @@ def test_a_state_folder_holding_only_compose_answers_is_adopted(
     reference_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # `certkit compose --container-dir` records its answers in .certkit/ before any renewal made it.
-    from certkit.compose.mounts import remember_container_dirs
+    from certkit.compose.projects import remember_container_dirs
 
     remember_container_dirs(reference_copy, {"server": "/go/src/github.com/theupdateframework/notary"})
     # ...and the cron fast path's cache, which a run writes into any existing state folder.

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from certkit.bounded import MAX_WALK_DEPTH, MAX_WALK_ENTRIES
-from certkit.check.expiry import Checker, Thresholds
+from certkit.check.expiry import Checker
+from certkit.check.findings import Thresholds
 from certkit.durations import parse_duration
 from tests.certfactory import make_ca, make_leaf
 from tests.cli_helpers import run_cli

@@ -169,7 +169,7 @@ def test_the_last_resort_error_line_is_visible_text(
     def explode(request: object) -> None:
         raise RuntimeError(f"bad input {ATTACK}\nsecond line")
 
-    monkeypatch.setattr(certkit.workflows.check, "run_check", explode)
+    monkeypatch.setattr(certkit.workflows.check, "stream_check", explode)
     code, out, err = run_cli(capsys, "check-expiry", str(tmp_path))
     assert code == 1 and out == ""
     shown = f"RuntimeError: bad input {SHOWN}\\nsecond line (run with --debug for the traceback)"

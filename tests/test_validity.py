@@ -76,7 +76,8 @@ def _certificate(not_after: datetime):  # type: ignore[no-untyped-def]
     ],
 )
 def test_renew_and_check_expiry_agree(left: timedelta, renew_due: bool, check_status: str) -> None:
-    from certkit.check.expiry import Status, Thresholds, judge_time
+    from certkit.check.expiry import judge_time
+    from certkit.check.findings import Status, Thresholds
     from certkit.durations import parse_duration
 
     cert = _certificate(NOT_AFTER)

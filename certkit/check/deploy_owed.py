@@ -12,7 +12,7 @@ import os
 import shlex
 from pathlib import Path
 
-from certkit.check.expiry import Finding, Reason, Status
+from certkit.check.findings import Finding, Reason, Status
 from certkit.store import owed
 from certkit.text import utc_minute
 

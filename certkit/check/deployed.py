@@ -8,7 +8,7 @@ expired on purpose years ago.  Judging those made `check-expiry` exit 2 on a che
 1. the profile: every ``cert_file``, ``key_file`` and ``copies`` entry (what certkit renews);
 2. the Notary configs (``certkit.check.notary_config``): every TLS path of the server, signer,
    client and escrow configs, relative to the config's folder as Notary resolves it;
-3. the compose files in the checkout's top folder (``certkit.compose.mounts.analyse``): each
+3. the compose files in the checkout's top folder (``certkit.compose.analysis.analyse``): each
    service's ``-config`` file and the TLS paths in it, absolute paths in its environment
    and command, and the TLS files in the host folders it bind-mounts.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from certkit.bounded import TooDeep
-from certkit.check.expiry import Finding, Reason, Status
+from certkit.check.findings import Finding, Reason, Status
 from certkit.check.notary_config import NotaryNotes
 from certkit.errors import CertkitError
 from certkit.profile import Profile
@@ -105,9 +105,10 @@ def _has_services(path: Path) -> bool:
 
 def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict[str, str]) -> None:
     # Imported here: ruamel.yaml is only needed for checkouts that have compose files.
-    from certkit.compose import mounts as compose
+    from certkit.compose.analysis import analyse
     from certkit.compose.files import Project, load_project, project_env
     from certkit.compose.model import Options
+    from certkit.compose.projects import with_recorded_dirs
 
     failed: dict[str, list[str]] = {}  # "service client: <why>" -> the compose files it failed in
     for files in compose_files(root):
@@ -122,7 +123,7 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
                 )
                 continue
             deployment.notes.append(
-                f"{label}: not analysed ({_one_line(exc)}); files only it uses are listed as unused"
+                f"{label}: not analysed ({one_line(exc, 200)}); files only it uses are listed as unused"
             )
             continue
         for name, service in project.services.items():
@@ -130,9 +131,9 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
             single = Project(project.directory, project.files, {name: service})
             options = Options(profile=profile, environ=environ)
             try:
-                analyses = compose.analyse(single, compose.with_recorded_dirs(root, options))
+                analyses = analyse(single, with_recorded_dirs(root, options))
             except _ANALYSIS_ERRORS as exc:
-                failed.setdefault(f"service {name}: not analysed ({_one_line(exc)})", []).append(label)
+                failed.setdefault(f"service {name}: not analysed ({one_line(exc, 200)})", []).append(label)
                 continue
             for read in analyses[name].reads:
                 if read.host_path is not None:
@@ -140,10 +141,6 @@ def _compose(root: Path, profile: Profile, deployment: Deployment, environ: dict
     # One note per failure, not per compose file: Notary's three development.*.yml share a client service.
     for text, labels in failed.items():
         deployment.notes.append(f"{', '.join(labels)}: {text}; files only it uses are listed as unused")
-
-
-def _one_line(exc: BaseException) -> str:
-    return one_line(exc, 200)
 
 
 __all__ = ["Deployment", "compose_files", "deployed_files", "is_checkout"]

@@ -32,7 +32,9 @@ from cryptography.x509 import verification
 
 from certkit.bounded import UnreadableInput, parse_nested, read_regular
 from certkit.certificates import NotACertificate, covers, issued_by, parse_certificates, san_strings
-from certkit.check.expiry import Finding, KeyProblem, Note, Reason, Status, load_public_of_private_key, same_key
+from certkit.check.findings import Finding, Note, Reason, Status
+from certkit.check.keypairs import KeyProblem, load_public_of_private_key
+from certkit.pki.keys import same_public_key
 from certkit.text import one_line
 
 if sys.version_info >= (3, 11):
@@ -227,7 +229,7 @@ class _Check:
             except KeyProblem:
                 pass  # the walk pairs X.crt/X.key itself and reports an unusable key there
             else:
-                if not same_key(public, certs[0]):
+                if not same_public_key(public, certs[0].public_key()):
                     self.note(
                         cert_path,
                         0,

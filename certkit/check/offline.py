@@ -17,7 +17,7 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from certkit.check.expiry import Note, Reason, Status, Thresholds
+from certkit.check.findings import Note, Reason, Status, Thresholds
 from certkit.profile import KeyLocation, Profile
 
 RENEW_WITHIN = timedelta(days=30)  # `certkit renew --within`'s default (certkit.cli.renew_cmd)

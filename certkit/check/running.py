@@ -33,7 +33,7 @@ from certkit.check.runs import RunningFile, Verdict
 from certkit.errors import CertkitError
 from certkit.hints import stale_hint
 from certkit.outcomes import StrEnum
-from certkit.text import one_line
+from certkit.text import one_line, utc_second
 
 if TYPE_CHECKING:
     from certkit.compose.model import FileRead
@@ -126,12 +126,13 @@ def _managed(root: Path, profile: Profile) -> set[str]:
 
 def _analyse(request: RunningRequest, files: tuple[Path, ...], managed: set[str]) -> _Reads:
     """Raises CertkitError (and OSError/ValueError from a file changing under it) when not analysable."""
-    from certkit.compose import mounts as compose
+    from certkit.compose.analysis import load
     from certkit.compose.files import project_env as compose_env
     from certkit.compose.model import Options, ReadKind
 
     options = Options(request.profile, environ=request.environ)
-    project, analyses = compose.load(request.root, files, options)
+    loaded = load(request.root, files, options)
+    project, analyses = loaded.project, loaded.analyses
     services = {
         name: tuple(
             read
@@ -402,8 +403,8 @@ def _still_serves_old(request: RunningRequest, container: ComposeContainer, host
         return None
     if container.started is not None and changed > container.started:
         return (
-            f"{_shown(request.root, host_path)} changed at {changed:%Y-%m-%d %H:%M:%S} UTC, after the process started "
-            f"({container.started:%Y-%m-%d %H:%M:%S} UTC): Notary reads TLS files only at start; "
+            f"{_shown(request.root, host_path)} changed at {utc_second(changed)}, after the process started "
+            f"({utc_second(container.started)}): Notary reads TLS files only at start; "
             f"{restart}"
         )
     return None

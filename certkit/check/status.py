@@ -23,6 +23,7 @@ from certkit.validity import expired, expires_within
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
     from certkit.check.runs import RunningFile
 
@@ -191,7 +192,6 @@ def _node(
 def _ca_key(path: Path, cert: x509.Certificate) -> tuple[str, str | None]:
     """Where a CA key is ("CA store, encrypted", "offline: exported to ...", "PKCS#11 token ...") and
     whether it matches the certificate, judged from its public key: nothing is decrypted or opened."""
-    from certkit.check.expiry import same_key
     from certkit.errors import CertkitError
     from certkit.pki.cakeys import KeyForm, parse, public_key_of
 
@@ -208,11 +208,11 @@ def _ca_key(path: Path, cert: x509.Certificate) -> tuple[str, str | None]:
         KeyForm.OFFLINE: f"offline (exported to {file.fields.get('exported-to', '?')})",
         KeyForm.PKCS11: f"PKCS#11 {file.fields.get('uri', '').split('?')[0]}",
     }[file.form]
-    return where, None if same_key(public, cert) else f"key {path.name} does not match the certificate"
+    return where, _mismatch(path, public, cert)
 
 
 def _key_problem(path: Path, cert: x509.Certificate) -> str | None:
-    from certkit.check.expiry import KeyProblem, load_public_of_private_key, same_key
+    from certkit.check.keypairs import KeyProblem, load_public_of_private_key
 
     try:
         public = load_public_of_private_key(read_regular(path), str(path))
@@ -220,7 +220,13 @@ def _key_problem(path: Path, cert: x509.Certificate) -> str | None:
         return f"key {path.name}: {exc.reason}"
     except KeyProblem as exc:
         return str(exc)
-    return None if same_key(public, cert) else f"key {path.name} does not match the certificate"
+    return _mismatch(path, public, cert)
+
+
+def _mismatch(path: Path, public: PublicKeyTypes, cert: x509.Certificate) -> str | None:
+    from certkit.pki.keys import same_public_key
+
+    return None if same_public_key(public, cert.public_key()) else f"key {path.name} does not match the certificate"
 
 
 def _mark_served(nodes: Mapping[str, Node], address: str, der: bytes) -> None:
@@ -279,17 +285,18 @@ def mark_running(tree: SetTree, rows: list[RunningFile]) -> list[str]:
 def compose_mounts(root: Path, profile: Profile, environ: Mapping[str, str]) -> tuple[dict[str, list[str]], list[str]]:
     """{real host path: ["docker-compose.yml: server", ...]} for the compose services that read a file
     *mounted from the host* (a baked copy does not count), and notes for projects certkit cannot analyse."""
-    from certkit.compose import mounts as compose
+    from certkit.compose.analysis import load
     from certkit.compose.model import Options, ServedFrom
+    from certkit.compose.projects import renew_projects
     from certkit.errors import CertkitError
 
     result: dict[str, list[str]] = {}
     notes: list[str] = []
     options = Options(profile, environ=environ)
-    for index, files in enumerate(compose.renew_projects(root, environ)):
+    for index, files in enumerate(renew_projects(root, environ)):
         label = files[0].name
         try:
-            _, analyses = compose.load(root, files if index else (), options)
+            analyses = load(root, files if index else (), options).analyses
         except CertkitError as exc:
             notes.append(f"{label}: not analysed ({exc})")
             continue

@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from certkit import __version__
+from certkit import __version__, exitcodes
 
 # name -> (module, command object, one line for `certkit --help`, read here so that the help needs
 # no command module imported: each loads only when run).
@@ -49,38 +49,12 @@ _COMMANDS = {
     "completion": ("certkit.cli.completion_cmd", "completion_command", "shell completion for bash, zsh or fish"),
 }
 
-EXIT_CODES_HELP = """\b
-Exit codes (renew, init, rollback, compose, trust, schedule, db-deploy, ca-keys):
-  0   success            10  not a Notary layout
-  1   internal error     11  invalid profile file
-  2   usage error        12  unusable key/certificate on disk
-                         13  cannot write (read-only, symlink escape, a
-                             folder others may change, up to /, ACLs too),
-                             or a .certkit/ state folder it cannot trust
-                         14  new material failed validation
-                         15  compose file unusable, or compose --check failed
-                         16  another certkit is renewing this folder
-                         17  a hook was not found or failed
-                         18  client config cannot be merged (trust)
-                         19  no generation to roll back to (rollback)
-                         20  database data folder unreachable (renew
-                             --pgdata, db-deploy; the renewal is kept)
-                         21  Docker engine unreachable or refused
-                             (permission denied, timeout, API error),
-                             or no `docker compose` (renew --deploy)
-                         22  renew --deploy not verified: compose failed,
-                             a container not running in time, its file
-                             not the disk's, the old certificate served
-                             (21/22 after a renewal: it is kept, and the
-                             deploy is owed to the next run)
-                         23  CA passphrase: no source, a missing, loose
-                             or empty file or credential, or wrong
-                         24  the offline root key is needed (renew
-                             --ca-root-key FILE), or FILE is not it
-                         25  PKCS#11 token: absent, wrong PIN, no such key
-                         130 interrupted (Ctrl-C), 143 stopped (SIGTERM):
-                             the set is wholly old or wholly new
-check-expiry uses the Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+# Printed from certkit.exitcodes, where each code is defined once (docs/cli.md holds the same as Markdown).
+EXIT_CODES_HELP = (
+    "\b\nExit codes (every command but check-expiry):\n"
+    + exitcodes.help_text(exitcodes.COMMAND_CODES)
+    + f"\ncheck-expiry and status use the Nagios codes: {exitcodes.nagios_line()}."
+)
 
 
 class _State:
@@ -154,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(shown.exit_code)
         except click.Abort:
             echo("certkit: aborted", err=True)
-            sys.exit(1)
+            sys.exit(exitcodes.INTERNAL.code)
         except CertkitError as exc:
             if _State.debug:
                 raise
@@ -165,16 +139,16 @@ def main(argv: list[str] | None = None) -> None:
                 raise
             where = f"{exc.filename}: " if exc.filename else ""
             error(f"{where}{exc.strerror or exc}; check the path and its permissions")
-            sys.exit(13)
+            sys.exit(exitcodes.FILESYSTEM.code)
         except signals.Interrupted as exc:  # hooks were stopped, staging discarded, the lock released
             echo(f"certkit: {'interrupted' if exc.signum == signal.SIGINT else 'stopped'} by {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             echo("certkit: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(exitcodes.INTERRUPTED.code)
         except Exception as exc:  # a bug: one line, and the way to the traceback
             if _State.debug:
                 raise
             error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", "certkit: internal error: ")
-            sys.exit(1)
+            sys.exit(exitcodes.INTERNAL.code)
         sys.exit(code if isinstance(code, int) else 0)

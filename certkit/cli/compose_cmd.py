@@ -71,8 +71,10 @@ def compose_command(
       certkit compose --in-place --dry-run
       certkit compose --container-dir escrow=/go/src/github.com/theupdateframework/notary
     """
+    from certkit.compose.apply import apply
+    from certkit.compose.check import check
     from certkit.compose.model import Options
-    from certkit.compose.mounts import apply, check, remember_container_dirs
+    from certkit.compose.projects import remember_container_dirs
     from certkit.render.compose import check_json, check_table, outcome_json, outcome_text
 
     if check_only and (in_place or dry_run):

@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
+from certkit import exitcodes
 from certkit.bounded import MAX_NESTING, MAX_WALK_DEPTH, MAX_WALK_ENTRIES
 from certkit.cli import options
 from certkit.durations import Duration
@@ -20,23 +21,13 @@ from certkit.render.formats import FORMATS
 if TYPE_CHECKING:
     from certkit.workflows.check import CheckRequest
 
-UNKNOWN = 3
+UNKNOWN = exitcodes.NAGIOS_UNKNOWN.code
 
-HELP_EPILOG = f"""\b
-Exit codes (Nagios plugin convention; the worst finding wins,
-CRITICAL > UNKNOWN > WARNING > OK):
-  0  OK        everything valid beyond --warn
-  1  WARNING   something expires within --warn
-  2  CRITICAL  expires within --crit, expired, not yet valid, broken chain,
-               key mismatch, STALE (server not reloaded, or a container that
-               still has the old file), BAKED (a container, or the compose
-               project `docker compose up` would run, reads the image's copy),
-               a deploy owed (renew --deploy could not do it), hostname not
-               covered
-  3  UNKNOWN   unreadable input, unreachable endpoint, a folder with no
-               certificate file (a check that finds nothing never passes),
-               usage error, a walk or document past its bound ({MAX_WALK_DEPTH}
-               folder levels, {MAX_WALK_ENTRIES:,} entries, {MAX_NESTING} nesting levels)
+HELP_EPILOG = (
+    "\b\nExit codes (Nagios plugin convention; the worst finding wins,\nCRITICAL > UNKNOWN > WARNING > OK):\n"
+    + exitcodes.help_text(exitcodes.NAGIOS_CODES, names=True)
+    + f"""
+The bounds: {MAX_WALK_DEPTH} folder levels, {MAX_WALK_ENTRIES:,} entries, {MAX_NESTING} nesting levels.
 Certificate files in a Notary checkout that no service uses are
 listed as UNUSED and never change the exit code (--all judges them).
 A symlink to a folder outside the folder given is listed as SKIPPED,
@@ -51,6 +42,7 @@ Examples:
   certkit check-expiry --connect notary-server:4443 NOTARY_DIR
   certkit check-expiry --format prometheus --output /var/lib/node_exporter/certkit.prom NOTARY_DIR
   certkit check-expiry --format html --output expiry.html NOTARY_DIR   # a page to look at"""
+)
 
 
 class NagiosCommand(click.Command):
@@ -239,18 +231,20 @@ def check_expiry_command(
 
 def _run(request: CheckRequest, fmt: str, output: Path | None, quiet: bool, color: bool | None) -> int:
     from certkit.render.formats import REPORTS, ReportOptions
-    from certkit.workflows.check import run_check
+    from certkit.workflows.check import stream_check
 
-    run = run_check(request)
+    # Each finding goes to the report as it is made (the formats write as they go), so memory does
+    # not grow with the tree; the summary is complete once they have all been read.
+    stream = stream_check(request)
     # --quiet is for cron's mail: it silences stdout, never the file --output asks for.
     quiet = quiet and output is None
     with _destination(output) as out:
         use_color = color if color is not None else (output is None and _is_terminal(out))
-        report = REPORTS[fmt](out, ReportOptions(request.now, run.thresholds, quiet=quiet, color=use_color))
-        for finding in run.findings:
+        report = REPORTS[fmt](out, ReportOptions(request.now, stream.thresholds, quiet=quiet, color=use_color))
+        for finding in stream:
             report.add(finding)
-        report.finish(run.summary)
-    return run.summary.status.value
+        report.finish(stream.summary)
+    return stream.summary.status.value
 
 
 def _is_terminal(stream: IO[str]) -> bool:

@@ -144,6 +144,13 @@ quiet_option = click.option(
     help="Errors and warnings only; nothing at all when nothing happened (for cron mail).",
 )
 
+verbose_option = click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Show every file, every note and every line to run, not only what changed and the action.",
+)
+
 
 ca_store_option = click.option(
     "--ca-store",

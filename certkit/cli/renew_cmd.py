@@ -51,12 +51,20 @@ from certkit.durations import Duration
     help="Generations to keep for `certkit rollback`.",
 )
 @lifecycle_options.deploy_options
+@click.option(
+    "--no-engine",
+    is_flag=True,
+    help="Without --deploy: do not ask the Docker engine which of the checkout's compose projects run (by "
+    "default renew reads it, never changes it, to print the line for the project in use; no engine there "
+    "is a note). The default project's line is printed instead.",
+)
 @lifecycle_options.hook_options
 @lifecycle_options.wait_options
 @options.profile_option
 @options.dry_run_option
 @options.json_option
 @options.quiet_option
+@options.verbose_option
 @click.pass_context
 def renew_command(
     ctx: click.Context,
@@ -76,6 +84,7 @@ def renew_command(
     docker_host: str | None,
     engine_timeout: float,
     deploy_timeout: float,
+    no_engine: bool,
     pre_hook: str | None,
     deploy_hook: str | None,
     post_hook: str | None,
@@ -86,6 +95,7 @@ def renew_command(
     dry_run: bool,
     as_json: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Renew the Notary certificate set in NOTARY_DIR (default: current folder).
 
@@ -112,14 +122,17 @@ def renew_command(
     scripts copied the old one there once): renew prints the exact lines, or copies it
     itself with --pgdata DIR when the data folder is reachable from here.
 
-    Notary reads its TLS files only at start. Without --deploy renew never talks to the
-    Docker engine (recreating a service interrupts it, and you choose the moment): it
-    prints first the one line that recreates the services. --deploy does it: the compose
-    projects running from this checkout (found through the engine by their labels) are
-    recreated with the files they were started with, and verified (exit 21/22 if that
-    cannot be done; the renewal is kept, and the next `renew --deploy` retries).
-    `certkit schedule` jobs run with --deploy.
+    Notary reads its TLS files only at start. Without --deploy renew changes nothing in
+    the Docker engine (recreating a service interrupts it, and you choose the moment): it
+    prints first, on stderr, the line that recreates the services of the project in use
+    (the one the engine shows running from this checkout, read only; else the default
+    project). --deploy does it: the compose projects running from this checkout (found
+    through the engine by their labels) are recreated with the files they were started
+    with, and verified (exit 21/22 if that cannot be done; the renewal is kept, and the
+    next `renew --deploy` retries). `certkit schedule` jobs run with --deploy.
 
+    The report lists the files that changed (--verbose: every file, every note, the line
+    for each compose file); the database step only when a postgres project is in use.
     --quiet prints nothing on stdout; on stderr only what a person must do or know.
 
     \b
@@ -155,6 +168,7 @@ def renew_command(
         fast_path=not as_json,
         clock=options.utc_now,
         deploy=deploy,
+        engine=not no_engine,
         docker_host=docker_host,
         engine_timeout=engine_timeout,
         deploy_timeout=deploy_timeout,
@@ -163,10 +177,14 @@ def renew_command(
         ca_pkcs11=ca_pkcs11,
         prompt=options.terminal_prompt(),
     )
-    if docker_host is not None and not deploy:
+    if docker_host is not None and no_engine:
         from certkit.errors import UsageError
 
-        raise UsageError("--docker-host is for --deploy: renew asks the engine only to deploy")
+        raise UsageError("--docker-host names the engine to ask, --no-engine says not to ask one: choose one")
+    if deploy and no_engine:
+        from certkit.errors import UsageError
+
+        raise UsageError("--deploy recreates the services through the Docker engine: it cannot go with --no-engine")
     run = run_renew(request)
     if run.nothing_due_until is not None:
         if not quiet:
@@ -181,7 +199,7 @@ def renew_command(
     else:
         for line in attention_lines(run, quiet=quiet):  # first: what is still to do (cron mails stderr)
             output.echo(line, err=True)
-        text = run_text(run, quiet=quiet)
+        text = run_text(run, quiet=quiet, verbose=verbose)
         if text is not None:
             output.echo(text)
         for hook in run.hooks:  # as certbot does: what a hook said is part of the run's record
@@ -201,6 +219,7 @@ def renew_command(
 @options.profile_option
 @options.json_option
 @options.quiet_option
+@options.verbose_option
 def init_command(
     notary_dir: Path,
     ca_store: Path | None,
@@ -209,11 +228,13 @@ def init_command(
     profile_source: str | None,
     as_json: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Create a complete, fresh Notary certificate set (all keys new) in NOTARY_DIR.
 
     NOTARY_DIR must be empty or not exist yet. Also writes notary-server, notary-signer
-    and notary client configs (memory storage) so the set runs as it is.
+    and notary client configs (memory storage) so the set runs as it is. Prints what was
+    made in a few lines (--verbose: every file).
 
     \b
     Examples:
@@ -224,7 +245,7 @@ def init_command(
     """
     from certkit.pki.unlock import Unlock
     from certkit.profile import load_profile
-    from certkit.render.renew import init_json, renew_table
+    from certkit.render.renew import init_json, init_text
     from certkit.workflows.init import init_layout
     from certkit.workflows.renew import credentials_dir
 
@@ -238,4 +259,4 @@ def init_command(
     if as_json:
         output.echo(json.dumps(init_json(result), indent=2))
     elif not quiet:
-        output.echo(renew_table(result))
+        output.echo(init_text(result, verbose=verbose))

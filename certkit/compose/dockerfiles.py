@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from certkit.bounded import MIB, TooDeep, parse_nested, read_input
 from certkit.errors import ComposeError
-from certkit.paths import inside
+from certkit.paths import inside, under
 
 MAX_DOCKERFILE_BYTES = MIB  # Dockerfiles are small; a bigger "Dockerfile" is not one
 
@@ -59,7 +59,7 @@ class ImageFacts:
         """The host file a container path shows as of build time, or None when not from the context."""
         best: Copy | None = None
         for copy in self.copies:
-            if _under(container, copy.container) and (best is None or len(copy.container) >= len(best.container)):
+            if under(container, copy.container) and (best is None or len(copy.container) >= len(best.container)):
                 best = copy
         if best is None:
             return None
@@ -375,8 +375,3 @@ def _dequote(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     return text
-
-
-def _under(path: str, folder: str) -> bool:
-    folder = folder.rstrip("/") or "/"
-    return path == folder or path.startswith(folder + "/") or folder == "/"

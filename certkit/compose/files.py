@@ -129,6 +129,15 @@ def override_path_for(base: Path) -> Path:
     return base.with_name(f"{stem}.override.{ext}")
 
 
+def read_compose_text(path: Path) -> str:
+    """The text of a compose file (bounded, UTF-8), or a ComposeError saying why not."""
+    raw = read_input(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ComposeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
 def read_compose_file(path: Path, text: str | None = None, memo: ParseCache | None = None) -> ComposeFile:
     """Read and parse one compose file, refusing anything Docker Compose would also refuse.
 
@@ -136,11 +145,7 @@ def read_compose_file(path: Path, text: str | None = None, memo: ParseCache | No
     cache (certkit.compose.cache): the same values every reader below takes from it.
     """
     if text is None:
-        raw = read_input(path, MAX_COMPOSE_BYTES, ComposeError, "compose file")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ComposeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        text = read_compose_text(path)
     data = parse_yaml(text, path) if memo is None else _parse_cached(text, path, memo)
     if data is None:
         raise ComposeError(f"{path}: empty file; a compose file needs a `services:` mapping")

@@ -1,10 +1,10 @@
 """The compose step's data: where a container gets each file it reads, the analysis of a service,
-the mounts planned, the outcome of a run and the report of `certkit compose --check`."""
+the mounts planned, a run prepared and its outcome, and the report of `certkit compose --check`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,35 +114,66 @@ class CheckReport:
         return not self.problems and not any(r.problems for r in self.rows)
 
 
-DISCOVERED = "discovered"  # no -f: the folder's default file and its override, as `docker compose` finds them
-GIVEN = "given"  # -f FILE ...
-FROM_ENV = "COMPOSE_FILE"  # the COMPOSE_FILE variable (the shell's, or the folder's .env)
+class Selection(StrEnum):
+    """How the compose files of a run were chosen (certkit.compose.projects.select_files)."""
+
+    DISCOVERED = "discovered"  # no -f: the folder's default file and its override, as `docker compose` finds them
+    GIVEN = "given"  # -f FILE ...
+    FROM_ENV = "COMPOSE_FILE"  # the COMPOSE_FILE variable (the shell's, or the folder's .env)
 
 
-@dataclass
-class ComposeOutcome:
+class OverrideMode(StrEnum):
+    """Where certkit writes the mounts (the "mode" of `certkit compose --json`)."""
+
+    OVERRIDE = "override"  # certkit's own override file, beside the base file
+    IN_PLACE = "in-place"  # the compose files themselves (--in-place)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComposeRun:
+    """What a compose run shows, worked out or done: the mounts, the diff and the line that applies it."""
+
     directory: Path
     files: list[Path]  # the compose files read
-    mode: str  # "override" or "in-place"
+    mode: OverrideMode
     mounts: list[PlannedMount]
-    written: list[Path]
-    backups: list[Path]
     diff: str
-    dry_run: bool
     restart: list[str]  # services to recreate so they see the new mounts/files
     tls_services: list[str]  # every service that reads TLS files
     command: str  # the exact `docker compose ... up -d --force-recreate` line
     notes: list[str]
-    # What apply() worked out, kept so that apply_after_renew need not parse the files again.
-    services: list[str] = field(default_factory=list, repr=False)
-    analyses: dict[str, ServiceAnalysis] = field(default_factory=dict, repr=False)
-    compose_file_env: str | None = field(default=None, repr=False)  # COMPOSE_FILE=... the command needs
-    pending: dict[Path, tuple[str, str]] = field(default_factory=dict, repr=False)  # path -> (old, new) text
-    selection: str = field(default=DISCOVERED, repr=False)  # how the files were chosen: see select_files
 
     @property
     def changed(self) -> bool:
         return bool(self.diff)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedCompose(ComposeRun):
+    """Everything a compose run works out before it writes (certkit.compose.apply.prepare): what
+    certkit.compose.writes.write needs, and what renew's finish needs without parsing the files again."""
+
+    selection: Selection  # how the files were chosen: see select_files
+    services: list[str] = field(repr=False)
+    analyses: dict[str, ServiceAnalysis] = field(repr=False)
+    compose_file_env: str | None = field(repr=False)  # COMPOSE_FILE=... the command needs
+    pending: dict[Path, tuple[str, str]] = field(repr=False)  # path -> (old, new) text
+
+    def outcome(
+        self, *, dry_run: bool, written: list[Path] | None = None, backups: list[Path] | None = None
+    ) -> ComposeOutcome:
+        """How this run ended: a dry run (nothing written), or what certkit.compose.writes.write wrote."""
+        shown = {f.name: getattr(self, f.name) for f in fields(ComposeRun)}
+        return ComposeOutcome(**shown, dry_run=dry_run, written=written or [], backups=backups or [])
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComposeOutcome(ComposeRun):
+    """A compose run as it ended: what was written (nothing in a dry run) and the backups made."""
+
+    dry_run: bool
+    written: list[Path] = field(default_factory=list)
+    backups: list[Path] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

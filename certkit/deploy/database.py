@@ -38,6 +38,12 @@ KEY = "server.key"
 RELOAD_SINCE = 10
 
 
+def concerns_database(path: str) -> bool:
+    """``path`` (relative to the checkout) is one postgres reads from its initdb folder: what only a
+    postgres project uses (Notary's default project runs MariaDB, which reads none of the set)."""
+    return path.startswith(INITDB_DIR + "/")
+
+
 def container_script(source: str = CONTAINER_INITDB) -> str:
     """The TLS part of Notary's tls-setup.sh, re-runnable in a running container (as root).
 

@@ -108,10 +108,10 @@ def _plan_project(
     working_dir = members[0].working_dir
     files = _files_for(project, config_files, working_dir)
     try:
-        from certkit.compose.mounts import load
+        from certkit.compose.analysis import load
 
         # The services as Compose will run them now: the project's files plus certkit's override.
-        _, analyses = load(working_dir, files, options)
+        analyses = load(working_dir, files, options).analyses
     except (CertkitError, OSError) as exc:
         raise DeployError(
             f"cannot work out the services of compose project {project} (started from {working_dir} with "

@@ -39,6 +39,7 @@ from certkit.pki import der
 from certkit.pki.keys import PrivateKey, PublicKey
 from certkit.pki.unlock import Unlock
 from certkit.profile import KeySpec, KeyType
+from certkit.text import one_line
 
 # Where Debian puts the modules, tried in this order when the URI names none.
 DEFAULT_MODULES = (
@@ -176,7 +177,7 @@ def session(uri: KeyURI, unlock: Unlock, *, rw: bool = False) -> Iterator[Any]:
             "nothing was written"
         ) from exc
     except (errors.PKCS11Error, RuntimeError, OSError) as exc:
-        raise TokenError(f"{module}: the PKCS#11 module cannot be used ({_why(exc)}); nothing was written") from exc
+        raise TokenError(f"{module}: the PKCS#11 module cannot be used ({one_line(exc)}); nothing was written") from exc
     pin = unlock.pin(uri.token, uri.pin_file())
     try:
         opened = token.open(user_pin=pin.decode("utf-8", "surrogateescape"), rw=rw)
@@ -187,13 +188,9 @@ def session(uri: KeyURI, unlock: Unlock, *, rw: bool = False) -> Iterator[Any]:
     except errors.PinLocked as exc:
         raise TokenError(f"the PKCS#11 token {uri.token!r} is locked (too many wrong PINs); unlock it") from exc
     except errors.PKCS11Error as exc:
-        raise TokenError(f"cannot log in to the PKCS#11 token {uri.token!r} ({_why(exc)})") from exc
+        raise TokenError(f"cannot log in to the PKCS#11 token {uri.token!r} ({one_line(exc)})") from exc
     with opened as live:
         yield live
-
-
-def _why(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _private_key(live: Any, uri: KeyURI) -> Any:
@@ -247,7 +244,7 @@ def generate(uri: KeyURI, name: str, spec: KeySpec, unlock: Unlock) -> tuple[Key
                 public, _ = params.generate_keypair(store=True, label=name, id=ident, private_template=private_template)
         except errors.PKCS11Error as exc:
             raise TokenError(
-                f"the PKCS#11 token {uri.token!r} cannot make a {spec.describe()} key ({_why(exc)})"
+                f"the PKCS#11 token {uri.token!r} cannot make a {spec.describe()} key ({one_line(exc)})"
             ) from exc
         made = _public_of(public, spec)
     return replace(uri, object=name, id=ident), made
@@ -282,7 +279,7 @@ def _sign(uri: KeyURI, public: PublicKey, unlock: Unlock, data: bytes) -> bytes:
             digest.update(data)
             raw = bytes(key.sign(digest.finalize(), mechanism=Mechanism.ECDSA))
         except errors.PKCS11Error as exc:
-            raise TokenError(f"{uri.text()}: the token refused to sign ({_why(exc)})") from exc
+            raise TokenError(f"{uri.text()}: the token refused to sign ({one_line(exc)})") from exc
     half = len(raw) // 2
     return encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
 

@@ -25,6 +25,7 @@ from certkit.certificates import (
     weak_signature,
 )
 from certkit.durations import Duration
+from certkit.outcomes import Notice, NoticeKind
 from certkit.paths import shown
 from certkit.pki import cakeys
 from certkit.pki import keys as keymod
@@ -74,10 +75,6 @@ class Plan:
 
     def get(self, name: str) -> Decision:
         return next(d for d in self.decisions if d.name == name)
-
-    @property
-    def anything_due(self) -> bool:
-        return any(d.renew for d in self.decisions)
 
 
 def read_state(
@@ -184,7 +181,13 @@ def make_plan(
                 else ""
             )
             who = spec.trust_hint or "whatever trusted the old one outside this folder must get the new one"
-            notices.append(f"new root CA {spec.name} ({spec.cert_file}{copies}): {who}")
+            notices.append(
+                Notice(
+                    f"new root CA {spec.name} ({spec.cert_file}{copies}): {who}",
+                    NoticeKind.NEW_ROOT,
+                    (spec.cert_file, *spec.copies),
+                )
+            )
         if not renew and spec.key_location is KeyLocation.CA_STORE and state.key is None and state.certs:
             notices.append(
                 f"{spec.name}: its private key is not in the CA store; the next renewal that needs it "

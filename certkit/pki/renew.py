@@ -28,7 +28,7 @@ from certkit import defaults, paths
 from certkit.certificates import to_pem
 from certkit.durations import Duration
 from certkit.errors import FilesystemError, OfflineKeyError
-from certkit.outcomes import Action, FileKind
+from certkit.outcomes import Action, FileKind, Notice, NoticeKind
 from certkit.paths import inside
 from certkit.pki import cakeys, pkcs11
 from certkit.pki import keys as keymod
@@ -348,7 +348,7 @@ def _loose_keys(states: dict[str, CertState]) -> list[_LooseKey]:
 
 
 def _loose_key_notices(loose: list[_LooseKey], root: Path, dry_run: bool) -> list[str]:
-    notes = []
+    notes: list[str] = []
     for key in loose:
         note = f"{paths.shown(key.path, real(root))}: private key was mode {key.mode:04o}, readable by others; "
         if key.links > 1:
@@ -358,7 +358,7 @@ def _loose_key_notices(loose: list[_LooseKey], root: Path, dry_run: bool) -> lis
             )
         else:
             note += "would set 0600" if dry_run else "set to 0600"
-        notes.append(note)
+        notes.append(Notice(note, NoticeKind.LOOSE_KEY, (paths.shown(key.path, real(root)),)))
     return notes
 
 
@@ -400,7 +400,7 @@ def _owner_notes(
     ``tightened``: keys a dry run would set to 0600 (a real run already has): judged with the
     mode they would have, so the dry run says what the run will, never "would keep 0664" beside
     "would set 0600" for the same key."""
-    notes = []
+    notes: list[str] = []
     runner = os.geteuid()
     root = checkout.root
     for spec in checkout.profile.certificates:
@@ -423,21 +423,24 @@ def _owner_notes(
             mode = storage.KEY_MODE
         keeps = "would keep" if dry_run else "keeps"
         if st.st_uid != runner:
-            notes.append(
+            note = (
                 f"{shown}: {keeps} its owner {safety.user_name(st.st_uid)} and group "
                 f"{safety.group_name(st.st_gid)}, mode {mode:04o}: the container that reads it "
                 "must run as that user (or that group, with mode 0640)"
             )
         elif mode & 0o040:
-            notes.append(
+            note = (
                 f"{shown}: {keeps} mode {mode:04o} and group {safety.group_name(st.st_gid)}: "
                 "that group's members and containers may read it"
             )
         elif spec.key_owner_hint:
-            notes.append(
+            note = (
                 f"{shown}: owned by {safety.user_name(st.st_uid)}, group {safety.group_name(st.st_gid)}, "
                 f"mode {mode:04o}; {spec.key_owner_hint}"
             )
+        else:
+            continue
+        notes.append(Notice(note, NoticeKind.KEY_OWNER, (spec.key_file or shown,)))
     return notes
 
 

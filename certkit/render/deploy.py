@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from certkit.render import label, minute, plural
 
 if TYPE_CHECKING:
-    from certkit.compose.model import ComposeOutcome
     from certkit.deploy.deploy_model import DeployPlan, ProjectDeploy
     from certkit.store.owed import OwedDeploy
     from certkit.workflows.deploy import DeployRun
@@ -70,17 +69,6 @@ def _project_lines(project: ProjectDeploy, *, verb: str) -> list[str]:
 def _short(path: os.PathLike[str] | str, folder: os.PathLike[str] | str) -> str:
     relative = os.path.relpath(path, folder)
     return path.__fspath__() if isinstance(path, os.PathLike) and relative.startswith("..") else relative
-
-
-def next_line(outcomes: list[ComposeOutcome]) -> str | None:
-    """The one line that makes the running services use a renewal renew did not deploy, or None."""
-    chosen = next((o for o in outcomes if o.restart), None)
-    if chosen is None:
-        return None
-    return (
-        f"next: cd {shlex.quote(str(chosen.directory))} && {chosen.command}   "
-        "(the services read their TLS files only at start; or rerun with --deploy)"
-    )
 
 
 def owed_line(record: OwedDeploy, notary_dir: os.PathLike[str] | str) -> str:

@@ -17,9 +17,9 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from cryptography import x509
 
 from certkit.certificates import fingerprint_sha256, san_strings
-from certkit.check.expiry import NOTHING_FOUND_CODE, Finding, Status, Thresholds, worst
+from certkit.check.findings import NOTHING_FOUND_CODE, Finding, Status, Thresholds, worst
 from certkit.check.runs import Verdict
-from certkit.text import terminal_safe, visible
+from certkit.text import terminal_safe, utc_minute, visible
 
 if TYPE_CHECKING:
     from certkit.workflows.check import Summary
@@ -135,7 +135,7 @@ class TableReport:
         days = (
             "" if finding.seconds_left is None else str(int(finding.seconds_left / 86400))
         )  # toward 0, as "N days ago"
-        not_after = f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}" if cert is not None else "-"
+        not_after = utc_minute(cert.not_valid_after_utc, zone=False) if cert is not None else "-"
         # Paths, subjects and reasons come from the checkout, a certificate or a server: made visible.
         where = visible(finding.path) + (f"#{finding.index}" if finding.index is not None else "")
         subject = visible(short_subject(cert))

@@ -1,8 +1,11 @@
 """`check-expiry --format html`: one self-contained page people can look at.
 
-A timeline of every certificate's validity against now and the --warn/--crit windows,
-grouped by chain (the root or top-most issuer present, then intermediates, then leaves),
-coloured by status with the status word beside it (colour is never the only signal).
+A timeline of every certificate's validity against now and the --warn/--crit windows, with a
+zoomed strip of the next few --warn windows (a 30-day window is a few pixels on a 10-year axis),
+grouped by chain (the root or top-most issuer present whose signature verifies, then
+intermediates, then leaves), one row per certificate listing every file it was found in (a
+bundle's copy of the intermediate is the intermediate), coloured by status with the status word
+beside it (colour is never the only signal).
 No script, no font, no network: CSS bars in one file, readable in any browser or mail
 client. Unlike the streaming formats the page needs every finding before it can draw the
 axis and the groups, so findings are kept in memory (a few hundred bytes each).
@@ -12,7 +15,6 @@ No click, no clock, no terminal here: ``now`` and the stream come from the CLI.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING
@@ -20,7 +22,8 @@ from typing import IO, TYPE_CHECKING
 from cryptography import x509
 
 from certkit import __version__
-from certkit.check.expiry import Finding, Status, Thresholds, worst
+from certkit.certificates import fingerprint_sha256, issued_by, self_issued
+from certkit.check.findings import Finding, Status, Thresholds, worst
 from certkit.render.expiry import short_subject, subject_text
 from certkit.templates import render_html
 from certkit.text import utc_minute
@@ -29,30 +32,62 @@ if TYPE_CHECKING:
     from certkit.workflows.check import Summary
 
 TEMPLATE = "report/check-expiry.html.j2"
-# The axis shows at most this far either side of now; longer validity runs off the edge
-# (marked), so a 100-year test certificate does not squeeze every other bar to a sliver.
-MAX_REACH = timedelta(days=5 * 366)
+# The long axis covers every judged certificate, but reaches at most this far either side of now: a
+# 100-year test certificate would squeeze every other bar to a sliver.  A bar that runs past an end
+# says so with an arrow and its date, never by a silent cut.
+MAX_REACH = timedelta(days=15 * 366)
+MAX_BACK = timedelta(days=10 * 366)
+# The near-term strip: the --warn and --crit windows are a few pixels wide on a 10-year axis, so a
+# second, zoomed axis shows the next NEAR_WARNS x --warn (at least NEAR_MIN) with a little of the past.
+NEAR_WARNS = 3
+NEAR_MIN = timedelta(days=60)
 _ROLE_ORDER = {"root": 0, "self-signed": 0, "intermediate": 1, "leaf": 2}
+_ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One place a certificate was found: a file (and its position in it), a served chain, a container."""
+
+    path: str
+    index: int | None
+    position: str  # "2nd of 2 in this bundle", "" for a file with one certificate
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A validity bar on one axis, in percent of it.  An end past the axis is never cut silently:
+    ``cut_left``/``cut_right`` are the marks the page draws there (an arrow, with the year on the long axis)."""
+
+    left: float = 0.0
+    width: float = 0.0
+    shown: bool = False  # any of it on the axis
+    cut_left: str = ""
+    cut_right: str = ""
 
 
 @dataclass(frozen=True)
 class Row:
-    """One certificate (or unreadable input): a table row and its bar."""
+    """One certificate (or unreadable input) with every place it was found: a table row and its bars."""
 
     status: str
-    role: str  # root, intermediate, leaf, input (nothing could be read)
-    where: str  # path#index
+    role: str  # root, intermediate, leaf, self-signed, input (nothing could be read), service, deploy
+    files: tuple[FileRef, ...]
     subject: str  # full RFC 4514 subject, "" when unknown
     short: str  # CN=... when there is one
     not_before: str
     not_after: str
     days_left: int | None
     reasons: tuple[str, ...]
-    bar_left: float = 0.0  # percent of the axis
-    bar_width: float = 0.0
-    runs_before: bool = False  # validity starts before the axis
-    runs_after: bool = False  # validity ends after the axis
-    bar_label: str = ""  # text alternative of the bar
+    bar: Bar = Bar()
+    near: Bar = Bar()
+    bar_label: str = ""  # text alternative of the bars
+
+    @property
+    def where(self) -> str:
+        """The first place, as path#index (the table's and JSON's way of naming a certificate)."""
+        first = self.files[0]
+        return first.path + (f"#{first.index}" if first.index is not None else "")
 
 
 @dataclass(frozen=True)
@@ -86,37 +121,59 @@ class Page:
     checked_at: str
     warn: str
     crit: str
-    summary_line: str
+    headline: str  # the verdict in words (no shell-like "-> OK (exit 0)")
+    exit_code: int
     status: str
     counts: tuple[tuple[str, int], ...]
     axis: Axis
+    near: Axis  # the zoomed strip: the next few --warn windows
+    near_days: int
     groups: tuple[Group, ...]
     total: int
+    rows: int  # distinct certificates shown (a certificate in several files is one row)
     version: str = __version__
 
 
 @dataclass
 class _Chains:
-    """Who issued whom among the certificates seen, by subject."""
+    """Who issued whom among the certificates seen: by name, and confirmed by the signature."""
 
-    by_subject: dict[x509.Name, x509.Certificate] = field(default_factory=dict)
+    by_subject: dict[x509.Name, list[x509.Certificate]] = field(default_factory=dict)
 
     def add(self, cert: x509.Certificate) -> None:
-        self.by_subject.setdefault(cert.subject, cert)
+        same = self.by_subject.setdefault(cert.subject, [])
+        if cert not in same:
+            same.append(cert)
 
-    def top(self, cert: x509.Certificate) -> tuple[x509.Name, bool, int]:
-        """(name of the chain's top, whether that top is a self-issued root present here, depth)."""
+    def issuer_of(self, cert: x509.Certificate) -> tuple[x509.Certificate | None, bool]:
+        """(the certificate here that signed ``cert``, whether one here has its issuer's name)."""
+        named = [c for c in self.by_subject.get(cert.issuer, []) if c != cert]
+        return next((c for c in named if issued_by(cert, c)), None), bool(named)
+
+    def top(self, cert: x509.Certificate) -> tuple[x509.Name, str, int]:
+        """(name of the chain's top, how it stands: "root", "absent" or "other-key", depth).
+
+        A certificate joins a chain only when its issuer's signature verifies: a name alone is
+        not enough (Notary's trustpinning/ca.crt names the testing CA as issuer, but an old key
+        of it signed it, not the root in the checkout)."""
         depth = 0
         seen = {cert.subject}
         current = cert
-        while current.issuer != current.subject:
-            issuer = self.by_subject.get(current.issuer)
+        while not self_issued(current):
+            issuer, named = self.issuer_of(current)
             if issuer is None or issuer.subject in seen:
-                return current.issuer, False, depth + 1
+                return current.issuer, "other-key" if named else "absent", depth + 1
             seen.add(issuer.subject)
             current = issuer
             depth += 1
-        return current.subject, True, depth
+        return current.subject, "root", depth
+
+
+_CHAIN_NOTES = {
+    "root": "root in the checked files",
+    "absent": "issuer not among the checked files",
+    "other-key": "not signed by the CA of that name in the checked files: another key, same name",
+}
 
 
 def role(cert: x509.Certificate) -> str:
@@ -132,71 +189,121 @@ def role(cert: x509.Certificate) -> str:
 def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thresholds: Thresholds) -> Page:
     """Everything the template shows, computed here so the template only lays it out."""
     warn_at, crit_at = thresholds.warn.after(now), thresholds.crit.after(now)
-    certs: list[x509.Certificate] = [f.cert for f in findings if f.cert is not None]
-    start, end = _axis_bounds(certs, now, warn_at)
-
-    def pos(moment: datetime) -> float:
-        share = (moment - start).total_seconds() / (end - start).total_seconds()
-        return round(min(max(share, 0.0), 1.0) * 100, 3)
+    certs = [f.cert for f in findings if f.cert is not None]
+    judged = [f.cert for f in findings if f.cert is not None and f.used]
+    start, end = _axis_bounds(judged or certs, now, warn_at)
+    near_end = max(now + NEAR_WARNS * (warn_at - now), now + NEAR_MIN)
+    near_start = now - (near_end - now) / 9  # a tenth of the strip for what just expired
+    long_axis, near_axis = _Scale(start, end), _Scale(near_start, near_end)
 
     chains = _Chains()
     for known in certs:
         chains.add(known)
+    per_file: dict[str, int] = defaultdict(int)
+    for finding in findings:
+        if finding.index is not None:
+            per_file[finding.path] += 1
+    # One row per certificate and verdict: a bundle's copy of the intermediate is the intermediate,
+    # found in several files, not several certificates.
+    merged: dict[tuple[object, ...], list[Finding]] = {}
+    for finding in findings:
+        reasons = tuple(r.text for r in finding.reasons)
+        identity: object = (
+            fingerprint_sha256(finding.cert) if finding.cert is not None else (finding.path, finding.index)
+        )
+        merged.setdefault((identity, finding.shown_status, reasons, finding.runs is None), []).append(finding)
+
     grouped: dict[tuple[int, str], list[tuple[int, Row]]] = defaultdict(list)
     notes: dict[tuple[int, str], str] = {}
-    for finding in findings:
+    for same in merged.values():
+        finding = same[0]
+        refs = tuple(_ref(f, per_file) for f in same)
         cert = finding.cert
         if cert is None and finding.runs is not None and finding.runs.container is None:
             # The compose analysis's rows: no certificate is read, what is judged is the project.
-            key = (2, "What `docker compose up` would run")
+            key = (3, "What `docker compose up` would run")
             notes[key] = "services that would read a renewed certificate from their image (BAKED)"
-            grouped[key].append((9, _row(finding, "service", pos, start, end)))
+            grouped[key].append((9, _row(finding, refs, "service", long_axis, near_axis, now)))
             continue
         if cert is None and finding.source == "deploy":
             # certkit.check.deploy_owed: a renewal that has not reached the running containers yet.
-            key = (2, "Deploy owed")
+            key = (3, "Deploy owed")
             notes[key] = "renewed on disk, not yet in the running containers: `certkit renew --deploy` retries"
-            grouped[key].append((9, _row(finding, "deploy", pos, start, end)))
+            grouped[key].append((9, _row(finding, refs, "deploy", long_axis, near_axis, now)))
             continue
         if cert is None:
-            key = (2, "Inputs that could not be read")
+            key = (3, "Inputs that could not be read")
             notes[key] = "no certificate could be read from these"
-            grouped[key].append((9, _row(finding, "input", pos, start, end)))
+            grouped[key].append((9, _row(finding, refs, "input", long_axis, near_axis, now)))
             continue
-        top, present, depth = chains.top(cert)
-        name = top.rfc4514_string()
-        key = (0 if present else 1, name)
-        notes[key] = "root in the checked files" if present else "issuer not among the checked files"
-        grouped[key].append((depth, _row(finding, role(cert), pos, start, end)))
+        top, standing, depth = chains.top(cert)
+        key = ({"root": 0, "absent": 1, "other-key": 2}[standing], top.rfc4514_string())
+        notes[key] = _CHAIN_NOTES[standing]
+        grouped[key].append((depth, _row(finding, refs, role(cert), long_axis, near_axis, now)))
 
     groups = []
     for key, rows in grouped.items():
         # Root first, then intermediates, then leaves; within a level by file.
         ordered = [row for _, row in sorted(rows, key=lambda r: (r[0], _ROLE_ORDER.get(r[1].role, 3), r[1].where))]
-        judged = [Status[row.status] for row in ordered if row.status in Status.__members__]  # not UNUSED
-        status = worst(judged)
-        shown = status.name if judged else "UNUSED"
+        statuses = [Status[row.status] for row in ordered if row.status in Status.__members__]  # not UNUSED
+        status = worst(statuses)
+        shown = status.name if statuses else "UNUSED"
         groups.append(
             ((-status.severity, key[0], -len(ordered), key[1]), Group(key[1], notes[key], shown, tuple(ordered)))
         )
     # Worst chains first; among equals the chains with a root present, then the bigger ones.
     groups.sort(key=lambda g: g[0])
 
-    ticks = tuple((pos(moment), label) for moment, label in _ticks(start, end))
-    axis = Axis(_day(start), _day(end), pos(now), pos(crit_at), pos(warn_at), ticks)
+    axis = Axis(
+        _day(start),
+        _day(end),
+        long_axis.pos(now),
+        long_axis.pos(crit_at),
+        long_axis.pos(warn_at),
+        tuple((long_axis.pos(moment), label) for moment, label in _ticks(start, end)),
+    )
+    near = Axis(
+        _day(near_start),
+        _day(near_end),
+        near_axis.pos(now),
+        near_axis.pos(crit_at),
+        near_axis.pos(warn_at),
+        (
+            (near_axis.pos(now), "now"),
+            (near_axis.pos(warn_at), f"+{thresholds.warn}"),
+            (100.0, f"+{(near_end - now).days}d"),
+        ),
+    )
     return Page(
         checked_at=utc_minute(now),
         warn=str(thresholds.warn),
         crit=str(thresholds.crit),
-        summary_line=summary.line(),
+        headline=_headline(summary),
+        exit_code=summary.status.value,
         status=summary.status.name,
         counts=tuple((s.name, summary.counts[s]) for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK))
         + ((("UNUSED", summary.unused),) if summary.unused else ())
         + ((("SKIPPED", summary.skipped),) if summary.skipped else ()),
         axis=axis,
+        near=near,
+        near_days=(near_end - now).days,
         groups=tuple(g for _, g in groups),
         total=summary.total,
+        rows=sum(len(g.rows) for _, g in groups),
     )
+
+
+def _headline(summary: Summary) -> str:
+    """The verdict as a sentence: the counts, and what was listed without being judged."""
+    counts = ", ".join(
+        f"{summary.counts[s]} {s.name}" for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK)
+    )
+    line = f"{summary.total} certificate{'s' if summary.total != 1 else ''} judged: {counts}."
+    if summary.unused:
+        line += f" {summary.unused} more in files no service uses: listed, not judged (--all judges them)."
+    if summary.skipped:
+        line += f" {summary.skipped} symlinked folder{'s' if summary.skipped != 1 else ''} outside not followed."
+    return line
 
 
 def render_page(page: Page) -> str:
@@ -228,16 +335,57 @@ class HtmlReport:
 # --------------------------------------------------------------------------- helpers
 
 
-def _row(finding: Finding, kind: str, pos: Callable[[datetime], float], start: datetime, end: datetime) -> Row:
+@dataclass(frozen=True)
+class _Scale:
+    start: datetime
+    end: datetime
+
+    def pos(self, moment: datetime) -> float:
+        share = (moment - self.start).total_seconds() / (self.end - self.start).total_seconds()
+        return round(min(max(share, 0.0), 1.0) * 100, 3)
+
+    def bar(self, not_before: datetime, not_after: datetime, *, dates: bool = True) -> Bar:
+        """``dates``: say the year a cut end reaches (the long axis); the near strip only points."""
+        left, right = self.pos(not_before), self.pos(not_after)
+        shown = not_after >= self.start and not_before <= self.end
+        cut_left = cut_right = ""
+        # Short marks (a year), so they never hide the bar they mark; the full dates are in the row.
+        if not_after < self.start:
+            cut_left = f"ended {not_after.year}" if dates else "ended"
+        elif not_before < self.start:
+            cut_left = f"{not_before.year}" if dates else ""
+        if not_before > self.end:
+            cut_right = f"starts {not_before.year}" if dates else "starts later"
+        elif not_after > self.end:
+            cut_right = f"{not_after.year}" if dates else "later"
+        return Bar(
+            left=left,
+            width=max(round(right - left, 3), 0.4) if shown else 0.0,  # a sliver stays visible
+            shown=shown,
+            cut_left=cut_left,
+            cut_right=cut_right,
+        )
+
+
+def _ref(finding: Finding, per_file: dict[str, int]) -> FileRef:
+    count = per_file.get(finding.path, 0)
+    position = ""
+    if finding.index is not None and count > 1:
+        position = f"{_ORDINALS.get(finding.index + 1, f'{finding.index + 1}th')} of {count}"
+        position += " served" if finding.source == "endpoint" else " in this bundle"
+    return FileRef(finding.path, finding.index, position)
+
+
+def _row(
+    finding: Finding, refs: tuple[FileRef, ...], kind: str, long_axis: _Scale, near_axis: _Scale, now: datetime
+) -> Row:
     cert = finding.cert
-    where = finding.path + (f"#{finding.index}" if finding.index is not None else "")
     reasons = tuple(r.text for r in finding.reasons)
     status = finding.shown_status  # UNUSED for a file no service uses (listed, not judged)
     if cert is None:
-        return Row(status, kind, where, "", "", "", "", None, reasons, bar_label=f"{status}: {'; '.join(reasons)}")
+        return Row(status, kind, refs, "", "", "", "", None, reasons, bar_label=f"{status}: {'; '.join(reasons)}")
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     days = None if finding.seconds_left is None else int(finding.seconds_left / 86400)  # toward 0, as the table
-    left, right = pos(not_before), pos(not_after)
     state = (
         f"expired {-days} days ago"
         if days is not None and finding.seconds_left is not None and finding.seconds_left < 0
@@ -247,30 +395,30 @@ def _row(finding: Finding, kind: str, pos: Callable[[datetime], float], start: d
     return Row(
         status=status,
         role=kind,
-        where=where,
+        files=refs,
         subject=subject_text(cert) or "",
         short=short_subject(cert),
-        not_before=_stamp(not_before),
-        not_after=_stamp(not_after),
+        not_before=utc_minute(not_before, zone=False),
+        not_after=utc_minute(not_after, zone=False),
         days_left=days,
         reasons=reasons,
-        bar_left=left,
-        bar_width=max(round(right - left, 3), 0.4),  # a sliver stays visible
-        runs_before=not_before < start,
-        runs_after=not_after > end,
+        bar=long_axis.bar(not_before, not_after),
+        near=near_axis.bar(not_before, not_after, dates=False),
         bar_label=label,
     )
 
 
 def _axis_bounds(certs: list[x509.Certificate], now: datetime, warn_at: datetime) -> tuple[datetime, datetime]:
+    """From the earliest notBefore to the latest notAfter of the judged certificates (the files no service
+    uses do not stretch it), with now and the warning window always on it, within MAX_BACK/MAX_REACH."""
     if not certs:
         return now - timedelta(days=30), max(warn_at, now + timedelta(days=30)) + timedelta(days=30)
     earliest = min(c.not_valid_before_utc for c in certs)
     latest = max(c.not_valid_after_utc for c in certs)
-    start = max(min(earliest, now), now - MAX_REACH)
+    start = max(min(earliest, now), now - MAX_BACK)
     end = min(max(latest, warn_at), now + MAX_REACH)
     end = max(end, warn_at)  # the warning window is always on the page
-    margin = (end - start) * 0.03
+    margin = (end - start) * 0.02
     return start - margin, end + margin
 
 
@@ -297,7 +445,3 @@ def _ticks(start: datetime, end: datetime) -> list[tuple[datetime, str]]:
 
 def _day(moment: datetime) -> str:
     return f"{moment.astimezone(timezone.utc):%Y-%m-%d}"
-
-
-def _stamp(moment: datetime) -> str:
-    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M}"

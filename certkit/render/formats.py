@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from certkit.check.expiry import Thresholds
+    from certkit.check.findings import Thresholds
     from certkit.render.expiry import Report
 
 

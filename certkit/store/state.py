@@ -35,10 +35,11 @@ MARKER_TEXT = (
     b"Never commit or copy it; certkit refuses a state folder it did not make.\n"
 )
 # A folder holding only these has nothing certkit would write through or copy from: an
-# interrupted creation (folder made, marker not yet), the lock note, or the --container-dir
-# answers `certkit compose` records (certkit.compose.mounts.remember_container_dirs makes the
-# folder without a marker), or the cron fast path's cache (certkit.store.fastpath: it can only
-# end a run early, never make one write).  ensure() marks it on the first renewal.
+# interrupted creation (folder made, marker not yet), the lock note, the --container-dir answers
+# `certkit compose` records (certkit.compose.projects.remember_container_dirs now makes the folder
+# as certkit's own; earlier versions wrote them into an unmarked one), or the cron fast path's
+# cache (certkit.store.fastpath: it can only end a run early, never make one write).  ensure()
+# marks it on the first renewal.
 _ADOPTABLE = {MARKER, LOCK_NOTE, CONTAINER_DIRS_RECORD, NOTHING_DUE_RECORD}
 
 

@@ -9,20 +9,23 @@ writes it in the asked-for format.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from certkit.check.expiry import SKIPPED, Finding, Status, Thresholds, worst
+from certkit.check.findings import SKIPPED, Finding, Status, Thresholds, worst
 from certkit.check.running import EngineUse
 from certkit.durations import Duration
 from certkit.errors import UsageError
 
 if TYPE_CHECKING:
+    from certkit.check.expiry import ServedChain
+    from certkit.check.findings import Note
     from certkit.check.runs import RunningFile
     from certkit.profile import Profile
 
@@ -59,6 +62,24 @@ class CheckRun:
     findings: list[Finding]
     summary: Summary
     thresholds: Thresholds
+
+
+class CheckStream:
+    """One check's findings as they are made, each once, and its Summary, complete once they are all read.
+
+    What `check-expiry` writes as it goes: a walk of 100,000 files holds one file's findings at a
+    time, never the list (make bench-expiry).  The order is run_check's.
+    """
+
+    def __init__(self, findings: Iterable[Finding], summary: Summary, thresholds: Thresholds) -> None:
+        self._findings = findings
+        self.summary = summary
+        self.thresholds = thresholds
+
+    def __iter__(self) -> Iterator[Finding]:
+        for finding in self._findings:
+            self.summary.add(finding)
+            yield finding
 
 
 class Summary:
@@ -122,10 +143,25 @@ def run_check(request: CheckRequest) -> CheckRun:
     Raises:
         UsageError: --warn shorter than --crit, or an endpoint that is not HOST:PORT.
     """
+    stream = stream_check(request)
+    findings = list(stream)
+    return CheckRun(findings, stream.summary, stream.thresholds)
+
+
+def stream_check(request: CheckRequest) -> CheckStream:
+    """:func:`run_check` as a stream: what can fail or wait (the endpoints, the configs, the compose
+    analysis, the engine) is done before this returns; the walk runs as the findings are read.
+
+    In the order run_check gives: the files and folders (the walk's order), the config checks,
+    what runs, a deploy owed.  A Notary checkout's findings are read whole before the first is
+    given (a few dozen files), so that a renewal switching its files meanwhile is read again
+    (:func:`consistent_read`); any other folder streams, however large.
+
+    Raises:
+        UsageError: --warn shorter than --crit, or an endpoint that is not HOST:PORT.
+    """
     from certkit.check.deploy_owed import owed_finding
-    from certkit.check.deployed import deployed_files, is_checkout
-    from certkit.check.expiry import Checker, Note, Scope
-    from certkit.check.notary_config import find_layout_root, notary_notes
+    from certkit.check.notary_config import find_layout_root
     from certkit.profile import load_profile
 
     now = request.now
@@ -152,60 +188,77 @@ def run_check(request: CheckRequest) -> CheckRun:
     layouts = [
         root for root in (find_layout_root(p, profile) if p.is_dir() else None for p in paths) if root is not None
     ]
-
-    def gather() -> tuple[list[Finding], list[str]]:
-        notes: dict[str, list[Note]] = {}
-        shown: dict[str, str] = {}
-        config_findings = []
-        scopes: dict[str, Scope] = {}
-        run_notes: list[str] = []
-        for path in paths:
-            if not path.is_dir():
-                continue  # a file named on the command line is always judged
-            root = find_layout_root(path, profile)
-            result = None
-            if root is not None:
-                result = notary_notes(root, now, profile)
-                result.merge_into(notes, shown)
-                config_findings.extend(result.findings)
-            elif is_checkout(path, profile):
-                root = path
-            if root is not None:
-                from certkit.check.offline import offline_key_notes
-
-                offline_notes, offline_shown = offline_key_notes(root, profile, now, request.thresholds)
-                for real, items in offline_notes.items():
-                    notes.setdefault(real, []).extend(items)
-                for real, path_text in offline_shown.items():
-                    shown.setdefault(real, path_text)
-            if root is not None and not request.judge_all:
-                deployment = deployed_files(root, profile, result, request.environ)
-                scopes[str(path)] = Scope(frozenset(deployment.used))
-                run_notes.extend(n for n in deployment.notes if n not in run_notes)
-                config_findings.extend(deployment.findings)
-        checker = Checker(
-            now,
-            request.thresholds,
-            served=served,
-            notes=notes,
-            note_paths=shown,
-            scopes=scopes,
-            exclude=request.exclude,
-        )
-        return [*checker.run(list(paths)), *config_findings], run_notes
-
-    findings, run_notes = consistent_read(layouts, gather)
+    summary = Summary()
+    if layouts:
+        held, notes = consistent_read(layouts, lambda: _held(_gather(request, paths, profile, served)))
+        found: Iterable[Finding] = held
+    else:
+        found, notes = _gather(request, paths, profile, served)
+    summary.notes.extend(notes)
+    after: list[Finding] = []
     for root in _checkouts(paths, profile, request.judge_all):
         running = running_findings(root, profile, request)
-        findings.extend(running[0])
-        run_notes.extend(n for n in running[1] if n not in run_notes)
+        after.extend(running[0])
+        summary.notes.extend(n for n in running[1] if n not in summary.notes)
         owed = owed_finding(root)  # a deploy renew --deploy could not do: the renewal has not reached what runs
         if owed is not None:
-            findings.append(owed)
-    summary = Summary(run_notes)
-    for finding in findings:
-        summary.add(finding)
-    return CheckRun(findings, summary, request.thresholds)
+            after.append(owed)
+    return CheckStream(itertools.chain(found, after), summary, request.thresholds)
+
+
+def _gather(
+    request: CheckRequest, paths: tuple[Path, ...], profile: Profile, served: list[ServedChain]
+) -> tuple[Iterator[Finding], list[str]]:
+    """The findings of the files and configs (a stream: the walk runs as it is read), and notes on the run."""
+    from certkit.check.deployed import deployed_files, is_checkout
+    from certkit.check.expiry import Checker
+    from certkit.check.notary_config import find_layout_root, notary_notes
+    from certkit.check.offline import offline_key_notes
+    from certkit.check.walk import Scope
+
+    now = request.now
+    notes: dict[str, list[Note]] = {}
+    shown: dict[str, str] = {}
+    config_findings: list[Finding] = []
+    scopes: dict[str, Scope] = {}
+    run_notes: list[str] = []
+    for path in paths:
+        if not path.is_dir():
+            continue  # a file named on the command line is always judged
+        root = find_layout_root(path, profile)
+        result = None
+        if root is not None:
+            result = notary_notes(root, now, profile)
+            result.merge_into(notes, shown)
+            config_findings.extend(result.findings)
+        elif is_checkout(path, profile):
+            root = path
+        if root is not None:
+            offline_notes, offline_shown = offline_key_notes(root, profile, now, request.thresholds)
+            for real, items in offline_notes.items():
+                notes.setdefault(real, []).extend(items)
+            for real, path_text in offline_shown.items():
+                shown.setdefault(real, path_text)
+        if root is not None and not request.judge_all:
+            deployment = deployed_files(root, profile, result, request.environ)
+            scopes[str(path)] = Scope(frozenset(deployment.used))
+            run_notes.extend(n for n in deployment.notes if n not in run_notes)
+            config_findings.extend(deployment.findings)
+    checker = Checker(
+        now,
+        request.thresholds,
+        served=served,
+        notes=notes,
+        note_paths=shown,
+        scopes=scopes,
+        exclude=request.exclude,
+    )
+    return itertools.chain(checker.run(list(paths)), config_findings), run_notes
+
+
+def _held(gathered: tuple[Iterator[Finding], list[str]]) -> tuple[list[Finding], list[str]]:
+    findings, notes = gathered
+    return list(findings), notes
 
 
 def _checkouts(paths: tuple[Path, ...], profile: Profile, judge_all: bool) -> list[Path]:
@@ -243,7 +296,8 @@ def running_findings(root: Path, profile: Profile, request: CheckRequest) -> tup
 def running_finding(row: RunningFile, now: datetime, thresholds: Thresholds) -> Finding:
     """One row of certkit.check.running as a Finding: the container's certificate judged by time,
     plus its verdict (STALE and BAKED are CRITICAL: the renewal does not reach what runs)."""
-    from certkit.check.expiry import Reason, judge_time
+    from certkit.check.expiry import judge_time
+    from certkit.check.findings import Reason
     from certkit.check.runs import Verdict
 
     cert = row.leaf()

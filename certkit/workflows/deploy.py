@@ -13,7 +13,7 @@ overrides, an earlier deploy is owed, or the last run renewed without deploying.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from certkit.errors import CertkitError, DeployError, EngineError
 from certkit.store import fastpath, owed
 
 if TYPE_CHECKING:
-    from certkit.compose.model import ComposeOutcome
+    from certkit.compose.model import ComposeRun
     from certkit.deploy.deploy_model import DeployPlan, DeployResult
     from certkit.pki.renew import RenewResult
     from certkit.profile import Profile
@@ -71,7 +71,7 @@ class DeployStep:
         self.run = DeployRun()
         self.owed_before: owed.OwedDeploy | None = None
 
-    def finish(self, result: RenewResult, compose: list[ComposeOutcome]) -> None:
+    def finish(self, result: RenewResult, compose: Sequence[ComposeRun]) -> None:
         """Deploy what ``result`` changed (or plan it, in a dry run); never raises a CertkitError."""
         from certkit.deploy.database import step_after_renew
 
@@ -119,7 +119,7 @@ class DeployStep:
             self.run.result = run_deploy(engine, plan, cli, root, timeout=request.deploy_timeout)
         self.run.cleared = owed.clear(root)
 
-    def _owe(self, exc: CertkitError, result: RenewResult, compose: list[ComposeOutcome], database: bool) -> None:
+    def _owe(self, exc: CertkitError, result: RenewResult, compose: Sequence[ComposeRun], database: bool) -> None:
         """Record the deploy owed and turn the error into the one line the user reads."""
         request = self.request
         root = request.notary_dir
@@ -166,6 +166,61 @@ class DeployStep:
         self.run.error = type(exc)(
             f"{what} {exc}; a deploy is owed: run `certkit renew --deploy {_quote(root)}` once that is fixed{hand}"
         )
+
+
+@dataclass(frozen=True)
+class RunningLook:
+    """Without --deploy: which of the checkout's compose projects run, asked of the engine read-only, so
+    that renew names the action for the project in use (certkit.render.renew).  ``plan`` is what
+    `renew --deploy` would do now; None when no engine answered (``note`` says why)."""
+
+    host: str
+    plan: DeployPlan | None = None
+    note: str = ""
+    error: CertkitError | None = None  # an engine named with --docker-host that cannot be used
+
+    @property
+    def database_in_use(self) -> bool:
+        """A postgres of a project that runs (or waits, stopped) holds the database set."""
+        return self.plan is not None and (any(p.database for p in self.plan.projects) or self.plan.database_waits)
+
+
+def look_at_running(
+    request: DeployRequest, profile: Profile, result: RenewResult, compose: Sequence[ComposeRun]
+) -> RunningLook:
+    """What runs from the checkout, for a renewal that will not deploy: the engine is only read, and
+    one that is absent, refuses or fails is a note, never an error (the renewal is done)."""
+    from certkit.compose.model import Options
+    from certkit.deploy.database import step_after_renew
+    from certkit.deploy.engine_deploy import plan_deploy
+    from certkit.engine import connect, engine_host, probe
+
+    root = request.notary_dir
+    host = engine_host(request.docker_host, request.environ)
+    try:
+        engine = (
+            connect(request.docker_host, request.environ, timeout=request.engine_timeout)
+            if request.docker_host is not None
+            else probe(None, request.environ, timeout=request.engine_timeout)
+        )
+    except EngineError as exc:
+        named = request.docker_host is not None  # named on the command line: an error, as everywhere
+        return RunningLook(host, note=f"what runs was not asked: {exc}", error=exc if named else None)
+    if engine is None:
+        return RunningLook(host, note=f"no Docker engine at {host}")
+    options = Options(profile, request.ca_store, dict(request.container_dirs), dict(request.environ))
+    with engine:
+        try:
+            plan = plan_deploy(
+                engine,
+                root,
+                options,
+                changed=[root / path for path in result.touched],
+                database_changed=step_after_renew(root, result.touched) is not None,
+            )
+        except (EngineError, DeployError) as exc:
+            return RunningLook(host, note=f"what runs was not worked out: {exc}")
+    return RunningLook(host, plan)
 
 
 def _quote(path: Path) -> str:

@@ -80,4 +80,5 @@ def _renew(request: RenewRequest) -> RenewRun:
     if request.pgdata is not None and run.database is not None:
         # Outside the checkout's pin: the data folder given with --pgdata is written by path.
         renew_full.deploy_database(run, request.notary_dir, request.pgdata)
+    renew_full.look_at_running(run, request, checkout)
     return run

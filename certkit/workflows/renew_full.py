@@ -8,6 +8,7 @@ stops before the writes: it plans, predicts the compose step, and previews.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +27,8 @@ from certkit.workflows.renew_model import RenewRequest, RenewRun
 
 if TYPE_CHECKING:
     from certkit.compose.cache import ParseCache
-    from certkit.compose.model import ComposeOutcome
-    from certkit.workflows.deploy import DeployStep
+    from certkit.compose.model import ComposeOutcome, ComposeRun, PreparedCompose
+    from certkit.workflows.deploy import DeployRequest, DeployStep
 
 
 def run(request: RenewRequest, checkout: Checkout, maker: KeyMaker, unlock: Unlock) -> RenewRun:
@@ -113,8 +114,24 @@ def deploy_database(run: RenewRun, root: Path, pgdata: Path) -> None:
         run.errors.append(DatabaseError(f"the certificates were renewed, but {exc}"))
 
 
+def look_at_running(run: RenewRun, request: RenewRequest, checkout: Checkout) -> None:
+    """Without --deploy, after a real renewal that wrote something: what runs from the checkout, asked of the
+    engine read-only (certkit.workflows.deploy.look_at_running), so the output names the action for the project
+    in use.  An engine named with --docker-host that cannot be used is an error; any other failure a note."""
+    result = run.result
+    if request.deploy or not request.engine or request.dry_run or result is None:
+        return
+    if not (result.changed or any(o.written for o in run.compose)):
+        return
+    from certkit.workflows.deploy import look_at_running as look
+
+    run.running = look(_deploy_request(request, checkout), checkout.profile, result, run.compose)
+    if run.running.error is not None:
+        run.errors.append(type(run.running.error)(f"renew is done, but {run.running.error}"))
+
+
 class _ComposeStep:
-    """Renewed files reach compose containers only through mounts (certkit.compose.mounts): the step is
+    """Renewed files reach compose containers only through mounts (certkit.compose.apply): the step is
     worked out in memory before the renewal's first write, and written after it.
 
     certkit.compose is imported only when the step runs: a `renew --no-compose` never pays for it.
@@ -123,14 +140,14 @@ class _ComposeStep:
     def __init__(self, request: RenewRequest, checkout: Checkout) -> None:
         self.request = request
         self.checkout = checkout
-        self.prepared: list[ComposeOutcome] = []
+        self.prepared: list[PreparedCompose] = []
         self.outcomes: list[ComposeOutcome] = []
         self.error: CertkitError | None = None
         self.memo: ParseCache | None = None  # parses and renders kept between runs (certkit.compose.cache)
 
     def prepare(self) -> None:
+        from certkit.compose.apply import prepare_after_renew
         from certkit.compose.cache import ParseCache
-        from certkit.compose.mounts import prepare_after_renew
 
         checkout, request = self.checkout, self.request
         self.memo = ParseCache.load(checkout.state_dir)
@@ -146,7 +163,7 @@ class _ComposeStep:
     def finish(self, result: RenewResult) -> None:
         if not self.prepared:
             return
-        from certkit.compose.mounts import finish_after_renew
+        from certkit.compose.apply import finish_after_renew
 
         renewed = [f.path for f in result.files if f.action.changed]
         try:
@@ -162,7 +179,7 @@ class _ComposeStep:
                 f"{exc} (fix it, then run `certkit compose`)"
             )
 
-    def written_or_prepared(self) -> list[ComposeOutcome]:
+    def written_or_prepared(self) -> Sequence[ComposeRun]:
         """What the deploy step recreates from: the written step, or in a dry run the prepared one."""
         return self.outcomes or self.prepared
 
@@ -171,20 +188,23 @@ def _deploy_step(request: RenewRequest, checkout: Checkout) -> DeployStep | None
     if not request.deploy:
         return None
     # Imported only for --deploy: the engine's client and the deploy machinery.
-    from certkit.workflows.deploy import DeployRequest, DeployStep
+    from certkit.workflows.deploy import DeployStep
 
-    return DeployStep(
-        DeployRequest(
-            checkout.root,
-            request.now,
-            request.environ,
-            request.docker_host,
-            request.engine_timeout,
-            request.deploy_timeout,
-            checkout.ca_store,
-            request.container_dirs,
-        ),
-        checkout.profile,
+    return DeployStep(_deploy_request(request, checkout), checkout.profile)
+
+
+def _deploy_request(request: RenewRequest, checkout: Checkout) -> DeployRequest:
+    from certkit.workflows.deploy import DeployRequest
+
+    return DeployRequest(
+        checkout.root,
+        request.now,
+        request.environ,
+        request.docker_host,
+        request.engine_timeout,
+        request.deploy_timeout,
+        checkout.ca_store,
+        request.container_dirs,
     )
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from certkit.errors import CertkitError
     from certkit.pki.renew import RenewResult
     from certkit.store.owed import OwedDeploy
-    from certkit.workflows.deploy import DeployRun
+    from certkit.workflows.deploy import DeployRun, RunningLook
     from certkit.workflows.hooks import HookResult
 
 
@@ -62,6 +62,9 @@ class RenewRequest:
     # (certkit.workflows.deploy).  Off by default: recreating interrupts the service, and a person
     # at a terminal chooses the moment; the scheduled job asks for it.
     deploy: bool = False
+    # Without --deploy, after a renewal: ask the engine (read-only) which of the checkout's projects run,
+    # so the output names the action for the one in use (--no-engine: never ask).
+    engine: bool = True
     docker_host: str | None = None  # --docker-host; else DOCKER_HOST, else the default socket
     engine_timeout: float = defaults.ENGINE_TIMEOUT  # seconds for each call to the engine
     deploy_timeout: float = defaults.DEPLOY_TIMEOUT  # seconds for the recreate and its verification
@@ -110,6 +113,8 @@ class RenewRun:
     deploy: DeployRun | None = None
     # Without --deploy: a deploy an earlier `renew --deploy` could not do, still owed (certkit.store.owed).
     owed: OwedDeploy | None = None
+    # Without --deploy, after a renewal that changed something: what runs from the checkout (None: not asked).
+    running: RunningLook | None = None
     # In the order they are reported: the renewal's own, then the compose step's, the deploy's, the database's.
     errors: list[CertkitError] = field(default_factory=list)
     exit_code: int = 0
