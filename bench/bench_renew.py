@@ -83,7 +83,8 @@ def timed(argv: list[str], cpu: str | None = None) -> float:
     return elapsed
 
 
-# The fresh set's floor: the two RSA-4096 CA keys, one per process, as certkit.pki.keys makes them.
+# The fresh set's floor: the two RSA-4096 CA keys in parallel, one per process (certkit.pki.keys makes
+# them in threads: cryptography releases the GIL in the prime search, so the floor is the same).
 KEYGEN = """
 from concurrent.futures import ProcessPoolExecutor
 from cryptography.hazmat.primitives.asymmetric import rsa

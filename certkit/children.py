@@ -91,7 +91,7 @@ def die_with(parent: int) -> Callable[[], None] | None:
         return None
 
     def setup() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a fork child of certkit ignores it (certkit.signals)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # an ignored SIGINT would survive the exec
         prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
         if os.getppid() != parent:  # certkit died between fork and prctl: nobody would signal us
             os.kill(os.getpid(), signal.SIGKILL)

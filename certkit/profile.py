@@ -14,10 +14,12 @@ import ipaddress
 import sys
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from certkit import defaults
 from certkit.bounded import TooDeep, parse_nested
 from certkit.durations import parse_duration
 from certkit.errors import CertkitError, ProfileError
@@ -26,8 +28,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
-
-BUILTIN_PROFILES = ("notary",)
 
 # Validity is given in days/hours only, so any fixed anchor gives the exact length.
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -88,20 +88,39 @@ _CERT_FIELDS = frozenset(
 )
 
 
+class KeyType(Enum):
+    """A key's algorithm, as the profile spells it (``key = { type = "rsa", size = 4096 }``)."""
+
+    RSA = "rsa"
+    ECDSA = "ecdsa"
+
+
+class KeyLocation(Enum):
+    """Where a certificate's private key lives."""
+
+    CA_STORE = "ca-store"  # a CA's key: in the CA store, never beside the certificates
+    FILE = "file"  # its key_file, beside the certificate, reused at each renewal
+    DISCARDED = "discarded"  # made for one issuance and thrown away (Notary's self-signed code-signing certificates)
+
+
+# The profile's word for a certificate that signs itself (``issuer = "self"``); CertSpec.issuer is then None.
+SELF_ISSUER = "self"
+
+
 @dataclass(frozen=True)
 class KeySpec:
-    type: str  # "rsa" or "ecdsa"
+    type: KeyType
     size: int = 0  # RSA modulus bits
     curve: str = ""  # ECDSA curve name, "P-256" ...
 
     def describe(self) -> str:
-        return f"RSA-{self.size}" if self.type == "rsa" else f"ECDSA {self.curve}"
+        return f"RSA-{self.size}" if self.type is KeyType.RSA else f"ECDSA {self.curve}"
 
 
 @dataclass(frozen=True)
 class CertSpec:
     name: str
-    issuer: str  # "self" or the name of another certificate
+    issuer: str | None  # the certificate that signs it; None when it signs itself (the profile's "self")
     key: KeySpec
     subject: tuple[tuple[str, str], ...]
     validity: timedelta
@@ -120,14 +139,13 @@ class CertSpec:
 
     @property
     def self_signed(self) -> bool:
-        return self.issuer == "self"
+        return self.issuer is None
 
     @property
-    def key_location(self) -> str:
-        """'ca-store', 'file' or 'discarded': where this certificate's private key lives."""
+    def key_location(self) -> KeyLocation:
         if self.key_file:
-            return "file"
-        return "ca-store" if self.ca else "discarded"
+            return KeyLocation.FILE
+        return KeyLocation.CA_STORE if self.ca else KeyLocation.DISCARDED
 
 
 @dataclass(frozen=True)
@@ -162,8 +180,8 @@ class Profile:
 
 def load_profile(source: str | Path | None = None) -> Profile:
     """Load a built-in profile by name (default "notary") or a TOML file by path."""
-    if source is None or str(source) in BUILTIN_PROFILES:
-        name = str(source or "notary")
+    if source is None or str(source) in defaults.BUILTIN_PROFILES:
+        name = str(source or defaults.BUILTIN_PROFILES[0])
         return _build(_builtin_data(name), f"built-in profile {name!r}")
     path = Path(source)
     from certkit.bounded import MIB, read_input
@@ -172,10 +190,9 @@ def load_profile(source: str | Path | None = None) -> Profile:
     data = _parse_toml(raw, str(path))
     base_name = data.pop("extends", None)
     if base_name is not None:
-        if base_name not in BUILTIN_PROFILES:
-            raise ProfileError(
-                f"profile {path}: extends = {base_name!r}: unknown base (built-in: {', '.join(BUILTIN_PROFILES)})"
-            )
+        if base_name not in defaults.BUILTIN_PROFILES:
+            builtin = ", ".join(defaults.BUILTIN_PROFILES)
+            raise ProfileError(f"profile {path}: extends = {base_name!r}: unknown base (built-in: {builtin})")
         data = _merge(_builtin_data(str(base_name)), data)
     return _build(data, f"profile {path}")
 
@@ -337,7 +354,7 @@ def _cert_spec(name: str, f: dict[str, Any]) -> CertSpec:
         key_file = _rel_path(key_file, f"{where}.key_file")
     return CertSpec(
         name=name,
-        issuer=_str(f["issuer"], f"{where}.issuer"),
+        issuer=_issuer(f["issuer"], f"{where}.issuer"),
         key=_key_spec(f["key"], f"{where}.key"),
         subject=_subject(f["subject"], f"{where}.subject"),
         validity=validity,
@@ -356,20 +373,25 @@ def _cert_spec(name: str, f: dict[str, Any]) -> CertSpec:
     )
 
 
+def _issuer(value: Any, where: str) -> str | None:
+    text = _str(value, where)
+    return None if text == SELF_ISSUER else text
+
+
 def _key_spec(value: Any, where: str) -> KeySpec:
     if not isinstance(value, dict):
         raise ProfileError(f'{where}: must be a table like {{ type = "rsa", size = 2048 }}')
     kind = value.get("type")
-    if kind == "rsa":
+    if kind == KeyType.RSA.value:
         size = value.get("size", 2048)
         if not isinstance(size, int) or size < 2048 or size > 16384 or size % 8:
             raise ProfileError(f"{where}.size: RSA size must be a multiple of 8 between 2048 and 16384")
-        return KeySpec("rsa", size=size)
-    if kind == "ecdsa":
+        return KeySpec(KeyType.RSA, size=size)
+    if kind == KeyType.ECDSA.value:
         curve = value.get("curve", "P-256")
         if curve not in CURVES:
             raise ProfileError(f"{where}.curve: unknown curve {curve!r} (known: {', '.join(CURVES)})")
-        return KeySpec("ecdsa", curve=curve)
+        return KeySpec(KeyType.ECDSA, curve=curve)
     raise ProfileError(f'{where}.type: must be "rsa" or "ecdsa", not {kind!r}')
 
 
@@ -427,17 +449,17 @@ def _check_references(specs: dict[str, CertSpec]) -> None:
         # A CA key beside the certificates would be mounted into containers.  The one
         # exception is a self-signed certificate that signs nothing (rethinkdb's *.rdb):
         # its CA flag only lets peers use it as its own trust anchor; its key is a TLS key.
-        if spec.ca and spec.key_file and (spec.issuer != "self" or any(s.issuer == spec.name for s in specs.values())):
+        if spec.ca and spec.key_file and (not spec.self_signed or any(s.issuer == spec.name for s in specs.values())):
             raise ProfileError(
                 f"certificates.{spec.name}.key_file: a CA key is kept in the CA store, never beside the certificates "
                 "(only a self-signed certificate that signs nothing may have a key_file)"
             )
-        if spec.issuer != "self":
+        if spec.issuer is not None:
             issuer = specs.get(spec.issuer)
             if issuer is None:
                 raise ProfileError(
                     f"certificates.{spec.name}.issuer: unknown certificate {spec.issuer!r} "
-                    f"(known: self, {', '.join(specs)})"
+                    f"(known: {SELF_ISSUER}, {', '.join(specs)})"
                 )
             if not issuer.ca:
                 raise ProfileError(f"certificates.{spec.name}.issuer: {spec.issuer!r} is not a CA (ca = true)")
@@ -467,7 +489,7 @@ def _topological(specs: dict[str, CertSpec]) -> list[CertSpec]:
                 raise ProfileError(f"certificates.{current.name}.issuer: issuers form a loop")
             path.append(current)
             on_path.add(current.name)
-            if current.self_signed:
+            if current.issuer is None:
                 break
             current = specs[current.issuer]
         for item in reversed(path):
@@ -475,7 +497,7 @@ def _topological(specs: dict[str, CertSpec]) -> list[CertSpec]:
             ordered.append(item)
     depth: dict[str, int] = {}
     for spec in ordered:
-        depth[spec.name] = 1 if spec.self_signed else depth[spec.issuer] + 1
+        depth[spec.name] = 1 if spec.issuer is None else depth[spec.issuer] + 1
         if depth[spec.name] > MAX_CHAIN_DEPTH:
             raise ProfileError(
                 f"certificates.{spec.name}.issuer: the chain is {depth[spec.name]} certificates "

@@ -15,7 +15,6 @@ the old set or the new one, never a mix for a reader to find.  Outside ``handled
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -37,7 +36,6 @@ class Interrupted(BaseException):
 
 
 class _State:
-    installed = False
     depth = 0
     pending: int | None = None
 
@@ -57,23 +55,11 @@ def handled(*, then_ignore: bool = False) -> Iterator[None]:
     previous = {signum: signal.getsignal(signum) for signum in HANDLED}
     for signum in HANDLED:
         signal.signal(signum, _handler)
-    if not _State.installed:
-        # Forked key-generation workers must not raise Interrupted inside the pool: a
-        # terminal's Ctrl-C reaches them too, so they ignore SIGINT and finish their key
-        # (under a second), while certkit itself stops; SIGTERM ends them as usual.
-        os.register_at_fork(after_in_child=_child_defaults)
-        _State.installed = True
     try:
         yield
     finally:
         for signum, action in previous.items():
             signal.signal(signum, signal.SIG_IGN if then_ignore else action)
-
-
-def _child_defaults() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _State.depth, _State.pending = 0, None
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:

@@ -120,3 +120,24 @@ def test_files_regenerated_elsewhere_still_get_mounted(reference_copy: Path) -> 
     (reference_copy / "docker-compose.override.yml").unlink()  # a compose input changed: full path again
     fourth = certkit("renew", str(reference_copy))
     assert FAST not in fourth.stdout and "compose: wrote docker-compose.override.yml" in fourth.stdout
+
+
+def test_every_built_in_profile_takes_the_fast_path(fresh_layout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second built-in profile is answered from the record too: the fast path and the record that
+    answers it name the profile the same way (they did not: the fast path kept its own list of names)."""
+    import certkit.defaults
+    import certkit.profile
+    from certkit.durations import parse_duration
+    from certkit.workflows.renew import RenewRequest, run_renew
+
+    notary = certkit.profile._builtin_data("notary")
+    monkeypatch.setattr(certkit.defaults, "BUILTIN_PROFILES", ("notary", "notary-twin"))
+    monkeypatch.setattr(certkit.profile, "_builtin_data", lambda name: dict(notary))
+    request = RenewRequest(
+        fresh_layout, datetime.now(timezone.utc), parse_duration("30d"), profile_source="notary-twin", compose=False
+    )
+    first = run_renew(request)
+    assert first.result is not None and not first.errors
+    assert json.loads((fresh_layout / ".certkit/nothing-due").read_text())["profile"] == "built-in:notary-twin"
+    second = run_renew(request)
+    assert second.result is None and second.nothing_due_until is not None

@@ -19,8 +19,7 @@ from click.testing import CliRunner
 from certkit.cli.lifecycle_options import hook_options, wait_options
 from certkit.durations import parse_duration
 from certkit.errors import HookError, NotALayoutError
-from certkit.pki.renew import RenewResult, renew
-from certkit.profile import load_profile
+from certkit.pki.renew import RenewResult
 from certkit.workflows.hooks import (
     OUTPUT_TAIL,
     HookSet,
@@ -33,6 +32,7 @@ from certkit.workflows.hooks import (
 )
 from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files
+from tests.renew_helpers import preview_folder, renew_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def layout(fresh_layout: Path) -> Path:
 
 
 def _renewal(folder: Path, *, force: bool) -> RenewResult:
-    return renew(folder, load_profile(None), NOW, parse_duration("30d"), force=force)
+    return renew_folder(folder, NOW, parse_duration("30d"), force=force)
 
 
 def _log_hooks(log: Path) -> HookSet:
@@ -79,7 +79,7 @@ def test_env_is_empty_when_nothing_was_due(layout: Path) -> None:
 
 
 def test_dry_run_result_lists_nothing(layout: Path) -> None:
-    result = renew(layout, load_profile(None), NOW, parse_duration("30d"), force=True, dry_run=True)
+    result = preview_folder(layout, NOW, parse_duration("30d"), force=True)
     assert renewed_files(result) == []
 
 

@@ -15,7 +15,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,8 +23,9 @@ import pytest
 
 import certkit
 from certkit.durations import parse_duration
-from certkit.pki.renew import renew
+from certkit.pki import renew as renewal
 from certkit.profile import load_profile
+from certkit.store.checkout import open_checkout
 from tests.crashcheck import live_files, old_or_new, problems
 from tests.test_cli_renew import assert_one_line_error
 from tests.test_cli_renew import certkit as run_certkit
@@ -141,23 +142,24 @@ def test_an_outside_ca_store_below_a_loose_folder_is_refused(fresh_layout: Path,
 # -- 1b: the checkout swapped between the checks and the writes ---------------------------------------
 
 
-def swap_to(checkout: Path, moved: Path, other: Path) -> Callable[[], None]:
-    def swap() -> None:
-        checkout.rename(moved)
-        checkout.symlink_to(other)
-
-    return swap
+def swap_to(checkout: Path, moved: Path, other: Path) -> None:
+    checkout.rename(moved)
+    checkout.symlink_to(other)
 
 
 def test_a_checkout_swapped_for_a_symlink_after_the_checks_gets_nothing_written_outside(
     fresh_layout: Path, tmp_path: Path
 ) -> None:
-    """Deterministic: the swap happens in the hook renew calls after its checks, before its first write."""
+    """Deterministic: the swap happens between the renewal's prepare (every check) and its commit (the writes)."""
     other = other_users_tree(fresh_layout, tmp_path / "attacker")
     moved = tmp_path / "moved"
     before_other = tree(other)
     before = live_files(fresh_layout)
-    renew(fresh_layout, load_profile(), NOW, MONTH, force=True, before_write=swap_to(fresh_layout, moved, other))
+    with open_checkout(fresh_layout, load_profile()) as checkout:
+        planned = renewal.plan_renewal(checkout, NOW, MONTH, force=True, notices=renewal.recover(checkout))
+        prepared = renewal.prepare(planned)
+        swap_to(fresh_layout, moved, other)
+        renewal.commit(prepared)
     assert tree(other) == before_other  # not one byte, mode or owner changed in the other tree
     # The renewal went to the folder certkit checked and opened, wherever it is now.
     assert not problems(moved)
@@ -177,7 +179,7 @@ def test_a_swap_after_the_renewal_cannot_redirect_the_compose_override(
 
     def prepare_then_swap(*args: object, **kwargs: object) -> object:
         prepared = prepare(*args, **kwargs)  # type: ignore[arg-type]
-        swap_to(reference_copy, moved, other)()
+        swap_to(reference_copy, moved, other)
         return prepared
 
     monkeypatch.setattr(apply, "prepare_after_renew", prepare_then_swap)

@@ -6,20 +6,20 @@ from pathlib import Path
 import pytest
 
 from certkit.errors import ProfileError
-from certkit.profile import load_profile
+from certkit.profile import KeyLocation, load_profile
 
 
 def test_builtin_profile_orders_issuers_first() -> None:
     profile = load_profile()
     names = [s.name for s in profile.certificates]
     for spec in profile.certificates:
-        if not spec.self_signed:
+        if spec.issuer is not None:
             assert names.index(spec.issuer) < names.index(spec.name)
     assert profile.get("notary-server").validity == timedelta(days=750)
     assert profile.get("database-ca").validity == timedelta(hours=43800)
-    assert profile.get("root-ca").key_location == "ca-store"
-    assert profile.get("notary-server").key_location == "file"
-    assert profile.get("self-signed-docker").key_location == "discarded"
+    assert profile.get("root-ca").key_location is KeyLocation.CA_STORE
+    assert profile.get("notary-server").key_location is KeyLocation.FILE
+    assert profile.get("self-signed-docker").key_location is KeyLocation.DISCARDED
 
 
 def test_extends_merges_fields_and_can_disable(tmp_path: Path) -> None:

@@ -73,16 +73,42 @@ def test_the_readme_example_fails_loudly_without_a_checkout(tmp_path: Path) -> N
 
 
 def test_a_refusal_of_the_renewal_is_returned_and_raised_by_raise_for_errors(fresh_layout: Path) -> None:
+    """The renewal refuses under its hooks (a damaged key, found when the set is read): returned in the run."""
+    from datetime import datetime, timezone
+
+    from certkit.errors import MaterialError
+
+    (fresh_layout / "fixtures/notary-server.key").write_text(
+        "-----BEGIN PRIVATE KEY-----\ndamaged\n-----END PRIVATE KEY-----\n"
+    )
+    now = datetime.now(timezone.utc)
+    run = certkit.run_renew(certkit.RenewRequest(fresh_layout, now, certkit.parse_duration("30d"), force=True))
+    assert run.result is None and run.exit_code == 12
+    with pytest.raises(MaterialError, match="notary-server.key"):
+        run.raise_for_errors()
+
+
+def test_a_checkout_others_may_write_in_is_refused_before_the_lock_and_the_hooks(
+    fresh_layout: Path, tmp_path: Path
+) -> None:
+    """The checkout's own checks (certkit.store.checkout) come first: raised, and no hook runs (a pre hook
+    that stops the services would otherwise stop them for a renewal certkit refuses anyway)."""
     from datetime import datetime, timezone
 
     from certkit.errors import FilesystemError
+    from tests.crashcheck import live_files
 
     (fresh_layout / "fixtures").chmod(0o757)  # others may write there: renew refuses (exit 13)
-    now = datetime.now(timezone.utc)
-    run = certkit.run_renew(certkit.RenewRequest(fresh_layout, now, certkit.parse_duration("30d"), force=True))
-    assert run.result is None and run.exit_code == 13
-    with pytest.raises(FilesystemError, match="fixtures"):
-        run.raise_for_errors()
+    before = live_files(fresh_layout)
+    ran = tmp_path / "pre-hook-ran"
+    request = certkit.RenewRequest(
+        fresh_layout, datetime.now(timezone.utc), certkit.parse_duration("30d"), force=True, pre_hook=f"touch {ran}"
+    )
+    with pytest.raises(FilesystemError, match="fixtures") as refused:
+        certkit.run_renew(request)
+    assert refused.value.exit_code == 13
+    assert not ran.exists()
+    assert live_files(fresh_layout) == before
 
 
 def test_with_a_clock_the_renewal_reads_the_time_after_the_lock_and_hooks(fresh_layout: Path) -> None:

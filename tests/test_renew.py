@@ -14,8 +14,8 @@ from cryptography import x509
 
 from certkit.cli import cli
 from certkit.durations import parse_duration
-from certkit.pki.renew import renew
 from certkit.profile import load_profile
+from tests.renew_helpers import renew_folder
 
 NOW = datetime.now(timezone.utc)
 
@@ -46,9 +46,9 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_renew_twice_with_nothing_due_changes_no_byte(fresh_layout: Path) -> None:
     before = snapshot(fresh_layout)
     mtimes = {p: p.stat().st_mtime_ns for p in fresh_layout.rglob("*") if p.is_file()}
-    result = renew(fresh_layout, load_profile(), NOW, parse_duration("30d"))
+    result = renew_folder(fresh_layout, NOW, parse_duration("30d"))
     assert not result.changed
-    result = renew(fresh_layout, load_profile(), NOW, parse_duration("30d"))
+    result = renew_folder(fresh_layout, NOW, parse_duration("30d"))
     assert not result.changed
     assert snapshot(fresh_layout) == before
     assert {p: p.stat().st_mtime_ns for p in fresh_layout.rglob("*") if p.is_file()} == mtimes
@@ -57,7 +57,7 @@ def test_renew_twice_with_nothing_due_changes_no_byte(fresh_layout: Path) -> Non
 def test_within_800d_reissues_leaves_but_keeps_cas_and_leaf_keys(fresh_layout: Path) -> None:
     before = snapshot(fresh_layout)
     old_server = leaf(fresh_layout, "fixtures/notary-server.crt")
-    result = renew(fresh_layout, load_profile(), NOW, parse_duration("800d"))
+    result = renew_folder(fresh_layout, NOW, parse_duration("800d"))
     after = snapshot(fresh_layout)
     # CAs (3650 days) are not due: byte-identical, as are their copies and all kept keys.
     for same in (
@@ -90,7 +90,7 @@ def test_within_800d_reissues_leaves_but_keeps_cas_and_leaf_keys(fresh_layout: P
 def test_rotate_keys_replaces_leaf_keys_only(fresh_layout: Path) -> None:
     before = snapshot(fresh_layout)
     old = leaf(fresh_layout, "fixtures/notary-server.crt")
-    renew(fresh_layout, load_profile(), NOW, parse_duration("800d"), rotate_keys=True)
+    renew_folder(fresh_layout, NOW, parse_duration("800d"), rotate_keys=True)
     after = snapshot(fresh_layout)
     assert after["fixtures/notary-server.key"] != before["fixtures/notary-server.key"]
     assert leaf(fresh_layout, "fixtures/notary-server.crt").public_key() != old.public_key()
@@ -100,7 +100,7 @@ def test_rotate_keys_replaces_leaf_keys_only(fresh_layout: Path) -> None:
 
 def test_expiring_intermediate_reissues_everything_below_it(fresh_layout: Path) -> None:
     later = NOW + timedelta(days=3650 - 10)
-    result = renew(fresh_layout, load_profile(), later, parse_duration("30d"))
+    result = renew_folder(fresh_layout, later, parse_duration("30d"))
     renewed = set(result.renewed)
     assert {
         "root-ca",
@@ -116,16 +116,16 @@ def test_missing_ca_key_makes_a_new_root_and_says_so(fresh_layout: Path) -> None
     (fresh_layout / ".certkit/ca/intermediate-ca.key").unlink()
     (fresh_layout / ".certkit/ca/root-ca.key").unlink()
     old_root = (fresh_layout / "fixtures/root-ca.crt").read_bytes()
-    result = renew(fresh_layout, load_profile(), NOW, parse_duration("30d"))
+    result = renew_folder(fresh_layout, NOW, parse_duration("30d"))
     assert not result.changed  # nothing needed signing
     assert any("not in the CA store" in n for n in result.notices)
-    result = renew(fresh_layout, load_profile(), NOW, parse_duration("800d"))
+    result = renew_folder(fresh_layout, NOW, parse_duration("800d"))
     assert (fresh_layout / "fixtures/root-ca.crt").read_bytes() != old_root
     assert any("new root CA" in n and "trust" in n for n in result.notices)
 
 
 def test_reference_checkout_renewal_then_idempotent(reference_copy: Path) -> None:
-    result = renew(reference_copy, load_profile(), NOW, parse_duration("30d"))
+    result = renew_folder(reference_copy, NOW, parse_duration("30d"))
     assert set(result.renewed) == {s.name for s in load_profile().certificates}
     # Leaf keys of the checkout are reused, as the script does.
     key = (reference_copy / "fixtures/notary-server.key").read_bytes()
@@ -141,7 +141,7 @@ def test_reference_checkout_renewal_then_idempotent(reference_copy: Path) -> Non
     assert stat.S_IMODE(store.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in store.iterdir())
     before = snapshot(reference_copy)
-    assert not renew(reference_copy, load_profile(), NOW, parse_duration("30d")).changed
+    assert not renew_folder(reference_copy, NOW, parse_duration("30d")).changed
     assert snapshot(reference_copy) == before
 
 
@@ -168,7 +168,7 @@ def test_json_output(fresh_layout: Path) -> None:
 def test_keys_are_0600_even_under_umask_000(reference_copy: Path) -> None:
     old = os.umask(0)
     try:
-        renew(reference_copy, load_profile(), NOW, parse_duration("30d"), rotate_keys=True)
+        renew_folder(reference_copy, NOW, parse_duration("30d"), rotate_keys=True)
     finally:
         os.umask(old)
     for relative in (
@@ -248,4 +248,4 @@ def test_folders_certkit_creates_ignore_the_umask(tmp_path: Path) -> None:
         os.umask(old)
     for folder in [tmp_path / "n", *(p for p in (tmp_path / "n").rglob("*") if p.is_dir())]:
         assert stat.S_IMODE(folder.stat().st_mode) & 0o022 == 0, folder
-    assert renew(tmp_path / "n", load_profile(), NOW, parse_duration("0"), force=True).changed
+    assert renew_folder(tmp_path / "n", NOW, parse_duration("0"), force=True).changed

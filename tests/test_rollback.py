@@ -16,10 +16,9 @@ from click.testing import CliRunner
 from certkit.cli import cli
 from certkit.durations import parse_duration
 from certkit.errors import CertkitError
-from certkit.pki.renew import renew
-from certkit.profile import load_profile
 from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files, problems
+from tests.renew_helpers import renew_folder
 from tests.test_cli_renew import certkit
 from tests.test_safety import tree
 
@@ -37,9 +36,9 @@ def invoke(*args: str) -> tuple[int, str]:
 
 def test_rollback_restores_the_previous_generation(fresh_layout: Path) -> None:
     original = live_files(fresh_layout)  # `certkit init` recorded this as generation 1
-    renew(fresh_layout, load_profile(), NOW, parse_duration("0"), force=True, rotate_keys=True)  # gen 2
+    renew_folder(fresh_layout, NOW, parse_duration("0"), force=True, rotate_keys=True)  # gen 2
     second = live_files(fresh_layout)
-    renew(fresh_layout, load_profile(), NOW, parse_duration("0"), force=True, rotate_keys=True)  # gen 3
+    renew_folder(fresh_layout, NOW, parse_duration("0"), force=True, rotate_keys=True)  # gen 3
     assert live_files(fresh_layout) != second
     code, out = invoke("rollback", str(fresh_layout), "--list", "--json")
     assert code == 0 and listed(out) == (3, [1, 2, 3])
@@ -57,7 +56,7 @@ def test_rollback_restores_the_previous_generation(fresh_layout: Path) -> None:
 
 def test_generation_zero_is_the_set_certkit_found(reference_copy: Path) -> None:
     original = live_files(reference_copy)
-    renew(reference_copy, load_profile(), NOW, parse_duration("30d"))
+    renew_folder(reference_copy, NOW, parse_duration("30d"))
     code, out = invoke("rollback", str(reference_copy), "--to", "0")
     assert code == 0, out
     after = live_files(reference_copy)
@@ -67,7 +66,7 @@ def test_generation_zero_is_the_set_certkit_found(reference_copy: Path) -> None:
 
 def test_keep_prunes_old_generations(fresh_layout: Path) -> None:
     for _ in range(4):
-        renew(fresh_layout, load_profile(), NOW, parse_duration("0"), force=True, keep=2)
+        renew_folder(fresh_layout, NOW, parse_duration("0"), force=True, keep=2)
     code, out = invoke("rollback", str(fresh_layout), "--list", "--json")
     assert listed(out) == (5, [4, 5])  # init found nothing: no generation 0
 
@@ -75,7 +74,7 @@ def test_keep_prunes_old_generations(fresh_layout: Path) -> None:
 def test_generation_zero_survives_pruning(reference_copy: Path) -> None:
     original = live_files(reference_copy)
     for _ in range(4):
-        renew(reference_copy, load_profile(), NOW, parse_duration("0"), force=True, keep=2)
+        renew_folder(reference_copy, NOW, parse_duration("0"), force=True, keep=2)
     code, out = invoke("rollback", str(reference_copy), "--list", "--json")
     assert listed(out) == (4, [0, 3, 4])
     assert invoke("rollback", str(reference_copy), "--to", "0")[0] == 0
@@ -134,7 +133,7 @@ def test_relative_folder_snapshots_the_ca_keys_it_creates(
 
 def test_rolled_back_root_cert_and_key_mismatch_is_detected(reference_copy: Path) -> None:
     # The check above can fail: a root key that does not belong to the certificate is seen as such.
-    renew(reference_copy, load_profile(), NOW, parse_duration("30d"))
+    renew_folder(reference_copy, NOW, parse_duration("30d"))
     other = reference_copy / "other.key"
     subprocess.run(
         ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(other)],

@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from certkit.durations import parse_duration
-from certkit.pki.renew import renew
-from certkit.profile import load_profile
 from tests.cli_helpers import run_cli
 from tests.crashcheck import live_files, problems
+from tests.renew_helpers import renew_folder
 
 NOW = datetime.now(timezone.utc)
 PLANTED = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeep me@victim\n"
@@ -124,7 +123,7 @@ def test_intent_record_with_an_outside_staged_path_deletes_nothing(
 def test_generation_manifest_cannot_copy_a_secret_from_elsewhere(
     fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    renew(fresh_layout, load_profile(), NOW, parse_duration("0"), force=True)  # generation 2; 1 is init's
+    renew_folder(fresh_layout, NOW, parse_duration("0"), force=True)  # generation 2; 1 is init's
     gen = fresh_layout / ".certkit/generations/1"
     manifest = json.loads((gen / "manifest.json").read_text())
     stolen = os.path.relpath(outside / "authorized_keys", gen)
@@ -140,7 +139,7 @@ def test_generation_manifest_cannot_copy_a_secret_from_elsewhere(
 def test_generation_manifest_with_an_absolute_stored_path_is_refused(
     fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    renew(fresh_layout, load_profile(), NOW, parse_duration("0"), force=True)
+    renew_folder(fresh_layout, NOW, parse_duration("0"), force=True)
     gen = fresh_layout / ".certkit/generations/1"
     manifest = json.loads((gen / "manifest.json").read_text())
     manifest[0]["stored"] = str(outside / "authorized_keys")
@@ -154,7 +153,7 @@ def test_generation_manifest_with_an_absolute_stored_path_is_refused(
 def test_generation_manifest_target_outside_is_refused(
     fresh_layout: Path, outside: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    renew(fresh_layout, load_profile(), NOW, parse_duration("0"), force=True)
+    renew_folder(fresh_layout, NOW, parse_duration("0"), force=True)
     gen = fresh_layout / ".certkit/generations/1"
     manifest = json.loads((gen / "manifest.json").read_text())
     manifest[0]["target"] = str(outside / "authorized_keys")

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from certkit.check.findings import Note, Reason, Status, Thresholds
-from certkit.profile import Profile
+from certkit.profile import KeyLocation, Profile
 
 RENEW_WITHIN = timedelta(days=30)  # `certkit renew --within`'s default (certkit.cli.renew_cmd)
 CODE = "offline-key"
@@ -37,7 +37,7 @@ def offline_key_notes(
     store = ca_store_path(root, profile, None)
     offline: dict[str, str] = {}  # CA name -> where its key went
     for spec in profile.certificates:
-        if spec.key_location != "ca-store":
+        if spec.key_location is not KeyLocation.CA_STORE:
             continue
         data = read_bytes(store / f"{spec.name}.key")
         if data is None:
@@ -55,7 +55,7 @@ def offline_key_notes(
     warn_at = thresholds.warn.after(now)
     crit_at = thresholds.crit.after(now)
     for spec in profile.certificates:
-        signer = spec.name if spec.self_signed else spec.issuer
+        signer = spec.name if spec.issuer is None else spec.issuer
         if signer not in offline:
             continue
         path = root / spec.cert_file

@@ -111,7 +111,7 @@ def status(
     roots: list[Node] = []
     for spec in profile.certificates:
         node = nodes[spec.name]
-        parent = nodes.get(spec.issuer)
+        parent = nodes.get(spec.issuer) if spec.issuer is not None else None
         if spec.self_signed or parent is None:
             roots.append(node)
         else:

@@ -190,6 +190,7 @@ def export_root_command(
 
 
 def _store_encrypted(notary_dir: Path, profile: Profile, ca_store: Path | None) -> bool:
+    from certkit.pki.cakeys import KeyForm
     from certkit.workflows.cakeys import list_keys
 
-    return any(row.form == "encrypted" for row in list_keys(notary_dir, profile, ca_store))
+    return any(row.form is KeyForm.ENCRYPTED for row in list_keys(notary_dir, profile, ca_store))

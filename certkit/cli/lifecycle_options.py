@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from certkit import defaults
 from certkit.cli import options
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,7 +43,7 @@ def hook_options(func: F) -> F:
         click.option(
             "--hook-timeout",
             type=options.SecondsType(0, minimum_open=True),
-            default="10m",
+            default=options.seconds_text(defaults.HOOK_TIMEOUT),
             show_default=True,
             help=options.seconds_help(
                 "Stop a hook (its whole process group) that runs longer than this (exit 124): "
@@ -97,7 +98,7 @@ def deploy_options(func: F) -> F:
         click.option(
             "--deploy-timeout",
             type=options.SecondsType(1),
-            default="3m",
+            default=options.seconds_text(defaults.DEPLOY_TIMEOUT),
             show_default=True,
             help=options.seconds_help(
                 "With --deploy: bound on the recreate and on every container running and serving the renewed "

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from certkit import defaults
 from certkit.durations import UNITS_TEXT, Duration, parse_duration, parse_seconds
 from certkit.errors import UsageError
 
@@ -19,6 +20,14 @@ def duration_help(text: str) -> str:
     """The help of an option that takes a duration: what it does, then the units, the same words
     for every such option (tests/test_durations.py finds them all and checks)."""
     return f"{text} {UNITS_TEXT}"
+
+
+def seconds_text(seconds: float) -> str:
+    """A default timeout as the option shows it and takes it: "10m" for 600 seconds, "5" for 5."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}"
 
 
 def seconds_help(text: str) -> str:
@@ -170,7 +179,7 @@ docker_host_option = click.option(
 engine_timeout_option = click.option(
     "--engine-timeout",
     type=SecondsType(0.1),
-    default="5",
+    default=seconds_text(defaults.ENGINE_TIMEOUT),
     show_default=True,
     help=seconds_help("Bound on each call to the Docker engine."),
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from certkit import defaults
 from certkit.cli import lifecycle_options, options, output
 from certkit.durations import Duration
 
@@ -45,7 +46,7 @@ from certkit.durations import Duration
 @click.option(
     "--keep",
     type=click.IntRange(min=1),
-    default=3,
+    default=defaults.KEEP,
     show_default=True,
     help="Generations to keep for `certkit rollback`.",
 )

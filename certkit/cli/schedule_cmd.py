@@ -195,7 +195,12 @@ def schedule_command(
         command, notary_dir, deploy=not no_deploy, docker_host=docker_host, passphrase_file=ca_passphrase_file
     )
     has_source = ca_passphrase_file is not None or (systemd and ca_passphrase_credential is not None)
-    for note in schedule.unattended_gaps(notary_dir, passphrase_source=has_source):
+    # Reads no secret: only which form each CA key has (the workflow, as `certkit ca-keys list` reads it).
+    from certkit.profile import load_profile
+    from certkit.workflows.cakeys import list_keys
+
+    forms = {row.form for row in list_keys(notary_dir, load_profile(None), None)}
+    for note in schedule.unattended_gaps(forms, passphrase_source=has_source):
         output.error(note, prefix="certkit: warning: ")
     if mode == "cron":
         chosen = (

@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from certkit import defaults
 from certkit.compose.files import OVERRIDE_MARKER, override_path_for
 from certkit.compose.model import FileRead, Options, ReadKind, ServedFrom, ServiceAnalysis
 from certkit.deploy import database
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from certkit.deploy.compose_cli import ComposeCLI
     from certkit.engine import ComposeContainer, Engine
 
-DEFAULT_TIMEOUT = 180.0  # seconds: the recreate, and every container running and serving, within this
+DEFAULT_TIMEOUT = defaults.DEPLOY_TIMEOUT  # seconds: the recreate, and every container running and serving, within this
 _CONFIG_MAX = 1024 * 1024
 
 # -- planning ----------------------------------------------------------------------------------------

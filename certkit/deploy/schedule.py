@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import random
 import shlex
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from certkit import __version__
 from certkit.durations import Duration
 from certkit.errors import UsageError
 from certkit.hints import stale_hint
+from certkit.pki.cakeys import KeyForm
 from certkit.store import storage
 from certkit.templates import render
 
@@ -90,18 +91,14 @@ def job(
     return Job(renew=renew, check=[*certkit, "check-expiry", "--quiet", *engine, folder], deploy=deploy)
 
 
-def unattended_gaps(notary_dir: Path, *, passphrase_source: bool) -> list[str]:
+def unattended_gaps(forms: Collection[KeyForm | None], *, passphrase_source: bool) -> list[str]:
     """What would stop the scheduled renewal from signing with nobody there, as notes for the person now.
 
+    ``forms``: the form of each CA key in the store (certkit.workflows.cakeys.list_keys; None: missing).
     An encrypted CA store needs its passphrase when a run must sign; a job has no terminal to ask on,
     so without a file or a credential the renewal that matters (a leaf due) would exit 23 at night.
-    Reads no secret: only which form each CA key has.
     """
-    from certkit.profile import load_profile
-    from certkit.workflows.cakeys import list_keys
-
-    forms = {row.form for row in list_keys(notary_dir, load_profile(None), None)}
-    if "encrypted" in forms and not passphrase_source:
+    if KeyForm.ENCRYPTED in forms and not passphrase_source:
         return [
             "the CA keys are encrypted and the job has no passphrase source: nobody answers a prompt at night, "
             "so a renewal that must sign would exit 23; add --ca-passphrase-file FILE (mode 0600)"

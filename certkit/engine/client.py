@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from certkit import defaults
 from certkit.engine.model import (
     CONFIG_FILES_LABEL,
     PROJECT_LABEL,
@@ -36,7 +37,7 @@ from certkit.errors import EngineError
 from certkit.text import one_line
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"  # where the CLI and the SDK look without DOCKER_HOST
-DEFAULT_TIMEOUT = 5.0  # seconds for each call to the engine
+DEFAULT_TIMEOUT = defaults.ENGINE_TIMEOUT  # seconds for each call to the engine
 MAX_FILE_BYTES = 1024 * 1024  # as certkit.bounded: larger than any real bundle
 _TAR_SLACK = 64 * 1024  # tar headers (PAX ones for long names) and padding around one file
 _MAX_LINKS = 40  # as Linux's limit on symlinks followed in one lookup (ELOOP)

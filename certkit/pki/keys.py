@@ -1,29 +1,37 @@
-"""Private keys: generate (in parallel processes), load, serialize, compare.
-
-RSA key generation is the slow, random part of a renewal (~0.1-1 s for 4096 bits),
-so independent keys are made in separate processes, one per core.
-"""
+"""Private keys: generate (in parallel threads), load, serialize, compare."""
 
 from __future__ import annotations
 
 import os
-import signal
-import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from certkit.errors import MaterialError
-from certkit.profile import KeySpec, Profile
+from certkit.profile import KeyLocation, KeySpec, KeyType
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ProcessPoolExecutor
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+    from certkit.store.checkout import Checkout
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+
+@runtime_checkable
+class KeyPair(Protocol):
+    """What holds a private key: the key itself, or a CA key's handle (certkit.pki.cakeys.CAKey), whose
+    private half may be encrypted, offline or in a token; either answers for its public key."""
+
+    def public_key(self) -> PublicKey: ...
+
 
 _CURVES: dict[str, type[ec.EllipticCurve]] = {
     "P-256": ec.SECP256R1,
@@ -34,148 +42,97 @@ _CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"
 
 
 def generate(spec: KeySpec) -> PrivateKey:
-    if spec.type == "rsa":
+    if spec.type is KeyType.RSA:
         return rsa.generate_private_key(public_exponent=65537, key_size=spec.size)
     return ec.generate_private_key(_CURVES[spec.curve]())
 
 
-def _generate_pkcs8(spec: KeySpec) -> bytes:
-    return to_pem(generate(spec))
+class KeyMaker:
+    """Makes keys in threads, as many at once as there are cores.
 
-
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _die_with_parent(parent: int) -> None:
-    """Pool initializer: a worker dies at once when certkit itself dies, however it dies.
-
-    Without this, a SIGKILLed certkit left its forked workers blocked forever: each holds
-    both ends of the pool's pipe (fork copies them), so its read never sees end-of-file.
-    prctl(PR_SET_PDEATHSIG) asks Linux to SIGKILL the worker when the thread that forked it
-    ends; the pool forks from the thread calling generate_many, which outlives the pool.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # certkit died before the prctl took effect: no one wants our keys
-        os._exit(1)
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # Imported here: a routine renewal makes no key and should not pay for them.
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork: the children need nothing but this module, and start in ~1 ms.
-    context = multiprocessing.get_context("fork")
-    return ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
-    )
-
-
-class EarlyKeys:
-    """RSA keys started in worker processes as soon as the command can tell they will be needed
-    (a CA key missing from the CA store, a leaf key file missing), so the random prime search
-    overlaps the imports, checks and planning of the main process.  :func:`generate_many` takes
-    the keys it needs from here and makes the rest in the same workers; a key nobody takes is
-    thrown away (:meth:`close` stops its worker).  Nothing is written: the keys live in memory.
+    RSA's prime search is the slow, random part of a renewal (about 0.1 to 1.5 s for a 4096-bit key), and
+    cryptography (from 47 on) releases the GIL while it runs: the threads make keys in parallel and beside
+    the main thread's own work.  :meth:`start` begins the keys a renewal will almost surely make
+    (:func:`likely_needed`) before the rest of certkit is imported, checked and planned; :meth:`make` takes
+    those the plan wants and makes the rest.  A key started for nothing is finished and dropped when the
+    maker closes (a thread cannot be stopped, and a half-made key holds nothing worth stopping for):
+    only a run whose plan made no key after all waits for it.  Nothing is written: the keys live in memory.
     """
 
-    def __init__(self, specs: list[KeySpec]) -> None:
-        rsa_specs = [s for s in specs if s.type == "rsa"]
-        self._pool: ProcessPoolExecutor | None = None
-        self._pending: list[tuple[KeySpec, Future[bytes]]] = []
-        if not rsa_specs:
-            return
-        self._pool = _pool(max(1, min(len(rsa_specs), os.cpu_count() or 1)))
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._started: list[tuple[KeySpec, Future[PrivateKey]]] = []
+
+    def __enter__(self) -> KeyMaker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self, specs: Iterable[KeySpec]) -> None:
+        """Begin making these keys (RSA only: an ECDSA key takes a millisecond when it is needed)."""
         # The biggest first: they take longest, and the small ones fill in behind them.
-        for spec in sorted(rsa_specs, key=lambda s: -s.size):
-            self._pending.append((spec, self._pool.submit(_generate_pkcs8, spec)))
+        for spec in sorted((s for s in specs if s.type is KeyType.RSA), key=lambda s: -s.size):
+            self._started.append((spec, self._submit(spec)))
 
-    def take(self, spec: KeySpec) -> Future[bytes] | None:
-        for index, (pending, future) in enumerate(self._pending):
-            if pending == spec:
-                del self._pending[index]
-                return future
-        return None
-
-    def submit(self, spec: KeySpec) -> Future[bytes] | None:
-        return self._pool.submit(_generate_pkcs8, spec) if self._pool is not None else None
+    def make(self, specs: Sequence[KeySpec]) -> list[PrivateKey]:
+        """One new key per spec, in their order: a started one where it matches, the rest made now."""
+        futures: dict[int, Future[PrivateKey]] = {}
+        for index, spec in enumerate(specs):
+            taken = next((i for i, (started, _) in enumerate(self._started) if started == spec), None)
+            if taken is not None:
+                futures[index] = self._started.pop(taken)[1]
+        for index in sorted(set(range(len(specs))) - set(futures), key=lambda i: -specs[i].size):
+            futures[index] = self._submit(specs[index])
+        return [futures[index].result() for index in range(len(specs))]
 
     def close(self) -> None:
-        """Stop the workers; a key still being made for nobody is abandoned (its worker killed)."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        unused = [f for _, f in self._pending if not f.done()]
-        self._pending = []
-        processes: dict[Any, Any] = dict(getattr(pool, "_processes", None) or {})
-        pool.shutdown(wait=not unused, cancel_futures=True)
-        # No worker outlives close(): a prime search nobody waits for is killed, and a worker the
-        # shutdown has not reaped yet (seen under load) is stopped and reaped here too.
-        for process in processes.values():
-            if process.is_alive():
-                process.kill()  # only our own fork workers
-        for process in processes.values():
-            process.join()
+        """Wait for the threads: a key nobody took is finished, then dropped; one not begun yet is not made."""
+        pool, self._pool, self._started = self._pool, None, []
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, spec: KeySpec) -> Future[PrivateKey]:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="certkit-key")
+        return self._pool.submit(generate, spec)
 
 
-def likely_needed(root: Path, profile: Profile, ca_store: Path | None, *, rotate_keys: bool = False) -> list[KeySpec]:
-    """The key specs a renewal of ``root`` will almost surely make, judged from which key files
-    exist, without parsing anything: a CA key missing from the CA store, a leaf key file that is
-    missing (every leaf key file, with --rotate-keys).  Only a head start for :class:`EarlyKeys`:
-    the plan decides which keys are made, and a key it does not want is thrown away.
+def likely_needed(checkout: Checkout, *, rotate_keys: bool = False) -> list[KeySpec]:
+    """The key specs a renewal of the checkout will almost surely make, judged from which key files exist,
+    without parsing anything: a CA key missing from the CA store, a leaf key file that is missing (every
+    leaf key file, with --rotate-keys).  Only a head start for :class:`KeyMaker`: the plan decides which
+    keys are made, and a key it does not want is dropped.
     """
-    from certkit.store.layout import ca_store_path
-
-    store = ca_store_path(root, profile, ca_store)
     specs = []
-    for spec in profile.certificates:
-        if spec.key_location == "ca-store":
-            path: Path | None = store / f"{spec.name}.key"  # certkit.pki.planning.ca_key_path (not imported: heavy)
-        elif spec.key_file:
-            path = root / spec.key_file
-        else:
-            path = None
-        if path is not None and ((rotate_keys and spec.key_location == "file") or not os.path.lexists(path)):
+    for spec in checkout.profile.certificates:
+        path = checkout.key_path(spec)
+        rotated = rotate_keys and spec.key_location is KeyLocation.FILE
+        if path is not None and (rotated or not os.path.lexists(path)):
             specs.append(spec.key)
     return specs
 
 
-def generate_many(specs: list[KeySpec], early: EarlyKeys | None = None) -> list[PrivateKey]:
-    """Generate one key per spec; RSA keys in parallel processes when there are several.
+def likely_signer(checkout: Checkout) -> Path | None:
+    """The CA key a routine renewal signs with: the issuer of the most leaves whose keys are kept (Notary's
+    intermediate), or None.  One key only: deriving a passphrase's key costs a full PBKDF2 each
+    (certkit.pki.unlock.Unlock.prefetch)."""
+    issuers = Counter(
+        spec.issuer
+        for spec in checkout.profile.certificates
+        if spec.key_location is KeyLocation.FILE and spec.issuer is not None
+    )
+    if not issuers:
+        return None
+    return checkout.key_path(checkout.profile.get(issuers.most_common(1)[0][0]))
 
-    With ``early``, keys started there are taken first and the rest are made by its workers.
-    """
-    slow = [i for i, s in enumerate(specs) if s.type == "rsa"]
-    workers = min(len(slow), os.cpu_count() or 1)
-    keys: list[PrivateKey | None] = [None] * len(specs)
-    futures: dict[int, Future[bytes]] = {}
-    if early is not None:
-        for index in slow:
-            taken = early.take(specs[index])
-            if taken is not None:
-                futures[index] = taken
-        for index in sorted(set(slow) - set(futures), key=lambda i: -specs[i].size):
-            extra = early.submit(specs[index])
-            if extra is not None:
-                futures[index] = extra
-    if futures:
-        pems = {index: future.result() for index, future in futures.items()}
-    elif workers >= 2:
-        with _pool(workers) as pool:
-            pems = dict(zip(slow, pool.map(_generate_pkcs8, [specs[i] for i in slow]), strict=True))
-    else:
-        pems = {}
-    for index, pem in pems.items():
-        # certkit made these keys itself a moment ago: skip the slow RSA self-check.
-        keys[index] = load_pem(pem, trusted=True)
-    for index, spec in enumerate(specs):
-        if keys[index] is None:
-            keys[index] = generate(spec)
-    return [k for k in keys if k is not None]
+
+def generate_many(specs: Sequence[KeySpec], maker: KeyMaker | None = None) -> list[PrivateKey]:
+    """One new key per spec, made in parallel threads (``maker``'s, taking the keys it started)."""
+    if maker is not None:
+        return maker.make(specs)
+    with KeyMaker() as own:
+        return own.make(specs)
 
 
 def to_pem(key: PrivateKey) -> bytes:
@@ -223,33 +180,27 @@ def check_signs(key: PrivateKey, where: str) -> None:
         ) from exc
 
 
-def matches_spec(key: PrivateKey | PublicKey | object, spec: KeySpec) -> bool:
+def matches_spec(key: KeyPair | PublicKeyTypes, spec: KeySpec) -> bool:
     return describe(key) == spec.describe()
 
 
-def describe(key: PrivateKey | PublicKey | object) -> str:
-    if hasattr(key, "public_key") and not hasattr(key, "private_bytes"):  # a CA key handle (certkit.pki.cakeys)
-        key = key.public_key()
-    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
-        return f"RSA-{key.key_size}"
-    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
-        return f"ECDSA {_CURVE_NAMES.get(key.curve.name, key.curve.name)}"
-    return type(key).__name__
+def _public(key: KeyPair | PublicKeyTypes) -> PublicKeyTypes:
+    return key.public_key() if isinstance(key, KeyPair) else key
 
 
-def same_public_key(a: object, b: object) -> bool:
-    """True when ``a`` and ``b`` (private or public keys, any type) hold the same public key."""
+def describe(key: KeyPair | PublicKeyTypes) -> str:
+    public = _public(key)
+    if isinstance(public, rsa.RSAPublicKey):
+        return f"RSA-{public.key_size}"
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return f"ECDSA {_CURVE_NAMES.get(public.curve.name, public.curve.name)}"
+    return type(public).__name__
 
-    def spki(key: object) -> bytes | None:
-        # A private key, or a CA key handle (certkit.pki.cakeys.CAKey), has public_key(); a public key has not.
-        public = key.public_key() if hasattr(key, "public_key") else key
-        if not hasattr(public, "public_bytes"):
-            return None
-        der: bytes = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        return der
 
-    mine = spki(a)
-    return mine is not None and mine == spki(b)
+def same_public_key(a: KeyPair | PublicKeyTypes, b: KeyPair | PublicKeyTypes) -> bool:
+    """True when ``a`` and ``b`` (private or public keys, any algorithm) hold the same public key."""
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return _public(a).public_bytes(*spki) == _public(b).public_bytes(*spki)
 
 
 def _short(exc: Exception) -> str:

@@ -38,7 +38,7 @@ from certkit.errors import MaterialError, TokenError, UsageError
 from certkit.pki import der
 from certkit.pki.keys import PrivateKey, PublicKey
 from certkit.pki.unlock import Unlock
-from certkit.profile import KeySpec
+from certkit.profile import KeySpec, KeyType
 from certkit.text import one_line
 
 # Where Debian puts the modules, tried in this order when the URI names none.
@@ -217,7 +217,8 @@ def _private_key(live: Any, uri: KeyURI) -> Any:
 
 def generate(uri: KeyURI, name: str, spec: KeySpec, unlock: Unlock) -> tuple[KeyURI, PublicKey]:
     """A new key pair in the token, labelled ``name`` with a fresh random id; never extractable."""
-    from pkcs11 import Attribute, KeyType
+    from pkcs11 import Attribute
+    from pkcs11 import KeyType as TokenKeyType
     from pkcs11 import exceptions as errors
     from pkcs11.util.ec import encode_named_curve_parameters
 
@@ -230,13 +231,15 @@ def generate(uri: KeyURI, name: str, spec: KeySpec, unlock: Unlock) -> tuple[Key
     }
     with session(uri, unlock, rw=True) as live:
         try:
-            if spec.type == "rsa":
+            if spec.type is KeyType.RSA:
                 public, _ = live.generate_keypair(
-                    KeyType.RSA, spec.size, store=True, label=name, id=ident, private_template=private_template
+                    TokenKeyType.RSA, spec.size, store=True, label=name, id=ident, private_template=private_template
                 )
             else:
                 params = live.create_domain_parameters(
-                    KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(_CURVES[spec.curve])}, local=True
+                    TokenKeyType.EC,
+                    {Attribute.EC_PARAMS: encode_named_curve_parameters(_CURVES[spec.curve])},
+                    local=True,
                 )
                 public, _ = params.generate_keypair(store=True, label=name, id=ident, private_template=private_template)
         except errors.PKCS11Error as exc:
@@ -250,7 +253,7 @@ def generate(uri: KeyURI, name: str, spec: KeySpec, unlock: Unlock) -> tuple[Key
 def _public_of(public: Any, spec: KeySpec) -> PublicKey:
     from pkcs11 import Attribute
 
-    if spec.type == "rsa":
+    if spec.type is KeyType.RSA:
         n = int.from_bytes(public[Attribute.MODULUS], "big")
         e = int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big")
         return rsa.RSAPublicNumbers(e, n).public_key()

@@ -33,7 +33,8 @@ from certkit.pki.cakeys import CAKey
 from certkit.pki.issuance import san_entries, subject_name
 from certkit.pki.keys import PrivateKey
 from certkit.pki.unlock import Unlock
-from certkit.profile import CertSpec, Profile
+from certkit.profile import CertSpec, KeyLocation, Profile
+from certkit.store import layout
 from certkit.store.storage import read_bytes
 
 
@@ -76,10 +77,6 @@ class Plan:
         return next(d for d in self.decisions if d.name == name)
 
 
-def ca_key_path(ca_store: Path, spec: CertSpec) -> Path:
-    return ca_store / f"{spec.name}.key"
-
-
 def read_state(
     profile: Profile, root: Path, ca_store: Path, *, load_leaf_keys: bool = True, unlock: Unlock | None = None
 ) -> dict[str, CertState]:
@@ -94,12 +91,7 @@ def read_state(
     """
     states: dict[str, CertState] = {}
     for spec in profile.certificates:
-        if spec.key_location == "ca-store":
-            key_path: Path | None = ca_key_path(ca_store, spec)
-        elif spec.key_file:
-            key_path = root / spec.key_file
-        else:
-            key_path = None
+        key_path = layout.key_path(spec, root, ca_store)
         state = CertState(spec=spec, cert_path=root / spec.cert_file, key_path=key_path)
         data = read_bytes(state.cert_path)
         if data is None:
@@ -109,9 +101,9 @@ def read_state(
                 state.certs = parse_certificates(data)
             except NotACertificate as exc:
                 state.cert_problem = f"unreadable ({exc})"
-        if key_path is not None and (spec.key_location == "ca-store" or load_leaf_keys):
+        if key_path is not None and (spec.key_location is KeyLocation.CA_STORE or load_leaf_keys):
             key_data = read_bytes(key_path)
-            if key_data is not None and spec.key_location == "ca-store":
+            if key_data is not None and spec.key_location is KeyLocation.CA_STORE:
                 state.key = cakeys.load(key_path, shown(key_path, root), spec.name, unlock or Unlock(), key_data)
             elif key_data is not None:
                 # OpenSSL's RSA self-check costs ~0.3 s per 4096-bit key; instead, the keys
@@ -140,7 +132,7 @@ def make_plan(
             new_key[spec.name] = key_reason
         # A CA whose key is not in the store (a fresh clone: the script deleted it) is
         # not due by itself; it is re-made only when something below needs signing.
-        own_key_reason = "" if (spec.key_location == "ca-store" and state.key is None) else key_reason
+        own_key_reason = "" if (spec.key_location is KeyLocation.CA_STORE and state.key is None) else key_reason
         reasons = _own_reasons(spec, state, states, now, deadline, force, own_key_reason)
         if reasons:
             due[spec.name] = reasons
@@ -151,13 +143,13 @@ def make_plan(
     while changed:
         changed = False
         for spec in profile.certificates:
-            if spec.name in due and not spec.self_signed:
+            if spec.name in due and spec.issuer is not None:
                 issuer = states[spec.issuer]
                 if issuer.key is None and spec.issuer not in due:
                     due[spec.issuer] = [f"its key is not in the CA store, and it must sign {spec.name}"]
                     changed = True
             if spec.name not in due:
-                if not spec.self_signed and spec.issuer in due:
+                if spec.issuer is not None and spec.issuer in due:
                     due[spec.name] = [f"its issuer {spec.issuer} is re-issued"]
                     changed = True
                 elif any(name in due for name in spec.chain):
@@ -169,14 +161,16 @@ def make_plan(
     for spec in profile.certificates:
         renew = spec.name in due
         state = states[spec.name]
-        needs_key = renew and (spec.name in new_key or spec.key_location == "discarded" or state.key is None)
+        needs_key = renew and (spec.name in new_key or spec.key_location is KeyLocation.DISCARDED or state.key is None)
         key_reason = new_key.get(spec.name, "")
         if needs_key and not key_reason:
-            key_reason = "new key for every issuance" if spec.key_location == "discarded" else "no key on disk"
+            key_reason = (
+                "new key for every issuance" if spec.key_location is KeyLocation.DISCARDED else "no key on disk"
+            )
         decisions.append(
             Decision(spec, renew, due.get(spec.name, []), needs_key if renew else False, key_reason if renew else "")
         )
-        if renew and needs_key and spec.key_location == "ca-store" and spec.self_signed:
+        if renew and needs_key and spec.key_location is KeyLocation.CA_STORE and spec.self_signed:
             copies = (
                 (
                     f"; its copy {spec.copies[0]} is updated"
@@ -194,7 +188,7 @@ def make_plan(
                     (spec.cert_file, *spec.copies),
                 )
             )
-        if not renew and spec.key_location == "ca-store" and state.key is None and state.certs:
+        if not renew and spec.key_location is KeyLocation.CA_STORE and state.key is None and state.certs:
             notices.append(
                 f"{spec.name}: its private key is not in the CA store; the next renewal that needs it "
                 "will make a new CA"
@@ -203,11 +197,11 @@ def make_plan(
 
 
 def _key_reason(spec: CertSpec, state: CertState, rotate_keys: bool) -> str:
-    if spec.key_location == "discarded":
+    if spec.key_location is KeyLocation.DISCARDED:
         return ""
     if state.key is None:
-        return "no key in the CA store" if spec.key_location == "ca-store" else "key file missing"
-    if rotate_keys and spec.key_location != "ca-store":
+        return "no key in the CA store" if spec.key_location is KeyLocation.CA_STORE else "key file missing"
+    if rotate_keys and spec.key_location is not KeyLocation.CA_STORE:
         return "--rotate-keys"
     if not keymod.matches_spec(state.key, spec.key):
         return f"key is {keymod.describe(state.key)}, the profile asks for {spec.key.describe()}"
@@ -243,7 +237,7 @@ def _own_reasons(
     drift = _profile_drift(spec, leaf)
     if drift:
         reasons.append(f"differs from the profile ({drift})")
-    issuer_leaf = leaf if spec.self_signed else states[spec.issuer].leaf
+    issuer_leaf = leaf if spec.issuer is None else states[spec.issuer].leaf
     if issuer_leaf is not None and not issued_by(leaf, issuer_leaf):
         reasons.append("not signed by itself" if spec.self_signed else f"not signed by the current {spec.issuer}")
     elif weak := weak_signature(leaf):

@@ -1,49 +1,49 @@
-"""`certkit renew` and `certkit init`: plan, build in memory, validate, then write.
+"""`certkit renew` and `certkit init`: read and plan, then build and validate in memory, then write.
 
-Nothing is written until the whole new set is built and has passed validation; then
-every file goes through storage.atomic_write.  Returns a RenewResult; never prints.
+A renewal is three steps over one checkout (certkit.store.checkout.Checkout, checked and pinned once):
+
+- :func:`plan_renewal` reads the set and decides what is due, why, and which keys are made.  It asks for
+  no secret and makes nothing: it is all a dry run reports (:func:`preview`).
+- :func:`prepare` makes the keys, issues, validates the new set, resolves and probes every destination
+  and reads whatever the writes need: a :class:`PreparedRenewal`.
+- :func:`commit` only writes (every file through one crash-safe transaction, certkit.store.transaction)
+  and records.
+
+A caller with a step of its own that must be able to refuse before anything is written (renew's compose
+step) runs it between prepare and commit.  :func:`recover` is the one write before reading: it finishes
+or discards a renewal a crash interrupted, so what is read is a whole set.  Nothing here prints.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
 
-from certkit import paths
+from certkit import defaults, paths
 from certkit.certificates import to_pem
 from certkit.durations import Duration
 from certkit.errors import FilesystemError, OfflineKeyError
 from certkit.outcomes import Action, FileKind, Notice, NoticeKind
 from certkit.paths import inside
-from certkit.pki import cakeys, managed
+from certkit.pki import cakeys, pkcs11
 from certkit.pki import keys as keymod
 from certkit.pki.cakeys import CAKey, KeyForm, StoreMode
 from certkit.pki.issuance import build_certificate
 from certkit.pki.keys import PrivateKey
-from certkit.pki.planning import CertState, Decision, Plan, ca_key_path, make_plan, read_state
+from certkit.pki.planning import CertState, Decision, Plan, make_plan, read_state
 from certkit.pki.unlock import Unlock
 from certkit.pki.validation import validate_set
-from certkit.profile import Profile
-from certkit.store import generations, handles, safety, storage, transaction
+from certkit.profile import KeyLocation
+from certkit.store import fastpath, generations, safety, storage, transaction
 from certkit.store import state as state_folder
-from certkit.store.layout import (
-    CA_STORE_RECORD,
-    STATE_FOLDER,
-    ca_store_path,
-    ca_store_record,
-    check_ignore_files,
-    check_paths,
-    ignore_entry,
-    require_layout,
-)
+from certkit.store.checkout import IGNORE_FILES, Checkout, real
+from certkit.store.layout import CA_STORE_RECORD, STATE_FOLDER, ca_store_record
 from certkit.store.records import replace_own
-
-DEFAULT_KEEP = 3
 
 
 @dataclass
@@ -80,174 +80,199 @@ class RenewResult:
         return [d.name for d in self.plan.decisions if d.renew]
 
 
-def renew(
-    root: Path,
-    profile: Profile,
+def recover(checkout: Checkout) -> list[str]:
+    """Finish (or discard) a renewal a crash or a kill interrupted, before anything is read; its notices."""
+    recovery = transaction.recover(checkout.state_dir, checkout.folders(), roots=[checkout.ca_store])
+    notices = []
+    if recovery.rolled_forward:
+        notices.append("completed a renewal that was interrupted (crash or kill) before this run")
+    if recovery.discarded:
+        notices.append("discarded the unfinished staging of an interrupted renewal; the old set was intact")
+    return notices
+
+
+def pending(checkout: Checkout) -> list[str]:
+    """What a dry run, which writes nothing, says of an interrupted renewal instead of recovering it."""
+    if transaction.pending(checkout.state_dir):
+        return ["an interrupted renewal is pending; the next real run completes or discards it first"]
+    return []
+
+
+@dataclass
+class Planned:
+    """What is on disk and what is due: all that a dry run reports, and what :func:`prepare` builds on."""
+
+    checkout: Checkout
+    now: datetime
+    unlock: Unlock
+    states: dict[str, CertState]
+    plan: Plan
+    ca_keys: list[CAKey]  # the CA keys found in the store: handles, opened only to sign
+    mode: StoreMode  # how new CA keys are kept: as the store's are
+    loose: list[_LooseKey]  # kept private keys readable beyond what they may be: made 0600 on commit
+    notices: list[str]  # the run's notes before the plan's own (recovery)
+
+
+def plan_renewal(
+    checkout: Checkout,
     now: datetime,
     within: Duration,
     *,
     force: bool = False,
     rotate_keys: bool = False,
-    dry_run: bool = False,
-    ca_store: Path | None = None,
-    require_notary_layout: bool = True,
-    keep: int = DEFAULT_KEEP,
-    before_write: Callable[[], None] | None = None,
-    early_keys: keymod.EarlyKeys | None = None,
     unlock: Unlock | None = None,
-) -> RenewResult:
-    """Renew what is due; the caller holds the renewal lock (certkit.store.lock) when not dry_run.
+    notices: Sequence[str] = (),
+) -> Planned:
+    """Read every certificate and key of the set and decide what a renewal at ``now`` does.
 
-    ``before_write`` runs once the new set is built and validated and before the first write,
-    only when something will be written; an error it raises leaves every file as it was.
-    ``early_keys``: RSA keys the caller started before planning (see :func:`certkit.pki.keys.likely_needed`);
-    the plan still decides which keys are made, and takes only those.
-    ``unlock``: where the CA keys' passphrase, PIN or offline root come from; asked only when a CA
-    key must sign or a new one be stored (a run with nothing to sign never asks).
+    ``unlock``: where the CA keys' passphrase, PIN or offline root come from; asked only when a CA key
+    must sign or a new one be stored (:func:`prepare`): planning never asks.  ``notices``: the run's notes
+    so far (:func:`recover`'s), shown first.
     """
     unlock = unlock if unlock is not None else Unlock()
-    if require_notary_layout:
-        require_layout(root, profile)
-    store = ca_store_path(root, profile, ca_store)
-    # Every write below goes through handles on these folders, opened here once, walking down from
-    # `/` without following a symlink (certkit.store.handles); the ownership check compares them with
-    # what it sees, so a folder renamed or swapped after this point cannot redirect a write.
-    with handles.pinned([root, store]):
-        return _renew_pinned(
-            root,
-            profile,
-            store,
-            now,
-            within,
-            force=force,
-            rotate_keys=rotate_keys,
-            dry_run=dry_run,
-            store_given=ca_store is not None,
-            keep=keep,
-            before_write=before_write,
-            early_keys=early_keys,
-            unlock=unlock,
-        )
-
-
-def _renew_pinned(
-    root: Path,
-    profile: Profile,
-    store: Path,
-    now: datetime,
-    within: Duration,
-    *,
-    force: bool,
-    rotate_keys: bool,
-    dry_run: bool,
-    store_given: bool,
-    keep: int,
-    before_write: Callable[[], None] | None,
-    early_keys: keymod.EarlyKeys | None,
-    unlock: Unlock,
-) -> RenewResult:
-    if store.exists() and store.is_symlink():
-        raise FilesystemError(f"{store}: the CA store is a symlink; make it a real folder (mode 0700)")
-    check_paths(root, profile, store, store_given=store_given)
-    check_ignore_files(root, store, _ignore_entries(root, store))
-    # Real path: the records and snapshots name absolute real paths, the same whether the
-    # folder was given as "." or absolute (a relative one left CA keys out of snapshots).
-    state_dir = _real(root) / STATE_FOLDER
-    state_folder.verify(state_dir, _real(store))
-    # Every check that can refuse comes before the first write, so a refusal leaves the
-    # folder exactly as it was; a dry run makes the same checks and so predicts the refusal.
-    managed.check_safety(root, profile, store)
-    notices: list[str] = []
-    if dry_run:
-        if transaction.pending(state_dir):
-            notices.append("an interrupted renewal is pending; the next real run completes or discards it first")
-    else:
-        # The one write before the remaining checks: finishing (or discarding) a renewal a
-        # crash interrupted, so that what is read next is a whole set.
-        recovery = transaction.recover(state_dir, managed.folders(profile, root, store), roots=[store])
-        if recovery.rolled_forward:
-            notices.append("completed a renewal that was interrupted (crash or kill) before this run")
-        if recovery.discarded:
-            notices.append("discarded the unfinished staging of an interrupted renewal; the old set was intact")
-    states = read_state(profile, root, store, load_leaf_keys=not rotate_keys, unlock=unlock)
+    states = read_state(
+        checkout.profile, checkout.root, checkout.ca_store, load_leaf_keys=not rotate_keys, unlock=unlock
+    )
     ca_keys = [state.key for state in states.values() if isinstance(state.key, CAKey)]
-    mode = cakeys.store_mode(ca_keys, unlock, store)
-    loose = _loose_keys(states)
-    notices += _loose_key_notices(loose, root, dry_run)
-    plan = make_plan(profile, states, now, within, force=force, rotate_keys=rotate_keys)
-    plan.notices[:0] = notices
-    if dry_run:
-        plan.notices += _offline_notes(plan, states)
-        plan.notices += _owner_notes(
-            profile, plan, states, root, set(), dry_run=True, tightened={key.path for key in loose}
-        )
-        return _result(root, profile, store, plan, states, {}, set(), dry_run=True, written_ignores=[])
+    mode = cakeys.store_mode(ca_keys, unlock, checkout.ca_store)
+    plan = make_plan(checkout.profile, states, now, within, force=force, rotate_keys=rotate_keys)
+    return Planned(checkout, now, unlock, states, plan, ca_keys, mode, _loose_keys(states), list(notices))
 
-    fs_root = storage.Root(root)
-    _probe_used_keys(plan, states, root)
-    new_keys = _generate_keys(plan, early_keys, mode, ca_keys, unlock)
-    if mode == StoreMode.ENCRYPTED and any(d.renew and d.name in new_keys for d in plan.decisions if d.spec.ca):
-        _check_passphrase(ca_keys)  # a new key must not be stored under a mistyped passphrase
-    certs, keys = _issue(profile, plan, states, new_keys, now)
-    validate_set(profile, certs, keys, now)
-    writes = _files_to_write(profile, plan, states, certs, new_keys, root, store, mode, unlock)
-    # Prepare, then commit: every destination is resolved and probed, and everything the writes
-    # need is read, before the first write; after ``before_write`` certkit only writes.
+
+def preview(planned: Planned) -> RenewResult:
+    """A dry run's result: what :func:`commit` would write, and why, with nothing built or written."""
+    checkout, plan, states = planned.checkout, planned.plan, planned.states
+    tightened = {key.path for key in planned.loose}
+    notices = [
+        *_notices(planned, done=False),
+        *_offline_notes(plan, states),
+        *_owner_notes(checkout, plan, states, set(), dry_run=True, tightened=tightened),
+    ]
+    return _result(planned, {}, set(), notices, dry_run=True, written_ignores=[])
+
+
+@dataclass(frozen=True)
+class PreparedRenewal:
+    """Everything the writes need, built, validated and resolved: :func:`commit` only writes."""
+
+    planned: Planned
+    certs: dict[str, list[x509.Certificate]]  # the whole set, leaf first, as it will be
+    live: list[transaction.Write]  # the set's files, to their real destinations
+    snapshot: list[transaction.Write]  # the generation kept for rollback (and the CA store's record)
+    ignores: list[_IgnoreUpdate]  # .dockerignore/.gitignore lines that keep the CA store out
+    new_folders: dict[Path, bool]  # the folders written in, each with whether it is the (private) CA store
+    created: frozenset[Path]  # destinations that do not exist yet
+    notices: list[str]
+    keep: int
+
+    @property
+    def writes(self) -> bool:
+        """Whether :func:`commit` writes a file of the set (else it only tightens loose key modes)."""
+        return bool(self.live)
+
+
+def prepare(planned: Planned, *, maker: keymod.KeyMaker | None = None, keep: int = defaults.KEEP) -> PreparedRenewal:
+    """Make the keys the plan wants, issue and validate the new set, and resolve and probe every write.
+
+    Every check that can refuse is made here, so a refusal leaves the folder exactly as it was.
+    ``maker``: the threads that make the keys, which may have started some before planning
+    (certkit.pki.keys.likely_needed); the plan still decides which keys are made, and takes only those.
+    """
+    checkout, plan, states = planned.checkout, planned.plan, planned.states
+    _probe_used_keys(plan, states, checkout.root)
+    new_keys = _generate_keys(planned, maker)
+    if planned.mode == StoreMode.ENCRYPTED and any(d.renew and d.name in new_keys for d in plan.decisions if d.spec.ca):
+        _check_passphrase(planned.ca_keys)  # a new key must not be stored under a mistyped passphrase
+    certs, keys = _issue(planned, new_keys)
+    validate_set(checkout.profile, certs, keys, planned.now)
+    fs_root = storage.Root(checkout.root)
     live = [
         transaction.Write(target, data, mode, storage.owner_to_keep(target))
-        for target, data, mode in ((_destination(fs_root, store, p), d, m) for p, d, m in writes)
+        for target, data, mode in (
+            (_destination(fs_root, checkout.ca_store, p), d, m) for p, d, m in _files_to_write(planned, certs, new_keys)
+        )
     ]
-    plan.notices += _hard_link_notes(live, root)
-    ignores = _ignore_updates(root, store) if live else []
-    real_store = _real(store)
-    new_folders = {folder: _real(folder) == real_store for folder in {w.target.parent for w in live}}
-    created_paths = frozenset(w.target for w in live if not os.path.lexists(w.target))
     snapshot: list[transaction.Write] = []
     if live:
-        tightened = {key.path: storage.KEY_MODE for key in loose}
-        snapshot = _generation_writes(profile, root, store, state_dir, live, tightened)
-        if store_given:  # remembered, so later runs without --ca-store find the same keys
-            snapshot.append(transaction.Write(state_dir / CA_STORE_RECORD, ca_store_record(root, store), 0o600))
-    folders = {w.target.parent for w in live} | ({state_dir, root} if live else set()) | {k.path.parent for k in loose}
+        tightened = {key.path: storage.KEY_MODE for key in planned.loose}
+        snapshot = _generation_writes(checkout, live, tightened)
+        if checkout.store_given:  # remembered, so later runs without --ca-store find the same keys
+            record = ca_store_record(checkout.root, checkout.ca_store)
+            snapshot.append(transaction.Write(checkout.state_dir / CA_STORE_RECORD, record, 0o600))
+    written_in = {w.target.parent for w in live}
+    folders = (
+        written_in | ({checkout.state_dir, checkout.root} if live else set()) | {k.path.parent for k in planned.loose}
+    )
     for folder in sorted(folders):
         storage.probe_writable(folder)
-    if live and before_write is not None:
-        before_write()
-    # From here on certkit writes.
-    _tighten_key_modes(loose)
-    if not live:
-        return _result(root, profile, store, plan, states, certs, set(), dry_run=False, written_ignores=[])
-    # Before any key reaches the disk: keep the state folder and CA store out of images and git.
-    written_ignores = _write_ignores(ignores)
-    state_folder.ensure(state_dir)
-    for folder, private in sorted(new_folders.items()):
-        storage.ensure_dir(folder, private=private)
-    generations.prepare_folders(snapshot)
-    transaction.run(state_dir, live + snapshot)
-    generations.prune(state_dir, keep)
-    changed_paths = {w.target for w in live}
-    plan.notices += _owner_notes(profile, plan, states, root, changed_paths, dry_run=False)
-    return _result(
-        root,
-        profile,
-        store,
-        plan,
-        states,
+    return PreparedRenewal(
+        planned,
         certs,
-        changed_paths,
-        dry_run=False,
-        written_ignores=written_ignores,
-        created_paths=created_paths,
+        live,
+        snapshot,
+        _ignore_updates(checkout) if live else [],
+        {folder: real(folder) == checkout.real_store for folder in written_in},
+        frozenset(w.target for w in live if not os.path.lexists(w.target)),
+        _hard_link_notes(live, checkout.root),
+        keep,
     )
 
 
+def commit(prepared: PreparedRenewal) -> RenewResult:
+    """Write what :func:`prepare` made: loose key modes first, then the ignore lines, then the set and its
+    generation in one transaction; the caller holds the renewal lock (certkit.store.lock)."""
+    planned = prepared.planned
+    checkout = planned.checkout
+    _tighten_key_modes(planned.loose)
+    notices = [*_notices(planned, done=True), *prepared.notices]
+    if not prepared.writes:
+        return _result(planned, prepared.certs, set(), notices, dry_run=False, written_ignores=[])
+    # Before any key reaches the disk: keep the state folder and CA store out of images and git.
+    written_ignores = _write_ignores(prepared.ignores)
+    state_folder.ensure(checkout.state_dir)
+    for folder, private in sorted(prepared.new_folders.items()):
+        storage.ensure_dir(folder, private=private)
+    generations.prepare_folders(prepared.snapshot)
+    transaction.run(checkout.state_dir, prepared.live + prepared.snapshot)
+    generations.prune(checkout.state_dir, prepared.keep)
+    changed = {w.target for w in prepared.live}
+    notices += _owner_notes(checkout, planned.plan, planned.states, changed, dry_run=False)
+    return _result(
+        planned,
+        prepared.certs,
+        changed,
+        notices,
+        dry_run=False,
+        written_ignores=written_ignores,
+        created_paths=prepared.created,
+    )
+
+
+def renew(
+    checkout: Checkout,
+    now: datetime,
+    within: Duration,
+    *,
+    force: bool = False,
+    rotate_keys: bool = False,
+    keep: int = defaults.KEEP,
+    unlock: Unlock | None = None,
+) -> RenewResult:
+    """The steps in one go, for a caller with nothing to do between them (`certkit init`); the caller holds
+    the renewal lock, or owns the folder alone (a fresh one)."""
+    notices = recover(checkout)
+    planned = plan_renewal(checkout, now, within, force=force, rotate_keys=rotate_keys, unlock=unlock, notices=notices)
+    return commit(prepare(planned, keep=keep))
+
+
+def _notices(planned: Planned, *, done: bool) -> list[str]:
+    """The run's notes in their order: recovery, loose keys (as done, or to do), then the plan's own."""
+    loose = _loose_key_notices(planned.loose, planned.checkout.root, dry_run=not done)
+    return [*planned.notices, *loose, *planned.plan.notices]
+
+
 def _generation_writes(
-    profile: Profile,
-    root: Path,
-    store: Path,
-    state_dir: Path,
-    live: list[transaction.Write],
-    tightened: dict[Path, int],
+    checkout: Checkout, live: list[transaction.Write], tightened: dict[Path, int]
 ) -> list[transaction.Write]:
     """Snapshots for rollback: the set after this renewal, and the set before certkit's first one.
 
@@ -255,10 +280,10 @@ def _generation_writes(
     rollback to it gives back the files exactly as found (loose keys included).  ``tightened``: the
     modes this run gives loose keys, which the new generation records.
     """
-    changed = {_real(w.target): w for w in live}
+    changed = {real(w.target): w for w in live}
     after: list[generations.LiveFile] = []
     before: list[generations.LiveFile] = []
-    for target in managed.targets(profile, root, store):
+    for target in checkout.targets():
         old = storage.read_bytes(target)
         found_mode = target.stat().st_mode & 0o777 if old is not None else 0
         if old is not None:
@@ -267,12 +292,13 @@ def _generation_writes(
             after.append(generations.LiveFile(target, changed[target].data, changed[target].mode))
         elif old is not None:
             after.append(generations.LiveFile(target, old, tightened.get(target, found_mode)))
+    state_dir = checkout.state_dir
     existing = generations.numbers(state_dir)
     number = (existing[-1] + 1) if existing else 1
     writes = []
     if not existing and before:
-        writes += generations.snapshot_writes(state_dir, 0, root, before, live=False)
-    writes += generations.snapshot_writes(state_dir, number, root, after, live=True)
+        writes += generations.snapshot_writes(state_dir, 0, checkout.root, before, live=False)
+    writes += generations.snapshot_writes(state_dir, number, checkout.root, after, live=True)
     return writes
 
 
@@ -310,20 +336,21 @@ def _loose_keys(states: dict[str, CertState]) -> list[_LooseKey]:
             continue
         st = path.stat()
         mode = st.st_mode & 0o777
-        group_may_read = state.spec.key_location == "file"  # never a CA key
+        group_may_read = state.spec.key_location is KeyLocation.FILE  # never a CA key
         if mode & 0o077 not in ((0, 0o040) if group_may_read else (0,)):
-            real = _real(path)
+            real_path = real(path)
             if st.st_nlink > 1:  # never chmod-ed in place: the other names share the inode (issue 19)
-                loose.append(_LooseKey(real, mode, st.st_nlink, storage.read_bytes(real), storage.owner_to_keep(real)))
+                data, owner = storage.read_bytes(real_path), storage.owner_to_keep(real_path)
+                loose.append(_LooseKey(real_path, mode, st.st_nlink, data, owner))
             else:
-                loose.append(_LooseKey(real, mode, 1))
+                loose.append(_LooseKey(real_path, mode, 1))
     return loose
 
 
 def _loose_key_notices(loose: list[_LooseKey], root: Path, dry_run: bool) -> list[str]:
     notes: list[str] = []
     for key in loose:
-        note = f"{paths.shown(key.path, _real(root))}: private key was mode {key.mode:04o}, readable by others; "
+        note = f"{paths.shown(key.path, real(root))}: private key was mode {key.mode:04o}, readable by others; "
         if key.links > 1:
             note += (
                 f"{'would replace' if dry_run else 'replaced'} it by a copy with mode 0600, since it has "
@@ -332,7 +359,7 @@ def _loose_key_notices(loose: list[_LooseKey], root: Path, dry_run: bool) -> lis
         else:
             note += "would set 0600" if dry_run else "set to 0600"
         kind = NoticeKind.LINKED_KEY if key.links > 1 else NoticeKind.LOOSE_KEY  # its other names keep the mode
-        notes.append(Notice(note, kind, (paths.shown(key.path, _real(root)),)))
+        notes.append(Notice(note, kind, (paths.shown(key.path, real(root)),)))
     return notes
 
 
@@ -343,7 +370,7 @@ def _hard_link_notes(live: list[transaction.Write], root: Path) -> list[str]:
         count = storage.links(write.target)
         if count > 1:
             notes.append(
-                f"{paths.shown(write.target, _real(root))}: had {count} hard links; certkit replaced it (a rename), "
+                f"{paths.shown(write.target, real(root))}: had {count} hard links; certkit replaced it (a rename), "
                 "so its other names keep the old file"
             )
     return notes
@@ -360,10 +387,9 @@ def _tighten_key_modes(loose: list[_LooseKey]) -> None:
 
 
 def _owner_notes(
-    profile: Profile,
+    checkout: Checkout,
     plan: Plan,
     states: dict[str, CertState],
-    root: Path,
     changed: set[Path],
     *,
     dry_run: bool,
@@ -377,15 +403,16 @@ def _owner_notes(
     "would set 0600" for the same key."""
     notes: list[str] = []
     runner = os.geteuid()
-    for spec in profile.certificates:
+    root = checkout.root
+    for spec in checkout.profile.certificates:
         state = states[spec.name]
-        if spec.key_location != "file" or state.key_path is None:
+        if spec.key_location is not KeyLocation.FILE or state.key_path is None:
             continue
         decision = plan.get(spec.name)
         if dry_run:
             touched = decision.renew
         else:
-            touched = _real(state.key_path) in changed or _real(root / spec.cert_file) in changed
+            touched = real(state.key_path) in changed or real(root / spec.cert_file) in changed
         if not touched:
             continue
         try:
@@ -393,7 +420,7 @@ def _owner_notes(
         except OSError:
             continue
         shown, mode = paths.shown(state.key_path, root), st.st_mode & 0o777
-        if _real(state.key_path) in tightened:
+        if real(state.key_path) in tightened:
             mode = storage.KEY_MODE
         keeps = "would keep" if dry_run else "keeps"
         if st.st_uid != runner:
@@ -426,7 +453,7 @@ def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> No
         if decision.renew:
             if not decision.new_key:
                 used.add(decision.name)
-            if not decision.spec.self_signed:
+            if decision.spec.issuer is not None:
                 used.add(decision.spec.issuer)
     for name in sorted(used):
         state = states[name]
@@ -442,9 +469,7 @@ def _probe_used_keys(plan: Plan, states: dict[str, CertState], root: Path) -> No
 
 def _needed_for(name: str, plan: Plan, states: dict[str, CertState]) -> str:
     """Why this renewal needs CA ``name``'s key: the certificates it must sign and why they are due."""
-    signed = [
-        d for d in plan.decisions if d.renew and (d.name == name or (not d.spec.self_signed and d.spec.issuer == name))
-    ]
+    signed = [d for d in plan.decisions if d.renew and name in (d.name, d.spec.issuer)]
     parts = [f"{d.name} ({'; '.join(d.reasons[:1]) or 'due'})" for d in signed]
     return f"renewing {', '.join(parts) or name} needs {name}'s key"
 
@@ -452,7 +477,7 @@ def _needed_for(name: str, plan: Plan, states: dict[str, CertState]) -> str:
 def _offline_notes(plan: Plan, states: dict[str, CertState]) -> list[str]:
     """A dry run names the offline key the real run would need, and how to bring it."""
     needed = {d.name for d in plan.decisions if d.renew and not d.new_key}
-    needed |= {d.spec.issuer for d in plan.decisions if d.renew and not d.spec.self_signed}
+    needed |= {d.spec.issuer for d in plan.decisions if d.renew and d.spec.issuer is not None}
     notes = []
     for name in sorted(needed):
         key = states[name].key if name in states else None
@@ -468,28 +493,19 @@ def _check_passphrase(ca_keys: list[CAKey]) -> None:
             return
 
 
-def _generate_keys(
-    plan: Plan,
-    early: keymod.EarlyKeys | None = None,
-    mode: StoreMode = StoreMode.PLAIN,
-    ca_keys: list[CAKey] | None = None,
-    unlock: Unlock | None = None,
-) -> dict[str, PrivateKey | CAKey]:
-    wanted = [d for d in plan.decisions if d.renew and d.new_key]
-    in_token = [d for d in wanted if mode == StoreMode.PKCS11 and d.spec.key_location == "ca-store"]
+def _generate_keys(planned: Planned, maker: keymod.KeyMaker | None) -> dict[str, PrivateKey | CAKey]:
+    wanted = [d for d in planned.plan.decisions if d.renew and d.new_key]
+    in_token = [d for d in wanted if planned.mode == StoreMode.PKCS11 and d.spec.key_location is KeyLocation.CA_STORE]
     software = [d for d in wanted if d not in in_token]
-    made = keymod.generate_many([d.spec.key for d in software], early)
+    made = keymod.generate_many([d.spec.key for d in software], maker)
     keys: dict[str, PrivateKey | CAKey] = {d.name: key for d, key in zip(software, made, strict=True)}
     if in_token:
-        assert unlock is not None
-        keys.update(_token_keys(in_token, ca_keys or [], unlock))
+        keys.update(_token_keys(in_token, planned.ca_keys, planned.unlock))
     return keys
 
 
 def _token_keys(decisions: list[Decision], ca_keys: list[CAKey], unlock: Unlock) -> dict[str, PrivateKey | CAKey]:
     """New CA keys made in the PKCS#11 token (--ca-pkcs11, or the token the store's keys are in)."""
-    from certkit.pki import pkcs11
-
     if unlock.pkcs11_uri is not None:
         base = pkcs11.parse_uri(unlock.pkcs11_uri)
     else:
@@ -503,12 +519,9 @@ def _token_keys(decisions: list[Decision], ca_keys: list[CAKey], unlock: Unlock)
 
 
 def _issue(
-    profile: Profile,
-    plan: Plan,
-    states: dict[str, CertState],
-    new_keys: dict[str, PrivateKey | CAKey],
-    now: datetime,
+    planned: Planned, new_keys: dict[str, PrivateKey | CAKey]
 ) -> tuple[dict[str, list[x509.Certificate]], dict[str, PrivateKey | CAKey]]:
+    profile, plan, states, now = planned.checkout.profile, planned.plan, planned.states, planned.now
     leaves: dict[str, x509.Certificate] = {}
     keys: dict[str, PrivateKey | CAKey] = {}
     for spec in profile.certificates:  # issuers come first
@@ -522,7 +535,7 @@ def _issue(
             leaves[spec.name] = state.leaf
             continue
         assert key is not None
-        if spec.self_signed:
+        if spec.issuer is None:
             leaves[spec.name] = build_certificate(spec, key, None, key, now)
         else:
             leaves[spec.name] = build_certificate(spec, key, leaves[spec.issuer], keys[spec.issuer], now)
@@ -531,26 +544,19 @@ def _issue(
 
 
 def _files_to_write(
-    profile: Profile,
-    plan: Plan,
-    states: dict[str, CertState],
-    certs: dict[str, list[x509.Certificate]],
-    new_keys: dict[str, PrivateKey | CAKey],
-    root: Path,
-    store: Path,
-    mode: StoreMode = StoreMode.PLAIN,
-    unlock: Unlock | None = None,
+    planned: Planned, certs: dict[str, list[x509.Certificate]], new_keys: dict[str, PrivateKey | CAKey]
 ) -> list[tuple[str | Path, bytes, int]]:
+    plan, states, root = planned.plan, planned.states, planned.checkout.root
     writes: list[tuple[str | Path, bytes, int]] = []
-    for spec in profile.certificates:
+    for spec in planned.checkout.profile.certificates:
         decision = plan.get(spec.name)
         state = states[spec.name]
         # The key goes first: a crash between the two leaves a new key beside a
         # certificate that no longer matches it, which the next run detects and re-issues.
         if decision.renew and spec.name in new_keys and state.key_path is not None:
             new_key = new_keys[spec.name]
-            if spec.key_location == "ca-store":
-                data = cakeys.stored_form(new_key, mode, unlock or Unlock())
+            if spec.key_location is KeyLocation.CA_STORE:
+                data = cakeys.stored_form(new_key, planned.mode, planned.unlock)
                 writes.append((state.key_path, data, storage.KEY_MODE))
             else:
                 assert not isinstance(new_key, CAKey)
@@ -574,15 +580,6 @@ def _destination(fs_root: storage.Root, store: Path, path: str | Path) -> Path:
     return fs_root.resolve(relative)
 
 
-def _ignore_entries(root: Path, store: Path) -> list[str]:
-    """The .dockerignore/.gitignore lines that keep the state folder and the CA store out."""
-    entries = {f"/{STATE_FOLDER}/"}
-    store_entry = ignore_entry(root, store)
-    if store_entry is not None and not store_entry.startswith(f"/{STATE_FOLDER}/"):
-        entries.add(store_entry)  # a CA store elsewhere in the checkout (--ca-store)
-    return sorted(entries)
-
-
 _IGNORE_COMMENT = "certkit: CA private keys must never reach an image or a repository"
 
 
@@ -596,13 +593,13 @@ class _IgnoreUpdate:
     action: Action  # CREATED or UPDATED
 
 
-def _ignore_updates(root: Path, store: Path) -> list[_IgnoreUpdate]:
+def _ignore_updates(checkout: Checkout) -> list[_IgnoreUpdate]:
     """What .dockerignore and .gitignore need so the state folder and CA store stay out of
     images and git (read and resolved before anything is written)."""
-    entries = _ignore_entries(root, store)
+    entries = checkout.ignore_entries()
     updates = []
-    for name in managed.IGNORE_FILES:
-        target = storage.Root(root).resolve(name)
+    for name in IGNORE_FILES:
+        target = storage.Root(checkout.root).resolve(name)
         current = storage.read_bytes(target)
         data = storage.with_lines(current, entries, _IGNORE_COMMENT)
         if data is None:
@@ -623,18 +620,17 @@ def _write_ignores(updates: list[_IgnoreUpdate]) -> list[tuple[str, Action]]:
 
 
 def _result(
-    root: Path,
-    profile: Profile,
-    store: Path,
-    plan: Plan,
-    states: dict[str, CertState],
+    planned: Planned,
     certs: dict[str, list[x509.Certificate]],
     changed_paths: set[Path],
+    notices: list[str],
     *,
     dry_run: bool,
     written_ignores: list[tuple[str, Action]],
     created_paths: frozenset[Path] = frozenset(),
 ) -> RenewResult:
+    checkout, plan, states = planned.checkout, planned.plan, planned.states
+    root = checkout.root
     files: list[FileOutcome] = []
 
     def shown(path: Path | str) -> str:
@@ -669,7 +665,7 @@ def _result(
                 key_action, reasons = Action.MISSING, ["not needed yet: made when something must be signed"]
             else:
                 key_action, reasons = Action.KEPT, []
-            kind = FileKind.CA_KEY if spec.key_location == "ca-store" else FileKind.KEY
+            kind = FileKind.CA_KEY if spec.key_location is KeyLocation.CA_STORE else FileKind.KEY
             files.append(FileOutcome(shown(state.key_path), kind, key_action, spec.name, reasons=reasons))
         for copy in spec.copies:
             copy_path = root / copy
@@ -678,7 +674,7 @@ def _result(
                 pending = decision.renew or (state.certs is not None and current != to_pem(state.certs))
                 copy_action = Action.WOULD_UPDATE if pending else Action.KEPT
             else:
-                real_copy = _real(copy_path)
+                real_copy = real(copy_path)
                 copy_action = (
                     (Action.CREATED if real_copy in created_paths else Action.UPDATED)
                     if real_copy in changed_paths
@@ -687,16 +683,11 @@ def _result(
             files.append(
                 FileOutcome(copy, FileKind.COPY, copy_action, spec.name, not_after, [f"copy of {spec.cert_file}"])
             )
-    return RenewResult(root, profile.name, store, dry_run, files, list(plan.notices), plan)
-
-
-def _real(path: Path) -> Path:
-    return Path(os.path.realpath(path))
+    return RenewResult(root, checkout.profile.name, checkout.ca_store, dry_run, files, notices, plan)
 
 
 def remember_nothing_due(
-    root: Path,
-    profile: Profile,
+    checkout: Checkout,
     result: RenewResult,
     profile_id: str,
     profile_file: Path | None = None,
@@ -709,17 +700,17 @@ def remember_nothing_due(
     Written only when the whole set is present and the record differs from the one on disk,
     so a run with nothing due changes no byte.  Returns whether it wrote.
     """
-    from certkit.store import fastpath
-
     not_afters = [f.not_after for f in result.files if f.kind == FileKind.CERTIFICATE]
     if result.dry_run or not not_afters or any(n is None for n in not_afters):
         return False
-    absolute = Path(os.path.abspath(root))
+    # As the fast path names them: absolute, not real (it runs before anything is resolved).
+    absolute = Path(os.path.abspath(checkout.root))
     files: list[Path] = []
-    for spec in profile.certificates:
-        files += [absolute / rel for rel in (spec.cert_file, spec.key_file, *spec.copies) if rel]
-        if spec.ca:
-            files.append(Path(os.path.abspath(ca_key_path(result.ca_store, spec))))
+    for spec in checkout.profile.certificates:
+        files += [absolute / rel for rel in (spec.cert_file, *spec.copies)]
+        key = checkout.key_path(spec)
+        if key is not None:
+            files.append(Path(os.path.abspath(key)))
     if profile_file is not None:
         files.append(Path(os.path.abspath(profile_file)))
     earliest = min(n for n in not_afters if n is not None)

@@ -18,7 +18,7 @@ from certkit.errors import ValidationError
 from certkit.pki import keys as keymod
 from certkit.pki.issuance import Signer
 from certkit.pki.keys import PrivateKey
-from certkit.profile import Profile
+from certkit.profile import SELF_ISSUER, Profile
 from certkit.text import utc_minute
 
 
@@ -38,10 +38,13 @@ def validate_set(
         key = keys.get(spec.name)
         if key is not None and not keymod.same_public_key(key, leaf.public_key()):
             raise ValidationError(f"{where}: certificate does not match its private key")
-        issuer = leaf if spec.self_signed else certs[spec.issuer][0]
+        if spec.issuer is None:
+            issuer, signer = leaf, SELF_ISSUER
+        else:
+            issuer, signer = certs[spec.issuer][0], spec.issuer
         problem = issuer_problem(leaf, issuer)
         if problem is not None:
-            raise ValidationError(f"{where}: not validly signed by {spec.issuer}: {problem}")
+            raise ValidationError(f"{where}: not validly signed by {signer}: {problem}")
         expected = [certs[name][0] for name in spec.chain]
         if chain[1:] != expected:
             raise ValidationError(f"{where}: bundle does not hold {', '.join(spec.chain)}")
@@ -53,9 +56,9 @@ def _verify_server_path(profile: Profile, name: str, certs: dict[str, list[x509.
     spec = profile.get(name)
     intermediates = []
     current = spec
-    while not current.self_signed:
+    while current.issuer is not None:
         current = profile.get(current.issuer)
-        if not current.self_signed:
+        if current.issuer is not None:
             intermediates.append(certs[current.name][0])
     anchor = certs[current.name][0]
     dns = [s.partition(":")[2] for s in spec.sans if s.startswith("DNS:")]

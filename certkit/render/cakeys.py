@@ -7,18 +7,22 @@ from typing import Any
 from certkit.workflows.cakeys import Change, KeyRow
 
 
+def _form(row: KeyRow) -> str:
+    return row.form.value if row.form is not None else "missing"
+
+
 def rows_text(rows: list[KeyRow]) -> str:
     width = max([len(r.path) for r in rows] + [4])
     lines = [f"{'CA':<16} {'FILE':<{width}}  {'FORM':<9}  {'KEY':<11}  WHERE"]
     for row in rows:
-        lines.append(f"{row.name:<16} {row.path:<{width}}  {row.form:<9}  {row.key:<11}  {row.detail}".rstrip())
+        lines.append(f"{row.name:<16} {row.path:<{width}}  {_form(row):<9}  {row.key:<11}  {row.detail}".rstrip())
     return "\n".join(lines)
 
 
 def rows_json(rows: list[KeyRow]) -> dict[str, Any]:
     return {
         "schema": "certkit.ca-keys/1",
-        "keys": [{"name": r.name, "file": r.path, "form": r.form, "key": r.key, "where": r.detail} for r in rows],
+        "keys": [{"name": r.name, "file": r.path, "form": _form(r), "key": r.key, "where": r.detail} for r in rows],
     }
 
 

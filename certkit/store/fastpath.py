@@ -22,12 +22,10 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from certkit import defaults
 from certkit.store.records import read_own_json
 
-RECORD = "nothing-due"
-STATE_FOLDER = ".certkit"  # certkit.store.layout.STATE_FOLDER; not imported, to keep this module light
-TXN_FOLDER = "txn"
-OWED_RECORD = "deploy-owed"  # certkit.store.owed.RECORD; not imported: one lstat is all this module needs
+RECORD = defaults.NOTHING_DUE_RECORD
 FORMAT = 1
 MAX_RECORD_BYTES = 256 * 1024
 
@@ -124,12 +122,12 @@ def nothing_due(
     owed (certkit.store.owed: an earlier deploy failed; or ``deploy`` and the last run changed
     files without deploying them), a pending transaction, or any watched file changed.
     """
-    state = root / STATE_FOLDER
+    state = root / defaults.STATE_FOLDER
     path = state / RECORD
-    if os.path.lexists(state / OWED_RECORD):
+    if os.path.lexists(state / defaults.DEPLOY_OWED_RECORD):
         return None  # an earlier `renew --deploy` could not deploy: this run retries (or reports) it
     try:
-        if os.listdir(state / TXN_FOLDER):
+        if os.listdir(state / defaults.TXN_FOLDER):
             return None  # an interrupted renewal: the normal path recovers it first
     except OSError:
         pass
@@ -156,8 +154,14 @@ def nothing_due(
     return earliest
 
 
-def profile_id(source: str | None, builtin: Iterable[str]) -> str:
+def last_run_deployed(root: Path) -> bool:
+    """Did the last full run leave the containers on the set, as far as it could tell (its record says so)?"""
+    data = read_own_json(root / defaults.STATE_FOLDER / RECORD, MAX_RECORD_BYTES)
+    return isinstance(data, dict) and data.get("deployed") is True
+
+
+def profile_id(source: str | None) -> str:
     """What identifies the profile in the record: a built-in name, or the profile file's path."""
-    if source is None or source in builtin:
-        return f"built-in:{source or 'notary'}"
+    if source is None or source in defaults.BUILTIN_PROFILES:
+        return f"built-in:{source or defaults.BUILTIN_PROFILES[0]}"
     return "file:" + os.path.abspath(source)

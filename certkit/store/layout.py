@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Named here too, where the other layout rules are (the one definition is certkit.defaults').
+from certkit.defaults import CA_STORE_RECORD as CA_STORE_RECORD
+from certkit.defaults import CONTAINER_DIRS_RECORD as CONTAINER_DIRS_RECORD
+from certkit.defaults import STATE_FOLDER as STATE_FOLDER
 from certkit.errors import FilesystemError, NotALayoutError, ProfileError, UsageError
-from certkit.profile import Profile
+from certkit.profile import CertSpec, Profile
 
 
 def require_layout(root: Path, profile: Profile) -> None:
@@ -49,12 +53,6 @@ def layout_above(root: Path, profile: Profile) -> str | None:
     return None
 
 
-STATE_FOLDER = ".certkit"  # lock note, transactions, generations; the default CA store is inside
-# The file inside STATE_FOLDER that says where `renew --ca-store DIR` put the CA keys, for every later command.
-CA_STORE_RECORD = "ca-store"
-
-
-CONTAINER_DIRS_RECORD = "container-dirs"  # `--container-dir` answers (JSON: service -> folder; "" = any service)
 MAX_RECORD_BYTES = 64 * 1024
 
 
@@ -100,6 +98,19 @@ def ca_store_path(root: Path, profile: Profile, override: Path | None) -> Path:
         return override
     recorded = recorded_ca_store(root)
     return recorded if recorded is not None else root / profile.ca_store
+
+
+def key_path(spec: CertSpec, root: Path, ca_store: Path) -> Path | None:
+    """Where ``spec``'s private key lives (its CertSpec.key_location): its ``key_file`` in the checkout, a CA's
+    key in the CA store, or nowhere (None) for a key discarded after issuance."""
+    if spec.key_file:
+        return root / spec.key_file
+    return ca_key_path(ca_store, spec) if spec.ca else None
+
+
+def ca_key_path(ca_store: Path, spec: CertSpec) -> Path:
+    """A CA's key in the CA store (KeyLocation.CA_STORE): ``NAME.key``."""
+    return ca_store / f"{spec.name}.key"
 
 
 def recorded_ca_store(root: Path) -> Path | None:

@@ -23,14 +23,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from certkit import defaults
 from certkit.errors import FilesystemError, LockedError
 from certkit.store import handles, storage
 
-STATE_NAME, NOTE_NAME = ".certkit", "lock"  # certkit.store.layout.STATE_FOLDER; certkit.store.state.LOCK_NOTE
+STATE_NAME, NOTE_NAME = defaults.STATE_FOLDER, defaults.LOCK_NOTE
 LOCK_FILE = f"{STATE_NAME}/{NOTE_NAME}"
 
-# A flock belongs to the open file description, which fork() shares: a forked child (the
-# key-generation workers) would keep the lock alive after certkit itself is SIGKILLed.
+# A flock belongs to the open file description, which fork() shares: a forked child (a hook
+# between its fork and its exec, or any fork a library makes) would keep the lock alive after
+# certkit itself is SIGKILLed.
 # O_CLOEXEC covers exec; this covers fork: the child closes its copies at once.
 _HELD: set[int] = set()
 

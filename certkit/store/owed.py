@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from certkit import defaults
 from certkit.store.records import read_own_json
 
-RECORD = "deploy-owed"
-STATE_FOLDER = ".certkit"  # certkit.store.layout.STATE_FOLDER; not imported, to keep this module light
+RECORD = defaults.DEPLOY_OWED_RECORD
 FORMAT = 1
 MAX_RECORD_BYTES = 64 * 1024
 
@@ -58,7 +58,7 @@ class OwedDeploy:
 
 
 def path_of(root: Path) -> Path:
-    return root / STATE_FOLDER / RECORD
+    return root / defaults.STATE_FOLDER / RECORD
 
 
 def owed(root: Path) -> bool:
@@ -125,7 +125,7 @@ def write(root: Path, record: OwedDeploy) -> None:
     """Record (or update) the owed deploy: 0600 from its first byte, in certkit's marked state folder."""
     from certkit.store import state, storage
 
-    folder = root / STATE_FOLDER
+    folder = root / defaults.STATE_FOLDER
     state.ensure(folder)
     storage.atomic_write(folder / RECORD, encode(record), storage.KEY_MODE)
 

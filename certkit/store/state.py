@@ -24,13 +24,10 @@ import os
 import stat
 from pathlib import Path
 
+from certkit.defaults import CONTAINER_DIRS_RECORD, LOCK_NOTE, NOTHING_DUE_RECORD
 from certkit.errors import FilesystemError
 from certkit.paths import inside
 from certkit.store import storage
-from certkit.store.layout import CONTAINER_DIRS_RECORD
-
-LOCK_NOTE = "lock"  # certkit.store.lock's pid note
-NOTHING_DUE_RECORD = "nothing-due"  # certkit.store.fastpath.RECORD (not imported: that module stays light)
 
 MARKER = "certkit-state"
 MARKER_TEXT = (

@@ -37,12 +37,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from certkit import signals
+from certkit import defaults, signals
 from certkit.bounded import parse_nested
 from certkit.errors import FilesystemError
 from certkit.store import handles, storage
 
-TXN_FOLDER = "txn"
+TXN_FOLDER = defaults.TXN_FOLDER
 
 
 @dataclass(frozen=True)

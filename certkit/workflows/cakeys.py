@@ -17,15 +17,14 @@ from cryptography import x509
 
 from certkit import paths
 from certkit.errors import OfflineKeyError, PassphraseError, UsageError
-from certkit.pki import cakeys, managed, pkcs8
+from certkit.pki import cakeys, pkcs8
 from certkit.pki import keys as keymod
 from certkit.pki.cakeys import CAKey, KeyForm
-from certkit.pki.planning import ca_key_path
 from certkit.pki.unlock import Unlock
-from certkit.profile import CertSpec, Profile
-from certkit.store import generations, handles, storage, transaction
-from certkit.store import state as state_folder
-from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
+from certkit.profile import CertSpec, KeyLocation, Profile
+from certkit.store import generations, storage, transaction
+from certkit.store.checkout import open_checkout
+from certkit.store.layout import ca_key_path, ca_store_path, require_layout
 from certkit.store.lock import renewal_lock
 from certkit.text import utc_minute
 
@@ -34,7 +33,7 @@ from certkit.text import utc_minute
 class KeyRow:
     name: str
     path: str  # the key file, as shown
-    form: str  # plain, encrypted, offline, pkcs11, missing
+    form: KeyForm | None  # None: missing from the CA store
     key: str  # RSA-4096, ...
     detail: str = ""  # where an offline key went, the token URI
 
@@ -51,7 +50,7 @@ class Change:
 
 
 def _ca_specs(profile: Profile) -> list[CertSpec]:
-    return [s for s in profile.certificates if s.key_location == "ca-store"]
+    return [s for s in profile.certificates if s.key_location is KeyLocation.CA_STORE]
 
 
 def _load(root: Path, profile: Profile, store: Path, unlock: Unlock) -> dict[str, CAKey]:
@@ -77,20 +76,11 @@ def _rows(root: Path, profile: Profile, store: Path, found: dict[str, CAKey]) ->
         shown = paths.shown(ca_key_path(store, spec), root)
         key = found.get(spec.name)
         if key is None:
-            rows.append(KeyRow(spec.name, shown, "missing", spec.key.describe()))
+            rows.append(KeyRow(spec.name, shown, None, spec.key.describe()))
             continue
         detail = key.exported_to if key.form == KeyForm.OFFLINE else key.uri.split("?")[0]
-        rows.append(KeyRow(spec.name, shown, key.form.value, keymod.describe(key), detail))
+        rows.append(KeyRow(spec.name, shown, key.form, keymod.describe(key), detail))
     return rows
-
-
-def _prepare(root: Path, profile: Profile, ca_store: Path | None) -> tuple[Path, Path]:
-    require_layout(root, profile)
-    store = ca_store_path(root, profile, ca_store)
-    state_dir = Path(os.path.realpath(root)) / STATE_FOLDER
-    state_folder.verify(state_dir, Path(os.path.realpath(store)))
-    managed.check_safety(root, profile, store)
-    return store, state_dir
 
 
 def _generation_copies(state_dir: Path, root: Path, targets: set[Path]) -> list[tuple[Path, Path, bytes]]:
@@ -120,10 +110,11 @@ def convert(
     Raises:
         PassphraseError: (23) the current passphrase is missing or wrong; nothing was written.
     """
-    store, state_dir = _prepare(root, profile, ca_store)
-    # Opened once (certkit.store.handles): the lock and every write go through these handles.
-    with handles.pinned([root, store]), renewal_lock(root, wait=wait):
-        transaction.recover(state_dir, managed.folders(profile, root, store), roots=[store])
+    require_layout(root, profile)
+    # Checked and opened once (certkit.store.checkout): the lock and every write go through its handles.
+    with open_checkout(root, profile, ca_store) as checkout, renewal_lock(root, wait=wait):
+        store, state_dir = checkout.ca_store, checkout.state_dir
+        transaction.recover(state_dir, checkout.folders(), roots=[store])
         found = _load(root, profile, store, unlock)
         if not found:
             raise UsageError(f"{store}: no CA key to convert; `certkit renew` makes them")
@@ -188,7 +179,7 @@ def export_root(
         UsageError: the key is not in the store as a key (missing, already offline, in a token).
         PassphraseError: (23) no passphrase for the export, or the store's is wrong.
     """
-    store, state_dir = _prepare(root, profile, ca_store)
+    require_layout(root, profile)
     name = ca or profile.trust_root
     spec = next((s for s in _ca_specs(profile) if s.name == name), None)
     if spec is None:
@@ -198,9 +189,11 @@ def export_root(
             f"{destination}: inside the checkout; export the root key to a place that leaves this machine "
             "(a USB stick, a vault), not beside the certificates"
         )
-    # Opened once (certkit.store.handles), the export's folder too (given on the command line).
-    with handles.pinned([root, store, Path(os.path.abspath(destination)).parent]), renewal_lock(root, wait=wait):
-        transaction.recover(state_dir, managed.folders(profile, root, store), roots=[store])
+    # Checked and opened once (certkit.store.checkout), the export's folder too (given on the command line).
+    export_folder = Path(os.path.abspath(destination)).parent
+    with open_checkout(root, profile, ca_store, also=[export_folder]) as checkout, renewal_lock(root, wait=wait):
+        store, state_dir = checkout.ca_store, checkout.state_dir
+        transaction.recover(state_dir, checkout.folders(), roots=[store])
         found = _load(root, profile, store, unlock)
         key = found.get(name)
         if key is None:

@@ -19,8 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from certkit import defaults
 from certkit.errors import CertkitError, DeployError, EngineError
-from certkit.store import owed
+from certkit.store import fastpath, owed
 
 if TYPE_CHECKING:
     from certkit.compose.model import ComposeRun
@@ -37,8 +38,8 @@ class DeployRequest:
     now: datetime
     environ: Mapping[str, str]
     docker_host: str | None = None
-    engine_timeout: float = 5.0
-    deploy_timeout: float = 180.0
+    engine_timeout: float = defaults.ENGINE_TIMEOUT
+    deploy_timeout: float = defaults.DEPLOY_TIMEOUT
     ca_store: Path | None = None
     container_dirs: Mapping[str, str] = field(default_factory=dict)
 
@@ -86,7 +87,7 @@ class DeployStep:
             bool(changed)
             or any(o.changed for o in compose)
             or self.owed_before is not None
-            or not last_run_deployed(root)
+            or not fastpath.last_run_deployed(root)
         )
         if not wanted:
             return  # nothing changed since a run that deployed: the engine is not asked (the cron no-op)
@@ -220,15 +221,6 @@ def look_at_running(
         except (EngineError, DeployError) as exc:
             return RunningLook(host, note=f"what runs was not worked out: {exc}")
     return RunningLook(host, plan)
-
-
-def last_run_deployed(root: Path) -> bool:
-    """Did the last full run leave the containers on the set (its cron record says so)?"""
-    from certkit.store.fastpath import MAX_RECORD_BYTES, RECORD, STATE_FOLDER
-    from certkit.store.records import read_own_json
-
-    data = read_own_json(root / STATE_FOLDER / RECORD, MAX_RECORD_BYTES)
-    return isinstance(data, dict) and data.get("deployed") is True
 
 
 def _quote(path: Path) -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from certkit import defaults
 from certkit.children import SHELL, run_bounded
 from certkit.errors import CertkitError, HookError
 from certkit.outcomes import FileKind
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from certkit.pki.renew import RenewResult
 
 OUTPUT_TAIL = 4000  # characters of a hook's combined stdout/stderr kept for the report
-DEFAULT_TIMEOUT = 600.0  # seconds; a hook holds the renewal lock, so it may not hang forever
+DEFAULT_TIMEOUT = defaults.HOOK_TIMEOUT  # seconds; a hook holds the renewal lock, so it may not hang forever
 
 
 @dataclass(frozen=True)

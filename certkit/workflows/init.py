@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
 from certkit import __version__
 from certkit.durations import parse_duration
 from certkit.errors import FilesystemError
+from certkit.pki.pkcs11 import parse_uri
 from certkit.pki.renew import RenewResult, renew
 from certkit.pki.unlock import Unlock
 from certkit.profile import Profile
-from certkit.store import handles, storage
-from certkit.store.layout import ca_store_path
+from certkit.store import storage
+from certkit.store.checkout import open_checkout
 from certkit.templates import render
 from certkit.text import utc_minute
 
@@ -35,8 +37,6 @@ def init_layout(
     """A fresh set in ``directory``; with ``unlock`` naming a passphrase source (or a token), the CA keys are
     stored encrypted (or made in the token) from the start."""
     if unlock is not None and unlock.pkcs11_uri is not None:
-        from certkit.pki.pkcs11 import parse_uri
-
         parse_uri(unlock.pkcs11_uri)  # a URI certkit cannot use is refused before the folder is made
     if directory.exists():
         if not directory.is_dir():
@@ -48,24 +48,14 @@ def init_layout(
             )
     storage.probe_writable(directory)
     storage.ensure_dir(directory)
-    # Opened once (certkit.store.handles): the set and the configs are written through these handles.
-    with handles.pinned([directory, ca_store_path(directory, profile, ca_store)]):
-        return _fill(directory, profile, now, ca_store, unlock)
+    # Checked and opened once (certkit.store.checkout): the set and the configs are written through its handles.
+    with open_checkout(directory, profile, ca_store) as checkout:
+        result = renew(checkout, now, parse_duration("0"), force=True, unlock=unlock)
+        _write_configs(directory, profile, now, result)
+    return result
 
 
-def _fill(
-    directory: Path, profile: Profile, now: datetime, ca_store: Path | None, unlock: Unlock | None
-) -> RenewResult:
-    result = renew(
-        directory,
-        profile,
-        now,
-        parse_duration("0"),
-        force=True,
-        ca_store=ca_store,
-        require_notary_layout=False,
-        unlock=unlock,
-    )
+def _write_configs(directory: Path, profile: Profile, now: datetime, result: RenewResult) -> None:
     configs = [(relative, TEMPLATES[relative]) for relative in profile.service_configs if relative in TEMPLATES]
     if configs:
         root = storage.Root(directory)
@@ -80,14 +70,11 @@ def _fill(
             ca_store=_from_folder(result.ca_store, directory),
         )
         storage.atomic_write(root.resolve("CERTKIT-README.txt"), readme.encode(), 0o644)
-    return result
 
 
 def _from_folder(path: Path, directory: Path) -> str:
     """``path`` as the README in ``directory`` names it: relative to that folder when inside it
     (the README's commands run there), else absolute."""
-    import os
-
     real_dir, real_path = os.path.realpath(directory), os.path.realpath(path)
     if real_path == real_dir or real_path.startswith(real_dir.rstrip("/") + "/"):
         return os.path.relpath(real_path, real_dir)

@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from certkit.deploy.database import DatabaseStep, step_after_renew
 from certkit.errors import FilesystemError
-from certkit.pki import managed
 from certkit.profile import Profile
-from certkit.store import generations, handles, safety, storage, transaction
+from certkit.store import generations, safety, storage, transaction
 from certkit.store import state as state_folder
+from certkit.store.checkout import Checkout, open_checkout, real
+from certkit.store.history import Generation, describe
 from certkit.store.layout import STATE_FOLDER, ca_store_path, require_layout
-
-if TYPE_CHECKING:
-    from certkit.deploy.database import DatabaseStep
-    from certkit.store.history import Generation
+from certkit.store.lock import renewal_lock
 
 
 @dataclass
@@ -35,59 +33,43 @@ def run_rollback(
     root: Path, profile: Profile, *, to: int | None = None, ca_store: Path | None = None, wait: bool = False
 ) -> RollbackResult:
     """Switch ``root`` back to generation ``to`` (default: the one before the live one), under the lock."""
-    from certkit.deploy.database import step_after_renew
-    from certkit.store.lock import renewal_lock
-
     require_layout(root, profile)
-    _verify_state(root, profile, ca_store)
-    # Opened once (certkit.store.handles): the lock and every write go through these handles.
-    with handles.pinned([root, ca_store_path(root, profile, ca_store)]), renewal_lock(root, wait=wait):
-        result = rollback(root, profile, to=to, ca_store=ca_store)
+    # Checked and opened once (certkit.store.checkout): the lock and every write go through its handles.
+    with open_checkout(root, profile, ca_store) as checkout, renewal_lock(root, wait=wait):
+        result = rollback(checkout, to=to)
     result.database = step_after_renew(root, result.files)
     return result
 
 
 def list_generations(root: Path, profile: Profile, *, ca_store: Path | None = None) -> list[Generation]:
     """The kept generations, oldest first (certkit.store.history), from a verified state folder."""
-    from certkit.store.history import describe
-
     require_layout(root, profile)
     _verify_state(root, profile, ca_store)
     return describe(root, profile)
 
 
-def rollback(root: Path, profile: Profile, *, to: int | None = None, ca_store: Path | None = None) -> RollbackResult:
+def rollback(checkout: Checkout, *, to: int | None = None) -> RollbackResult:
     """Make an earlier generation live again, all or nothing; the caller holds the lock."""
-    require_layout(root, profile)
-    store = ca_store_path(root, profile, ca_store)
-    with handles.pinned([root, store]):
-        return _rollback_pinned(root, profile, store, to)
-
-
-def _rollback_pinned(root: Path, profile: Profile, store: Path, to: int | None) -> RollbackResult:
-    state_dir = managed.real(root) / STATE_FOLDER
-    real_store = managed.real(store)
-    state_folder.verify(state_dir, real_store)
-    managed.check_safety(root, profile, store)
-    transaction.recover(state_dir, managed.folders(profile, root, store), roots=[store])
+    root, state_dir, real_store = checkout.root, checkout.state_dir, checkout.real_store
+    transaction.recover(state_dir, checkout.folders(), roots=[checkout.ca_store])
     previous = generations.live_number(state_dir)
     target = generations.rollback_target(state_dir, to)
     files = generations.load(state_dir, target, root)
     fs_root = storage.Root(root)
     writes = []
     notes: list[str] = []
-    keys = managed.key_paths(profile, root, store)
+    keys = checkout.key_paths()
     for item in files:
-        real = managed.real(item.target)
-        if not (real.is_relative_to(fs_root.real) or real.is_relative_to(real_store)):
-            raise FilesystemError(f"{real}: generation {target} names a file outside {root}; refusing to write it")
-        owner = storage.owner_to_keep(real)
-        mode = _restorable_mode(item.mode, owner, _shown(real, fs_root.real), real in keys, notes)
-        writes.append(transaction.Write(real, item.data, mode, owner))
+        path = real(item.target)
+        if not (path.is_relative_to(fs_root.real) or path.is_relative_to(real_store)):
+            raise FilesystemError(f"{path}: generation {target} names a file outside {root}; refusing to write it")
+        owner = storage.owner_to_keep(path)
+        mode = _restorable_mode(item.mode, owner, _shown(path, fs_root.real), path in keys, notes)
+        writes.append(transaction.Write(path, item.data, mode, owner))
     for folder in sorted({w.target.parent for w in writes}):
         storage.probe_writable(folder)
     for folder in sorted({w.target.parent for w in writes}):
-        storage.ensure_dir(folder, private=managed.real(folder) == real_store)
+        storage.ensure_dir(folder, private=real(folder) == real_store)
     transaction.run(state_dir, [*writes, generations.live_marker(state_dir, target)])
     shown = [_shown(w.target, fs_root.real) for w in writes]
     return RollbackResult(root, previous, target, shown, generations.numbers(state_dir), notes=notes)
