@@ -189,6 +189,18 @@ def expected_alerts(
     return out
 
 
+def _promtool_test_rules(
+    promtool: str, tmp_path: Path, unit: dict[str, Any], name: str
+) -> subprocess.CompletedProcess[str]:
+    """`promtool test rules` on ``unit`` (written as ``name`` beside the rules file in ``tmp_path``)."""
+    test_file = tmp_path / name
+    with test_file.open("w") as handle:
+        YAML(typ="safe", pure=True).dump(unit, handle)
+    return subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+
+
 # --------------------------------------------------------------------------- the tests
 
 
@@ -264,22 +276,13 @@ def test_promtool_test_rules_on_real_textfiles(tmp_path: Path, capsys: pytest.Ca
         "evaluation_interval": "2m",
         "tests": [{"interval": f"{STEP}s", "input_series": series_from_textfiles(texts), "alert_rule_test": tests}],
     }
-    test_file = tmp_path / "certkit-rules.test.yml"
-    with test_file.open("w") as handle:
-        YAML(typ="safe", pure=True).dump(unit, handle)
-    done = subprocess.run(
-        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
-    )
+    done = _promtool_test_rules(promtool, tmp_path, unit, "certkit-rules.test.yml")
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-6000:] + done.stderr[-3000:]
 
     # The same test fails when the set it checks is healthy: these assertions can fail.
     texts["expiring:9100"] = texts["healthy:9100"]
     unit["tests"][0]["input_series"] = series_from_textfiles(texts)
-    with test_file.open("w") as handle:
-        YAML(typ="safe", pure=True).dump(unit, handle)
-    failed = subprocess.run(
-        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
-    )
+    failed = _promtool_test_rules(promtool, tmp_path, unit, "certkit-rules.test.yml")
     assert failed.returncode != 0 and "CertkitCertificateExpiresWithinWarn" in failed.stdout + failed.stderr
 
 
@@ -332,12 +335,7 @@ def test_promtool_running_alert_on_a_checkout_renewed_without_mounts(
         "evaluation_interval": "2m",
         "tests": [{"interval": f"{STEP}s", "input_series": series_from_textfiles(texts), "alert_rule_test": tests}],
     }
-    test_file = tmp_path / "running.test.yml"
-    with test_file.open("w") as handle:
-        YAML(typ="safe", pure=True).dump(unit, handle)
-    done = subprocess.run(
-        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
-    )
+    done = _promtool_test_rules(promtool, tmp_path, unit, "running.test.yml")
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-6000:] + done.stderr[-3000:]
 
 
@@ -402,12 +400,7 @@ def test_a_textfile_node_exporter_cannot_read_fires_an_alert(
             }
         ],
     }
-    test_file = tmp_path / "unreadable.test.yml"
-    with test_file.open("w") as handle:
-        YAML(typ="safe", pure=True).dump(unit, handle)
-    done = subprocess.run(
-        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
-    )
+    done = _promtool_test_rules(promtool, tmp_path, unit, "unreadable.test.yml")
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-4000:] + done.stderr[-2000:]
 
 
@@ -467,12 +460,7 @@ def test_promtool_deploy_owed_alert_after_a_deploy_that_failed(
             }
         ],
     }
-    test_file = tmp_path / "owed.test.yml"
-    with test_file.open("w") as handle:
-        YAML(typ="safe", pure=True).dump(unit, handle)
-    done = subprocess.run(
-        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300, cwd=tmp_path
-    )
+    done = _promtool_test_rules(promtool, tmp_path, unit, "owed.test.yml")
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout[-6000:] + done.stderr[-3000:]
 
 

@@ -295,10 +295,7 @@ def build_page(findings: list[Finding], summary: Summary, *, now: datetime, thre
 
 def _headline(summary: Summary) -> str:
     """The verdict as a sentence: the counts, and what was listed without being judged."""
-    counts = ", ".join(
-        f"{summary.counts[s]} {s.name}" for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK)
-    )
-    line = f"{summary.total} certificate{'s' if summary.total != 1 else ''} judged: {counts}."
+    line = f"{summary.total} certificate{'s' if summary.total != 1 else ''} judged: {summary.counts_text()}."
     if summary.unused:
         line += f" {summary.unused} more in files no service uses: listed, not judged (--all judges them)."
     if summary.skipped:

@@ -125,11 +125,14 @@ class Summary:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def line(self) -> str:
-        counts = ", ".join(
+    def counts_text(self) -> str:
+        """The counts, worst first: ``1 CRITICAL, 0 WARNING, 0 UNKNOWN, 12 OK``."""
+        return ", ".join(
             f"{self.counts[s]} {s.name}" for s in (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK)
         )
-        line = f"{self.total} checked: {counts} -> {self.status.name} (exit {self.status.value})"
+
+    def line(self) -> str:
+        line = f"{self.total} checked: {self.counts_text()} -> {self.status.name} (exit {self.status.value})"
         if self.unused:
             line += f"; {self.unused} not used by any service (listed, not judged; --all judges them)"
         if self.skipped:
