@@ -54,7 +54,14 @@ file_names = st.binary(min_size=1, max_size=40).filter(lambda b: b"/" not in b a
 KEY = new_key()  # one key for every example: building a certificate is then a millisecond
 
 
+def fit(text: str, limit: int = 64) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, on a character boundary: cryptography checks a
+    common name's length in UTF-8 bytes, and one astral character is four of them."""
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
 def hostile(cn: str, org: str, sans: list[str]) -> Issued:
+    cn, org = fit(cn), fit(org)
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, cn or "x"),
@@ -127,7 +134,7 @@ def test_every_check_expiry_format_with_hostile_text(
     file_name: bytes,
 ) -> None:
     promtool = require_binary("promtool", "prometheus")
-    cert = hostile(cn[:64], org[:64], sans)
+    cert = hostile(cn, org, sans)
     port, served = server
     served.serve(cert, [])
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
@@ -193,7 +200,7 @@ def test_status_tree_and_json_with_hostile_text(
 ) -> None:
     """A hostile leaf in the set (its subject in the JSON; its key no longer matches: a problem line)
     and a compose `include:` of a hostile path (a note naming it)."""
-    cert = hostile(cn[:64], org[:64], [])
+    cert = hostile(cn, org, [])
     (status_layout / "fixtures/notary-server.crt").write_bytes(cert.pem())
     (status_layout / "docker-compose.yml").write_text(
         f"include:\n  - {json.dumps(include)}\nservices:\n  a:\n    image: x\n", encoding="utf-8"
