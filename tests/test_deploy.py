@@ -244,3 +244,22 @@ def test_a_deploy_owed_is_reported_in_every_format(reference_copy: Path, tmp_pat
 
     status = json.loads(certkit("status", "--no-engine", "--json", str(reference_copy)).stdout)
     assert status["deploy_owed"].startswith("deploy owed since")
+
+
+def test_the_first_deploy_of_a_renewal_made_without_deploy_is_not_called_a_retry(
+    reference_copy: Path, tmp_path: Path
+) -> None:
+    """A renewal made without --deploy, then the cron line's `renew --deploy` with nothing due: the deploy
+    is tried for the first time. When it fails, the one stderr line says so (not "failed again"), and the
+    owed record is written for the next run."""
+    assert certkit("renew", str(reference_copy)).returncode == 0
+    gone = f"unix://{tmp_path / 'no-engine.sock'}"
+    result = certkit("renew", "--quiet", "--deploy", "--docker-host", gone, str(reference_copy))
+    assert result.returncode == 21 and result.stdout == "", result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "made without --deploy) is not deployed yet, and deploying it failed" in lines[0]
+    record = owed.read(reference_copy)
+    assert record is not None and record.attempts == 1
+    again = certkit("renew", "--quiet", "--deploy", "--docker-host", gone, str(reference_copy))
+    assert again.returncode == 21 and "failed again" in again.stderr
+    assert (owed.read(reference_copy) or record).attempts == 2

@@ -160,8 +160,8 @@ class DeployStep:
             what = "the certificates were renewed, but"
         elif before is not None:
             what = "the deploy owed since an earlier run failed again:"
-        else:  # the last run renewed without --deploy
-            what = "the deploy of an earlier renewal failed:"
+        else:  # the last run renewed without --deploy: this is the first attempt, not a retry
+            what = "an earlier renewal (made without --deploy) is not deployed yet, and deploying it failed:"
         hand = f" (or by hand: {'; '.join(by_hand)})" if by_hand else ""
         self.run.error = type(exc)(
             f"{what} {exc}; a deploy is owed: run `certkit renew --deploy {_quote(root)}` once that is fixed{hand}"
