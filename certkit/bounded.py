@@ -16,7 +16,7 @@ and what it returns is measured without recursion before anything walks it.
 
 Symlinks are followed on purpose (no ``O_NOFOLLOW``): certbot-style ``live/`` folders
 and Notary checkouts that link certificates are ordinary set-ups; the walk in
-``certkit.check.expiry`` guards against symlink loops itself.
+``certkit.check.walk`` guards against symlink loops itself.
 """
 
 from __future__ import annotations

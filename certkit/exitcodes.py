@@ -119,7 +119,7 @@ COMMAND_CODES: tuple[ExitCode, ...] = (
 )
 
 # check-expiry (and status) speak the Nagios plugin convention instead: the worst finding decides,
-# ranked CRITICAL > UNKNOWN > WARNING > OK (certkit.check.expiry.Status holds the same numbers).
+# ranked CRITICAL > UNKNOWN > WARNING > OK (certkit.check.findings.Status holds the same numbers).
 NAGIOS_OK = ExitCode(0, "OK", "everything valid for longer than `--warn`")
 NAGIOS_WARNING = ExitCode(1, "WARNING", "something expires within `--warn`")
 NAGIOS_CRITICAL = ExitCode(

@@ -31,7 +31,7 @@ PACKAGES=python3,python3-venv,python3-pip,ca-certificates,notary,openssl
 VENV=/opt/certkit-venv   # inside the root
 TREE_IN_ROOT=/work/certkit
 # The representative subset: the CPU checks, profile, issuance, renewal (library and CLI), expiry,
-# no key worker outliving a SIGKILLed certkit, and the Notary end to end. The whole suite takes too long emulated on a 2-core CI machine
+# nothing outliving a SIGKILL during key generationed certkit, and the Notary end to end. The whole suite takes too long emulated on a 2-core CI machine
 # (ARM64_TESTS=all runs it, minus the x86_only marker).
 SUBSET="tests/test_platform.py tests/test_profile.py tests/test_issuance.py tests/test_renew.py
 tests/test_cli_renew.py tests/test_expiry.py tests/test_e2e_notary.py

@@ -213,3 +213,37 @@ def test_every_option_default_the_docs_repeat_is_the_code_s() -> None:
                     )
                     checked += 1
     assert checked >= 8  # the check found the defaults it is about
+
+
+def test_every_certkit_command_a_message_names_exists() -> None:
+    """A hint that names `certkit COMMAND [SUBCOMMAND] --option` must name what exists: a user types it
+    as shown (a hint once said `certkit ca-keys encrypt`, which never existed)."""
+    import re
+
+    import click
+
+    from certkit.cli import cli
+
+    root = Path(__file__).resolve().parent.parent / "certkit"
+    context = click.Context(cli)
+    named = re.compile(r"`certkit ((?:[a-z][a-z-]*)(?: [a-z][a-z-]*)?)((?: --?[a-z][a-z-]*)*)")
+    wrong = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "suggest.py":  # names the typos it answers (`certkit renew --warn`) on purpose
+            continue
+        for match in named.finditer(path.read_text()):
+            words = match.group(1).split()
+            command = cli.get_command(context, words[0])
+            if command is None:
+                wrong.append(f"{path.name}: `certkit {match.group(1)}`")
+                continue
+            if isinstance(command, click.Group) and len(words) > 1:
+                command = command.get_command(click.Context(command), words[1])
+                if command is None:
+                    wrong.append(f"{path.name}: `certkit {match.group(1)}`")
+                    continue
+            known = {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
+            for option in match.group(2).split():
+                if option not in known:
+                    wrong.append(f"{path.name}: `certkit {match.group(1)} {option}`")
+    assert not wrong, wrong

@@ -12,8 +12,8 @@ config's own folder (Notary resolves them that way):
 - ``cmd/escrow/config.toml``: the escrow server's cert/key.
 
 ``notary_notes`` checks those relations (pairs, chains, names) and returns the problems
-as notes keyed by the real path of the certificate file they concern, so the file walk in
-``certkit.check.expiry`` reports them on the file's own row.  Nothing here prints.
+as notes keyed by the real path of the certificate file they concern, so
+``certkit.check.expiry.Checker`` reports them on the file's own row.  Nothing here prints.
 """
 
 from __future__ import annotations

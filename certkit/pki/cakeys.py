@@ -83,8 +83,8 @@ def parse(data: bytes, where: str) -> KeyFile:
     if declared is None:
         if "ENCRYPTED PRIVATE KEY" in blocks:
             raise MaterialError(
-                f"{where}: an encrypted key certkit did not write (no public key beside it); convert the CA store "
-                "with `certkit ca-keys encrypt`, or decrypt this key with `openssl pkey`"
+                f"{where}: an encrypted key certkit did not write (no public key beside it); decrypt it with "
+                "`openssl pkey` (a plain key), then `certkit ca-keys convert --to encrypted` stores it certkit's way"
             )
         return KeyFile(KeyForm.PLAIN, private_pem=data)
     try:
@@ -292,7 +292,7 @@ def store_mode(existing: list[CAKey], unlock: Unlock, store: Path) -> StoreMode:
         if unlock.passphrase_file is not None and KeyForm.OFFLINE not in forms:
             raise PassphraseError(
                 f"--ca-passphrase-file: the CA store {store} holds unencrypted keys; encrypt them first with "
-                f"`certkit ca-keys encrypt --new-passphrase-file FILE`; nothing was written"
+                f"`certkit ca-keys convert --to encrypted --new-passphrase-file FILE`; nothing was written"
             )
         return StoreMode.PLAIN
     return StoreMode.ENCRYPTED if unlock.passphrase_available() else StoreMode.PLAIN

@@ -1,10 +1,10 @@
 """`certkit check-expiry` as one core call: gather the findings of files, configs and endpoints.
 
 The check reads a Notary checkout as it is deployed (certkit.check.deployed: what the services use),
-its configs (certkit.check.notary_config), the certificate files (certkit.check.expiry) and what servers
-serve (certkit.check.endpoints), never across a renewal's switch of files, and returns the findings
-with their Summary: the worst status is the exit code.  It returns data; certkit.render.expiry
-writes it in the asked-for format.
+its configs (certkit.check.notary_config), the certificate files (walked by certkit.check.walk,
+judged by certkit.check.expiry) and what servers serve (certkit.check.endpoints), never across a
+renewal's switch of files, and returns the findings with their Summary: the worst status is the exit
+code.  It returns data; certkit.render.expiry writes it in the asked-for format.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ class RenewRun:
     exit_code: int = 0
 
     def raise_for_errors(self) -> None:
-        """Raise the first error (the renewal's own, else the compose step's, else the database's).
+        """Raise the first error (the renewal's own, else the compose step's, the deploy's, the database's).
 
         The hooks ran around the renewal, so its refusal is returned here rather than raised.
         """
