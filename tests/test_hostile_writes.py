@@ -349,3 +349,20 @@ def test_certkit_compose_alone_refuses_a_parent_another_user_may_change(
     done = run_certkit("compose", *args, str(checkout))
     assert done.returncode == 0, done.stderr
     assert (tree(checkout) == before) == (args == ["--dry-run"])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["fixtures/notary-server.crt", "fixtures/notary-server.key", "fixtures/root-ca.crt", "fixtures/database/ca.pem"],
+)
+def test_a_fifo_where_a_managed_file_belongs_is_one_line_not_a_hang(reference_copy: Path, name: str) -> None:
+    """A named pipe planted at a certificate or key path: open() would block until someone writes to it,
+    so a cron job would never end. renew and its dry run refuse it in one line, exit 12, nothing written."""
+    target = reference_copy / name
+    target.unlink()
+    os.mkfifo(target)
+    before = tree(reference_copy)
+    for args in (["--dry-run"], []):
+        result = run_certkit("renew", *args, str(reference_copy))
+        assert_one_line_error(result, 12, name, "FIFO (named pipe), not a regular file")
+        assert tree(reference_copy) == before

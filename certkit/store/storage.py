@@ -361,13 +361,32 @@ def exists(path: Path) -> bool:
 
 
 def read_bytes(path: Path) -> bytes | None:
-    """The file's bytes, or None when it does not exist."""
+    """The file's bytes, or None when it does not exist.
+
+    Opened without blocking and refused unless it is a regular file: a FIFO planted where a
+    certificate belongs would otherwise hang the run (under cron, forever) on its open."""
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise FilesystemError(f"{path}: cannot read ({exc.strerror or exc}); check its permissions") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            from certkit.bounded import kind_of
+            from certkit.errors import MaterialError
+
+            raise MaterialError(
+                f"{path}: {kind_of(mode)}, not a regular file: not read; remove it or put the file there "
+                "(nothing was written)"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    except OSError as exc:
+        raise FilesystemError(f"{path}: cannot read ({exc.strerror or exc}); check its permissions") from exc
+    finally:
+        os.close(fd)
 
 
 def with_lines(current: bytes | None, lines: list[str], comment: str) -> bytes | None:
