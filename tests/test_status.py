@@ -88,3 +88,26 @@ def test_connect_marks_a_stale_server(reference_copy: Path, capsys: pytest.Captu
         assert code == 2 and f"{address}: STALE, serves another certificate" in out, out
         # A restart would keep a container made before the override: the hint recreates it (issue 20).
         assert "recreate its container: `docker compose up -d --force-recreate SERVICE`" in out, out
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--warn", "30M"], ["--no-engine", "--docker-host", "unix:///x.sock"]])
+def test_a_usage_error_is_unknown_not_critical(
+    reference_copy: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    """status uses the Nagios codes (its --help says 3 for a usage error): click's 2 would read as CRITICAL
+    to a monitor, for a typo."""
+    code, out, err = run_cli(capsys, "status", *args, str(reference_copy))
+    assert code == 3 and out == "" and err, (code, out, err)
+
+
+def test_quiet_prints_nothing_for_a_healthy_set_and_everything_for_a_sick_one(
+    reference_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--quiet is for cron mail: a healthy set prints nothing, even with a note (here: no engine to ask);
+    a set with a problem prints the tree."""
+    assert certkit("renew", str(reference_copy)).returncode == 0
+    code, out, err = run_cli(capsys, "status", "--quiet", str(reference_copy))
+    assert (code, out) == (0, ""), out + err
+    (reference_copy / "fixtures/notary-signer.crt").write_text("garbage\n")
+    code, out, err = run_cli(capsys, "status", "--quiet", str(reference_copy))
+    assert code == 2 and "notary-signer  CRITICAL" in out

@@ -45,19 +45,7 @@ Examples:
 )
 
 
-class NagiosCommand(click.Command):
-    """Usage errors exit 3 (UNKNOWN), as a Nagios plugin must, not click's 2 (= CRITICAL)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            # An instance attribute click reads when exiting; click declares it on the class.
-            setattr(exc, "exit_code", UNKNOWN)  # noqa: B010
-            raise
-
-
-@click.command("check-expiry", cls=NagiosCommand, epilog=HELP_EPILOG)
+@click.command("check-expiry", cls=options.NagiosCommand, epilog=HELP_EPILOG)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--connect",

@@ -244,3 +244,29 @@ def new_passphrase(file: Path | None, what: str) -> bytes | None:
         return None
     typed = click.prompt(f"certkit: new passphrase {what}", hide_input=True, confirmation_prompt=True, err=True)
     return str(typed).encode() or None
+
+
+class NagiosCommand(click.Command):
+    """A command whose exit codes are Nagios' (check-expiry, status): a usage error exits 3 (UNKNOWN),
+    as a Nagios plugin must, not click's 2, which a monitor reads as CRITICAL."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _unknown(exc)
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # an option mix the command itself refuses
+            _unknown(exc)
+            raise
+
+
+def _unknown(exc: click.UsageError) -> None:
+    from certkit import exitcodes
+
+    # An instance attribute click reads when exiting; click declares it on the class.
+    setattr(exc, "exit_code", exitcodes.NAGIOS_UNKNOWN.code)  # noqa: B010

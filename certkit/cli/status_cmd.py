@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from certkit.durations import Duration
 
 
-@click.command("status")
+@click.command("status", cls=options.NagiosCommand)
 @options.notary_dir_argument
 @click.option(
     "--connect",
@@ -93,6 +93,6 @@ def status_command(
     result = run.tree
     if as_json:
         output.echo(json.dumps(status_json(result), indent=2))
-    elif not (quiet and result.health == 0 and not result.notes):
+    elif not (quiet and result.health == 0):  # --quiet: a healthy set's notes (no engine, ...) are not news
         output.echo(status_text(result), color=color)
     ctx.exit(run.exit_code)
