@@ -80,11 +80,22 @@ def test_rotate_keys_replaces_an_unusable_key(reference_copy: Path) -> None:
     load_pem_private_key((reference_copy / "fixtures/notary-server.key").read_bytes(), None)
 
 
-def test_not_a_notary_layout_points_to_init(tmp_path: Path) -> None:
-    (tmp_path / "random.txt").write_text("hello")
-    result = certkit("renew", str(tmp_path))
-    assert_one_line_error(result, 10, str(tmp_path), "certkit init", "--profile")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["random.txt"]
+def test_not_a_notary_layout_points_to_init_only_where_init_works(tmp_path: Path) -> None:
+    """An empty folder: the line suggests `certkit init`, and following it works. A folder with files:
+    init would refuse it (not empty), so the line does not send the user there (review: the two
+    commands sent a user back and forth)."""
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "random.txt").write_text("hello")
+    result = certkit("renew", str(busy))
+    assert_one_line_error(result, 10, str(busy), "--profile")
+    assert "certkit init" not in result.stderr
+    assert sorted(p.name for p in busy.iterdir()) == ["random.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = certkit("renew", str(empty))
+    assert_one_line_error(result, 10, str(empty), f"certkit init {empty}")
+    assert certkit("init", str(empty)).returncode == 0
 
 
 def test_unknown_duration(fresh_layout: Path) -> None:

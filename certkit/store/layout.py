@@ -32,11 +32,21 @@ def require_layout(root: Path, profile: Profile) -> None:
             f"{root}: not a Notary checkout (none of {markers} found), but inside the checkout {above}; "
             f"give that folder{cd}"
         )
+    # `certkit init` makes a set only in an empty folder: suggest it only there (else the two commands
+    # would send the user back and forth).
+    fresh = f", or run `certkit init {root}` to create a fresh Notary certificate set there" if _empty(root) else ""
     raise NotALayoutError(
         f"{root}: not a Notary checkout (none of {markers} found); "
-        f"give the checkout's path, use --profile for another layout, or run `certkit init {root}` "
-        "to create a fresh Notary certificate set there"
+        f"give the checkout's path, or use --profile for another layout{fresh}"
     )
+
+
+def _empty(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
 
 
 def is_layout(root: Path, profile: Profile) -> bool:
