@@ -78,15 +78,20 @@ def docker_compose_plugin() -> Path:
     return Path(compose.__file__).parent / "docker-compose"
 
 
-def cron_command(checkout: Path, engine: DockerEngine, *extra: str) -> str:
-    """The command part of the crontab line `certkit schedule --cron` prints (after the five time fields)."""
-    printed = subprocess.run(
+def cron_command(checkout: Path, engine: DockerEngine, home: Path, *extra: str) -> str:
+    """The command part of the crontab line `certkit schedule --cron` prints (after the five time fields),
+    printed by the user whose HOME the job runs in: with the engine up and the compose plugin there,
+    `schedule` finds nothing the job would fail on, so it warns of nothing."""
+    done = subprocess.run(
         [CERTKIT, "schedule", "--cron", str(checkout), "--docker-host", f"unix://{engine.socket_path}", *extra],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
-    ).stdout
+        env={**os.environ, "HOME": str(home)},
+    )
+    assert done.stderr == "", done.stderr
+    printed = done.stdout
     line = [ln for ln in printed.splitlines() if ln and not ln.startswith("#")]
     assert len(line) == 1, printed
     return line[0].split(" ", 5)[5].replace("\\%", "%")
@@ -139,7 +144,7 @@ def test_the_cron_line_deploys_the_renewal_by_itself(
 
     assert served() == expired.public_bytes(Encoding.DER)  # the premise: the baked, expired certificate
     home = cron_home(tmp_path)
-    line = cron_command(checkout, engine)
+    line = cron_command(checkout, engine, home)
     assert "/dev/null" not in line
 
     # The exact line, as cron runs it; then no further command.

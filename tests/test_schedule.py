@@ -3,6 +3,7 @@ pre-commit hooks."""
 
 from __future__ import annotations
 
+import os
 import random
 import shlex
 import shutil
@@ -317,3 +318,29 @@ def test_a_docker_host_that_would_break_the_line_is_refused(tmp_path: Path, caps
         capsys, "schedule", "--cron", str(tmp_path), "--docker-host", "a\rb", "--certkit-path", CERTKIT
     )
     assert code == 2 and out == "" and err.count("\n") == 1 and "line break" in err
+
+
+def test_cron_warns_now_of_what_would_fail_the_deploy_every_night(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No engine at the address the job will use, and no compose plugin on cron's PATH for this HOME:
+    said now on stderr (the line is still printed); --no-deploy has neither to say."""
+    folder = _checkout(tmp_path / "notary")
+    gone = f"unix://{tmp_path / 'no-engine.sock'}"
+    home = tmp_path / "home"
+    home.mkdir()
+    done = subprocess.run(
+        [CERTKIT, "schedule", "--cron", "--docker-host", gone, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(home)},
+    )
+    assert done.returncode == 0 and "renew --quiet --deploy" in done.stdout, done.stderr
+    warnings = done.stderr.strip().splitlines()
+    assert any(w.startswith("certkit: warning: no Docker engine at " + gone) for w in warnings), done.stderr
+    assert all("--no-deploy" in w or "PATH (/usr/bin:/bin)" in w for w in warnings), done.stderr
+    quiet = subprocess.run(
+        [CERTKIT, "schedule", "--cron", "--no-deploy", str(folder)], capture_output=True, text=True, timeout=60
+    )
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr

@@ -200,8 +200,9 @@ def schedule_command(
     from certkit.workflows.cakeys import list_keys
 
     forms = {row.form for row in list_keys(notary_dir, load_profile(None), None)}
-    for note in schedule.unattended_gaps(forms, passphrase_source=has_source):
-        output.error(note, prefix="certkit: warning: ")
+    gaps = schedule.unattended_gaps(forms, passphrase_source=has_source)
+    job_path = schedule.CRON_PATH if cron else schedule.SYSTEMD_PATH
+    gaps += schedule.deploy_gaps(planned, docker_host, path=job_path, home=os.environ.get("HOME", "/root"))
     if mode == "cron":
         chosen = (
             minute if minute is not None else schedule.random_minute(random.Random(seed) if seed is not None else None)
@@ -212,6 +213,7 @@ def schedule_command(
             + "; cron mails only problems and what is still to do"
         )
         output.echo(schedule.cron_line(planned, minute=chosen, hour=hour))
+        _warn(gaps)
         return
     anchor = options.utc_now()
     delay = int(randomized_delay.approx_timedelta(anchor).total_seconds())
@@ -235,6 +237,13 @@ def schedule_command(
                 "then shred SECRET_FILE: the unit reads it encrypted with this host's key"
             )
     output.echo(f"enable:  systemctl daemon-reload && systemctl enable --now {schedule.TIMER}")
+    _warn(gaps)
+
+
+def _warn(gaps: list[str]) -> None:
+    """After the job is printed or written (a refusal stays one line): what would fail it at night."""
+    for note in gaps:
+        output.error(note, prefix="certkit: warning: ")
 
 
 def certkit_command() -> list[str]:

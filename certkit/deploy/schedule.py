@@ -107,6 +107,39 @@ def unattended_gaps(forms: Collection[KeyForm | None], *, passphrase_source: boo
     return []
 
 
+CRON_PATH = "/usr/bin:/bin"  # what cron gives a job (Debian's cron, and the ones users meet)
+SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # systemd's default for services
+
+
+def deploy_gaps(planned: Job, docker_host: str | None, *, path: str, home: str) -> list[str]:
+    """What would make the job's deploy step fail every night, checked now, as notes for the person.
+
+    The job talks to ``docker_host`` or the default socket (a job has no DOCKER_HOST), and runs
+    `docker compose` found on the job's ``path`` (cron's is short).  Nothing is changed: the engine is
+    only pinged, and `docker compose version` asks nothing of it.
+    """
+    if not planned.deploy:
+        return []
+    from certkit.deploy.compose_cli import find_compose
+    from certkit.engine import connect
+    from certkit.errors import EngineError
+
+    notes = []
+    folder = Path(planned.renew[-1])
+    try:
+        connect(docker_host, {}, timeout=5).close()
+    except EngineError as exc:
+        notes.append(
+            f"{exc} now, so the job's deploy would fail (exit 21) and mail you every night until an engine runs "
+            "there; --docker-host names another engine, --no-deploy leaves the deploy out (Notary without Docker)"
+        )
+    try:
+        find_compose({"PATH": path, "HOME": home}, docker_host or "unix:///var/run/docker.sock", cwd=folder)
+    except EngineError as exc:
+        notes.append(f"with the job's PATH ({path}): {exc}; until then its deploy fails (exit 21)")
+    return notes
+
+
 def random_minute(rng: random.Random | None = None) -> int:
     """A minute in 0..59; a random one spreads many hosts' runs over the hour."""
     return (rng or random.SystemRandom()).randrange(60)
