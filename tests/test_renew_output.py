@@ -121,3 +121,27 @@ def test_renew_inside_the_checkout_prints_no_cd(reference_copy: Path) -> None:
     first = inside.stderr.splitlines()[0]
     assert first == f"{NEXT}docker compose up -d --force-recreate server signer", first
     assert "cd ." not in inside.stderr
+
+
+def test_a_dry_run_folds_the_database_step_as_the_real_run_does(reference_copy: Path) -> None:
+    """Notary's default project uses MariaDB: the real run folds the postgres block into one line and
+    leaves out the database CA's and postgres key owner's notes; the dry run must say the same, not
+    print the postgres commands a real run would not (review)."""
+
+    def renew(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "certkit", "renew", "--no-engine", *args, str(reference_copy)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    preview = renew("--dry-run")
+    assert "would change; only postgres uses them" in preview, preview
+    assert (
+        "exec -T postgresql" not in preview and "chown 999" not in preview and "new root CA database-ca" not in preview
+    )
+    real = renew()
+    assert "changed; only postgres uses them" in real and "exec -T postgresql" not in real

@@ -295,11 +295,13 @@ def database_line(run: RenewRun) -> str:
     step = run.database
     assert step is not None
     users = ", ".join(step.compose_files) or "a postgres project"
+    verb = "would change" if run.result is not None and run.result.dry_run else "changed"
     return (
         "\n"
         + label("database")
         + visible(
-            f"{', '.join(step.changed)} changed; only postgres uses them ({users}), not the project in use: nothing "
+            f"{', '.join(step.changed)} {verb}; "
+            f"only postgres uses them ({users}), not the project in use: nothing "
             "to do for it. For a postgres that runs them: `certkit renew --deploy` copies the set in "
             "(the lines by hand: --verbose, or docs/database.md)"
         )

@@ -77,7 +77,7 @@ def run(request: RenewRequest, checkout: Checkout, maker: KeyMaker, unlock: Unlo
             hooked = run_with_hooks(hooks, root, attempt, base_env=request.environ, timeout=request.hook_timeout)
     renew_run = RenewRun(
         result=hooked.result,
-        compose=compose.outcomes if compose is not None else [],
+        compose=compose.outcomes_or_preview(request.dry_run) if compose is not None else [],
         hooks=hooked.hooks,
         problems=hooked.problems,
         exit_code=hooked.exit_code,
@@ -178,6 +178,11 @@ class _ComposeStep:
                 f"the certificates were renewed, but writing the compose override failed: "
                 f"{exc} (fix it, then run `certkit compose`)"
             )
+
+    def outcomes_or_preview(self, dry_run: bool) -> list[ComposeOutcome]:
+        """What the step wrote; in a dry run what it would write (so a dry run's report names the
+        project in use as the real run's does)."""
+        return [p.outcome(dry_run=True) for p in self.prepared] if dry_run else self.outcomes
 
     def written_or_prepared(self) -> Sequence[ComposeRun]:
         """What the deploy step recreates from: the written step, or in a dry run the prepared one."""
