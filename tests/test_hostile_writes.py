@@ -366,3 +366,20 @@ def test_a_fifo_where_a_managed_file_belongs_is_one_line_not_a_hang(reference_co
         result = run_certkit("renew", *args, str(reference_copy))
         assert_one_line_error(result, 12, name, "FIFO (named pipe), not a regular file")
         assert tree(reference_copy) == before
+
+
+@pytest.mark.parametrize("target", ["/nonexistent/x.crt", "elsewhere.crt"], ids=["outside", "inside"])
+def test_a_dangling_link_where_a_certificate_belongs_is_named_in_one_line(reference_copy: Path, target: str) -> None:
+    """A dry run promised to create the file; the real run then failed naming a folder, not the link
+    (review). Both refuse it now, naming the link; removed, the file is written there."""
+    link = reference_copy / "fixtures/notary-server.crt"
+    link.unlink()
+    link.symlink_to(target)
+    before = tree(reference_copy)
+    for args in (["--dry-run"], []):
+        result = run_certkit("renew", *args, str(reference_copy))
+        assert_one_line_error(result, 13, "fixtures/notary-server.crt: a symlink to " + target, "remove it")
+        assert tree(reference_copy) == before
+    link.unlink()
+    assert run_certkit("renew", "--no-compose", str(reference_copy)).returncode == 0
+    assert link.is_file() and not link.is_symlink()

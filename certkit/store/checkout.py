@@ -61,13 +61,17 @@ class Checkout:
 
     def targets(self) -> list[Path]:
         """Every file of the set, resolved: certificates, their copies, leaf keys and CA keys."""
+        return [real(p) for p in self.managed_paths()]
+
+    def managed_paths(self) -> list[Path]:
+        """Every file of the set as the profile names it (not resolved)."""
         paths: list[Path] = []
         for spec in self.profile.certificates:
             paths += [self.root / spec.cert_file, *(self.root / c for c in spec.copies)]
             key = self.key_path(spec)
             if key is not None:
                 paths.append(key)
-        return [real(p) for p in paths]
+        return paths
 
     def key_paths(self) -> set[Path]:
         """The private keys among :meth:`targets`, resolved: leaf key files and CA keys."""
@@ -108,12 +112,25 @@ def open_checkout(
     check_paths(root, profile, store, store_given=checkout.store_given)
     check_ignore_files(root, store, checkout.ignore_entries())
     state_folder.verify(checkout.state_dir, checkout.real_store)
+    _refuse_dangling_links(checkout)
     # Every write goes through handles on these folders, opened here once, walking down from `/` without
     # following a symlink; the ownership check compares them with what it sees, so a folder renamed or
     # swapped after this point cannot redirect a write.
     with handles.pinned([root, store, *also]):
         _check_safety(checkout)
         yield checkout
+
+
+def _refuse_dangling_links(checkout: Checkout) -> None:
+    """A file of the set that is a symlink to nothing: a write would follow it wherever it points (the
+    handles refuse one outside, late and without naming the file), and a dry run would promise a write.
+    Refused up front, naming the link."""
+    for path in checkout.managed_paths():
+        if os.path.islink(path) and not os.path.exists(path):
+            raise FilesystemError(
+                f"{path}: a symlink to {os.readlink(path)}, which does not exist; certkit does not write through "
+                "a dangling link: remove it (certkit then writes the file there); nothing was written"
+            )
 
 
 def _check_safety(checkout: Checkout) -> None:
