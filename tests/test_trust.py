@@ -610,3 +610,14 @@ def test_root_subject_and_path_cannot_inject_commands_into_eval(
 def test_server_host_must_be_a_host_name(value: str) -> None:
     with pytest.raises(UsageError, match="not a host name or IP address"):
         parse_server(value)
+
+
+def test_the_hosts_line_names_the_hosts_file_given(root: Path, tmp_path: Path) -> None:
+    """`--hosts-file FILE` without `--hosts`: the line to add is said for FILE, not /etc/hosts (review)."""
+    from certkit.render.trust import trust_text
+
+    hosts = tmp_path / "my-hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    result = _install(root, tmp_path / "home", hosts_file=hosts)
+    assert result.hosts_line == "127.0.0.1 notary-server" and result.hosts_file is None
+    assert f"add this line to {hosts} " in trust_text(result) and "/etc/hosts" not in trust_text(result)

@@ -114,5 +114,6 @@ def trust_command(
         output.echo(trust_text(result))
     elif result.hosts_line is not None:  # the one warning worth a cron mail
         output.echo(
-            f"certkit: warning: {result.server.host} does not resolve; add to /etc/hosts: {result.hosts_line}", err=True
+            f"certkit: warning: {result.server.host} does not resolve; add to {result.hosts_path}: {result.hosts_line}",
+            err=True,
         )

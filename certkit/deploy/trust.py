@@ -88,6 +88,7 @@ class TrustResult:
     hosts_line: str | None  # the /etc/hosts line to add when it does not resolve
     hosts_file: FileChange | None  # set when editing the hosts file was asked for
     exports: list[str]  # shell lines enabling Docker Content Trust for this server
+    hosts_path: Path = HOSTS_FILE  # the hosts file hosts_line belongs in (--hosts-file)
 
     @property
     def changed(self) -> bool:
@@ -222,6 +223,7 @@ def install_trust(
         hosts_line=None if hosts_change is not None else hosts_line,  # added now, or already listed
         hosts_file=hosts_change,
         exports=exports,
+        hosts_path=hosts_file,
     )
 
 

@@ -34,7 +34,7 @@ def trust_text(result: TrustResult) -> str:
         lines.append(f"# hosts: {result.hosts_file.path} ({result.hosts_file.action})")
     if result.hosts_line is not None:
         lines.append(
-            f"# {result.server.host} does not resolve; add this line to /etc/hosts "
+            f"# {result.server.host} does not resolve; add this line to {result.hosts_path} "
             "(or run `certkit trust --hosts` as root):"
         )
         lines.append(f"#   {result.hosts_line}")
