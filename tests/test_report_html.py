@@ -392,7 +392,7 @@ def test_output_into_a_missing_folder_is_one_line_exit_3_nothing_written(
     result = check(*AT, "--format", fmt, "--output", str(target), str(ca_set))
     assert result.exit_code == 3
     assert result.output == (
-        f"certkit: check-expiry: --output {target}: folder {target.parent} does not exist; "
+        f"certkit: error: --output {target}: folder {target.parent} does not exist; "
         "create it (for node_exporter: its --collector.textfile.directory) or give another --output\n"
     )
     assert not target.parent.exists()

@@ -190,7 +190,7 @@ def check_expiry_command(
     from certkit.workflows.check import CheckRequest
 
     if no_engine and docker_host:
-        error("--no-engine and --docker-host contradict each other; give one", prefix="certkit: check-expiry: ")
+        error("--no-engine and --docker-host contradict each other; give one")
         ctx.exit(UNKNOWN)  # a usage error is UNKNOWN for a Nagios plugin
     try:
         request = CheckRequest(
@@ -212,7 +212,7 @@ def check_expiry_command(
     except CertkitError as exc:
         from certkit.cli.output import error
 
-        error(str(exc), prefix="certkit: check-expiry: ")
+        error(str(exc))
         code = UNKNOWN
     ctx.exit(code)
 
