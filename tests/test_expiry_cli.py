@@ -453,3 +453,22 @@ def test_a_named_file_without_a_certificate_is_unknown(tmp_path: Path) -> None:
     folder = _empty(tmp_path)
     result = check(*AT, "--quiet", str(folder / "README.md"))
     assert result.exit_code == 3 and "no certificate in the file" in result.output
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_an_unreadable_file_a_config_names_is_one_row(reference_copy: Path, kind: str) -> None:
+    """A FIFO (or a folder) where server-config.json's certificate belongs: the walk's UNKNOWN row and the
+    config's note are about one file, so one row, not `./fixtures/...` and `fixtures/...` (review)."""
+    target = reference_copy / "fixtures" / "notary-server.crt"
+    target.unlink()
+    os.mkfifo(target) if kind == "fifo" else target.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "certkit", "check-expiry", "--no-engine", "--format", "json", "."],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=reference_copy,
+    )
+    assert done.returncode == 3 or done.returncode == 2, done.stderr
+    rows = [r for r in json.loads(done.stdout)["certificates"] if r["path"].endswith("fixtures/notary-server.crt")]
+    assert len(rows) == 1 and rows[0]["status"] == "UNKNOWN", rows

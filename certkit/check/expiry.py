@@ -254,22 +254,26 @@ class Checker:
                 info = os.stat(path)
         except OSError as exc:
             if claims or exc.errno == errno.ELOOP:
+                self._row_made(path, real)
                 yield unreadable(path, exc)
             return
         # Checked before opening, so a FIFO or device in a walked folder is never opened;
         # read_regular checks again on the open descriptor (the file may be swapped meanwhile).
         if not stat.S_ISREG(info.st_mode):
             if claims:
+                self._row_made(path, real)
                 yield unknown(path, not_regular_text(info.st_mode))
             return
         if info.st_size > MAX_FILE_BYTES:
             if claims:
+                self._row_made(path, real)
                 yield unknown(path, too_large_text(info.st_size, MAX_FILE_BYTES))
             return
         try:
             data = read_regular(path, MAX_FILE_BYTES)
         except UnreadableInput as exc:
             if claims or _is_loop(exc):
+                self._row_made(path, real)
                 cause = exc.__cause__
                 yield unreadable(path, cause) if isinstance(cause, OSError) else unknown(path, exc.reason)
             return
@@ -294,6 +298,13 @@ class Checker:
         if not claims or (PEM_ANY_MARKER in data and not explicit):
             return  # not a certificate file, or another PEM type (CSR, public key, parameters)
         yield unknown(path, "no certificate in the file (neither PEM nor DER)")
+
+    def _row_made(self, path: str, real: str | None) -> None:
+        """A file that got its own UNKNOWN row here (unreadable, not a regular file, too large): a config's
+        note about the same file (certkit.check.notary_config, which could not read it either) adds no
+        second row for it at the end of the run."""
+        if self.notes:
+            self._used_notes.add(real or os.path.realpath(path))
 
     def _judge_file(
         self,
