@@ -35,13 +35,14 @@ not followed (name it as an argument to check it).
 
 \b
 Examples:
+  certkit check-expiry                              # the Notary checkout in this folder
   certkit check-expiry --quiet /srv/notary          # cron: mail only on problems
+  certkit check-expiry --crit 14d /srv/notary && docker compose up -d   # pre-deploy: stop on trouble
+  certkit check-expiry --connect notary-server:4443 /srv/notary
+  certkit check-expiry --all /srv/notary            # judge every certificate file
   certkit check-expiry --exclude 'trustpinning/' --exclude '**/testdata/**' .
-  certkit check-expiry --all NOTARY_DIR             # judge every certificate file
-  certkit check-expiry --crit 14d NOTARY_DIR && docker compose up -d
-  certkit check-expiry --connect notary-server:4443 NOTARY_DIR
-  certkit check-expiry --format prometheus --output /var/lib/node_exporter/certkit.prom NOTARY_DIR
-  certkit check-expiry --format html --output expiry.html NOTARY_DIR   # a page to look at"""
+  certkit check-expiry --format prometheus --output /var/lib/node_exporter/textfile/certkit.prom /srv/notary
+  certkit check-expiry --format html --output expiry.html /srv/notary   # a page to look at"""
 )
 
 
@@ -172,14 +173,6 @@ def check_expiry_command(
     running or stopped, is read at the paths its service reads: STALE when it
     has (or serves) another certificate than the file, BAKED when it runs the
     image's copy. No engine, or no container: a note. --no-engine: files only.
-
-    \b
-    Examples:
-      certkit check-expiry                         # the Notary checkout in this folder
-      certkit check-expiry --quiet /srv/notary     # cron: silent unless something is wrong
-      certkit check-expiry --connect notary-server:4443 .
-      certkit check-expiry --format prometheus --output /var/lib/node_exporter/textfile/certkit.prom .
-      certkit check-expiry --format html --output report.html .
     """
     if as_json:
         if fmt not in ("table", "json"):
