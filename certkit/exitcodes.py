@@ -44,8 +44,9 @@ MATERIAL = ExitCode(
 FILESYSTEM = ExitCode(
     13,
     "FILESYSTEM",
-    "cannot write (read-only, a symlink leaving the folder, a folder or file others may change by its mode "
-    "or an ACL, from `/` down, a folder replaced mid-run), or a `.certkit/` state folder certkit cannot trust",
+    "cannot read or write (no permission, read-only, a dangling symlink or one leaving the folder, a folder or "
+    "file others may change by its mode or an ACL, from `/` down, a folder replaced mid-run), or a `.certkit/` "
+    "state folder certkit cannot trust",
 )
 VALIDATION = ExitCode(14, "VALIDATION", "the new certificates failed validation; nothing was written")
 COMPOSE = ExitCode(
