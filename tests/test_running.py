@@ -162,4 +162,4 @@ def test_engine_options_contradicting_is_a_usage_error(reference_copy: Path) -> 
     result = certkit("check-expiry", "--no-engine", "--docker-host", "unix:///x.sock", str(reference_copy))
     assert result.returncode == 3 and "contradict" in result.stderr
     result = certkit("status", "--no-engine", "--docker-host", "unix:///x.sock", str(reference_copy))
-    assert result.returncode == 2 and "contradict" in result.stderr
+    assert result.returncode == 3 and "contradict" in result.stderr
